@@ -1,0 +1,227 @@
+//! The fleet: merchants, their devices (coffee machines) and the drinks those sell.
+
+use crate::{DeviceUuid, DrinkNo, MerchantKey, Money};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+/// When the customer's money is captured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptureMode {
+    /// Charged at once; a failed drink is refunded.
+    Immediate,
+    /// Held at payment, captured when the machine reports the drink dispensed, released otherwise.
+    AfterDispense,
+}
+
+/// Whether the merchant asks the customer for a 54-FZ receipt contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptPolicy {
+    Off,
+    Optional,
+    Required,
+}
+
+/// The owner of machines; money goes to their provider account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Merchant {
+    pub key: MerchantKey,
+    pub name: String,
+    pub contact_email: String,
+    /// Last day of the service subscription, inclusive.
+    pub valid_until: NaiveDate,
+    pub capture: CaptureMode,
+    pub receipt: ReceiptPolicy,
+}
+
+impl Merchant {
+    /// Active through `valid_until` inclusive (the original treated the last day as expired).
+    pub fn is_active_on(&self, day: NaiveDate) -> bool {
+        day <= self.valid_until
+    }
+}
+
+/// Which payment provider a device's customers pay through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    Sandbox,
+    Yookassa,
+    Tbank,
+    /// An external system: the scan redirects to the device's own URL.
+    Custom,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Sandbox => "sandbox",
+            ProviderKind::Yookassa => "yookassa",
+            ProviderKind::Tbank => "tbank",
+            ProviderKind::Custom => "custom",
+        }
+    }
+}
+
+/// How make commands reach a device and results come back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MachineKind {
+    Simulated,
+    Tmetr,
+    Mqtt,
+}
+
+/// What to decide when a machine never reports the result of a make command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadlinePolicy {
+    /// For machines without a feedback channel: the drink is taken as made (recorded as assumed).
+    AssumeSuccess,
+    /// The order fails and the money is returned.
+    FailAndRefund,
+}
+
+/// What a simulated machine does with a make command (demo and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SimulatedOutcome {
+    Dispensed,
+    Failed,
+    Silent,
+}
+
+/// Behaviour of a simulated machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Simulation {
+    pub outcome: SimulatedOutcome,
+    pub delay_ms: u64,
+}
+
+/// A coffee machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    pub device_uuid: DeviceUuid,
+    pub merchant: MerchantKey,
+    pub location: String,
+    pub provider: ProviderKind,
+    /// Where a `custom` device's scans are redirected.
+    pub redirect_url: Option<String>,
+    pub machine: MachineKind,
+    /// Test devices skip the online check.
+    pub test: bool,
+    pub dispense_deadline_seconds: u32,
+    pub on_dispense_deadline: DeadlinePolicy,
+    pub simulation: Simulation,
+}
+
+/// The three sizes a QR code can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Size {
+    Small,
+    Medium,
+    Big,
+}
+
+impl Size {
+    pub const ALL: [Size; 3] = [Size::Small, Size::Medium, Size::Big];
+
+    /// QR `size`: `0` small, `1` medium, `2` big.
+    pub fn from_qr(code: &str) -> Option<Size> {
+        match code.trim() {
+            "0" => Some(Size::Small),
+            "1" => Some(Size::Medium),
+            "2" => Some(Size::Big),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Size::Small => "small",
+            Size::Medium => "medium",
+            Size::Big => "big",
+        }
+    }
+
+    pub fn label_ru(self) -> &'static str {
+        match self {
+            Size::Small => "маленький",
+            Size::Medium => "средний",
+            Size::Big => "большой",
+        }
+    }
+}
+
+/// Local prices per size; an absent size is not sold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SizePrices {
+    pub small: Option<Money>,
+    pub medium: Option<Money>,
+    pub big: Option<Money>,
+}
+
+impl SizePrices {
+    pub fn get(&self, size: Size) -> Option<Money> {
+        match size {
+            Size::Small => self.small,
+            Size::Medium => self.medium,
+            Size::Big => self.big,
+        }
+    }
+}
+
+/// A drink a device sells.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drink {
+    pub device: DeviceUuid,
+    pub drink_no: DrinkNo,
+    pub name: String,
+    pub prices: SizePrices,
+}
+
+/// A whole fleet, as declared in a fleet file; applied atomically.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fleet {
+    pub merchants: Vec<Merchant>,
+    pub devices: Vec<Device>,
+    pub drinks: Vec<Drink>,
+}
+
+/// What applying a fleet changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FleetChanges {
+    pub inserted: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_merchant_is_active_on_its_last_day_and_not_after() {
+        let merchant = Merchant {
+            key: MerchantKey::parse("m").unwrap(),
+            name: "M".into(),
+            contact_email: "m@example.com".into(),
+            valid_until: NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
+            capture: CaptureMode::Immediate,
+            receipt: ReceiptPolicy::Off,
+        };
+        assert!(merchant.is_active_on(NaiveDate::from_ymd_opt(2026, 12, 31).unwrap()));
+        assert!(!merchant.is_active_on(NaiveDate::from_ymd_opt(2027, 1, 1).unwrap()));
+    }
+
+    #[test]
+    fn qr_sizes_map_zero_one_two_and_nothing_else() {
+        assert_eq!(Size::from_qr("0"), Some(Size::Small));
+        assert_eq!(Size::from_qr("1"), Some(Size::Medium));
+        assert_eq!(Size::from_qr("2"), Some(Size::Big));
+        assert_eq!(Size::from_qr("3"), None);
+        assert_eq!(Size::from_qr("large"), None);
+    }
+}

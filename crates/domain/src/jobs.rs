@@ -1,0 +1,106 @@
+//! Side effects as durable jobs, committed in the same unit as the transition that causes them.
+
+use crate::{JobId, OrderId};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// Send the one make command of a paid order.
+    SendMakeCommand,
+    /// Capture a held payment after the drink was dispensed.
+    CapturePayment,
+    /// Release a hold (or cancel a payment) because no drink will be made.
+    CancelPayment,
+    /// Return captured money because no drink was made.
+    RefundPayment,
+    /// Ask the provider for the payment's state, in case its notification is lost.
+    PollPayment,
+    /// Decide a make command the machine never reported on.
+    DispenseDeadline,
+}
+
+impl JobKind {
+    pub const ALL: [JobKind; 6] = [
+        JobKind::SendMakeCommand,
+        JobKind::CapturePayment,
+        JobKind::CancelPayment,
+        JobKind::RefundPayment,
+        JobKind::PollPayment,
+        JobKind::DispenseDeadline,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::SendMakeCommand => "send_make_command",
+            JobKind::CapturePayment => "capture_payment",
+            JobKind::CancelPayment => "cancel_payment",
+            JobKind::RefundPayment => "refund_payment",
+            JobKind::PollPayment => "poll_payment",
+            JobKind::DispenseDeadline => "dispense_deadline",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<JobKind> {
+        JobKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
+    /// How many times a job of this kind is tried before it is declared dead.
+    pub fn max_attempts(self) -> u32 {
+        match self {
+            JobKind::SendMakeCommand => 6,
+            JobKind::PollPayment | JobKind::DispenseDeadline => 10,
+            JobKind::CapturePayment | JobKind::CancelPayment | JobKind::RefundPayment => 20,
+        }
+    }
+}
+
+/// A job to enqueue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    pub kind: JobKind,
+    pub order_id: OrderId,
+    pub run_at: DateTime<Utc>,
+}
+
+impl NewJob {
+    pub fn now(kind: JobKind, order_id: OrderId, now: DateTime<Utc>) -> Self {
+        Self { kind, order_id, run_at: now }
+    }
+}
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Queued,
+    Running,
+    Done,
+    /// Gave up after the last attempt; visible to operators, who may retry it.
+    Dead,
+}
+
+/// A claimed job, as the worker sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub id: JobId,
+    pub kind: JobKind,
+    pub order_id: OrderId,
+    /// Attempts started so far, including the current one.
+    pub attempts: u32,
+    pub max_attempts: u32,
+}
+
+impl Job {
+    pub fn is_last_attempt(&self) -> bool {
+        self.attempts >= self.max_attempts
+    }
+}
+
+/// Exponential backoff: 2 s, 4 s, 8 s … capped at 5 minutes.
+pub fn retry_delay(attempts: u32) -> Duration {
+    let exponent = attempts.saturating_sub(1).min(8);
+    let seconds = 2_i64.saturating_mul(1_i64 << exponent).min(300);
+    Duration::seconds(seconds)
+}

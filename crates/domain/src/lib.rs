@@ -1,0 +1,32 @@
+//! # coffee-domain — the hexagon
+//!
+//! Owns everything the Coffee Payments Server *decides*: money as integer kopecks, the
+//! merchants/devices/drinks catalogue, orders and their seven statuses, payments and their money
+//! state, the side-effect jobs, the port traits adapters implement, and the use-case services
+//! that the HTTP layer and the background worker call.
+//!
+//! It knows no web framework, database, HTTP client or MQTT crate; CI checks that with
+//! `cargo tree -p coffee-domain -e normal`.
+//!
+//! The two rules it exists to enforce:
+//! * exactly one make command per paid order (compare-and-set transitions, see [`status`]);
+//! * money taken and no drink ⇒ a refund or hold-release job, committed atomically with the
+//!   transition that decided it (see [`services::settlement`]).
+
+pub mod catalog;
+pub mod ids;
+pub mod jobs;
+pub mod money;
+pub mod order;
+pub mod payment;
+pub mod ports;
+pub mod services;
+pub mod status;
+
+pub use catalog::*;
+pub use ids::*;
+pub use jobs::*;
+pub use money::*;
+pub use order::*;
+pub use payment::*;
+pub use status::*;

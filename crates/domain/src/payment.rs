@@ -1,0 +1,167 @@
+//! A payment attempt and its money state, kept apart from the order's seven statuses.
+//!
+//! ```text
+//! pending ──Authorized──▶ authorized ──Captured──▶ succeeded ──RefundRequested──▶ refund_pending ──Refunded──▶ refunded
+//!    │  └──────────────Captured──────────────────────▲
+//!    └──Canceled──▶ canceled ◀──Canceled (hold released)── authorized
+//! ```
+
+use crate::{CaptureMode, Money, OrderId, PaymentId, ProviderKind};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentState {
+    /// Created at the provider; the customer has not paid yet.
+    Pending,
+    /// Money held on the customer's card (capture after dispense).
+    Authorized,
+    /// Money taken.
+    Succeeded,
+    /// Canceled before capture: nothing taken, or the hold released.
+    Canceled,
+    /// A refund was requested and is on its way.
+    RefundPending,
+    /// The money is back with the customer.
+    Refunded,
+}
+
+impl PaymentState {
+    pub const ALL: [PaymentState; 6] = [
+        PaymentState::Pending,
+        PaymentState::Authorized,
+        PaymentState::Succeeded,
+        PaymentState::Canceled,
+        PaymentState::RefundPending,
+        PaymentState::Refunded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentState::Pending => "pending",
+            PaymentState::Authorized => "authorized",
+            PaymentState::Succeeded => "succeeded",
+            PaymentState::Canceled => "canceled",
+            PaymentState::RefundPending => "refund_pending",
+            PaymentState::Refunded => "refunded",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<PaymentState> {
+        PaymentState::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// The customer's money is with us or the merchant right now (held or captured, not returned).
+    pub fn holds_customer_money(self) -> bool {
+        match self {
+            PaymentState::Authorized | PaymentState::Succeeded | PaymentState::RefundPending => true,
+            PaymentState::Pending | PaymentState::Canceled | PaymentState::Refunded => false,
+        }
+    }
+
+    /// Applies a money event; exhaustive like the order table.
+    pub fn apply(self, event: PaymentEvent) -> Result<PaymentTransition, IllegalPaymentTransition> {
+        use PaymentEvent as E;
+        use PaymentState as S;
+        use PaymentTransition::{Duplicate, To};
+        let illegal = Err(IllegalPaymentTransition { from: self, event });
+        match self {
+            S::Pending => match event {
+                E::Authorized => Ok(To(S::Authorized)),
+                E::Captured => Ok(To(S::Succeeded)),
+                E::Canceled => Ok(To(S::Canceled)),
+                E::RefundRequested | E::Refunded => illegal,
+            },
+            S::Authorized => match event {
+                E::Authorized => Ok(Duplicate),
+                E::Captured => Ok(To(S::Succeeded)),
+                E::Canceled => Ok(To(S::Canceled)),
+                E::RefundRequested | E::Refunded => illegal,
+            },
+            S::Succeeded => match event {
+                E::Authorized | E::Captured => Ok(Duplicate),
+                E::RefundRequested => Ok(To(S::RefundPending)),
+                E::Refunded => Ok(To(S::Refunded)),
+                E::Canceled => illegal,
+            },
+            S::Canceled => match event {
+                E::Authorized | E::Canceled => Ok(Duplicate),
+                E::Captured | E::RefundRequested | E::Refunded => illegal,
+            },
+            S::RefundPending => match event {
+                E::Authorized | E::Captured | E::RefundRequested => Ok(Duplicate),
+                E::Refunded => Ok(To(S::Refunded)),
+                E::Canceled => illegal,
+            },
+            S::Refunded => match event {
+                E::Authorized | E::Captured | E::RefundRequested | E::Refunded => Ok(Duplicate),
+                E::Canceled => illegal,
+            },
+        }
+    }
+}
+
+impl fmt::Display for PaymentState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PaymentEvent {
+    Authorized,
+    Captured,
+    Canceled,
+    RefundRequested,
+    Refunded,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentTransition {
+    To(PaymentState),
+    Duplicate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("payment event {event:?} is not allowed in money state {from}")]
+pub struct IllegalPaymentTransition {
+    pub from: PaymentState,
+    pub event: PaymentEvent,
+}
+
+/// One payment attempt of an order (an order has at most one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    pub id: PaymentId,
+    pub order_id: OrderId,
+    pub provider: ProviderKind,
+    pub provider_payment_id: String,
+    pub amount: Money,
+    pub capture: CaptureMode,
+    pub state: PaymentState,
+    pub confirmation_url: String,
+    /// The key the create call carried; retries reuse it so the provider never charges twice.
+    pub idempotency_key: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Idempotency keys derived from our ids: the same operation always carries the same key.
+pub mod idempotency {
+    use crate::{OrderId, PaymentId};
+
+    pub fn create(order: OrderId) -> String {
+        format!("coffee-create-{order}")
+    }
+    pub fn capture(payment: PaymentId) -> String {
+        format!("coffee-capture-{payment}")
+    }
+    pub fn cancel(payment: PaymentId) -> String {
+        format!("coffee-cancel-{payment}")
+    }
+    pub fn refund(payment: PaymentId) -> String {
+        format!("coffee-refund-{payment}")
+    }
+}

@@ -1,0 +1,291 @@
+//! The job handlers. A handler re-reads state and acts only if its job still makes sense, so a
+//! job that runs twice (a worker died after acting, before completing) is harmless: the make
+//! command carries the machine's order id and provider calls carry idempotency keys.
+
+use super::settlement::{Settlement, SettlementError};
+use super::Context;
+use crate::ports::{MachineError, MakeCommand, PaymentGatewayError, RefundOutcome, RepositoryError};
+use crate::{
+    idempotency, retry_delay, DeadlinePolicy, FailureReason, HistorySource, Job, JobKind, Merchant,
+    OrderEvent, OrderStatus, Payment, PaymentEvent, PaymentState,
+};
+use chrono::{DateTime, Duration, Utc};
+use std::sync::Arc;
+
+/// A successful run of a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    Done,
+    /// Not a failure: run again at this time (polling a payment that is still pending).
+    RunAgainAt(DateTime<Utc>),
+}
+
+/// A failed run of a job.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JobError {
+    /// Worth another attempt later, with backoff.
+    #[error("retry: {0}")]
+    Retry(String),
+    /// No attempt will succeed; the job is buried for an operator.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+impl From<RepositoryError> for JobError {
+    fn from(error: RepositoryError) -> Self {
+        JobError::Retry(error.to_string())
+    }
+}
+
+impl From<SettlementError> for JobError {
+    fn from(error: SettlementError) -> Self {
+        JobError::Retry(error.to_string())
+    }
+}
+
+fn gateway_error(error: PaymentGatewayError) -> JobError {
+    match error {
+        PaymentGatewayError::Unavailable(_) | PaymentGatewayError::InvalidResponse(_) => {
+            JobError::Retry(error.to_string())
+        }
+        PaymentGatewayError::Rejected { .. }
+        | PaymentGatewayError::NotFound
+        | PaymentGatewayError::Unauthorized(_) => JobError::Permanent(error.to_string()),
+    }
+}
+
+/// How long a claimed job is ours before another worker may take it over.
+pub const JOB_LEASE_SECONDS: i64 = 60;
+
+pub struct Worker {
+    ctx: Arc<Context>,
+    settlement: Settlement,
+}
+
+impl Worker {
+    pub fn new(ctx: Arc<Context>) -> Self {
+        Self { settlement: Settlement::new(ctx.clone()), ctx }
+    }
+
+    /// Claims and runs up to `limit` due jobs; returns how many ran.
+    pub async fn run_due(&self, limit: usize) -> Result<usize, RepositoryError> {
+        let queue = &self.ctx.ports.jobs;
+        let jobs = queue.claim_due(self.ctx.now(), limit, Duration::seconds(JOB_LEASE_SECONDS)).await?;
+        let count = jobs.len();
+        for job in jobs {
+            let result = self.execute(&job).await;
+            let now = self.ctx.now();
+            match result {
+                Ok(JobOutcome::Done) => queue.complete(job.id).await?,
+                Ok(JobOutcome::RunAgainAt(at)) => queue.retry(job.id, at, "scheduled", false).await?,
+                Err(JobError::Retry(why)) if !job.is_last_attempt() => {
+                    tracing::warn!(order.id = %job.order_id, job = job.kind.as_str(), attempt = job.attempts, error = %why, "job will be retried");
+                    queue.retry(job.id, now + retry_delay(job.attempts), &why, true).await?;
+                }
+                Err(JobError::Retry(why) | JobError::Permanent(why)) => {
+                    tracing::error!(order.id = %job.order_id, job = job.kind.as_str(), attempt = job.attempts, error = %why, "job is dead");
+                    queue.bury(job.id, &why).await?;
+                }
+            }
+        }
+        Ok(count)
+    }
+
+    pub async fn execute(&self, job: &Job) -> Result<JobOutcome, JobError> {
+        match job.kind {
+            JobKind::SendMakeCommand => self.send_make_command(job).await,
+            JobKind::CapturePayment => self.capture(job).await,
+            JobKind::CancelPayment => self.cancel(job).await,
+            JobKind::RefundPayment => self.refund(job).await,
+            JobKind::PollPayment => self.poll(job).await,
+            JobKind::DispenseDeadline => self.dispense_deadline(job).await,
+        }
+    }
+
+    async fn send_make_command(&self, job: &Job) -> Result<JobOutcome, JobError> {
+        let ports = &self.ctx.ports;
+        let Some(order) = ports.orders.get(job.order_id).await? else {
+            return Err(JobError::Permanent("order vanished".into()));
+        };
+        if order.status != OrderStatus::Paid {
+            return Ok(JobOutcome::Done);
+        }
+        let device = ports.catalog.device(&order.device).await?;
+        let result = match (&device, device.as_ref().and_then(|d| self.ctx.machine_gateway(d.machine))) {
+            (Some(device), Some(gateway)) => {
+                let command = MakeCommand {
+                    order_id: order.id,
+                    device: device.clone(),
+                    machine_order_id: order.machine_order_id.clone(),
+                    drink_no: order.drink_no.clone(),
+                    size: order.size,
+                    price: order.price,
+                };
+                gateway.make(&command).await
+            }
+            _ => Err(MachineError::Rejected("no machine gateway for this device".into())),
+        };
+        match result {
+            Ok(()) => {
+                self.ctx
+                    .decide(order.id, OrderEvent::MakeAccepted, None, HistorySource::Worker, "make command accepted")
+                    .await?;
+            }
+            Err(MachineError::Unavailable(why)) if !job.is_last_attempt() => {
+                return Err(JobError::Retry(why));
+            }
+            Err(error) => {
+                let message = format!("machine unreachable after {} attempt(s): {error}", job.attempts);
+                self.ctx
+                    .decide(
+                        order.id,
+                        OrderEvent::MachineUnreachable,
+                        Some(FailureReason::MachineUnreachable),
+                        HistorySource::Worker,
+                        &message,
+                    )
+                    .await?;
+            }
+        }
+        Ok(JobOutcome::Done)
+    }
+
+    async fn payment_and_merchant(&self, job: &Job) -> Result<(Payment, Merchant), JobError> {
+        let ports = &self.ctx.ports;
+        let payment = ports
+            .payments
+            .for_order(job.order_id)
+            .await?
+            .ok_or_else(|| JobError::Permanent("order has no payment".into()))?;
+        let order = ports
+            .orders
+            .get(job.order_id)
+            .await?
+            .ok_or_else(|| JobError::Permanent("order vanished".into()))?;
+        let merchant = ports
+            .catalog
+            .merchant(&order.merchant)
+            .await?
+            .ok_or_else(|| JobError::Permanent(format!("merchant {} missing", order.merchant)))?;
+        Ok((payment, merchant))
+    }
+
+    fn gateway(&self, payment: &Payment) -> Result<&Arc<dyn crate::ports::PaymentGateway>, JobError> {
+        self.ctx
+            .payment_gateway(payment.provider)
+            .ok_or_else(|| JobError::Retry(format!("{:?} gateway not configured", payment.provider)))
+    }
+
+    async fn capture(&self, job: &Job) -> Result<JobOutcome, JobError> {
+        let (payment, merchant) = self.payment_and_merchant(job).await?;
+        if payment.state != PaymentState::Authorized {
+            return Ok(JobOutcome::Done);
+        }
+        self.gateway(&payment)?
+            .capture(&merchant, &payment, &idempotency::capture(payment.id))
+            .await
+            .map_err(gateway_error)?;
+        self.settlement.apply_payment_event(&payment, PaymentEvent::Captured).await?;
+        Ok(JobOutcome::Done)
+    }
+
+    async fn cancel(&self, job: &Job) -> Result<JobOutcome, JobError> {
+        let (payment, merchant) = self.payment_and_merchant(job).await?;
+        if !matches!(payment.state, PaymentState::Authorized | PaymentState::Pending) {
+            return Ok(JobOutcome::Done);
+        }
+        self.gateway(&payment)?
+            .cancel(&merchant, &payment, &idempotency::cancel(payment.id))
+            .await
+            .map_err(gateway_error)?;
+        self.settlement.apply_payment_event(&payment, PaymentEvent::Canceled).await?;
+        Ok(JobOutcome::Done)
+    }
+
+    async fn refund(&self, job: &Job) -> Result<JobOutcome, JobError> {
+        let (payment, merchant) = self.payment_and_merchant(job).await?;
+        if payment.state != PaymentState::RefundPending {
+            return Ok(JobOutcome::Done);
+        }
+        let outcome = self
+            .gateway(&payment)?
+            .refund(&merchant, &payment, &idempotency::refund(payment.id))
+            .await
+            .map_err(gateway_error)?;
+        match outcome {
+            RefundOutcome::Completed => {
+                self.settlement.apply_payment_event(&payment, PaymentEvent::Refunded).await?;
+                Ok(JobOutcome::Done)
+            }
+            RefundOutcome::InProgress => {
+                Ok(JobOutcome::RunAgainAt(self.ctx.now() + self.ctx.settings.poll_slow))
+            }
+        }
+    }
+
+    /// A lost webhook never loses a paid order: pending payments are asked about, fast at
+    /// first, then slowly, until final or well past the order's expiry.
+    async fn poll(&self, job: &Job) -> Result<JobOutcome, JobError> {
+        let (payment, merchant) = self.payment_and_merchant(job).await?;
+        if payment.state != PaymentState::Pending {
+            return Ok(JobOutcome::Done);
+        }
+        let fetched = self
+            .gateway(&payment)?
+            .get_payment(&merchant, &payment.provider_payment_id)
+            .await
+            .map_err(gateway_error)?;
+        self.settlement.apply_provider_payment(&payment, &fetched).await?;
+        let ports = &self.ctx.ports;
+        let still_pending = ports
+            .payments
+            .for_order(job.order_id)
+            .await?
+            .is_some_and(|p| p.state == PaymentState::Pending);
+        if !still_pending {
+            return Ok(JobOutcome::Done);
+        }
+        let Some(order) = ports.orders.get(job.order_id).await? else {
+            return Ok(JobOutcome::Done);
+        };
+        let now = self.ctx.now();
+        let settings = &self.ctx.settings;
+        if now >= order.expires_at + settings.poll_after_expiry {
+            return Ok(JobOutcome::Done);
+        }
+        let interval = if now - payment.created_at < settings.poll_fast_window {
+            settings.poll_fast
+        } else {
+            settings.poll_slow
+        };
+        Ok(JobOutcome::RunAgainAt(now + interval))
+    }
+
+    async fn dispense_deadline(&self, job: &Job) -> Result<JobOutcome, JobError> {
+        let ports = &self.ctx.ports;
+        let Some(order) = ports.orders.get(job.order_id).await? else {
+            return Ok(JobOutcome::Done);
+        };
+        if order.status != OrderStatus::MakePending {
+            return Ok(JobOutcome::Done);
+        }
+        let policy = ports
+            .catalog
+            .device(&order.device)
+            .await?
+            .map(|d| d.on_dispense_deadline)
+            .unwrap_or(DeadlinePolicy::FailAndRefund);
+        let (event, reason, message) = match policy {
+            DeadlinePolicy::AssumeSuccess => {
+                (OrderEvent::DispenseAssumed, None, "no report by the deadline: success assumed")
+            }
+            DeadlinePolicy::FailAndRefund => (
+                OrderEvent::DispenseTimedOut,
+                Some(FailureReason::DispenseTimedOut),
+                "no report by the deadline: order failed",
+            ),
+        };
+        self.ctx.decide(order.id, event, reason, HistorySource::Worker, message).await?;
+        Ok(JobOutcome::Done)
+    }
+}
