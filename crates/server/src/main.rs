@@ -1,1 +1,119 @@
-fn main(){}
+//! `coffee-pay` — the Coffee Payments Server.
+
+use coffee_adapter_memory::{MemoryStore, SystemClock};
+use coffee_domain::ports::CatalogRepository;
+use coffee_server::config::Config;
+use coffee_server::startup::{demo_wiring, Application, StartupError};
+use coffee_server::{demo, fleet, telemetry};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+const USAGE: &str = "\
+coffee-pay — payment server for coffee vending machines
+
+USAGE:
+    coffee-pay [serve]              run the server (demo mode when DATABASE_URL is unset)
+    coffee-pay fleet apply FILE     upsert merchants, devices and drinks from a fleet file
+    coffee-pay fleet check FILE     check a fleet file without applying it
+    coffee-pay help                 this text
+
+Configuration comes from the environment and a .env file; see docs/configuration.md.";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.log_format, config.debug);
+    actix_web::rt::System::new().block_on(async move {
+        match args.as_slice() {
+            [] | ["serve"] => serve(config).await,
+            ["fleet", "apply", file] => fleet_command(&config, file, true).await,
+            ["fleet", "check", file] => fleet_command(&config, file, false).await,
+            ["help" | "--help" | "-h"] => {
+                println!("{USAGE}");
+                ExitCode::SUCCESS
+            }
+            _ => {
+                eprintln!("{USAGE}");
+                ExitCode::from(2)
+            }
+        }
+    })
+}
+
+async fn serve(config: Config) -> ExitCode {
+    match run(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("coffee-pay: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> Result<(), StartupError> {
+    if !config.is_demo() {
+        return Err(StartupError::Unsupported(
+            "DATABASE_URL is set, but this build has no Postgres adapter yet; unset it for demo mode".into(),
+        ));
+    }
+    let wiring = demo_wiring(&config, Arc::new(SystemClock)).await?;
+    let catalog = wiring.ctx.ports.catalog.clone();
+    let app = Application::start(&config, wiring, Duration::from_millis(250))?;
+    let run_tag = format!("demo-{}", chrono::Utc::now().format("%Y%m%d%H%M%S"));
+    let urls = demo::qr_urls(catalog.as_ref(), &config.base_url, &run_tag).await;
+    println!("{}", demo::banner(&config.base_url, &urls));
+    tracing::info!(port = app.port(), "listening");
+    app.run_until_stopped().await.map_err(|source| StartupError::Bind { addr: config.bind_addr.to_string(), source })
+}
+
+async fn fleet_command(config: &Config, file: &str, apply: bool) -> ExitCode {
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(error) => {
+            eprintln!("{file}: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let parsed = match fleet::parse(file, &text) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            eprintln!("{error}\nnothing was applied");
+            return ExitCode::FAILURE;
+        }
+    };
+    if !apply {
+        println!(
+            "{file}: ok ({} merchants, {} devices, {} drinks)",
+            parsed.merchants.len(),
+            parsed.devices.len(),
+            parsed.drinks.len()
+        );
+        return ExitCode::SUCCESS;
+    }
+    if config.is_demo() {
+        let store = MemoryStore::new();
+        return match store.apply_fleet(&parsed).await {
+            Ok(changes) => {
+                println!(
+                    "{file}: valid; DATABASE_URL is unset (demo mode), so nothing was persisted. Would insert {}.",
+                    changes.inserted
+                );
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("{file}: {error}\nnothing was applied");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    eprintln!("DATABASE_URL is set, but this build has no Postgres adapter yet");
+    ExitCode::FAILURE
+}

@@ -1,0 +1,92 @@
+//! The background worker inside the server process: runs due jobs, expires unpaid orders and
+//! feeds simulated machines' reports into the domain. Stops cleanly on shutdown.
+
+use coffee_domain::services::dispensing::{DispenseReport, Dispensing};
+use coffee_domain::services::expiry::Expiry;
+use coffee_domain::services::worker::Worker;
+use coffee_domain::services::Context;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+const JOB_BATCH: usize = 32;
+const EXPIRY_BATCH: usize = 200;
+
+pub struct Background {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Background {
+    /// Starts the loops; `tick` is how often they look for work when idle.
+    pub fn start(ctx: Arc<Context>, reports: Option<mpsc::UnboundedReceiver<DispenseReport>>, tick: Duration) -> Self {
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = Vec::new();
+
+        let worker = Worker::new(ctx.clone());
+        let mut stop_jobs = stopped.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let ran = match worker.run_due(JOB_BATCH).await {
+                    Ok(ran) => ran,
+                    Err(error) => {
+                        tracing::warn!(%error, "job queue unavailable");
+                        0
+                    }
+                };
+                if ran == JOB_BATCH {
+                    continue; // more may be due
+                }
+                tokio::select! {
+                    _ = stop_jobs.changed() => break,
+                    _ = tokio::time::sleep(tick) => {}
+                }
+            }
+        }));
+
+        let expiry = Expiry::new(ctx.clone());
+        let mut stop_expiry = stopped.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                if let Err(error) = expiry.expire_due(EXPIRY_BATCH).await {
+                    tracing::warn!(%error, "expiry sweep failed");
+                }
+                tokio::select! {
+                    _ = stop_expiry.changed() => break,
+                    _ = tokio::time::sleep(tick * 4) => {}
+                }
+            }
+        }));
+
+        if let Some(mut reports) = reports {
+            let dispensing = Dispensing::new(ctx);
+            let mut stop_reports = stopped;
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = stop_reports.changed() => break,
+                        report = reports.recv() => match report {
+                            Some(report) => {
+                                let machine_order_id = report.machine_order_id.clone();
+                                if let Err(error) = dispensing.apply_report(report).await {
+                                    tracing::error!(machine_order_id = %machine_order_id, %error, "dispense report not applied");
+                                }
+                            }
+                            None => break,
+                        }
+                    }
+                }
+            }));
+        }
+        Self { stop, tasks }
+    }
+
+    /// Asks the loops to stop and waits for the job in hand to finish.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}

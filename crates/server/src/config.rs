@@ -1,0 +1,167 @@
+//! Configuration from the environment (and a `.env` file when present). Every bad value is
+//! refused at start-up with one message naming the variable — never at the first customer.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration error: {variable}: {message}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind_addr: SocketAddr,
+    /// Public URL of this server (return URLs, sandbox checkout, QR examples).
+    pub base_url: String,
+    pub order_expiration_minutes: i64,
+    pub device_online_threshold_minutes: i64,
+    pub debug: bool,
+    pub log_format: LogFormat,
+    /// `None`: demo mode on in-memory storage.
+    pub database_url: Option<String>,
+    /// The sandbox provider outside demo mode.
+    pub sandbox_enabled: bool,
+}
+
+impl Config {
+    pub fn is_demo(&self) -> bool {
+        self.database_url.is_none()
+    }
+
+    /// Reads the process environment, after loading `.env` if there is one.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let _ = dotenvy::dotenv();
+        Self::from_vars(&std::env::vars().collect())
+    }
+
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| vars.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let bind_addr: SocketAddr = match get("BIND_ADDR") {
+            Some(raw) => raw.parse().map_err(|_| ConfigError {
+                variable: "BIND_ADDR",
+                message: format!("{raw:?} is not an address like 0.0.0.0:8080"),
+            })?,
+            None => SocketAddr::from(([0, 0, 0, 0], 8080)),
+        };
+        let base_url = match get("BASE_URL") {
+            Some(raw) => {
+                if !(raw.starts_with("http://") || raw.starts_with("https://")) {
+                    return Err(ConfigError {
+                        variable: "BASE_URL",
+                        message: format!("{raw:?} must start with http:// or https://"),
+                    });
+                }
+                raw.trim_end_matches('/').to_owned()
+            }
+            None => default_base_url(bind_addr),
+        };
+        let order_expiration_minutes =
+            positive_minutes(get("ORDER_EXPIRATION_MINUTES"), "ORDER_EXPIRATION_MINUTES", 15)?;
+        let device_online_threshold_minutes = positive_minutes(
+            get("DEVICE_ONLINE_THRESHOLD_MINUTES"),
+            "DEVICE_ONLINE_THRESHOLD_MINUTES",
+            15,
+        )?;
+        let debug = boolean(get("DEBUG"), "DEBUG")?;
+        let sandbox_enabled = boolean(get("SANDBOX_ENABLED"), "SANDBOX_ENABLED")?;
+        let log_format = match get("LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: "LOG_FORMAT",
+                    message: format!("{other:?} is neither \"text\" nor \"json\""),
+                })
+            }
+        };
+        let database_url = match get("DATABASE_URL") {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Some(url),
+            Some(_) => {
+                return Err(ConfigError {
+                    variable: "DATABASE_URL",
+                    message: "must be a postgres:// URL (unset it for demo mode)".into(),
+                })
+            }
+            None => None,
+        };
+        Ok(Config {
+            bind_addr,
+            base_url,
+            order_expiration_minutes,
+            device_online_threshold_minutes,
+            debug,
+            log_format,
+            database_url,
+            sandbox_enabled,
+        })
+    }
+}
+
+fn default_base_url(bind: SocketAddr) -> String {
+    let host = if bind.ip().is_unspecified() { "localhost".to_owned() } else { bind.ip().to_string() };
+    format!("http://{host}:{}", bind.port())
+}
+
+fn positive_minutes(raw: Option<String>, variable: &'static str, default: i64) -> Result<i64, ConfigError> {
+    match raw {
+        None => Ok(default),
+        Some(raw) => match raw.parse::<i64>() {
+            Ok(minutes) if (1..=24 * 60).contains(&minutes) => Ok(minutes),
+            _ => Err(ConfigError { variable, message: format!("{raw:?} is not a number of minutes between 1 and 1440") }),
+        },
+    }
+}
+
+fn boolean(raw: Option<String>, variable: &'static str) -> Result<bool, ConfigError> {
+    match raw.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("false" | "0" | "no" | "off") => Ok(false),
+        Some("true" | "1" | "yes" | "on") => Ok(true),
+        Some(other) => Err(ConfigError { variable, message: format!("{other:?} is not true or false") }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults_give_demo_mode_on_port_8080() {
+        let config = Config::from_vars(&vars(&[])).unwrap();
+        assert!(config.is_demo());
+        assert_eq!(config.bind_addr.port(), 8080);
+        assert_eq!(config.base_url, "http://localhost:8080");
+        assert_eq!(config.order_expiration_minutes, 15);
+    }
+
+    #[test]
+    fn each_bad_value_is_refused_naming_its_variable() {
+        let cases = [
+            ("BIND_ADDR", "nonsense"),
+            ("BASE_URL", "ftp://x"),
+            ("ORDER_EXPIRATION_MINUTES", "-3"),
+            ("ORDER_EXPIRATION_MINUTES", "soon"),
+            ("DEBUG", "maybe"),
+            ("LOG_FORMAT", "xml"),
+            ("SANDBOX_ENABLED", "2"),
+            ("DATABASE_URL", "mysql://x"),
+        ];
+        for (variable, value) in cases {
+            let error = Config::from_vars(&vars(&[(variable, value)])).unwrap_err();
+            assert_eq!(error.variable, variable);
+            assert!(error.to_string().contains(variable));
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! # coffee-server — the composition root
+//!
+//! Owns everything that is not a decision: configuration (`config`), the actix-web routes
+//! (`routes`, mapped to HTTP in one place: `error`), the tera pages (`pages`, templates in
+//! the top-level `templates/`), the fleet file (`fleet`), the background worker
+//! (`background`), wiring adapters into ports (`startup`) and the `coffee-pay` CLI (`main.rs`).
+
+pub mod app;
+pub mod background;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod fleet;
+pub mod pages;
+pub mod routes;
+pub mod startup;
+pub mod telemetry;

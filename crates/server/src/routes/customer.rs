@@ -1,0 +1,177 @@
+//! The customer's flow: QR scan → order page → payment.
+
+use super::{html_failure, json_failure, redirect};
+use crate::app::AppState;
+use crate::error::{self, Failure};
+use crate::pages::{OrderPage, OrderStatusJson};
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use coffee_domain::services::checkout::{PaymentRequest, RawScan, ScanOutcome};
+use coffee_domain::OrderId;
+use serde::Deserialize;
+use std::collections::HashMap;
+
+/// `GET /v1/pay` (and its aliases): the QR code's URL. Extra parameters are ignored.
+pub async fn scan(state: web::Data<AppState>, query: web::Query<HashMap<String, String>>) -> HttpResponse {
+    let query = query.into_inner();
+    let raw = RawScan {
+        device_uuid: query.get("deviceUuid").cloned(),
+        drink_no: query.get("drinkNo").cloned(),
+        size: query.get("size").cloned(),
+        machine_order_id: query.get("uuid").cloned(),
+        drink_name: query.get("drinkName").cloned(),
+    };
+    match state.checkout.start_order(raw).await {
+        Ok(ScanOutcome::Order(order)) => {
+            redirect(StatusCode::FOUND, &format!("/v1/order-status-page?order_id={}", order.id))
+        }
+        Ok(ScanOutcome::External { url, .. }) => redirect(StatusCode::FOUND, &url),
+        Err(scan_error) => {
+            let failure = Failure::from(&scan_error);
+            let device = query.get("deviceUuid").map(String::as_str).unwrap_or("");
+            if failure.is_server_side() {
+                tracing::error!(device, error = %scan_error, "scan failed");
+            } else {
+                tracing::info!(device, error = %scan_error, "scan refused");
+            }
+            html_failure(&state, failure)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct OrderQuery {
+    order_id: Option<String>,
+}
+
+/// `GET /v1/order-status-page?order_id=…`: the order page.
+pub async fn order_page(state: web::Data<AppState>, query: web::Query<OrderQuery>) -> HttpResponse {
+    let Some(raw) = query.order_id.as_deref().filter(|s| !s.trim().is_empty()) else {
+        return html_failure(&state, error::MISSING_ORDER_ID);
+    };
+    let Ok(order_id) = OrderId::parse(raw) else {
+        return html_failure(&state, error::ORDER_NOT_FOUND);
+    };
+    render_order_page(&state, order_id, StatusCode::OK, None).await
+}
+
+async fn render_order_page(
+    state: &AppState,
+    order_id: OrderId,
+    status: StatusCode,
+    form: Option<(String, &'static str)>,
+) -> HttpResponse {
+    match state.checkout.view(order_id).await {
+        Ok(Some(view)) => {
+            let mut page = OrderPage::new(&view, state.clock.now());
+            if let Some((contact, message)) = form {
+                page.contact = contact;
+                page.form_error = message.to_owned();
+            }
+            match state.pages.render("order.html", &page) {
+                Ok(html) => HttpResponse::build(status).content_type("text/html; charset=utf-8").body(html),
+                Err(error) => {
+                    tracing::error!(order.id = %order_id, %error, "order page failed to render");
+                    html_failure(state, error::SERVICE_UNAVAILABLE)
+                }
+            }
+        }
+        Ok(None) => html_failure(state, error::ORDER_NOT_FOUND),
+        Err(error) => {
+            tracing::error!(order.id = %order_id, %error, "order page: storage unavailable");
+            html_failure(state, error::SERVICE_UNAVAILABLE)
+        }
+    }
+}
+
+/// `GET /v1/order-status/{order_id}`: the order as JSON, for the page's live status.
+pub async fn order_status(state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
+    let Ok(order_id) = OrderId::parse(&path) else {
+        return json_failure(error::ORDER_NOT_FOUND);
+    };
+    match state.checkout.view(order_id).await {
+        Ok(Some(view)) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(OrderStatusJson::new(&view, state.clock.now())),
+        Ok(None) => json_failure(error::ORDER_NOT_FOUND),
+        Err(error) => {
+            tracing::error!(order.id = %order_id, %error, "order status: storage unavailable");
+            json_failure(error::SERVICE_UNAVAILABLE)
+        }
+    }
+}
+
+/// The body of `POST /v1/initiate-payment`, as JSON or as the page's form.
+#[derive(Deserialize)]
+pub struct InitiatePaymentBody {
+    order_id: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    /// The page's single field: an email when it has `@`, else a phone number.
+    contact: Option<String>,
+}
+
+/// `POST /v1/initiate-payment`: JSON in → `{redirect_url}` out; the page's form (without
+/// JavaScript) → 303 to the provider, or the page again with the problem shown.
+pub async fn initiate_payment(state: web::Data<AppState>, request: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let is_form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let parsed: Option<InitiatePaymentBody> = if is_form {
+        serde_urlencoded_body(&body)
+    } else {
+        serde_json::from_slice(&body).ok()
+    };
+    let Some(parsed) = parsed else {
+        return respond(&state, is_form, None, error::INVALID_REQUEST).await;
+    };
+    let Some(raw_id) = parsed.order_id.as_deref().filter(|s| !s.trim().is_empty()) else {
+        return respond(&state, is_form, None, error::MISSING_ORDER_ID).await;
+    };
+    let Ok(order_id) = OrderId::parse(raw_id) else {
+        return respond(&state, is_form, None, error::ORDER_NOT_FOUND).await;
+    };
+    let contact = parsed.contact.clone().unwrap_or_default();
+    let (email, phone) = match parsed.contact.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        Some(c) if c.contains('@') => (Some(c.to_owned()), parsed.phone),
+        Some(c) => (parsed.email, Some(c.to_owned())),
+        None => (parsed.email, parsed.phone),
+    };
+    match state.checkout.initiate_payment(PaymentRequest { order_id, email, phone }).await {
+        Ok(redirect_to) if is_form => redirect(StatusCode::SEE_OTHER, &redirect_to.redirect_url),
+        Ok(redirect_to) => HttpResponse::Ok().json(serde_json::json!({ "redirect_url": redirect_to.redirect_url })),
+        Err(initiate_error) => {
+            let failure = Failure::from(&initiate_error);
+            if failure.is_server_side() {
+                tracing::error!(order.id = %order_id, error = %initiate_error, "payment not started");
+            } else {
+                tracing::info!(order.id = %order_id, error = %initiate_error, "payment refused");
+            }
+            respond(&state, is_form, Some((order_id, contact)), failure).await
+        }
+    }
+}
+
+async fn respond(state: &AppState, is_form: bool, order: Option<(OrderId, String)>, failure: Failure) -> HttpResponse {
+    match (is_form, order) {
+        (false, _) => json_failure(failure),
+        (true, Some((order_id, contact))) if failure.status != StatusCode::NOT_FOUND => {
+            render_order_page(state, order_id, failure.status, Some((contact, failure.message))).await
+        }
+        (true, _) => html_failure(state, failure),
+    }
+}
+
+fn serde_urlencoded_body(body: &[u8]) -> Option<InitiatePaymentBody> {
+    let pairs: HashMap<String, String> = web::Query::<HashMap<String, String>>::from_query(std::str::from_utf8(body).ok()?)
+        .ok()?
+        .into_inner();
+    Some(InitiatePaymentBody {
+        order_id: pairs.get("order_id").cloned(),
+        email: pairs.get("email").cloned(),
+        phone: pairs.get("phone").cloned(),
+        contact: pairs.get("contact").cloned(),
+    })
+}

@@ -1,0 +1,32 @@
+//! HTTP handlers: parse the request, call one use case, render the answer.
+
+pub mod customer;
+pub mod ops;
+pub mod sandbox;
+
+use crate::app::AppState;
+use crate::error::Failure;
+use actix_web::http::header;
+use actix_web::HttpResponse;
+
+/// The friendly Russian error page with the failure's status code.
+pub fn html_failure(state: &AppState, failure: Failure) -> HttpResponse {
+    HttpResponse::build(failure.status)
+        .content_type("text/html; charset=utf-8")
+        .body(state.pages.error(failure.status.as_u16(), failure.message))
+}
+
+/// `{"error": code, "message": text}` with the failure's status code.
+pub fn json_failure(failure: Failure) -> HttpResponse {
+    HttpResponse::build(failure.status)
+        .json(serde_json::json!({ "error": failure.code, "message": failure.message }))
+}
+
+pub fn redirect(status: actix_web::http::StatusCode, location: &str) -> HttpResponse {
+    HttpResponse::build(status).insert_header((header::LOCATION, location)).finish()
+}
+
+/// Anything else: the friendly 404 page.
+pub async fn not_found(state: actix_web::web::Data<AppState>) -> HttpResponse {
+    html_failure(&state, crate::error::NOT_FOUND)
+}

@@ -1,0 +1,165 @@
+//! The composition root: builds adapters from configuration, hands them to the services as
+//! ports, and runs the HTTP server with the background worker.
+
+use crate::app::{self, AppState};
+use crate::background::Background;
+use crate::config::Config;
+use crate::fleet;
+use crate::pages::{PageError, Pages};
+use actix_web::dev::{Server, Service, ServerHandle};
+use actix_web::{web, App, HttpServer};
+use coffee_adapter_memory::{MemoryStore, RandomIds, SandboxProvider, SimulatedMachine};
+use coffee_domain::ports::{Clock, MachineGateway, PaymentGateway};
+use coffee_domain::services::dispensing::DispenseReport;
+use coffee_domain::services::{Context, Ports, Settings};
+use coffee_domain::{MachineKind, ProviderKind};
+use chrono::Duration;
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+/// The fleet demo mode starts with.
+pub const DEMO_FLEET: &str = include_str!("../../../deploy/demo-fleet.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error(transparent)]
+    Pages(#[from] PageError),
+    #[error("demo fleet: {0}")]
+    Fleet(String),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// Adapters wired into ports, plus what the HTTP layer needs beside them.
+pub struct Wiring {
+    pub ctx: Arc<Context>,
+    pub sandbox: Option<Arc<SandboxProvider>>,
+    pub dispense_reports: Option<mpsc::UnboundedReceiver<DispenseReport>>,
+    /// Direct handles for demo and tests.
+    pub memory: Option<Arc<MemoryStore>>,
+    pub machine: Arc<SimulatedMachine>,
+}
+
+pub fn settings(config: &Config) -> Settings {
+    Settings {
+        order_ttl: Duration::minutes(config.order_expiration_minutes),
+        device_online_threshold: Duration::minutes(config.device_online_threshold_minutes),
+        ..Settings::new(config.base_url.clone())
+    }
+}
+
+/// Demo mode: everything in memory, the sandbox provider and simulated machines, seeded with
+/// the demo fleet.
+pub async fn demo_wiring(config: &Config, clock: Arc<dyn Clock>) -> Result<Wiring, StartupError> {
+    let store = Arc::new(MemoryStore::new());
+    let fleet = fleet::parse("deploy/demo-fleet.toml", DEMO_FLEET).map_err(|e| StartupError::Fleet(e.to_string()))?;
+    use coffee_domain::ports::CatalogRepository;
+    store.apply_fleet(&fleet).await.map_err(|e| StartupError::Fleet(e.to_string()))?;
+    let sandbox = Arc::new(SandboxProvider::new(config.base_url.clone()));
+    let (reports_tx, reports_rx) = mpsc::unbounded_channel();
+    let machine = Arc::new(SimulatedMachine::reporting(clock.clone(), reports_tx));
+    let mut payment_gateways: HashMap<ProviderKind, Arc<dyn PaymentGateway>> = HashMap::new();
+    payment_gateways.insert(ProviderKind::Sandbox, sandbox.clone());
+    let mut machine_gateways: HashMap<MachineKind, Arc<dyn MachineGateway>> = HashMap::new();
+    machine_gateways.insert(MachineKind::Simulated, machine.clone());
+    let ports = Ports {
+        catalog: store.clone(),
+        orders: store.clone(),
+        payments: store.clone(),
+        jobs: store.clone(),
+        payment_gateways,
+        machine_gateways,
+        clock,
+        ids: Arc::new(RandomIds),
+    };
+    Ok(Wiring {
+        ctx: Context::new(ports, settings(config)),
+        sandbox: Some(sandbox),
+        dispense_reports: Some(reports_rx),
+        memory: Some(store),
+        machine,
+    })
+}
+
+/// A running server: HTTP plus the background worker.
+pub struct Application {
+    port: u16,
+    server: Server,
+    background: Background,
+}
+
+impl Application {
+    /// Binds `config.bind_addr` (port 0 picks a free port) and starts serving.
+    pub fn start(config: &Config, wiring: Wiring, worker_tick: std::time::Duration) -> Result<Self, StartupError> {
+        let listener = TcpListener::bind(config.bind_addr)
+            .map_err(|source| StartupError::Bind { addr: config.bind_addr.to_string(), source })?;
+        let port = listener.local_addr().map_err(|source| StartupError::Bind { addr: config.bind_addr.to_string(), source })?.port();
+        let sandbox_enabled = wiring.sandbox.is_some();
+        let state = web::Data::new(AppState::new(wiring.ctx.clone(), Pages::load()?, wiring.sandbox));
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::JsonConfig::default().limit(64 * 1024))
+                .configure(|cfg| app::configure(cfg, sandbox_enabled))
+                .default_service(web::to(crate::routes::not_found))
+                .wrap_fn(|request, service| {
+                    let started = Instant::now();
+                    let method = request.method().to_string();
+                    let path = request.path().to_owned();
+                    let order_id = order_id_of(&request);
+                    let response = service.call(request);
+                    async move {
+                        let response = response.await?;
+                        tracing::info!(
+                            http.method = %method,
+                            http.path = %path,
+                            http.status = response.status().as_u16(),
+                            duration_ms = started.elapsed().as_millis() as u64,
+                            order.id = order_id.as_deref().unwrap_or(""),
+                            "request"
+                        );
+                        Ok(response)
+                    }
+                })
+        })
+        .listen(listener)
+        .map_err(|source| StartupError::Bind { addr: config.bind_addr.to_string(), source })?
+        .shutdown_timeout(10)
+        .run();
+        let background = Background::start(wiring.ctx, wiring.dispense_reports, worker_tick);
+        Ok(Self { port, server, background })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM/SIGINT (or `handle().stop()`), then stops the worker.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.background.stop().await;
+        tracing::info!("stopped");
+        result
+    }
+}
+
+fn order_id_of(request: &actix_web::dev::ServiceRequest) -> Option<String> {
+    let path = request.path();
+    if let Some(id) = path.strip_prefix("/v1/order-status/") {
+        return Some(id.to_owned());
+    }
+    request
+        .query_string()
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("order_id="))
+        .map(str::to_owned)
+}
