@@ -56,8 +56,18 @@ pub fn settings(config: &Config) -> Settings {
 /// Demo mode: everything in memory, the sandbox provider and simulated machines, seeded with
 /// the demo fleet.
 pub async fn demo_wiring(config: &Config, clock: Arc<dyn Clock>) -> Result<Wiring, StartupError> {
+    memory_wiring(config, clock, "deploy/demo-fleet.toml", DEMO_FLEET).await
+}
+
+/// In-memory wiring seeded with the given fleet file text (tests bring their own fleet).
+pub async fn memory_wiring(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    fleet_name: &str,
+    fleet_text: &str,
+) -> Result<Wiring, StartupError> {
     let store = Arc::new(MemoryStore::new());
-    let fleet = fleet::parse("deploy/demo-fleet.toml", DEMO_FLEET).map_err(|e| StartupError::Fleet(e.to_string()))?;
+    let fleet = fleet::parse(fleet_name, fleet_text).map_err(|e| StartupError::Fleet(e.to_string()))?;
     use coffee_domain::ports::CatalogRepository;
     store.apply_fleet(&fleet).await.map_err(|e| StartupError::Fleet(e.to_string()))?;
     let sandbox = Arc::new(SandboxProvider::new(config.base_url.clone()));
@@ -98,6 +108,16 @@ impl Application {
     pub fn start(config: &Config, wiring: Wiring, worker_tick: std::time::Duration) -> Result<Self, StartupError> {
         let listener = TcpListener::bind(config.bind_addr)
             .map_err(|source| StartupError::Bind { addr: config.bind_addr.to_string(), source })?;
+        Self::start_on(listener, config, wiring, worker_tick)
+    }
+
+    /// Serves on an already bound listener (tests bind port 0 first to learn the URL).
+    pub fn start_on(
+        listener: TcpListener,
+        config: &Config,
+        wiring: Wiring,
+        worker_tick: std::time::Duration,
+    ) -> Result<Self, StartupError> {
         let port = listener.local_addr().map_err(|source| StartupError::Bind { addr: config.bind_addr.to_string(), source })?.port();
         let sandbox_enabled = wiring.sandbox.is_some();
         let state = web::Data::new(AppState::new(wiring.ctx.clone(), Pages::load()?, wiring.sandbox));

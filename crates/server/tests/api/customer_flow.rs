@@ -1,0 +1,169 @@
+use crate::helpers::spawn_app;
+use coffee_domain::services::expiry::Expiry;
+
+#[tokio::test]
+async fn a_scan_redirects_to_the_order_page_and_a_rescan_finds_the_same_order() {
+    let app = spawn_app().await;
+    let first = app.scan("dev-1", "1", "1", "20250317110122659ba6d7-9ace-cndn").await;
+    let second = app.scan("dev-1", "1", "1", "20250317110122659ba6d7-9ace-cndn").await;
+    assert_eq!(first, second);
+    for alias in ["/v1/tbank-pay", "/v1/yook-pay"] {
+        let response = app
+            .get(&format!("{alias}?deviceUuid=dev-1&drinkNo=1&size=1&uuid=20250317110122659ba6d7-9ace-cndn&drinkName=x"))
+            .await;
+        assert_eq!(response.status().as_u16(), 302);
+        assert!(response.headers()["location"].to_str().unwrap().ends_with(&first));
+    }
+    let other = app.scan("dev-1", "1", "1", "another").await;
+    assert_ne!(first, other);
+}
+
+#[tokio::test]
+async fn the_order_page_shows_drink_size_server_side_price_and_the_pay_button() {
+    let app = spawn_app().await;
+    // The QR carries a price of 1 kopeck; the server's price for medium is 150,00 ₽.
+    let response = app
+        .get("/v1/pay?deviceUuid=dev-1&drinkNo=1&size=1&uuid=p-1&drinkName=Hacked&price=1")
+        .await;
+    let order_id = response.headers()["location"].to_str().unwrap().rsplit('=').next().unwrap().to_owned();
+    let page = app.get(&format!("/v1/order-status-page?order_id={order_id}")).await;
+    assert_eq!(page.status().as_u16(), 200);
+    let html = page.text().await.unwrap();
+    for expected in ["Капучино", "средний", "150,00 ₽", "Оплатить", "Email или телефон для чека", "Холл"] {
+        assert!(html.contains(expected), "page lacks {expected:?}");
+    }
+    let json = app.status(&order_id).await;
+    assert_eq!(json["order_id"], order_id.as_str());
+    assert_eq!(json["status"], "created");
+    assert_eq!(json["drink_name"], "Капучино");
+    assert_eq!(json["size"], "medium");
+    assert_eq!(json["price"], 15000);
+    assert_eq!(json["expires_at"], "2026-06-01T10:15:00+00:00");
+    assert_eq!(json["receipt_required"], false);
+    assert_eq!(json["payment_status"], "none");
+    assert_eq!(json["payment_url"], serde_json::Value::Null);
+    assert_eq!(json["failure_reason"], serde_json::Value::Null);
+    assert!(json["message"].as_str().unwrap().contains("Оплатите"));
+}
+
+#[tokio::test]
+async fn pressing_pay_twice_creates_one_payment() {
+    let app = spawn_app().await;
+    let order = app.scan("dev-1", "1", "1", "double-1").await;
+    let (first, second) = tokio::join!(app.initiate(&order, Some("anna@example.com")), app.initiate(&order, None));
+    let first: serde_json::Value = first.json().await.unwrap();
+    let second: serde_json::Value = second.json().await.unwrap();
+    assert_eq!(first["redirect_url"], second["redirect_url"]);
+    let third: serde_json::Value = app.initiate(&order, None).await.json().await.unwrap();
+    assert_eq!(first["redirect_url"], third["redirect_url"]);
+    let payments_created: std::collections::HashSet<String> = app
+        .sandbox
+        .calls()
+        .into_iter()
+        .filter(|c| c.starts_with("create"))
+        .collect();
+    assert_eq!(payments_created.len(), 1, "one idempotency key: {payments_created:?}");
+    let json = app.status(&order).await;
+    assert_eq!(json["status"], "pending");
+    assert_eq!(json["payment_status"], "pending");
+    assert_eq!(json["payment_url"], first["redirect_url"]);
+}
+
+#[tokio::test]
+async fn paying_in_the_sandbox_brews_the_drink_and_the_order_ends_successful() {
+    let app = spawn_app().await;
+    let order = app.scan("dev-1", "1", "0", "happy-1").await;
+    let redirect: serde_json::Value = app.initiate(&order, Some("anna@example.com")).await.json().await.unwrap();
+    let url = redirect["redirect_url"].as_str().unwrap();
+    assert!(url.starts_with(&format!("{}/sandbox/checkout/", app.address)));
+    let checkout = app.client.get(url).send().await.unwrap().text().await.unwrap();
+    assert!(checkout.contains("120,00 ₽") && checkout.contains("Оплата напитка: Капучино"));
+    let back = app.pay(url, "pay").await;
+    assert_eq!(back.status().as_u16(), 303);
+    assert!(back.headers()["location"].to_str().unwrap().ends_with(&order));
+    let json = app.wait_for_status(&order, "successful").await;
+    assert_eq!(json["payment_status"], "succeeded");
+    assert_eq!(json["message"], "Готово! Заберите напиток.");
+    assert_eq!(app.machine.accepted().len(), 1);
+}
+
+#[tokio::test]
+async fn a_failing_machine_fails_the_order_and_returns_the_money() {
+    let app = spawn_app().await;
+    let order = app.scan("dev-broken", "1", "1", "broken-1").await;
+    let redirect: serde_json::Value = app.initiate(&order, None).await.json().await.unwrap();
+    app.pay(redirect["redirect_url"].as_str().unwrap(), "pay").await;
+    app.wait_for_status(&order, "failed").await;
+    for _ in 0..250 {
+        if app.status(&order).await["payment_status"] == "refunded" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let json = app.status(&order).await;
+    assert_eq!(json["payment_status"], "refunded");
+    assert_eq!(json["failure_reason"], "dispense_failed");
+    assert!(json["message"].as_str().unwrap().contains("Деньги возвращены"), "{json}");
+}
+
+#[tokio::test]
+async fn canceling_in_the_sandbox_leaves_the_order_not_paid() {
+    let app = spawn_app().await;
+    let order = app.scan("dev-1", "1", "1", "cancel-1").await;
+    let redirect: serde_json::Value = app.initiate(&order, None).await.json().await.unwrap();
+    app.pay(redirect["redirect_url"].as_str().unwrap(), "cancel").await;
+    let json = app.wait_for_status(&order, "not_paid").await;
+    assert_eq!(json["payment_status"], "canceled");
+    assert!(app.machine.accepted().is_empty());
+}
+
+#[tokio::test]
+async fn an_unpaid_order_becomes_not_paid_after_expiry_and_cannot_be_paid() {
+    let app = spawn_app().await;
+    let order = app.scan("dev-1", "1", "1", "late-1").await;
+    app.clock.advance(chrono::Duration::minutes(16));
+    Expiry::new(app.ctx.clone()).expire_due(100).await.unwrap();
+    let json = app.status(&order).await;
+    assert_eq!(json["status"], "not_paid");
+    assert_eq!(json["failure_reason"], "expired");
+    let refused = app.initiate(&order, None).await;
+    assert_eq!(refused.status().as_u16(), 409);
+    let page = app.get(&format!("/v1/order-status-page?order_id={order}")).await.text().await.unwrap();
+    assert!(page.contains("Время заказа истекло"));
+    assert!(!page.contains("<form id=\"pay-form\""));
+}
+
+#[tokio::test]
+async fn the_pay_form_works_without_javascript() {
+    let app = spawn_app().await;
+    let order = app.scan("dev-strict", "1", "1", "nojs-1").await;
+    let form = |contact: &str| {
+        app.client
+            .post(format!("{}/v1/initiate-payment", app.address))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("order_id={order}&contact={contact}"))
+            .send()
+    };
+    let refused = form("").await.unwrap();
+    assert_eq!(refused.status().as_u16(), 422);
+    assert!(refused.text().await.unwrap().contains("обязателен для получения чека"));
+    let accepted = form("anna%40example.com").await.unwrap();
+    assert_eq!(accepted.status().as_u16(), 303);
+    assert!(accepted.headers()["location"].to_str().unwrap().contains("/sandbox/checkout/"));
+}
+
+#[tokio::test]
+async fn after_dispense_merchants_are_charged_only_when_the_drink_is_out() {
+    let app = spawn_app().await;
+    let order = app.scan("dev-strict", "1", "1", "hold-1").await;
+    let redirect: serde_json::Value = app.initiate(&order, Some("anna@example.com")).await.json().await.unwrap();
+    app.pay(redirect["redirect_url"].as_str().unwrap(), "pay").await;
+    app.wait_for_status(&order, "successful").await;
+    for _ in 0..250 {
+        if app.status(&order).await["payment_status"] == "succeeded" {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("hold was never captured: {}", app.status(&order).await);
+}
