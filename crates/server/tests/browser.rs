@@ -1,0 +1,270 @@
+//! The customer's flow in a real headless Chromium, driven over WebDriver (chromedriver),
+//! at a phone's 360 px width. Screenshots land in `target/screenshots/`.
+//!
+//! Needs Debian's `chromium` and `chromium-driver`. Without them the tests say loudly that
+//! they were skipped — and fail instead when `CI=true`.
+
+use base64::Engine;
+use coffee_adapter_memory::SystemClock;
+use coffee_server::config::Config;
+use coffee_server::startup::{demo_wiring, Application};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+fn tool(env: &str, default: &str) -> PathBuf {
+    std::env::var_os(env).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(default))
+}
+
+/// `None` (after a loud message) when the browser is not installed outside CI.
+fn browser_tools() -> Option<(PathBuf, PathBuf)> {
+    let chromium = tool("CHROMIUM", "/usr/bin/chromium");
+    let chromedriver = tool("CHROMEDRIVER", "/usr/bin/chromedriver");
+    if chromium.exists() && chromedriver.exists() {
+        return Some((chromium, chromedriver));
+    }
+    let message = format!(
+        "browser tests need {} and {} (apt-get install chromium chromium-driver)",
+        chromium.display(),
+        chromedriver.display()
+    );
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true and {message}");
+    }
+    eprintln!("\n!!!!! SKIPPED: {message} !!!!!\n");
+    None
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Driver {
+    process: Child,
+    url: String,
+}
+
+impl Driver {
+    async fn start(chromedriver: &Path) -> Driver {
+        let port = free_port();
+        let process = Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let url = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(response) = client.get(format!("{url}/status")).send().await {
+                if response.status().is_success() {
+                    return Driver { process, url };
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("chromedriver did not come up");
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// A tiny W3C WebDriver client: just what these tests need.
+struct Browser {
+    http: reqwest::Client,
+    session: String,
+}
+
+impl Browser {
+    async fn open(driver: &Driver, chromium: &Path, profile: &Path) -> Browser {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium.to_string_lossy(),
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--disable-quic", "--no-first-run", "--disable-background-networking",
+                         "--disable-component-update", "--disable-sync",
+                         format!("--user-data-dir={}", profile.display())],
+                "mobileEmulation": {"deviceMetrics": {"width": 360, "height": 800, "pixelRatio": 1.0}}
+            }
+        }}});
+        let response: Value = http
+            .post(format!("{}/session", driver.url))
+            .json(&capabilities)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = response["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {response}"));
+        Browser { http, session: format!("{}/session/{id}", driver.url) }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self.http.request(method, format!("{}{path}", self.session));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response: Value = request.send().await.unwrap().json().await.unwrap();
+        response["value"].clone()
+    }
+
+    async fn goto(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url }))).await;
+    }
+
+    async fn find(&self, css: &str) -> Option<String> {
+        let value =
+            self.call(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css}))).await;
+        value[ELEMENT_KEY].as_str().map(str::to_owned)
+    }
+
+    /// Waits for an element to exist and returns it.
+    async fn wait_for(&self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(element) = self.find(css).await {
+                return element;
+            }
+            assert!(Instant::now() < deadline, "{css} never appeared");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn text(&self, element: &str) -> String {
+        self.call(reqwest::Method::GET, &format!("/element/{element}/text"), None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Waits until the element's text contains `expected`.
+    async fn wait_for_text(&self, css: &str, expected: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            if let Some(element) = self.find(css).await {
+                last = self.text(&element).await;
+                if last.contains(expected) {
+                    return last;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("{css} never said {expected:?}; last text: {last:?}");
+    }
+
+    async fn click(&self, css: &str) {
+        let element = self.wait_for(css).await;
+        self.call(reqwest::Method::POST, &format!("/element/{element}/click"), Some(json!({}))).await;
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let element = self.wait_for(css).await;
+        self.call(reqwest::Method::POST, &format!("/element/{element}/value"), Some(json!({ "text": text }))).await;
+    }
+
+    async fn screenshot(&self, name: &str) -> PathBuf {
+        let encoded = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        let png = base64::engine::general_purpose::STANDARD.decode(encoded.as_str().unwrap()).unwrap();
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, png).unwrap();
+        path
+    }
+
+    async fn close(self) {
+        let _ = self.http.delete(&self.session).send().await;
+    }
+}
+
+/// The demo application, as `cargo run` starts it, on a free port.
+async fn spawn_demo() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let address = format!("http://127.0.0.1:{port}");
+    let vars: HashMap<String, String> =
+        [("BIND_ADDR", format!("127.0.0.1:{port}")), ("BASE_URL", address.clone())]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+    let config = Config::from_vars(&vars).unwrap();
+    let wiring = demo_wiring(&config, Arc::new(SystemClock)).await.unwrap();
+    let app = Application::start_on(listener, &config, wiring, Duration::from_millis(100)).unwrap();
+    tokio::spawn(app.run_until_stopped());
+    address
+}
+
+fn profile_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("coffee-browser-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn a_customer_scans_enters_a_receipt_email_pays_in_the_sandbox_and_sees_ready() {
+    let Some((chromium, chromedriver)) = browser_tools() else { return };
+    let address = spawn_demo().await;
+    let driver = Driver::start(&chromedriver).await;
+    let browser = Browser::open(&driver, &chromium, &profile_dir("happy")).await;
+
+    browser
+        .goto(&format!(
+            "{address}/v1/pay?deviceUuid=demo-1&drinkNo=1&size=1&uuid=browser-happy-{}&drinkName=%D0%9A%D0%B0%D0%BF%D1%83%D1%87%D0%B8%D0%BD%D0%BE",
+            std::process::id()
+        ))
+        .await;
+    browser.wait_for_text("#price", "150,00 ₽", Duration::from_secs(10)).await;
+    browser.wait_for_text("#drink", "Капучино", Duration::from_secs(5)).await;
+    browser.type_into("#contact", "anna@example.com").await;
+    browser.screenshot("01-order-page.png").await;
+    browser.click("#pay-button").await;
+
+    browser.wait_for("#sandbox-pay").await;
+    browser.screenshot("02-sandbox-checkout.png").await;
+    browser.click("#sandbox-pay").await;
+
+    browser.wait_for_text("#status-message", "Готово", Duration::from_secs(30)).await;
+    browser.screenshot("03-ready.png").await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_customer_of_a_failing_machine_is_told_the_money_is_returned() {
+    let Some((chromium, chromedriver)) = browser_tools() else { return };
+    let address = spawn_demo().await;
+    let driver = Driver::start(&chromedriver).await;
+    let browser = Browser::open(&driver, &chromium, &profile_dir("broken")).await;
+
+    browser
+        .goto(&format!(
+            "{address}/v1/pay?deviceUuid=demo-broken&drinkNo=1&size=1&uuid=browser-broken-{}&drinkName=Latte",
+            std::process::id()
+        ))
+        .await;
+    browser.wait_for_text("#price", "160,00 ₽", Duration::from_secs(10)).await;
+    browser.click("#pay-button").await;
+    browser.click("#sandbox-pay").await;
+
+    let text = browser.wait_for_text("#status-message", "Деньги возвращены", Duration::from_secs(30)).await;
+    assert!(text.contains("Не удалось приготовить напиток"), "{text}");
+    browser.screenshot("04-failed-refunded.png").await;
+    browser.close().await;
+}
