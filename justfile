@@ -1,0 +1,27 @@
+# Coffee Payments Server — common tasks. `just --list` shows them.
+
+# Run the server (demo mode unless DATABASE_URL is set)
+run *ARGS:
+    cargo run -p coffee-server --bin coffee-pay -- {{ARGS}}
+
+# Run every test (Postgres, Mosquitto and browser tests skip loudly when those are absent)
+test:
+    cargo test --workspace
+
+# Lints and the hexagon's boundaries, as CI runs them
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+    .ci/check-boundaries
+
+# Format the code
+fmt:
+    cargo fmt --all
+
+# Apply a fleet file (merchants, devices, drinks)
+fleet FILE:
+    cargo run -p coffee-server --bin coffee-pay -- fleet apply {{FILE}}
+
+# Everything CI does
+ci:
+    bash .ci/run
