@@ -44,11 +44,26 @@ pub fn configure(cfg: &mut web::ServiceConfig, sandbox_enabled: bool) {
         .route("/v1/pay", web::get().to(routes::customer::scan))
         .route("/v1/tbank-pay", web::get().to(routes::customer::scan))
         .route("/v1/yook-pay", web::get().to(routes::customer::scan))
-        .route("/v1/order-status-page", web::get().to(routes::customer::order_page))
-        .route("/v1/order-status/{order_id}", web::get().to(routes::customer::order_status))
-        .route("/v1/initiate-payment", web::post().to(routes::customer::initiate_payment));
+        .route(
+            "/v1/order-status-page",
+            web::get().to(routes::customer::order_page),
+        )
+        .route(
+            "/v1/order-status/{order_id}",
+            web::get().to(routes::customer::order_status),
+        )
+        .route(
+            "/v1/initiate-payment",
+            web::post().to(routes::customer::initiate_payment),
+        );
     if sandbox_enabled {
-        cfg.route("/sandbox/checkout/{payment_id}", web::get().to(routes::sandbox::checkout_page))
-            .route("/sandbox/checkout/{payment_id}/{action}", web::post().to(routes::sandbox::act));
+        cfg.route(
+            "/sandbox/checkout/{payment_id}",
+            web::get().to(routes::sandbox::checkout_page),
+        )
+        .route(
+            "/sandbox/checkout/{payment_id}/{action}",
+            web::post().to(routes::sandbox::act),
+        );
     }
 }

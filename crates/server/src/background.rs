@@ -20,7 +20,11 @@ pub struct Background {
 
 impl Background {
     /// Starts the loops; `tick` is how often they look for work when idle.
-    pub fn start(ctx: Arc<Context>, reports: Option<mpsc::UnboundedReceiver<DispenseReport>>, tick: Duration) -> Self {
+    pub fn start(
+        ctx: Arc<Context>,
+        reports: Option<mpsc::UnboundedReceiver<DispenseReport>>,
+        tick: Duration,
+    ) -> Self {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
 

@@ -44,7 +44,11 @@ impl Config {
     }
 
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| vars.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            vars.get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let bind_addr: SocketAddr = match get("BIND_ADDR") {
             Some(raw) => raw.parse().map_err(|_| ConfigError {
                 variable: "BIND_ADDR",
@@ -64,8 +68,11 @@ impl Config {
             }
             None => default_base_url(bind_addr),
         };
-        let order_expiration_minutes =
-            positive_minutes(get("ORDER_EXPIRATION_MINUTES"), "ORDER_EXPIRATION_MINUTES", 15)?;
+        let order_expiration_minutes = positive_minutes(
+            get("ORDER_EXPIRATION_MINUTES"),
+            "ORDER_EXPIRATION_MINUTES",
+            15,
+        )?;
         let device_online_threshold_minutes = positive_minutes(
             get("DEVICE_ONLINE_THRESHOLD_MINUTES"),
             "DEVICE_ONLINE_THRESHOLD_MINUTES",
@@ -84,7 +91,9 @@ impl Config {
             }
         };
         let database_url = match get("DATABASE_URL") {
-            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Some(url),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Some(url)
+            }
             Some(_) => {
                 return Err(ConfigError {
                     variable: "DATABASE_URL",
@@ -107,16 +116,27 @@ impl Config {
 }
 
 fn default_base_url(bind: SocketAddr) -> String {
-    let host = if bind.ip().is_unspecified() { "localhost".to_owned() } else { bind.ip().to_string() };
+    let host = if bind.ip().is_unspecified() {
+        "localhost".to_owned()
+    } else {
+        bind.ip().to_string()
+    };
     format!("http://{host}:{}", bind.port())
 }
 
-fn positive_minutes(raw: Option<String>, variable: &'static str, default: i64) -> Result<i64, ConfigError> {
+fn positive_minutes(
+    raw: Option<String>,
+    variable: &'static str,
+    default: i64,
+) -> Result<i64, ConfigError> {
     match raw {
         None => Ok(default),
         Some(raw) => match raw.parse::<i64>() {
             Ok(minutes) if (1..=24 * 60).contains(&minutes) => Ok(minutes),
-            _ => Err(ConfigError { variable, message: format!("{raw:?} is not a number of minutes between 1 and 1440") }),
+            _ => Err(ConfigError {
+                variable,
+                message: format!("{raw:?} is not a number of minutes between 1 and 1440"),
+            }),
         },
     }
 }
@@ -125,7 +145,10 @@ fn boolean(raw: Option<String>, variable: &'static str) -> Result<bool, ConfigEr
     match raw.as_deref().map(str::to_ascii_lowercase).as_deref() {
         None | Some("false" | "0" | "no" | "off") => Ok(false),
         Some("true" | "1" | "yes" | "on") => Ok(true),
-        Some(other) => Err(ConfigError { variable, message: format!("{other:?} is not true or false") }),
+        Some(other) => Err(ConfigError {
+            variable,
+            message: format!("{other:?} is not true or false"),
+        }),
     }
 }
 
@@ -134,7 +157,10 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]

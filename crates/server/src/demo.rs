@@ -5,21 +5,41 @@ use coffee_domain::Size;
 
 /// Full QR URLs, one per drink and sold size of every device, with a machine order id unique
 /// to this start (open the same URL twice → the same order, as with a real QR code).
-pub async fn qr_urls(catalog: &dyn CatalogRepository, base_url: &str, run_tag: &str) -> Vec<(String, String)> {
+pub async fn qr_urls(
+    catalog: &dyn CatalogRepository,
+    base_url: &str,
+    run_tag: &str,
+) -> Vec<(String, String)> {
     let mut urls = Vec::new();
-    let Ok(devices) = catalog.devices().await else { return urls };
+    let Ok(devices) = catalog.devices().await else {
+        return urls;
+    };
     let mut n = 0;
     for device in devices {
-        let Ok(drinks) = catalog.drinks(&device.device_uuid).await else { continue };
+        let Ok(drinks) = catalog.drinks(&device.device_uuid).await else {
+            continue;
+        };
         for drink in drinks {
-            let Some(size) = Size::ALL.into_iter().rev().find(|s| drink.prices.get(*s).is_some()) else { continue };
+            let Some(size) = Size::ALL
+                .into_iter()
+                .rev()
+                .find(|s| drink.prices.get(*s).is_some())
+            else {
+                continue;
+            };
             n += 1;
             let code = match size {
                 Size::Small => 0,
                 Size::Medium => 1,
                 Size::Big => 2,
             };
-            let label = format!("{} — {} ({}, {})", device.device_uuid, drink.name, size.label_ru(), device.location);
+            let label = format!(
+                "{} — {} ({}, {})",
+                device.device_uuid,
+                drink.name,
+                size.label_ru(),
+                device.location
+            );
             let url = format!(
                 "{base_url}/v1/pay?deviceUuid={}&drinkNo={}&size={code}&uuid={run_tag}-{n}&drinkName={}",
                 encode(device.device_uuid.as_str()),
@@ -34,15 +54,23 @@ pub async fn qr_urls(catalog: &dyn CatalogRepository, base_url: &str, run_tag: &
 
 pub fn banner(base_url: &str, urls: &[(String, String)]) -> String {
     let mut text = String::new();
-    text.push_str("\n==================== Coffee Payments Server — DEMO MODE ====================\n");
-    text.push_str("Data is kept in memory only and is lost on restart (set DATABASE_URL for Postgres).\n");
+    text.push_str(
+        "\n==================== Coffee Payments Server — DEMO MODE ====================\n",
+    );
+    text.push_str(
+        "Data is kept in memory only and is lost on restart (set DATABASE_URL for Postgres).\n",
+    );
     text.push_str("Payments go through the built-in sandbox provider; machines are simulated.\n\n");
     text.push_str("Open a QR URL in a browser to order a drink:\n");
     for (label, url) in urls {
         text.push_str(&format!("  {label}\n    {url}\n"));
     }
-    text.push_str(&format!("\nHealth: {base_url}/health — change uuid= in a URL for a new order.\n"));
-    text.push_str("=============================================================================\n");
+    text.push_str(&format!(
+        "\nHealth: {base_url}/health — change uuid= in a URL for a new order.\n"
+    ));
+    text.push_str(
+        "=============================================================================\n",
+    );
     text
 }
 
@@ -50,7 +78,9 @@ fn encode(value: &str) -> String {
     let mut out = String::new();
     for byte in value.bytes() {
         match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(char::from(byte)),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(char::from(byte))
+            }
             other => out.push_str(&format!("%{other:02X}")),
         }
     }

@@ -15,7 +15,11 @@ pub struct Failure {
 
 impl Failure {
     pub const fn new(status: StatusCode, code: &'static str, message: &'static str) -> Self {
-        Self { status, code, message }
+        Self {
+            status,
+            code,
+            message,
+        }
     }
 
     pub fn is_server_side(&self) -> bool {
@@ -27,19 +31,53 @@ impl From<&ScanError> for Failure {
     fn from(error: &ScanError) -> Self {
         use StatusCode as S;
         match error {
-            ScanError::MissingParameter(_) => Failure::new(S::BAD_REQUEST, "missing_parameters", texts::MISSING_PARAMETERS),
-            ScanError::InvalidParameter(_) => Failure::new(S::BAD_REQUEST, "invalid_parameters", texts::INVALID_PARAMETERS),
-            ScanError::UnknownDevice => Failure::new(S::NOT_FOUND, "device_not_found", texts::DEVICE_NOT_FOUND),
-            ScanError::MerchantExpired => Failure::new(S::FORBIDDEN, "merchant_expired", texts::MERCHANT_EXPIRED),
-            ScanError::DeviceOffline => Failure::new(S::SERVICE_UNAVAILABLE, "device_offline", texts::DEVICE_OFFLINE),
-            ScanError::HeartbeatCheckFailed(_) => {
-                Failure::new(S::SERVICE_UNAVAILABLE, "heartbeat_check_failed", texts::HEARTBEAT_CHECK_FAILED)
+            ScanError::MissingParameter(_) => Failure::new(
+                S::BAD_REQUEST,
+                "missing_parameters",
+                texts::MISSING_PARAMETERS,
+            ),
+            ScanError::InvalidParameter(_) => Failure::new(
+                S::BAD_REQUEST,
+                "invalid_parameters",
+                texts::INVALID_PARAMETERS,
+            ),
+            ScanError::UnknownDevice => {
+                Failure::new(S::NOT_FOUND, "device_not_found", texts::DEVICE_NOT_FOUND)
             }
-            ScanError::PriceUnavailable(_) => Failure::new(S::SERVICE_UNAVAILABLE, "price_unavailable", texts::PRICE_UNAVAILABLE),
-            ScanError::UnknownDrink => Failure::new(S::NOT_FOUND, "drink_not_found", texts::DRINK_NOT_FOUND),
-            ScanError::SizeNotSold => Failure::new(S::NOT_FOUND, "size_not_sold", texts::SIZE_NOT_SOLD),
-            ScanError::Misconfigured(_) => Failure::new(S::SERVICE_UNAVAILABLE, "misconfigured", texts::SERVICE_UNAVAILABLE),
-            ScanError::Storage(_) => Failure::new(S::SERVICE_UNAVAILABLE, "service_unavailable", texts::SERVICE_UNAVAILABLE),
+            ScanError::MerchantExpired => {
+                Failure::new(S::FORBIDDEN, "merchant_expired", texts::MERCHANT_EXPIRED)
+            }
+            ScanError::DeviceOffline => Failure::new(
+                S::SERVICE_UNAVAILABLE,
+                "device_offline",
+                texts::DEVICE_OFFLINE,
+            ),
+            ScanError::HeartbeatCheckFailed(_) => Failure::new(
+                S::SERVICE_UNAVAILABLE,
+                "heartbeat_check_failed",
+                texts::HEARTBEAT_CHECK_FAILED,
+            ),
+            ScanError::PriceUnavailable(_) => Failure::new(
+                S::SERVICE_UNAVAILABLE,
+                "price_unavailable",
+                texts::PRICE_UNAVAILABLE,
+            ),
+            ScanError::UnknownDrink => {
+                Failure::new(S::NOT_FOUND, "drink_not_found", texts::DRINK_NOT_FOUND)
+            }
+            ScanError::SizeNotSold => {
+                Failure::new(S::NOT_FOUND, "size_not_sold", texts::SIZE_NOT_SOLD)
+            }
+            ScanError::Misconfigured(_) => Failure::new(
+                S::SERVICE_UNAVAILABLE,
+                "misconfigured",
+                texts::SERVICE_UNAVAILABLE,
+            ),
+            ScanError::Storage(_) => Failure::new(
+                S::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                texts::SERVICE_UNAVAILABLE,
+            ),
         }
     }
 }
@@ -48,34 +86,70 @@ impl From<&InitiatePaymentError> for Failure {
     fn from(error: &InitiatePaymentError) -> Self {
         use StatusCode as S;
         match error {
-            InitiatePaymentError::UnknownOrder => Failure::new(S::NOT_FOUND, "order_not_found", texts::ORDER_NOT_FOUND),
-            InitiatePaymentError::NotPayable(_) => Failure::new(S::CONFLICT, "order_not_payable", texts::ORDER_NOT_PAYABLE),
-            InitiatePaymentError::Expired => Failure::new(S::CONFLICT, "order_expired", texts::ORDER_EXPIRED),
-            InitiatePaymentError::ContactRequired => {
-                Failure::new(S::UNPROCESSABLE_ENTITY, "contact_required", texts::CONTACT_REQUIRED)
+            InitiatePaymentError::UnknownOrder => {
+                Failure::new(S::NOT_FOUND, "order_not_found", texts::ORDER_NOT_FOUND)
             }
-            InitiatePaymentError::InvalidContact(ContactError::InvalidEmail) => {
-                Failure::new(S::UNPROCESSABLE_ENTITY, "invalid_email", texts::INVALID_EMAIL)
+            InitiatePaymentError::NotPayable(_) => {
+                Failure::new(S::CONFLICT, "order_not_payable", texts::ORDER_NOT_PAYABLE)
             }
-            InitiatePaymentError::InvalidContact(ContactError::InvalidPhone) => {
-                Failure::new(S::UNPROCESSABLE_ENTITY, "invalid_phone", texts::INVALID_PHONE)
+            InitiatePaymentError::Expired => {
+                Failure::new(S::CONFLICT, "order_expired", texts::ORDER_EXPIRED)
             }
-            InitiatePaymentError::ProviderNotConfigured(_) | InitiatePaymentError::Misconfigured(_) => {
-                Failure::new(S::SERVICE_UNAVAILABLE, "missing_credentials", texts::MISSING_CREDENTIALS)
-            }
-            InitiatePaymentError::ProviderRejected(_) => {
-                Failure::new(S::BAD_GATEWAY, "payment_creation_failed", texts::PAYMENT_CREATION_FAILED)
-            }
+            InitiatePaymentError::ContactRequired => Failure::new(
+                S::UNPROCESSABLE_ENTITY,
+                "contact_required",
+                texts::CONTACT_REQUIRED,
+            ),
+            InitiatePaymentError::InvalidContact(ContactError::InvalidEmail) => Failure::new(
+                S::UNPROCESSABLE_ENTITY,
+                "invalid_email",
+                texts::INVALID_EMAIL,
+            ),
+            InitiatePaymentError::InvalidContact(ContactError::InvalidPhone) => Failure::new(
+                S::UNPROCESSABLE_ENTITY,
+                "invalid_phone",
+                texts::INVALID_PHONE,
+            ),
+            InitiatePaymentError::ProviderNotConfigured(_)
+            | InitiatePaymentError::Misconfigured(_) => Failure::new(
+                S::SERVICE_UNAVAILABLE,
+                "missing_credentials",
+                texts::MISSING_CREDENTIALS,
+            ),
+            InitiatePaymentError::ProviderRejected(_) => Failure::new(
+                S::BAD_GATEWAY,
+                "payment_creation_failed",
+                texts::PAYMENT_CREATION_FAILED,
+            ),
             InitiatePaymentError::ProviderUnavailable(_) | InitiatePaymentError::Storage(_) => {
-                Failure::new(S::SERVICE_UNAVAILABLE, "payment_creation_failed", texts::PAYMENT_CREATION_FAILED)
+                Failure::new(
+                    S::SERVICE_UNAVAILABLE,
+                    "payment_creation_failed",
+                    texts::PAYMENT_CREATION_FAILED,
+                )
             }
         }
     }
 }
 
-pub const INVALID_REQUEST: Failure = Failure::new(StatusCode::BAD_REQUEST, "invalid_request", texts::INVALID_REQUEST);
-pub const MISSING_ORDER_ID: Failure = Failure::new(StatusCode::BAD_REQUEST, "missing_order_id", texts::MISSING_ORDER_ID);
-pub const ORDER_NOT_FOUND: Failure = Failure::new(StatusCode::NOT_FOUND, "order_not_found", texts::ORDER_NOT_FOUND);
-pub const SERVICE_UNAVAILABLE: Failure =
-    Failure::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", texts::SERVICE_UNAVAILABLE);
+pub const INVALID_REQUEST: Failure = Failure::new(
+    StatusCode::BAD_REQUEST,
+    "invalid_request",
+    texts::INVALID_REQUEST,
+);
+pub const MISSING_ORDER_ID: Failure = Failure::new(
+    StatusCode::BAD_REQUEST,
+    "missing_order_id",
+    texts::MISSING_ORDER_ID,
+);
+pub const ORDER_NOT_FOUND: Failure = Failure::new(
+    StatusCode::NOT_FOUND,
+    "order_not_found",
+    texts::ORDER_NOT_FOUND,
+);
+pub const SERVICE_UNAVAILABLE: Failure = Failure::new(
+    StatusCode::SERVICE_UNAVAILABLE,
+    "service_unavailable",
+    texts::SERVICE_UNAVAILABLE,
+);
 pub const NOT_FOUND: Failure = Failure::new(StatusCode::NOT_FOUND, "not_found", texts::NOT_FOUND);

@@ -114,7 +114,11 @@ struct PricesEntry {
 /// Parses and checks a fleet file; `source` names it in messages.
 pub fn parse(source: &str, text: &str) -> Result<Fleet, FleetError> {
     let file: FleetFile = toml::from_str(text).map_err(|e| FleetError {
-        problems: vec![format!("{source}:{}: {}", e.span().map_or(1, |s| line_of(text, s.start)), e.message())],
+        problems: vec![format!(
+            "{source}:{}: {}",
+            e.span().map_or(1, |s| line_of(text, s.start)),
+            e.message()
+        )],
     })?;
     let mut problems = Vec::new();
     let mut problem = |span: std::ops::Range<usize>, message: String| {
@@ -142,11 +146,17 @@ pub fn parse(source: &str, text: &str) -> Result<Fleet, FleetError> {
             _ => None,
         };
         let Some(valid_until) = valid_until else {
-            problem(span, format!("merchant {key}: valid_until must be a date like 2099-12-31"));
+            problem(
+                span,
+                format!("merchant {key}: valid_until must be a date like 2099-12-31"),
+            );
             continue;
         };
         if coffee_domain::ReceiptContact::email(&m.contact_email).is_err() {
-            problem(span.clone(), format!("merchant {key}: contact_email is not a valid email"));
+            problem(
+                span.clone(),
+                format!("merchant {key}: contact_email is not a valid email"),
+            );
         }
         if m.name.trim().is_empty() {
             problem(span.clone(), format!("merchant {key}: name is empty"));
@@ -171,31 +181,51 @@ pub fn parse(source: &str, text: &str) -> Result<Fleet, FleetError> {
             }
         };
         if !device_ids.insert(device_uuid.clone()) {
-            problem(span.clone(), format!("device {device_uuid} is declared twice"));
+            problem(
+                span.clone(),
+                format!("device {device_uuid} is declared twice"),
+            );
         }
         let merchant = match MerchantKey::parse(&d.merchant) {
             Ok(key) if merchant_keys.contains(&key) => key,
             _ => {
-                problem(span, format!("device {device_uuid}: merchant {:?} is not declared in this file", d.merchant));
+                problem(
+                    span,
+                    format!(
+                        "device {device_uuid}: merchant {:?} is not declared in this file",
+                        d.merchant
+                    ),
+                );
                 continue;
             }
         };
         let redirect_url = d.redirect_url.as_ref().map(|u| u.trim().to_owned());
         match (d.provider, &redirect_url) {
-            (ProviderKind::Custom, None) => {
-                problem(span.clone(), format!("device {device_uuid}: provider \"custom\" needs redirect_url"))
-            }
-            (ProviderKind::Custom, Some(url)) if !(url.starts_with("https://") || url.starts_with("http://")) => {
-                problem(span.clone(), format!("device {device_uuid}: redirect_url must be an http(s) URL"))
-            }
-            (ProviderKind::Sandbox | ProviderKind::Yookassa | ProviderKind::Tbank, Some(_)) => problem(
+            (ProviderKind::Custom, None) => problem(
                 span.clone(),
-                format!("device {device_uuid}: redirect_url is only for provider \"custom\""),
+                format!("device {device_uuid}: provider \"custom\" needs redirect_url"),
             ),
+            (ProviderKind::Custom, Some(url))
+                if !(url.starts_with("https://") || url.starts_with("http://")) =>
+            {
+                problem(
+                    span.clone(),
+                    format!("device {device_uuid}: redirect_url must be an http(s) URL"),
+                )
+            }
+            (ProviderKind::Sandbox | ProviderKind::Yookassa | ProviderKind::Tbank, Some(_)) => {
+                problem(
+                    span.clone(),
+                    format!("device {device_uuid}: redirect_url is only for provider \"custom\""),
+                )
+            }
             _ => {}
         }
         if d.dispense_deadline_seconds == 0 {
-            problem(span.clone(), format!("device {device_uuid}: dispense_deadline_seconds must be positive"));
+            problem(
+                span.clone(),
+                format!("device {device_uuid}: dispense_deadline_seconds must be positive"),
+            );
         }
         fleet.devices.push(Device {
             device_uuid,
@@ -207,7 +237,10 @@ pub fn parse(source: &str, text: &str) -> Result<Fleet, FleetError> {
             test: d.test,
             dispense_deadline_seconds: d.dispense_deadline_seconds,
             on_dispense_deadline: d.on_dispense_deadline,
-            simulation: Simulation { outcome: d.simulated_outcome, delay_ms: d.simulated_delay_ms },
+            simulation: Simulation {
+                outcome: d.simulated_outcome,
+                delay_ms: d.simulated_delay_ms,
+            },
         });
     }
     let mut drink_ids = HashSet::new();
@@ -216,7 +249,10 @@ pub fn parse(source: &str, text: &str) -> Result<Fleet, FleetError> {
         let device = match DeviceUuid::parse(&d.device) {
             Ok(id) if device_ids.contains(&id) => id,
             _ => {
-                problem(span, format!("drink: device {:?} is not declared in this file", d.device));
+                problem(
+                    span,
+                    format!("drink: device {:?} is not declared in this file", d.device),
+                );
                 continue;
             }
         };
@@ -228,13 +264,21 @@ pub fn parse(source: &str, text: &str) -> Result<Fleet, FleetError> {
             }
         };
         if !drink_ids.insert((device.clone(), drink_no.clone())) {
-            problem(span.clone(), format!("drink {drink_no} of device {device} is declared twice"));
+            problem(
+                span.clone(),
+                format!("drink {drink_no} of device {device} is declared twice"),
+            );
         }
         let mut price = |size: &str, kopecks: Option<i64>| match kopecks.map(Money::rub) {
             None => None,
             Some(Ok(money)) if !money.is_zero() => Some(money),
             Some(_) => {
-                problem(span.clone(), format!("drink {drink_no}: price of {size} must be a positive number of kopecks"));
+                problem(
+                    span.clone(),
+                    format!(
+                        "drink {drink_no}: price of {size} must be a positive number of kopecks"
+                    ),
+                );
                 None
             }
         };
@@ -244,12 +288,20 @@ pub fn parse(source: &str, text: &str) -> Result<Fleet, FleetError> {
             big: price("big", d.prices.big),
         };
         if prices == SizePrices::default() {
-            problem(span.clone(), format!("drink {drink_no}: no size has a price"));
+            problem(
+                span.clone(),
+                format!("drink {drink_no}: no size has a price"),
+            );
         }
         if d.name.trim().is_empty() {
             problem(span, format!("drink {drink_no}: name is empty"));
         }
-        fleet.drinks.push(Drink { device, drink_no, name: d.name.trim().to_owned(), prices });
+        fleet.drinks.push(Drink {
+            device,
+            drink_no,
+            name: d.name.trim().to_owned(),
+            prices,
+        });
     }
     if problems.is_empty() {
         Ok(fleet)
@@ -259,7 +311,8 @@ pub fn parse(source: &str, text: &str) -> Result<Fleet, FleetError> {
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text.get(..offset).map_or(1, |before| before.matches('\n').count() + 1)
+    text.get(..offset)
+        .map_or(1, |before| before.matches('\n').count() + 1)
 }
 
 #[cfg(test)]
@@ -310,13 +363,25 @@ prices = { small = 12000, medium = 15000 }
             .replace("merchant = \"demo\"", "merchant = \"nobody\"")
             .replace("medium = 15000", "medium = -5");
         let error = parse("f.toml", &bad).unwrap_err();
-        assert!(error.problems.iter().any(|p| p.starts_with("f.toml:10:") && p.contains("nobody")), "{error}");
-        assert!(error.problems.iter().any(|p| p.starts_with("f.toml:15:")), "{error}");
+        assert!(
+            error
+                .problems
+                .iter()
+                .any(|p| p.starts_with("f.toml:10:") && p.contains("nobody")),
+            "{error}"
+        );
+        assert!(
+            error.problems.iter().any(|p| p.starts_with("f.toml:15:")),
+            "{error}"
+        );
     }
 
     #[test]
     fn custom_devices_need_a_redirect_url() {
         let bad = GOOD.replace("location = \"Офис\"", "provider = \"custom\"");
-        assert!(parse("f", &bad).unwrap_err().to_string().contains("redirect_url"));
+        assert!(parse("f", &bad)
+            .unwrap_err()
+            .to_string()
+            .contains("redirect_url"));
     }
 }

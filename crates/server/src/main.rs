@@ -71,7 +71,12 @@ async fn run(config: Config) -> Result<(), StartupError> {
     let urls = demo::qr_urls(catalog.as_ref(), &config.base_url, &run_tag).await;
     println!("{}", demo::banner(&config.base_url, &urls));
     tracing::info!(port = app.port(), "listening");
-    app.run_until_stopped().await.map_err(|source| StartupError::Bind { addr: config.bind_addr.to_string(), source })
+    app.run_until_stopped()
+        .await
+        .map_err(|source| StartupError::Bind {
+            addr: config.bind_addr.to_string(),
+            source,
+        })
 }
 
 async fn fleet_command(config: &Config, file: &str, apply: bool) -> ExitCode {

@@ -11,7 +11,10 @@ const TEMPLATES: [(&str, &str); 4] = [
     ("base.html", include_str!("../../../templates/base.html")),
     ("error.html", include_str!("../../../templates/error.html")),
     ("order.html", include_str!("../../../templates/order.html")),
-    ("sandbox_checkout.html", include_str!("../../../templates/sandbox_checkout.html")),
+    (
+        "sandbox_checkout.html",
+        include_str!("../../../templates/sandbox_checkout.html"),
+    ),
 ];
 
 /// Customer-facing error texts (kept from the original's copy).
@@ -19,24 +22,37 @@ pub mod texts {
     pub const ORDER_NOT_FOUND: &str = "Заказ не найден. Пожалуйста, отсканируйте QR-код снова.";
     pub const ORDER_EXPIRED: &str = "Время заказа истекло. Пожалуйста, создайте новый заказ.";
     pub const ORDER_NOT_PAYABLE: &str = "Этот заказ уже нельзя оплатить.";
-    pub const PAYMENT_CREATION_FAILED: &str = "Не удалось создать платеж. Пожалуйста, попробуйте позже.";
-    pub const SERVICE_UNAVAILABLE: &str = "Сервис временно недоступен. Пожалуйста, попробуйте позже.";
+    pub const PAYMENT_CREATION_FAILED: &str =
+        "Не удалось создать платеж. Пожалуйста, попробуйте позже.";
+    pub const SERVICE_UNAVAILABLE: &str =
+        "Сервис временно недоступен. Пожалуйста, попробуйте позже.";
     pub const INVALID_REQUEST: &str = "Некорректный запрос. Пожалуйста, попробуйте снова.";
-    pub const MISSING_CREDENTIALS: &str = "Платежная система не настроена. Обратитесь к администратору.";
-    pub const MISSING_ORDER_ID: &str = "Отсутствует идентификатор заказа. Пожалуйста, попробуйте снова.";
+    pub const MISSING_CREDENTIALS: &str =
+        "Платежная система не настроена. Обратитесь к администратору.";
+    pub const MISSING_ORDER_ID: &str =
+        "Отсутствует идентификатор заказа. Пожалуйста, попробуйте снова.";
     pub const MISSING_PARAMETERS: &str =
         "Отсутствуют обязательные параметры запроса. Пожалуйста, отсканируйте QR-код снова.";
-    pub const INVALID_PARAMETERS: &str = "Некорректный QR-код. Пожалуйста, отсканируйте QR-код снова.";
-    pub const DEVICE_NOT_FOUND: &str = "Устройство не найдено. Пожалуйста, обратитесь к администратору.";
-    pub const MERCHANT_EXPIRED: &str = "Доступ к устройству запрещен. Пожалуйста, обратитесь к администратору.";
+    pub const INVALID_PARAMETERS: &str =
+        "Некорректный QR-код. Пожалуйста, отсканируйте QR-код снова.";
+    pub const DEVICE_NOT_FOUND: &str =
+        "Устройство не найдено. Пожалуйста, обратитесь к администратору.";
+    pub const MERCHANT_EXPIRED: &str =
+        "Доступ к устройству запрещен. Пожалуйста, обратитесь к администратору.";
     pub const DEVICE_OFFLINE: &str =
         "Автомат не в сети. Пожалуйста, попробуйте другой автомат или обратитесь к администратору.";
-    pub const HEARTBEAT_CHECK_FAILED: &str = "Не удалось проверить статус автомата. Пожалуйста, попробуйте позже.";
-    pub const PRICE_UNAVAILABLE: &str = "Не удалось узнать цену напитка. Пожалуйста, попробуйте позже.";
-    pub const DRINK_NOT_FOUND: &str = "Этот напиток не продаётся на автомате. Пожалуйста, выберите другой.";
-    pub const SIZE_NOT_SOLD: &str = "Этот размер напитка не продаётся. Пожалуйста, выберите другой.";
-    pub const INVALID_EMAIL: &str = "Некорректный формат email. Пожалуйста, введите корректный email.";
-    pub const INVALID_PHONE: &str = "Некорректный номер телефона. Введите номер в формате +79001234567.";
+    pub const HEARTBEAT_CHECK_FAILED: &str =
+        "Не удалось проверить статус автомата. Пожалуйста, попробуйте позже.";
+    pub const PRICE_UNAVAILABLE: &str =
+        "Не удалось узнать цену напитка. Пожалуйста, попробуйте позже.";
+    pub const DRINK_NOT_FOUND: &str =
+        "Этот напиток не продаётся на автомате. Пожалуйста, выберите другой.";
+    pub const SIZE_NOT_SOLD: &str =
+        "Этот размер напитка не продаётся. Пожалуйста, выберите другой.";
+    pub const INVALID_EMAIL: &str =
+        "Некорректный формат email. Пожалуйста, введите корректный email.";
+    pub const INVALID_PHONE: &str =
+        "Некорректный номер телефона. Введите номер в формате +79001234567.";
     pub const CONTACT_REQUIRED: &str = "Email или телефон обязателен для получения чека.";
     pub const NOT_FOUND: &str = "Страница не найдена.";
 }
@@ -57,7 +73,9 @@ impl Pages {
     }
 
     pub fn render<T: Serialize>(&self, template: &str, data: &T) -> Result<String, PageError> {
-        Ok(self.tera.render(template, &Context::from_serialize(data)?)?)
+        Ok(self
+            .tera
+            .render(template, &Context::from_serialize(data)?)?)
     }
 
     /// The friendly error page; falls back to plain text if rendering itself fails.
@@ -67,8 +85,14 @@ impl Pages {
             status_code: u16,
             message: &'a str,
         }
-        self.render("error.html", &ErrorPage { status_code, message })
-            .unwrap_or_else(|_| format!("{status_code}: {message}"))
+        self.render(
+            "error.html",
+            &ErrorPage {
+                status_code,
+                message,
+            },
+        )
+        .unwrap_or_else(|_| format!("{status_code}: {message}"))
     }
 }
 
@@ -95,7 +119,11 @@ impl OrderStatusJson {
         let payment_url = view
             .payment
             .as_ref()
-            .filter(|p| p.state == PaymentState::Pending && order.status == OrderStatus::Pending && !order.is_expired_at(now))
+            .filter(|p| {
+                p.state == PaymentState::Pending
+                    && order.status == OrderStatus::Pending
+                    && !order.is_expired_at(now)
+            })
             .map(|p| p.confirmation_url.clone());
         Self {
             order_id: order.id.to_string(),
@@ -127,7 +155,10 @@ pub fn status_message(view: &OrderView, now: DateTime<Utc>) -> String {
         OrderStatus::Successful => "Готово! Заберите напиток.".into(),
         OrderStatus::NotPaid => match order.failure_reason {
             Some(FailureReason::PaidAfterExpiry) => {
-                format!("Оплата поступила после истечения времени заказа, напиток не готовится. {}", money_note(money))
+                format!(
+                    "Оплата поступила после истечения времени заказа, напиток не готовится. {}",
+                    money_note(money)
+                )
             }
             Some(FailureReason::Expired) => "Время заказа истекло, оплата не поступила.".into(),
             _ => "Оплата не прошла. Деньги не списаны.".into(),
@@ -147,7 +178,9 @@ fn money_note(money: Option<PaymentState>) -> &'static str {
         Some(PaymentState::RefundPending | PaymentState::Succeeded) => {
             "Деньги будут возвращены в ближайшее время."
         }
-        Some(PaymentState::Authorized) => "Удержанные деньги будут разблокированы в ближайшее время.",
+        Some(PaymentState::Authorized) => {
+            "Удержанные деньги будут разблокированы в ближайшее время."
+        }
         Some(PaymentState::Canceled) => "Деньги не списаны: удержание снято.",
         Some(PaymentState::Pending) | None => "Деньги не списаны.",
     }
@@ -193,7 +226,11 @@ impl OrderPage {
         let order = &view.order;
         Self {
             json: OrderStatusJson::new(view, now),
-            location: view.device.as_ref().map(|d| d.location.clone()).unwrap_or_default(),
+            location: view
+                .device
+                .as_ref()
+                .map(|d| d.location.clone())
+                .unwrap_or_default(),
             size_label: order.size.label_ru(),
             price_display: order.price.to_display_rub(),
             tone: tone(order.status),

@@ -6,14 +6,14 @@ use crate::background::Background;
 use crate::config::Config;
 use crate::fleet;
 use crate::pages::{PageError, Pages};
-use actix_web::dev::{Server, Service, ServerHandle};
+use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::{web, App, HttpServer};
+use chrono::Duration;
 use coffee_adapter_memory::{MemoryStore, RandomIds, SandboxProvider, SimulatedMachine};
 use coffee_domain::ports::{Clock, MachineGateway, PaymentGateway};
 use coffee_domain::services::dispensing::DispenseReport;
 use coffee_domain::services::{Context, Ports, Settings};
 use coffee_domain::{MachineKind, ProviderKind};
-use chrono::Duration;
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -26,7 +26,10 @@ pub const DEMO_FLEET: &str = include_str!("../../../deploy/demo-fleet.toml");
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Pages(#[from] PageError),
     #[error("demo fleet: {0}")]
@@ -67,9 +70,13 @@ pub async fn memory_wiring(
     fleet_text: &str,
 ) -> Result<Wiring, StartupError> {
     let store = Arc::new(MemoryStore::new());
-    let fleet = fleet::parse(fleet_name, fleet_text).map_err(|e| StartupError::Fleet(e.to_string()))?;
+    let fleet =
+        fleet::parse(fleet_name, fleet_text).map_err(|e| StartupError::Fleet(e.to_string()))?;
     use coffee_domain::ports::CatalogRepository;
-    store.apply_fleet(&fleet).await.map_err(|e| StartupError::Fleet(e.to_string()))?;
+    store
+        .apply_fleet(&fleet)
+        .await
+        .map_err(|e| StartupError::Fleet(e.to_string()))?;
     let sandbox = Arc::new(SandboxProvider::new(config.base_url.clone()));
     let (reports_tx, reports_rx) = mpsc::unbounded_channel();
     let machine = Arc::new(SimulatedMachine::reporting(clock.clone(), reports_tx));
@@ -105,9 +112,16 @@ pub struct Application {
 
 impl Application {
     /// Binds `config.bind_addr` (port 0 picks a free port) and starts serving.
-    pub fn start(config: &Config, wiring: Wiring, worker_tick: std::time::Duration) -> Result<Self, StartupError> {
-        let listener = TcpListener::bind(config.bind_addr)
-            .map_err(|source| StartupError::Bind { addr: config.bind_addr.to_string(), source })?;
+    pub fn start(
+        config: &Config,
+        wiring: Wiring,
+        worker_tick: std::time::Duration,
+    ) -> Result<Self, StartupError> {
+        let listener =
+            TcpListener::bind(config.bind_addr).map_err(|source| StartupError::Bind {
+                addr: config.bind_addr.to_string(),
+                source,
+            })?;
         Self::start_on(listener, config, wiring, worker_tick)
     }
 
@@ -118,9 +132,19 @@ impl Application {
         wiring: Wiring,
         worker_tick: std::time::Duration,
     ) -> Result<Self, StartupError> {
-        let port = listener.local_addr().map_err(|source| StartupError::Bind { addr: config.bind_addr.to_string(), source })?.port();
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind {
+                addr: config.bind_addr.to_string(),
+                source,
+            })?
+            .port();
         let sandbox_enabled = wiring.sandbox.is_some();
-        let state = web::Data::new(AppState::new(wiring.ctx.clone(), Pages::load()?, wiring.sandbox));
+        let state = web::Data::new(AppState::new(
+            wiring.ctx.clone(),
+            Pages::load()?,
+            wiring.sandbox,
+        ));
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -148,11 +172,18 @@ impl Application {
                 })
         })
         .listen(listener)
-        .map_err(|source| StartupError::Bind { addr: config.bind_addr.to_string(), source })?
+        .map_err(|source| StartupError::Bind {
+            addr: config.bind_addr.to_string(),
+            source,
+        })?
         .shutdown_timeout(10)
         .run();
         let background = Background::start(wiring.ctx, wiring.dispense_reports, worker_tick);
-        Ok(Self { port, server, background })
+        Ok(Self {
+            port,
+            server,
+            background,
+        })
     }
 
     pub fn port(&self) -> u16 {

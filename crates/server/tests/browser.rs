@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::zombie_processes)] // test code: failing loudly is the point
+
 //! The customer's flow in a real headless Chromium, driven over WebDriver (chromedriver),
 //! at a phone's 360 px width. Screenshots land in `target/screenshots/`.
 //!
@@ -19,7 +21,9 @@ use std::time::{Duration, Instant};
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 fn tool(env: &str, default: &str) -> PathBuf {
-    std::env::var_os(env).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(default))
+    std::env::var_os(env)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(default))
 }
 
 /// `None` (after a loud message) when the browser is not installed outside CI.
@@ -42,7 +46,11 @@ fn browser_tools() -> Option<(PathBuf, PathBuf)> {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct Driver {
@@ -89,7 +97,10 @@ struct Browser {
 
 impl Browser {
     async fn open(driver: &Driver, chromium: &Path, profile: &Path) -> Browser {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
@@ -110,8 +121,13 @@ impl Browser {
             .json()
             .await
             .unwrap();
-        let id = response["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {response}"));
-        Browser { http, session: format!("{}/session/{id}", driver.url) }
+        let id = response["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {response}"));
+        Browser {
+            http,
+            session: format!("{}/session/{id}", driver.url),
+        }
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
@@ -124,12 +140,18 @@ impl Browser {
     }
 
     async fn goto(&self, url: &str) {
-        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url }))).await;
+        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
+            .await;
     }
 
     async fn find(&self, css: &str) -> Option<String> {
-        let value =
-            self.call(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css}))).await;
+        let value = self
+            .call(
+                reqwest::Method::POST,
+                "/element",
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await;
         value[ELEMENT_KEY].as_str().map(str::to_owned)
     }
 
@@ -146,11 +168,15 @@ impl Browser {
     }
 
     async fn text(&self, element: &str) -> String {
-        self.call(reqwest::Method::GET, &format!("/element/{element}/text"), None)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        self.call(
+            reqwest::Method::GET,
+            &format!("/element/{element}/text"),
+            None,
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
     }
 
     /// Waits until the element's text contains `expected`.
@@ -171,17 +197,29 @@ impl Browser {
 
     async fn click(&self, css: &str) {
         let element = self.wait_for(css).await;
-        self.call(reqwest::Method::POST, &format!("/element/{element}/click"), Some(json!({}))).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/click"),
+            Some(json!({})),
+        )
+        .await;
     }
 
     async fn type_into(&self, css: &str, text: &str) {
         let element = self.wait_for(css).await;
-        self.call(reqwest::Method::POST, &format!("/element/{element}/value"), Some(json!({ "text": text }))).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/value"),
+            Some(json!({ "text": text })),
+        )
+        .await;
     }
 
     async fn screenshot(&self, name: &str) -> PathBuf {
         let encoded = self.call(reqwest::Method::GET, "/screenshot", None).await;
-        let png = base64::engine::general_purpose::STANDARD.decode(encoded.as_str().unwrap()).unwrap();
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(encoded.as_str().unwrap())
+            .unwrap();
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(name);
@@ -199,11 +237,13 @@ async fn spawn_demo() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let address = format!("http://127.0.0.1:{port}");
-    let vars: HashMap<String, String> =
-        [("BIND_ADDR", format!("127.0.0.1:{port}")), ("BASE_URL", address.clone())]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect();
+    let vars: HashMap<String, String> = [
+        ("BIND_ADDR", format!("127.0.0.1:{port}")),
+        ("BASE_URL", address.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
     let config = Config::from_vars(&vars).unwrap();
     let wiring = demo_wiring(&config, Arc::new(SystemClock)).await.unwrap();
     let app = Application::start_on(listener, &config, wiring, Duration::from_millis(100)).unwrap();
@@ -220,7 +260,9 @@ fn profile_dir(name: &str) -> PathBuf {
 
 #[tokio::test]
 async fn a_customer_scans_enters_a_receipt_email_pays_in_the_sandbox_and_sees_ready() {
-    let Some((chromium, chromedriver)) = browser_tools() else { return };
+    let Some((chromium, chromedriver)) = browser_tools() else {
+        return;
+    };
     let address = spawn_demo().await;
     let driver = Driver::start(&chromedriver).await;
     let browser = Browser::open(&driver, &chromium, &profile_dir("happy")).await;
@@ -231,8 +273,12 @@ async fn a_customer_scans_enters_a_receipt_email_pays_in_the_sandbox_and_sees_re
             std::process::id()
         ))
         .await;
-    browser.wait_for_text("#price", "150,00 ₽", Duration::from_secs(10)).await;
-    browser.wait_for_text("#drink", "Капучино", Duration::from_secs(5)).await;
+    browser
+        .wait_for_text("#price", "150,00 ₽", Duration::from_secs(10))
+        .await;
+    browser
+        .wait_for_text("#drink", "Капучино", Duration::from_secs(5))
+        .await;
     browser.type_into("#contact", "anna@example.com").await;
     browser.screenshot("01-order-page.png").await;
     browser.click("#pay-button").await;
@@ -241,14 +287,18 @@ async fn a_customer_scans_enters_a_receipt_email_pays_in_the_sandbox_and_sees_re
     browser.screenshot("02-sandbox-checkout.png").await;
     browser.click("#sandbox-pay").await;
 
-    browser.wait_for_text("#status-message", "Готово", Duration::from_secs(30)).await;
+    browser
+        .wait_for_text("#status-message", "Готово", Duration::from_secs(30))
+        .await;
     browser.screenshot("03-ready.png").await;
     browser.close().await;
 }
 
 #[tokio::test]
 async fn a_customer_of_a_failing_machine_is_told_the_money_is_returned() {
-    let Some((chromium, chromedriver)) = browser_tools() else { return };
+    let Some((chromium, chromedriver)) = browser_tools() else {
+        return;
+    };
     let address = spawn_demo().await;
     let driver = Driver::start(&chromedriver).await;
     let browser = Browser::open(&driver, &chromium, &profile_dir("broken")).await;
@@ -259,11 +309,19 @@ async fn a_customer_of_a_failing_machine_is_told_the_money_is_returned() {
             std::process::id()
         ))
         .await;
-    browser.wait_for_text("#price", "160,00 ₽", Duration::from_secs(10)).await;
+    browser
+        .wait_for_text("#price", "160,00 ₽", Duration::from_secs(10))
+        .await;
     browser.click("#pay-button").await;
     browser.click("#sandbox-pay").await;
 
-    let text = browser.wait_for_text("#status-message", "Деньги возвращены", Duration::from_secs(30)).await;
+    let text = browser
+        .wait_for_text(
+            "#status-message",
+            "Деньги возвращены",
+            Duration::from_secs(30),
+        )
+        .await;
     assert!(text.contains("Не удалось приготовить напиток"), "{text}");
     browser.screenshot("04-failed-refunded.png").await;
     browser.close().await;

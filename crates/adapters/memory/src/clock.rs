@@ -22,7 +22,9 @@ pub struct FakeClock {
 
 impl FakeClock {
     pub fn new(start: DateTime<Utc>) -> Self {
-        Self { now: Mutex::new(start) }
+        Self {
+            now: Mutex::new(start),
+        }
     }
 
     pub fn advance(&self, by: Duration) {

@@ -6,8 +6,8 @@
 use async_trait::async_trait;
 use coffee_domain::ports::{
     CreatePaymentRequest, CreatedPayment, InboundNotification, NotificationClaim,
-    NotificationError, PaymentGateway, PaymentGatewayError, ProviderPayment,
-    ProviderPaymentStatus, RefundOutcome,
+    NotificationError, PaymentGateway, PaymentGatewayError, ProviderPayment, ProviderPaymentStatus,
+    RefundOutcome,
 };
 use coffee_domain::{CaptureMode, Merchant, Money, OrderId, Payment};
 use serde::{Deserialize, Serialize};
@@ -59,7 +59,10 @@ pub struct SandboxProvider {
 impl SandboxProvider {
     /// `base_url` is our own public URL: the checkout page is served under it.
     pub fn new(base_url: impl Into<String>) -> Self {
-        Self { base_url: base_url.into().trim_end_matches('/').to_owned(), state: Mutex::default() }
+        Self {
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            state: Mutex::default(),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -90,13 +93,22 @@ impl SandboxProvider {
     }
 
     /// The customer acts on the checkout page. Returns the notification the provider sends.
-    pub fn act(&self, payment_id: &str, action: SandboxAction) -> Result<InboundNotification, PaymentGatewayError> {
+    pub fn act(
+        &self,
+        payment_id: &str,
+        action: SandboxAction,
+    ) -> Result<InboundNotification, PaymentGatewayError> {
         let mut state = self.lock();
-        let payment = state.payments.get_mut(payment_id).ok_or(PaymentGatewayError::NotFound)?;
+        let payment = state
+            .payments
+            .get_mut(payment_id)
+            .ok_or(PaymentGatewayError::NotFound)?;
         if payment.status == ProviderPaymentStatus::Pending {
             payment.status = match (action, payment.capture) {
                 (SandboxAction::Pay, CaptureMode::Immediate) => ProviderPaymentStatus::Succeeded,
-                (SandboxAction::Pay, CaptureMode::AfterDispense) => ProviderPaymentStatus::WaitingForCapture,
+                (SandboxAction::Pay, CaptureMode::AfterDispense) => {
+                    ProviderPaymentStatus::WaitingForCapture
+                }
                 (SandboxAction::Cancel | SandboxAction::Fail, _) => ProviderPaymentStatus::Canceled,
             };
         }
@@ -105,9 +117,16 @@ impl SandboxProvider {
 
     /// A notification as the sandbox would send it (tests use it to forge and replay).
     pub fn notification(event: &str, payment_id: &str) -> InboundNotification {
-        let body = serde_json::to_vec(&Notification { event: event.into(), payment_id: payment_id.into() })
-            .unwrap_or_default();
-        InboundNotification { body, headers: vec![], sender_ip: None }
+        let body = serde_json::to_vec(&Notification {
+            event: event.into(),
+            payment_id: payment_id.into(),
+        })
+        .unwrap_or_default();
+        InboundNotification {
+            body,
+            headers: vec![],
+            sender_ip: None,
+        }
     }
 
     fn snapshot(payment: &SandboxPayment) -> ProviderPayment {
@@ -122,7 +141,10 @@ impl SandboxProvider {
 
 #[async_trait]
 impl PaymentGateway for SandboxProvider {
-    async fn create_payment(&self, request: &CreatePaymentRequest) -> Result<CreatedPayment, PaymentGatewayError> {
+    async fn create_payment(
+        &self,
+        request: &CreatePaymentRequest,
+    ) -> Result<CreatedPayment, PaymentGatewayError> {
         let mut state = self.begin(format!("create {}", request.idempotency_key))?;
         let id = match state.by_idempotency_key.get(&request.idempotency_key) {
             Some(existing) => existing.clone(),
@@ -140,65 +162,125 @@ impl PaymentGateway for SandboxProvider {
                         description: request.description.clone(),
                     },
                 );
-                state.by_idempotency_key.insert(request.idempotency_key.clone(), id.clone());
+                state
+                    .by_idempotency_key
+                    .insert(request.idempotency_key.clone(), id.clone());
                 id
             }
         };
-        Ok(CreatedPayment { confirmation_url: format!("{}/sandbox/checkout/{id}", self.base_url), provider_payment_id: id })
+        Ok(CreatedPayment {
+            confirmation_url: format!("{}/sandbox/checkout/{id}", self.base_url),
+            provider_payment_id: id,
+        })
     }
 
-    async fn get_payment(&self, _merchant: &Merchant, provider_payment_id: &str) -> Result<ProviderPayment, PaymentGatewayError> {
+    async fn get_payment(
+        &self,
+        _merchant: &Merchant,
+        provider_payment_id: &str,
+    ) -> Result<ProviderPayment, PaymentGatewayError> {
         let state = self.begin(format!("get {provider_payment_id}"))?;
-        state.payments.get(provider_payment_id).map(Self::snapshot).ok_or(PaymentGatewayError::NotFound)
+        state
+            .payments
+            .get(provider_payment_id)
+            .map(Self::snapshot)
+            .ok_or(PaymentGatewayError::NotFound)
     }
 
-    async fn capture(&self, _merchant: &Merchant, payment: &Payment, idempotency_key: &str) -> Result<(), PaymentGatewayError> {
+    async fn capture(
+        &self,
+        _merchant: &Merchant,
+        payment: &Payment,
+        idempotency_key: &str,
+    ) -> Result<(), PaymentGatewayError> {
         let mut state = self.begin(format!("capture {idempotency_key}"))?;
-        let stored = state.payments.get_mut(&payment.provider_payment_id).ok_or(PaymentGatewayError::NotFound)?;
+        let stored = state
+            .payments
+            .get_mut(&payment.provider_payment_id)
+            .ok_or(PaymentGatewayError::NotFound)?;
         match stored.status {
             ProviderPaymentStatus::WaitingForCapture | ProviderPaymentStatus::Succeeded => {
                 stored.status = ProviderPaymentStatus::Succeeded;
                 Ok(())
             }
-            _ => Err(PaymentGatewayError::Rejected { code: "invalid_request".into(), message: "payment cannot be captured".into() }),
+            _ => Err(PaymentGatewayError::Rejected {
+                code: "invalid_request".into(),
+                message: "payment cannot be captured".into(),
+            }),
         }
     }
 
-    async fn cancel(&self, _merchant: &Merchant, payment: &Payment, idempotency_key: &str) -> Result<(), PaymentGatewayError> {
+    async fn cancel(
+        &self,
+        _merchant: &Merchant,
+        payment: &Payment,
+        idempotency_key: &str,
+    ) -> Result<(), PaymentGatewayError> {
         let mut state = self.begin(format!("cancel {idempotency_key}"))?;
-        let stored = state.payments.get_mut(&payment.provider_payment_id).ok_or(PaymentGatewayError::NotFound)?;
+        let stored = state
+            .payments
+            .get_mut(&payment.provider_payment_id)
+            .ok_or(PaymentGatewayError::NotFound)?;
         match stored.status {
-            ProviderPaymentStatus::Pending | ProviderPaymentStatus::WaitingForCapture | ProviderPaymentStatus::Canceled => {
+            ProviderPaymentStatus::Pending
+            | ProviderPaymentStatus::WaitingForCapture
+            | ProviderPaymentStatus::Canceled => {
                 stored.status = ProviderPaymentStatus::Canceled;
                 Ok(())
             }
-            _ => Err(PaymentGatewayError::Rejected { code: "invalid_request".into(), message: "payment cannot be canceled".into() }),
+            _ => Err(PaymentGatewayError::Rejected {
+                code: "invalid_request".into(),
+                message: "payment cannot be canceled".into(),
+            }),
         }
     }
 
-    async fn refund(&self, _merchant: &Merchant, payment: &Payment, idempotency_key: &str) -> Result<RefundOutcome, PaymentGatewayError> {
+    async fn refund(
+        &self,
+        _merchant: &Merchant,
+        payment: &Payment,
+        idempotency_key: &str,
+    ) -> Result<RefundOutcome, PaymentGatewayError> {
         let mut state = self.begin(format!("refund {idempotency_key}"))?;
-        let stored = state.payments.get_mut(&payment.provider_payment_id).ok_or(PaymentGatewayError::NotFound)?;
+        let stored = state
+            .payments
+            .get_mut(&payment.provider_payment_id)
+            .ok_or(PaymentGatewayError::NotFound)?;
         if stored.status != ProviderPaymentStatus::Succeeded {
-            return Err(PaymentGatewayError::Rejected { code: "invalid_request".into(), message: "payment is not captured".into() });
+            return Err(PaymentGatewayError::Rejected {
+                code: "invalid_request".into(),
+                message: "payment is not captured".into(),
+            });
         }
         stored.refunded = true;
         Ok(RefundOutcome::Completed)
     }
 
-    async fn verify_notification(&self, notification: &InboundNotification) -> Result<NotificationClaim, NotificationError> {
+    async fn verify_notification(
+        &self,
+        notification: &InboundNotification,
+    ) -> Result<NotificationClaim, NotificationError> {
         let parsed: Notification = serde_json::from_slice(&notification.body)
             .map_err(|e| NotificationError::Malformed(e.to_string()))?;
         if parsed.payment_id.is_empty() {
             return Err(NotificationError::Malformed("empty payment_id".into()));
         }
         if !self.lock().payments.contains_key(&parsed.payment_id) {
-            return Err(NotificationError::Untrusted(format!("sandbox never issued {}", parsed.payment_id)));
+            return Err(NotificationError::Untrusted(format!(
+                "sandbox never issued {}",
+                parsed.payment_id
+            )));
         }
         match parsed.event.as_str() {
-            "payment" => Ok(NotificationClaim::Payment { provider_payment_id: parsed.payment_id }),
-            "refund" => Ok(NotificationClaim::RefundSucceeded { provider_payment_id: parsed.payment_id }),
-            other => Ok(NotificationClaim::Ignored { reason: format!("event {other}") }),
+            "payment" => Ok(NotificationClaim::Payment {
+                provider_payment_id: parsed.payment_id,
+            }),
+            "refund" => Ok(NotificationClaim::RefundSucceeded {
+                provider_payment_id: parsed.payment_id,
+            }),
+            other => Ok(NotificationClaim::Ignored {
+                reason: format!("event {other}"),
+            }),
         }
     }
 }

@@ -38,12 +38,20 @@ pub struct SimulatedMachine {
 impl SimulatedMachine {
     /// A machine that does not report results (tests drive results by hand).
     pub fn new(clock: Arc<dyn Clock>) -> Self {
-        Self { clock, reports: None, state: Mutex::default() }
+        Self {
+            clock,
+            reports: None,
+            state: Mutex::default(),
+        }
     }
 
     /// A machine that reports each result on `reports` after the device's delay.
     pub fn reporting(clock: Arc<dyn Clock>, reports: UnboundedSender<DispenseReport>) -> Self {
-        Self { clock, reports: Some(reports), state: Mutex::default() }
+        Self {
+            clock,
+            reports: Some(reports),
+            state: Mutex::default(),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -77,7 +85,12 @@ impl SimulatedMachine {
 
 #[async_trait]
 impl MachineGateway for SimulatedMachine {
-    async fn price(&self, _device: &Device, _drink_no: &DrinkNo, _size: Size) -> Result<Money, MachineError> {
+    async fn price(
+        &self,
+        _device: &Device,
+        _drink_no: &DrinkNo,
+        _size: Size,
+    ) -> Result<Money, MachineError> {
         Err(MachineError::NotSupported)
     }
 
@@ -93,11 +106,18 @@ impl MachineGateway for SimulatedMachine {
             let mut state = self.lock();
             state.make_calls += 1;
             match state.failures.pop_front() {
-                Some(MachineFailure::Unavailable) => return Err(MachineError::Unavailable("simulated timeout".into())),
-                Some(MachineFailure::Rejected) => return Err(MachineError::Rejected("simulated refusal".into())),
+                Some(MachineFailure::Unavailable) => {
+                    return Err(MachineError::Unavailable("simulated timeout".into()))
+                }
+                Some(MachineFailure::Rejected) => {
+                    return Err(MachineError::Rejected("simulated refusal".into()))
+                }
                 None => {}
             }
-            let key = (command.device.device_uuid.clone(), command.machine_order_id.clone());
+            let key = (
+                command.device.device_uuid.clone(),
+                command.machine_order_id.clone(),
+            );
             if !state.seen.insert(key) {
                 return Ok(()); // the same order again: acknowledged, not brewed twice
             }
@@ -106,7 +126,9 @@ impl MachineGateway for SimulatedMachine {
         let simulation = command.device.simulation;
         let result = match simulation.outcome {
             SimulatedOutcome::Dispensed => DispenseResult::Dispensed,
-            SimulatedOutcome::Failed => DispenseResult::Failed { code: Some("simulated_failure".into()) },
+            SimulatedOutcome::Failed => DispenseResult::Failed {
+                code: Some("simulated_failure".into()),
+            },
             SimulatedOutcome::Silent => return Ok(()),
         };
         if let Some(reports) = self.reports.clone() {
@@ -119,7 +141,10 @@ impl MachineGateway for SimulatedMachine {
             let clock = self.clock.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(simulation.delay_ms)).await;
-                let _ = reports.send(DispenseReport { at: clock.now(), ..report });
+                let _ = reports.send(DispenseReport {
+                    at: clock.now(),
+                    ..report
+                });
             });
         }
         Ok(())

@@ -61,9 +61,14 @@ impl MemoryStore {
 
     fn lock(&self) -> Result<MutexGuard<'_, State>, RepositoryError> {
         if self.unavailable.load(Ordering::SeqCst) {
-            return Err(RepositoryError::Unavailable("memory store switched off".into()));
+            return Err(RepositoryError::Unavailable(
+                "memory store switched off".into(),
+            ));
         }
-        Ok(self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+        Ok(self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
 
     /// Every order, for tests and the demo.
@@ -75,7 +80,11 @@ impl MemoryStore {
     /// Jobs in any state, for tests.
     pub fn all_jobs(&self) -> Vec<JobSummary> {
         let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.jobs.iter().map(|(id, row)| summary(*id, row)).collect()
+        state
+            .jobs
+            .iter()
+            .map(|(id, row)| summary(*id, row))
+            .collect()
     }
 }
 
@@ -109,12 +118,26 @@ impl CatalogRepository for MemoryStore {
         Ok(self.lock()?.devices.values().cloned().collect())
     }
 
-    async fn drink(&self, device: &DeviceUuid, drink_no: &DrinkNo) -> Result<Option<Drink>, RepositoryError> {
-        Ok(self.lock()?.drinks.get(&(device.clone(), drink_no.clone())).cloned())
+    async fn drink(
+        &self,
+        device: &DeviceUuid,
+        drink_no: &DrinkNo,
+    ) -> Result<Option<Drink>, RepositoryError> {
+        Ok(self
+            .lock()?
+            .drinks
+            .get(&(device.clone(), drink_no.clone()))
+            .cloned())
     }
 
     async fn drinks(&self, device: &DeviceUuid) -> Result<Vec<Drink>, RepositoryError> {
-        Ok(self.lock()?.drinks.values().filter(|d| &d.device == device).cloned().collect())
+        Ok(self
+            .lock()?
+            .drinks
+            .values()
+            .filter(|d| &d.device == device)
+            .cloned()
+            .collect())
     }
 
     async fn apply_fleet(&self, fleet: &Fleet) -> Result<FleetChanges, RepositoryError> {
@@ -123,18 +146,31 @@ impl CatalogRepository for MemoryStore {
             let known = state.merchants.contains_key(&device.merchant)
                 || fleet.merchants.iter().any(|m| m.key == device.merchant);
             if !known {
-                return Err(fleet_reference_error("device", device.device_uuid.as_str(), "merchant"));
+                return Err(fleet_reference_error(
+                    "device",
+                    device.device_uuid.as_str(),
+                    "merchant",
+                ));
             }
         }
         for drink in &fleet.drinks {
             let known = state.devices.contains_key(&drink.device)
                 || fleet.devices.iter().any(|d| d.device_uuid == drink.device);
             if !known {
-                return Err(fleet_reference_error("drink", drink.drink_no.as_str(), "device"));
+                return Err(fleet_reference_error(
+                    "drink",
+                    drink.drink_no.as_str(),
+                    "device",
+                ));
             }
         }
         let mut changes = FleetChanges::default();
-        fn upsert<K: Ord, V: PartialEq>(map: &mut BTreeMap<K, V>, key: K, value: V, changes: &mut FleetChanges) {
+        fn upsert<K: Ord, V: PartialEq>(
+            map: &mut BTreeMap<K, V>,
+            key: K,
+            value: V,
+            changes: &mut FleetChanges,
+        ) {
             match map.get(&key) {
                 Some(existing) if *existing == value => changes.unchanged += 1,
                 Some(_) => {
@@ -148,13 +184,28 @@ impl CatalogRepository for MemoryStore {
             }
         }
         for merchant in &fleet.merchants {
-            upsert(&mut state.merchants, merchant.key.clone(), merchant.clone(), &mut changes);
+            upsert(
+                &mut state.merchants,
+                merchant.key.clone(),
+                merchant.clone(),
+                &mut changes,
+            );
         }
         for device in &fleet.devices {
-            upsert(&mut state.devices, device.device_uuid.clone(), device.clone(), &mut changes);
+            upsert(
+                &mut state.devices,
+                device.device_uuid.clone(),
+                device.clone(),
+                &mut changes,
+            );
         }
         for drink in &fleet.drinks {
-            upsert(&mut state.drinks, (drink.device.clone(), drink.drink_no.clone()), drink.clone(), &mut changes);
+            upsert(
+                &mut state.drinks,
+                (drink.device.clone(), drink.drink_no.clone()),
+                drink.clone(),
+                &mut changes,
+            );
         }
         Ok(changes)
     }
@@ -165,7 +216,11 @@ impl OrderRepository for MemoryStore {
     async fn insert_or_get(&self, order: Order) -> Result<(Order, bool), RepositoryError> {
         let mut state = self.lock()?;
         let key = (order.device.clone(), order.machine_order_id.clone());
-        if let Some(existing) = state.order_by_machine_id.get(&key).and_then(|id| state.orders.get(id)) {
+        if let Some(existing) = state
+            .order_by_machine_id
+            .get(&key)
+            .and_then(|id| state.orders.get(id))
+        {
             return Ok((existing.clone(), false));
         }
         state.order_by_machine_id.insert(key, order.id);
@@ -208,9 +263,15 @@ impl OrderRepository for MemoryStore {
         }
         if let Some(new_payment) = &change.new_payment {
             if state.payment_by_order.contains_key(&new_payment.order_id) {
-                return Err(RepositoryError::Duplicate(format!("order {} already has a payment", new_payment.order_id)));
+                return Err(RepositoryError::Duplicate(format!(
+                    "order {} already has a payment",
+                    new_payment.order_id
+                )));
             }
-            let provider_key = (new_payment.provider, new_payment.provider_payment_id.clone());
+            let provider_key = (
+                new_payment.provider,
+                new_payment.provider_payment_id.clone(),
+            );
             if state.payment_by_provider_id.contains_key(&provider_key) {
                 return Err(RepositoryError::Duplicate(format!(
                     "provider payment {} already stored",
@@ -222,7 +283,9 @@ impl OrderRepository for MemoryStore {
             let payment = state
                 .payments
                 .get(&payment_change.payment_id)
-                .ok_or_else(|| RepositoryError::NotFound(format!("payment {}", payment_change.payment_id)))?;
+                .ok_or_else(|| {
+                    RepositoryError::NotFound(format!("payment {}", payment_change.payment_id))
+                })?;
             if payment.state != payment_change.expected {
                 return Err(RepositoryError::Conflict(format!(
                     "payment {} is {}, expected {}",
@@ -248,7 +311,10 @@ impl OrderRepository for MemoryStore {
         }
         if let Some(payment) = change.new_payment {
             state.payment_by_order.insert(payment.order_id, payment.id);
-            state.payment_by_provider_id.insert((payment.provider, payment.provider_payment_id.clone()), payment.id);
+            state.payment_by_provider_id.insert(
+                (payment.provider, payment.provider_payment_id.clone()),
+                payment.id,
+            );
             state.payments.insert(payment.id, payment);
         }
         if let Some(payment_change) = change.payment_state {
@@ -286,15 +352,28 @@ impl OrderRepository for MemoryStore {
     }
 
     async fn history(&self, id: OrderId) -> Result<Vec<HistoryEntry>, RepositoryError> {
-        Ok(self.lock()?.history.iter().filter(|h| h.order_id == id).cloned().collect())
+        Ok(self
+            .lock()?
+            .history
+            .iter()
+            .filter(|h| h.order_id == id)
+            .cloned()
+            .collect())
     }
 
-    async fn due_for_expiry(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Order>, RepositoryError> {
+    async fn due_for_expiry(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Order>, RepositoryError> {
         let state = self.lock()?;
         let mut due: Vec<Order> = state
             .orders
             .values()
-            .filter(|o| matches!(o.status, OrderStatus::Created | OrderStatus::Pending) && o.expires_at <= now)
+            .filter(|o| {
+                matches!(o.status, OrderStatus::Created | OrderStatus::Pending)
+                    && o.expires_at <= now
+            })
             .cloned()
             .collect();
         due.sort_by_key(|o| o.expires_at);
@@ -311,7 +390,11 @@ impl OrderRepository for MemoryStore {
 impl PaymentRepository for MemoryStore {
     async fn for_order(&self, order: OrderId) -> Result<Option<Payment>, RepositoryError> {
         let state = self.lock()?;
-        Ok(state.payment_by_order.get(&order).and_then(|id| state.payments.get(id)).cloned())
+        Ok(state
+            .payment_by_order
+            .get(&order)
+            .and_then(|id| state.payments.get(id))
+            .cloned())
     }
 
     async fn by_provider_id(
@@ -330,7 +413,12 @@ impl PaymentRepository for MemoryStore {
 
 #[async_trait]
 impl JobQueue for MemoryStore {
-    async fn claim_due(&self, now: DateTime<Utc>, limit: usize, lease: Duration) -> Result<Vec<Job>, RepositoryError> {
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<Job>, RepositoryError> {
         let mut state = self.lock()?;
         let mut due: Vec<(DateTime<Utc>, JobId)> = state
             .jobs
@@ -364,15 +452,27 @@ impl JobQueue for MemoryStore {
 
     async fn complete(&self, id: JobId) -> Result<(), RepositoryError> {
         let mut state = self.lock()?;
-        let row = state.jobs.get_mut(&id).ok_or_else(|| RepositoryError::NotFound(format!("job {id}")))?;
+        let row = state
+            .jobs
+            .get_mut(&id)
+            .ok_or_else(|| RepositoryError::NotFound(format!("job {id}")))?;
         row.state = JobState::Done;
         row.lease_until = None;
         Ok(())
     }
 
-    async fn retry(&self, id: JobId, run_at: DateTime<Utc>, error: &str, count_attempt: bool) -> Result<(), RepositoryError> {
+    async fn retry(
+        &self,
+        id: JobId,
+        run_at: DateTime<Utc>,
+        error: &str,
+        count_attempt: bool,
+    ) -> Result<(), RepositoryError> {
         let mut state = self.lock()?;
-        let row = state.jobs.get_mut(&id).ok_or_else(|| RepositoryError::NotFound(format!("job {id}")))?;
+        let row = state
+            .jobs
+            .get_mut(&id)
+            .ok_or_else(|| RepositoryError::NotFound(format!("job {id}")))?;
         row.state = JobState::Queued;
         row.run_at = run_at;
         row.lease_until = None;
@@ -386,7 +486,10 @@ impl JobQueue for MemoryStore {
 
     async fn bury(&self, id: JobId, error: &str) -> Result<(), RepositoryError> {
         let mut state = self.lock()?;
-        let row = state.jobs.get_mut(&id).ok_or_else(|| RepositoryError::NotFound(format!("job {id}")))?;
+        let row = state
+            .jobs
+            .get_mut(&id)
+            .ok_or_else(|| RepositoryError::NotFound(format!("job {id}")))?;
         row.state = JobState::Dead;
         row.lease_until = None;
         row.last_error = Some(error.to_owned());
@@ -395,6 +498,11 @@ impl JobQueue for MemoryStore {
 
     async fn jobs_of(&self, order: OrderId) -> Result<Vec<JobSummary>, RepositoryError> {
         let state = self.lock()?;
-        Ok(state.jobs.iter().filter(|(_, row)| row.order_id == order).map(|(id, row)| summary(*id, row)).collect())
+        Ok(state
+            .jobs
+            .iter()
+            .filter(|(_, row)| row.order_id == order)
+            .map(|(id, row)| summary(*id, row))
+            .collect())
     }
 }

@@ -12,7 +12,10 @@ use serde::Deserialize;
 use std::collections::HashMap;
 
 /// `GET /v1/pay` (and its aliases): the QR code's URL. Extra parameters are ignored.
-pub async fn scan(state: web::Data<AppState>, query: web::Query<HashMap<String, String>>) -> HttpResponse {
+pub async fn scan(
+    state: web::Data<AppState>,
+    query: web::Query<HashMap<String, String>>,
+) -> HttpResponse {
     let query = query.into_inner();
     let raw = RawScan {
         device_uuid: query.get("deviceUuid").cloned(),
@@ -22,9 +25,10 @@ pub async fn scan(state: web::Data<AppState>, query: web::Query<HashMap<String, 
         drink_name: query.get("drinkName").cloned(),
     };
     match state.checkout.start_order(raw).await {
-        Ok(ScanOutcome::Order(order)) => {
-            redirect(StatusCode::FOUND, &format!("/v1/order-status-page?order_id={}", order.id))
-        }
+        Ok(ScanOutcome::Order(order)) => redirect(
+            StatusCode::FOUND,
+            &format!("/v1/order-status-page?order_id={}", order.id),
+        ),
         Ok(ScanOutcome::External { url, .. }) => redirect(StatusCode::FOUND, &url),
         Err(scan_error) => {
             let failure = Failure::from(&scan_error);
@@ -69,7 +73,9 @@ async fn render_order_page(
                 page.form_error = message.to_owned();
             }
             match state.pages.render("order.html", &page) {
-                Ok(html) => HttpResponse::build(status).content_type("text/html; charset=utf-8").body(html),
+                Ok(html) => HttpResponse::build(status)
+                    .content_type("text/html; charset=utf-8")
+                    .body(html),
                 Err(error) => {
                     tracing::error!(order.id = %order_id, %error, "order page failed to render");
                     html_failure(state, error::SERVICE_UNAVAILABLE)
@@ -113,7 +119,11 @@ pub struct InitiatePaymentBody {
 
 /// `POST /v1/initiate-payment`: JSON in → `{redirect_url}` out; the page's form (without
 /// JavaScript) → 303 to the provider, or the page again with the problem shown.
-pub async fn initiate_payment(state: web::Data<AppState>, request: HttpRequest, body: web::Bytes) -> HttpResponse {
+pub async fn initiate_payment(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
     let is_form = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -134,14 +144,29 @@ pub async fn initiate_payment(state: web::Data<AppState>, request: HttpRequest, 
         return respond(&state, is_form, None, error::ORDER_NOT_FOUND).await;
     };
     let contact = parsed.contact.clone().unwrap_or_default();
-    let (email, phone) = match parsed.contact.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+    let (email, phone) = match parsed
+        .contact
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
         Some(c) if c.contains('@') => (Some(c.to_owned()), parsed.phone),
         Some(c) => (parsed.email, Some(c.to_owned())),
         None => (parsed.email, parsed.phone),
     };
-    match state.checkout.initiate_payment(PaymentRequest { order_id, email, phone }).await {
+    match state
+        .checkout
+        .initiate_payment(PaymentRequest {
+            order_id,
+            email,
+            phone,
+        })
+        .await
+    {
         Ok(redirect_to) if is_form => redirect(StatusCode::SEE_OTHER, &redirect_to.redirect_url),
-        Ok(redirect_to) => HttpResponse::Ok().json(serde_json::json!({ "redirect_url": redirect_to.redirect_url })),
+        Ok(redirect_to) => {
+            HttpResponse::Ok().json(serde_json::json!({ "redirect_url": redirect_to.redirect_url }))
+        }
         Err(initiate_error) => {
             let failure = Failure::from(&initiate_error);
             if failure.is_server_side() {
@@ -154,20 +179,32 @@ pub async fn initiate_payment(state: web::Data<AppState>, request: HttpRequest, 
     }
 }
 
-async fn respond(state: &AppState, is_form: bool, order: Option<(OrderId, String)>, failure: Failure) -> HttpResponse {
+async fn respond(
+    state: &AppState,
+    is_form: bool,
+    order: Option<(OrderId, String)>,
+    failure: Failure,
+) -> HttpResponse {
     match (is_form, order) {
         (false, _) => json_failure(failure),
         (true, Some((order_id, contact))) if failure.status != StatusCode::NOT_FOUND => {
-            render_order_page(state, order_id, failure.status, Some((contact, failure.message))).await
+            render_order_page(
+                state,
+                order_id,
+                failure.status,
+                Some((contact, failure.message)),
+            )
+            .await
         }
         (true, _) => html_failure(state, failure),
     }
 }
 
 fn serde_urlencoded_body(body: &[u8]) -> Option<InitiatePaymentBody> {
-    let pairs: HashMap<String, String> = web::Query::<HashMap<String, String>>::from_query(std::str::from_utf8(body).ok()?)
-        .ok()?
-        .into_inner();
+    let pairs: HashMap<String, String> =
+        web::Query::<HashMap<String, String>>::from_query(std::str::from_utf8(body).ok()?)
+            .ok()?
+            .into_inner();
     Some(InitiatePaymentBody {
         order_id: pairs.get("order_id").cloned(),
         email: pairs.get("email").cloned(),

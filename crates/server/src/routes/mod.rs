@@ -23,7 +23,9 @@ pub fn json_failure(failure: Failure) -> HttpResponse {
 }
 
 pub fn redirect(status: actix_web::http::StatusCode, location: &str) -> HttpResponse {
-    HttpResponse::build(status).insert_header((header::LOCATION, location)).finish()
+    HttpResponse::build(status)
+        .insert_header((header::LOCATION, location))
+        .finish()
 }
 
 /// Anything else: the friendly 404 page.

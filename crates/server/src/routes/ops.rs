@@ -12,7 +12,8 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
         Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
         Err(error) => {
             tracing::warn!(%error, "not ready: storage unreachable");
-            HttpResponse::ServiceUnavailable().json(serde_json::json!({ "status": "storage unavailable" }))
+            HttpResponse::ServiceUnavailable()
+                .json(serde_json::json!({ "status": "storage unavailable" }))
         }
     }
 }

@@ -41,7 +41,9 @@ pub async fn checkout_page(state: web::Data<AppState>, path: web::Path<String>) 
         return_url: format!("/v1/order-status-page?order_id={}", payment.order_id),
     };
     match state.pages.render("sandbox_checkout.html", &page) {
-        Ok(html) => HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html),
+        Ok(html) => HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .body(html),
         Err(render_error) => {
             tracing::error!(order.id = %payment.order_id, error = %render_error, "sandbox page failed to render");
             html_failure(&state, error::SERVICE_UNAVAILABLE)
@@ -69,10 +71,17 @@ pub async fn act(state: web::Data<AppState>, path: web::Path<(String, String)>) 
         Ok(notification) => notification,
         Err(_) => return html_failure(&state, error::NOT_FOUND),
     };
-    match state.settlement.handle_notification(ProviderKind::Sandbox, &notification).await {
+    match state
+        .settlement
+        .handle_notification(ProviderKind::Sandbox, &notification)
+        .await
+    {
         Ok(outcome) => {
             tracing::info!(order.id = %payment.order_id, ?outcome, "sandbox notification handled");
-            redirect(StatusCode::SEE_OTHER, &format!("/v1/order-status-page?order_id={}", payment.order_id))
+            redirect(
+                StatusCode::SEE_OTHER,
+                &format!("/v1/order-status-page?order_id={}", payment.order_id),
+            )
         }
         Err(settlement_error) => {
             tracing::error!(order.id = %payment.order_id, error = %settlement_error, "sandbox notification failed");

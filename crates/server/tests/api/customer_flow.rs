@@ -4,15 +4,22 @@ use coffee_domain::services::expiry::Expiry;
 #[tokio::test]
 async fn a_scan_redirects_to_the_order_page_and_a_rescan_finds_the_same_order() {
     let app = spawn_app().await;
-    let first = app.scan("dev-1", "1", "1", "20250317110122659ba6d7-9ace-cndn").await;
-    let second = app.scan("dev-1", "1", "1", "20250317110122659ba6d7-9ace-cndn").await;
+    let first = app
+        .scan("dev-1", "1", "1", "20250317110122659ba6d7-9ace-cndn")
+        .await;
+    let second = app
+        .scan("dev-1", "1", "1", "20250317110122659ba6d7-9ace-cndn")
+        .await;
     assert_eq!(first, second);
     for alias in ["/v1/tbank-pay", "/v1/yook-pay"] {
         let response = app
             .get(&format!("{alias}?deviceUuid=dev-1&drinkNo=1&size=1&uuid=20250317110122659ba6d7-9ace-cndn&drinkName=x"))
             .await;
         assert_eq!(response.status().as_u16(), 302);
-        assert!(response.headers()["location"].to_str().unwrap().ends_with(&first));
+        assert!(response.headers()["location"]
+            .to_str()
+            .unwrap()
+            .ends_with(&first));
     }
     let other = app.scan("dev-1", "1", "1", "another").await;
     assert_ne!(first, other);
@@ -25,11 +32,26 @@ async fn the_order_page_shows_drink_size_server_side_price_and_the_pay_button() 
     let response = app
         .get("/v1/pay?deviceUuid=dev-1&drinkNo=1&size=1&uuid=p-1&drinkName=Hacked&price=1")
         .await;
-    let order_id = response.headers()["location"].to_str().unwrap().rsplit('=').next().unwrap().to_owned();
-    let page = app.get(&format!("/v1/order-status-page?order_id={order_id}")).await;
+    let order_id = response.headers()["location"]
+        .to_str()
+        .unwrap()
+        .rsplit('=')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = app
+        .get(&format!("/v1/order-status-page?order_id={order_id}"))
+        .await;
     assert_eq!(page.status().as_u16(), 200);
     let html = page.text().await.unwrap();
-    for expected in ["Капучино", "средний", "150,00 ₽", "Оплатить", "Email или телефон для чека", "Холл"] {
+    for expected in [
+        "Капучино",
+        "средний",
+        "150,00 ₽",
+        "Оплатить",
+        "Email или телефон для чека",
+        "Холл",
+    ] {
         assert!(html.contains(expected), "page lacks {expected:?}");
     }
     let json = app.status(&order_id).await;
@@ -50,7 +72,10 @@ async fn the_order_page_shows_drink_size_server_side_price_and_the_pay_button() 
 async fn pressing_pay_twice_creates_one_payment() {
     let app = spawn_app().await;
     let order = app.scan("dev-1", "1", "1", "double-1").await;
-    let (first, second) = tokio::join!(app.initiate(&order, Some("anna@example.com")), app.initiate(&order, None));
+    let (first, second) = tokio::join!(
+        app.initiate(&order, Some("anna@example.com")),
+        app.initiate(&order, None)
+    );
     let first: serde_json::Value = first.json().await.unwrap();
     let second: serde_json::Value = second.json().await.unwrap();
     assert_eq!(first["redirect_url"], second["redirect_url"]);
@@ -62,7 +87,11 @@ async fn pressing_pay_twice_creates_one_payment() {
         .into_iter()
         .filter(|c| c.starts_with("create"))
         .collect();
-    assert_eq!(payments_created.len(), 1, "one idempotency key: {payments_created:?}");
+    assert_eq!(
+        payments_created.len(),
+        1,
+        "one idempotency key: {payments_created:?}"
+    );
     let json = app.status(&order).await;
     assert_eq!(json["status"], "pending");
     assert_eq!(json["payment_status"], "pending");
@@ -73,14 +102,30 @@ async fn pressing_pay_twice_creates_one_payment() {
 async fn paying_in_the_sandbox_brews_the_drink_and_the_order_ends_successful() {
     let app = spawn_app().await;
     let order = app.scan("dev-1", "1", "0", "happy-1").await;
-    let redirect: serde_json::Value = app.initiate(&order, Some("anna@example.com")).await.json().await.unwrap();
+    let redirect: serde_json::Value = app
+        .initiate(&order, Some("anna@example.com"))
+        .await
+        .json()
+        .await
+        .unwrap();
     let url = redirect["redirect_url"].as_str().unwrap();
     assert!(url.starts_with(&format!("{}/sandbox/checkout/", app.address)));
-    let checkout = app.client.get(url).send().await.unwrap().text().await.unwrap();
+    let checkout = app
+        .client
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(checkout.contains("120,00 ₽") && checkout.contains("Оплата напитка: Капучино"));
     let back = app.pay(url, "pay").await;
     assert_eq!(back.status().as_u16(), 303);
-    assert!(back.headers()["location"].to_str().unwrap().ends_with(&order));
+    assert!(back.headers()["location"]
+        .to_str()
+        .unwrap()
+        .ends_with(&order));
     let json = app.wait_for_status(&order, "successful").await;
     assert_eq!(json["payment_status"], "succeeded");
     assert_eq!(json["message"], "Готово! Заберите напиток.");
@@ -92,7 +137,8 @@ async fn a_failing_machine_fails_the_order_and_returns_the_money() {
     let app = spawn_app().await;
     let order = app.scan("dev-broken", "1", "1", "broken-1").await;
     let redirect: serde_json::Value = app.initiate(&order, None).await.json().await.unwrap();
-    app.pay(redirect["redirect_url"].as_str().unwrap(), "pay").await;
+    app.pay(redirect["redirect_url"].as_str().unwrap(), "pay")
+        .await;
     app.wait_for_status(&order, "failed").await;
     for _ in 0..250 {
         if app.status(&order).await["payment_status"] == "refunded" {
@@ -103,7 +149,13 @@ async fn a_failing_machine_fails_the_order_and_returns_the_money() {
     let json = app.status(&order).await;
     assert_eq!(json["payment_status"], "refunded");
     assert_eq!(json["failure_reason"], "dispense_failed");
-    assert!(json["message"].as_str().unwrap().contains("Деньги возвращены"), "{json}");
+    assert!(
+        json["message"]
+            .as_str()
+            .unwrap()
+            .contains("Деньги возвращены"),
+        "{json}"
+    );
 }
 
 #[tokio::test]
@@ -111,7 +163,8 @@ async fn canceling_in_the_sandbox_leaves_the_order_not_paid() {
     let app = spawn_app().await;
     let order = app.scan("dev-1", "1", "1", "cancel-1").await;
     let redirect: serde_json::Value = app.initiate(&order, None).await.json().await.unwrap();
-    app.pay(redirect["redirect_url"].as_str().unwrap(), "cancel").await;
+    app.pay(redirect["redirect_url"].as_str().unwrap(), "cancel")
+        .await;
     let json = app.wait_for_status(&order, "not_paid").await;
     assert_eq!(json["payment_status"], "canceled");
     assert!(app.machine.accepted().is_empty());
@@ -128,7 +181,12 @@ async fn an_unpaid_order_becomes_not_paid_after_expiry_and_cannot_be_paid() {
     assert_eq!(json["failure_reason"], "expired");
     let refused = app.initiate(&order, None).await;
     assert_eq!(refused.status().as_u16(), 409);
-    let page = app.get(&format!("/v1/order-status-page?order_id={order}")).await.text().await.unwrap();
+    let page = app
+        .get(&format!("/v1/order-status-page?order_id={order}"))
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("Время заказа истекло"));
     assert!(!page.contains("<form id=\"pay-form\""));
 }
@@ -146,18 +204,31 @@ async fn the_pay_form_works_without_javascript() {
     };
     let refused = form("").await.unwrap();
     assert_eq!(refused.status().as_u16(), 422);
-    assert!(refused.text().await.unwrap().contains("обязателен для получения чека"));
+    assert!(refused
+        .text()
+        .await
+        .unwrap()
+        .contains("обязателен для получения чека"));
     let accepted = form("anna%40example.com").await.unwrap();
     assert_eq!(accepted.status().as_u16(), 303);
-    assert!(accepted.headers()["location"].to_str().unwrap().contains("/sandbox/checkout/"));
+    assert!(accepted.headers()["location"]
+        .to_str()
+        .unwrap()
+        .contains("/sandbox/checkout/"));
 }
 
 #[tokio::test]
 async fn after_dispense_merchants_are_charged_only_when_the_drink_is_out() {
     let app = spawn_app().await;
     let order = app.scan("dev-strict", "1", "1", "hold-1").await;
-    let redirect: serde_json::Value = app.initiate(&order, Some("anna@example.com")).await.json().await.unwrap();
-    app.pay(redirect["redirect_url"].as_str().unwrap(), "pay").await;
+    let redirect: serde_json::Value = app
+        .initiate(&order, Some("anna@example.com"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.pay(redirect["redirect_url"].as_str().unwrap(), "pay")
+        .await;
     app.wait_for_status(&order, "successful").await;
     for _ in 0..250 {
         if app.status(&order).await["payment_status"] == "succeeded" {

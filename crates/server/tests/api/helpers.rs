@@ -82,7 +82,9 @@ prices = { medium = 5000 }
 
 /// 2026-06-01 10:00 UTC: the "shop" merchant's last paid day.
 pub fn start_time() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 6, 1, 10, 0, 0).single().expect("valid time")
+    Utc.with_ymd_and_hms(2026, 6, 1, 10, 0, 0)
+        .single()
+        .expect("valid time")
 }
 
 pub struct TestApp {
@@ -100,26 +102,39 @@ pub async fn spawn_app() -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let address = format!("http://127.0.0.1:{port}");
-    let vars: HashMap<String, String> =
-        [("BIND_ADDR", format!("127.0.0.1:{port}")), ("BASE_URL", address.clone())]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect();
+    let vars: HashMap<String, String> = [
+        ("BIND_ADDR", format!("127.0.0.1:{port}")),
+        ("BASE_URL", address.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
     let config = Config::from_vars(&vars).expect("config");
     let clock = Arc::new(FakeClock::new(start_time()));
-    let wiring = memory_wiring(&config, clock.clone(), "test-fleet.toml", FLEET).await.expect("wiring");
+    let wiring = memory_wiring(&config, clock.clone(), "test-fleet.toml", FLEET)
+        .await
+        .expect("wiring");
     let store = wiring.memory.clone().expect("memory store");
     let sandbox = wiring.sandbox.clone().expect("sandbox");
     let machine = wiring.machine.clone();
     let ctx = wiring.ctx.clone();
-    let app = Application::start_on(listener, &config, wiring, Duration::from_millis(20)).expect("start");
+    let app =
+        Application::start_on(listener, &config, wiring, Duration::from_millis(20)).expect("start");
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client");
-    TestApp { address, client, clock, store, sandbox, machine, ctx }
+    TestApp {
+        address,
+        client,
+        clock,
+        store,
+        sandbox,
+        machine,
+        ctx,
+    }
 }
 
 pub fn qr(device: &str, drink: &str, size: &str, uuid: &str) -> String {
@@ -128,19 +143,38 @@ pub fn qr(device: &str, drink: &str, size: &str, uuid: &str) -> String {
 
 impl TestApp {
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(format!("{}{path}", self.address)).send().await.expect("request")
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn post_json(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
-        self.client.post(format!("{}{path}", self.address)).json(&body).send().await.expect("request")
+        self.client
+            .post(format!("{}{path}", self.address))
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
     }
 
     /// Scans a QR code and returns the order id it redirected to.
     pub async fn scan(&self, device: &str, drink: &str, size: &str, uuid: &str) -> String {
         let response = self.get(&qr(device, drink, size, uuid)).await;
-        assert_eq!(response.status().as_u16(), 302, "scan of {device}/{drink}/{size}");
-        let location = response.headers()["location"].to_str().expect("ascii").to_owned();
-        location.strip_prefix("/v1/order-status-page?order_id=").expect("order page").to_owned()
+        assert_eq!(
+            response.status().as_u16(),
+            302,
+            "scan of {device}/{drink}/{size}"
+        );
+        let location = response.headers()["location"]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        location
+            .strip_prefix("/v1/order-status-page?order_id=")
+            .expect("order page")
+            .to_owned()
     }
 
     pub async fn initiate(&self, order_id: &str, email: Option<&str>) -> reqwest::Response {
@@ -161,7 +195,10 @@ impl TestApp {
     pub async fn pay(&self, redirect_url: &str, action: &str) -> reqwest::Response {
         let payment_id = redirect_url.rsplit('/').next().expect("payment id");
         self.client
-            .post(format!("{}/sandbox/checkout/{payment_id}/{action}", self.address))
+            .post(format!(
+                "{}/sandbox/checkout/{payment_id}/{action}",
+                self.address
+            ))
             .send()
             .await
             .expect("request")
@@ -176,6 +213,9 @@ impl TestApp {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        panic!("order {order_id} never reached {status}: {}", self.status(order_id).await);
+        panic!(
+            "order {order_id} never reached {status}: {}",
+            self.status(order_id).await
+        );
     }
 }

@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: failing loudly is the point
+
 //! HTTP tests of the customer flow against the real application on a free port.
 
 mod customer_flow;
