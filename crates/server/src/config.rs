@@ -30,6 +30,11 @@ pub struct Config {
     pub database_url: Option<String>,
     /// The sandbox provider outside demo mode.
     pub sandbox_enabled: bool,
+    /// Encrypts stored credentials; required outside demo mode.
+    pub secret_key: Option<String>,
+    /// `serve` applies pending migrations at start (default true).
+    pub migrate_on_start: bool,
+    pub database_pool_size: usize,
 }
 
 impl Config {
@@ -102,7 +107,45 @@ impl Config {
             }
             None => None,
         };
+        let secret_key = get("SECRET_KEY");
+        match (&database_url, &secret_key) {
+            (Some(_), None) => {
+                return Err(ConfigError {
+                    variable: "SECRET_KEY",
+                    message: "required outside demo mode (it encrypts stored credentials)".into(),
+                })
+            }
+            (_, Some(key)) if key.chars().count() < crate::secrets::MIN_SECRET_KEY_LEN => {
+                return Err(ConfigError {
+                    variable: "SECRET_KEY",
+                    message: format!(
+                        "must be at least {} characters",
+                        crate::secrets::MIN_SECRET_KEY_LEN
+                    ),
+                })
+            }
+            _ => {}
+        }
+        let migrate_on_start = match get("MIGRATE_ON_START") {
+            None => true,
+            raw => boolean(raw, "MIGRATE_ON_START")?,
+        };
+        let database_pool_size = match get("DATABASE_POOL_SIZE") {
+            None => 16,
+            Some(raw) => match raw.parse::<usize>() {
+                Ok(n) if (1..=512).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError {
+                        variable: "DATABASE_POOL_SIZE",
+                        message: format!("{raw:?} is not a number between 1 and 512"),
+                    })
+                }
+            },
+        };
         Ok(Config {
+            secret_key,
+            migrate_on_start,
+            database_pool_size,
             bind_addr,
             base_url,
             order_expiration_minutes,
@@ -173,6 +216,20 @@ mod tests {
     }
 
     #[test]
+    fn production_mode_needs_a_secret_key() {
+        let error =
+            Config::from_vars(&vars(&[("DATABASE_URL", "postgres://db/coffee")])).unwrap_err();
+        assert_eq!(error.variable, "SECRET_KEY");
+        let config = Config::from_vars(&vars(&[
+            ("DATABASE_URL", "postgres://db/coffee"),
+            ("SECRET_KEY", "0123456789abcdef0123456789abcdef"),
+        ]))
+        .unwrap();
+        assert!(!config.is_demo());
+        assert!(config.migrate_on_start);
+    }
+
+    #[test]
     fn each_bad_value_is_refused_naming_its_variable() {
         let cases = [
             ("BIND_ADDR", "nonsense"),
@@ -183,6 +240,9 @@ mod tests {
             ("LOG_FORMAT", "xml"),
             ("SANDBOX_ENABLED", "2"),
             ("DATABASE_URL", "mysql://x"),
+            ("SECRET_KEY", "short"),
+            ("MIGRATE_ON_START", "later"),
+            ("DATABASE_POOL_SIZE", "0"),
         ];
         for (variable, value) in cases {
             let error = Config::from_vars(&vars(&[(variable, value)])).unwrap_err();

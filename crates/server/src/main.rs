@@ -1,9 +1,10 @@
 //! `coffee-pay` — the Coffee Payments Server.
 
 use coffee_adapter_memory::{MemoryStore, SystemClock};
+use coffee_adapter_postgres::PgStore;
 use coffee_domain::ports::CatalogRepository;
 use coffee_server::config::Config;
-use coffee_server::startup::{demo_wiring, Application, StartupError};
+use coffee_server::startup::{demo_wiring, migrate, production_wiring, Application, StartupError};
 use coffee_server::{demo, fleet, telemetry};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ USAGE:
     coffee-pay [serve]              run the server (demo mode when DATABASE_URL is unset)
     coffee-pay fleet apply FILE     upsert merchants, devices and drinks from a fleet file
     coffee-pay fleet check FILE     check a fleet file without applying it
+    coffee-pay migrate              apply pending database migrations (DATABASE_URL)
     coffee-pay help                 this text
 
 Configuration comes from the environment and a .env file; see docs/configuration.md.";
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
             [] | ["serve"] => serve(config).await,
             ["fleet", "apply", file] => fleet_command(&config, file, true).await,
             ["fleet", "check", file] => fleet_command(&config, file, false).await,
+            ["migrate"] => migrate_command(&config).await,
             ["help" | "--help" | "-h"] => {
                 println!("{USAGE}");
                 ExitCode::SUCCESS
@@ -59,18 +62,19 @@ async fn serve(config: Config) -> ExitCode {
 }
 
 async fn run(config: Config) -> Result<(), StartupError> {
-    if !config.is_demo() {
-        return Err(StartupError::Unsupported(
-            "DATABASE_URL is set, but this build has no Postgres adapter yet; unset it for demo mode".into(),
-        ));
-    }
-    let wiring = demo_wiring(&config, Arc::new(SystemClock)).await?;
-    let catalog = wiring.ctx.ports.catalog.clone();
-    let app = Application::start(&config, wiring, Duration::from_millis(250))?;
-    let run_tag = format!("demo-{}", chrono::Utc::now().format("%Y%m%d%H%M%S"));
-    let urls = demo::qr_urls(catalog.as_ref(), &config.base_url, &run_tag).await;
-    println!("{}", demo::banner(&config.base_url, &urls));
-    tracing::info!(port = app.port(), "listening");
+    let app = if config.is_demo() {
+        let wiring = demo_wiring(&config, Arc::new(SystemClock)).await?;
+        let catalog = wiring.ctx.ports.catalog.clone();
+        let app = Application::start(&config, wiring, Duration::from_millis(250))?;
+        let run_tag = format!("demo-{}", chrono::Utc::now().format("%Y%m%d%H%M%S"));
+        let urls = demo::qr_urls(catalog.as_ref(), &config.base_url, &run_tag).await;
+        println!("{}", demo::banner(&config.base_url, &urls));
+        app
+    } else {
+        let wiring = production_wiring(&config, Arc::new(SystemClock)).await?;
+        Application::start(&config, wiring, Duration::from_millis(250))?
+    };
+    tracing::info!(port = app.port(), demo = config.is_demo(), "listening");
     app.run_until_stopped()
         .await
         .map_err(|source| StartupError::Bind {
@@ -119,6 +123,52 @@ async fn fleet_command(config: &Config, file: &str, apply: bool) -> ExitCode {
             }
         };
     }
-    eprintln!("DATABASE_URL is set, but this build has no Postgres adapter yet");
-    ExitCode::FAILURE
+    let Some(database_url) = config.database_url.as_deref() else {
+        return ExitCode::FAILURE;
+    };
+    let store = match PgStore::connect(database_url, 2).await {
+        Ok(store) => store,
+        Err(error) => {
+            eprintln!("{error}\nnothing was applied");
+            return ExitCode::FAILURE;
+        }
+    };
+    match store.apply_fleet(&parsed).await {
+        Ok(changes) => {
+            println!(
+                "{file}: applied — {} inserted, {} updated, {} unchanged",
+                changes.inserted, changes.updated, changes.unchanged
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{file}: {error}\nnothing was applied");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate_command(config: &Config) -> ExitCode {
+    let Some(database_url) = config.database_url.as_deref() else {
+        eprintln!("DATABASE_URL is not set: demo mode has no database to migrate");
+        return ExitCode::from(2);
+    };
+    match migrate(database_url).await {
+        Ok(applied) if applied.is_empty() => {
+            println!("database is up to date");
+            ExitCode::SUCCESS
+        }
+        Ok(applied) => {
+            println!(
+                "applied {} migration(s): {}",
+                applied.len(),
+                applied.join(", ")
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
+    }
 }

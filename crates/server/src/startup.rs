@@ -10,6 +10,7 @@ use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::{web, App, HttpServer};
 use chrono::Duration;
 use coffee_adapter_memory::{MemoryStore, RandomIds, SandboxProvider, SimulatedMachine};
+use coffee_adapter_postgres::PgStore;
 use coffee_domain::ports::{Clock, MachineGateway, PaymentGateway};
 use coffee_domain::services::dispensing::DispenseReport;
 use coffee_domain::services::{Context, Ports, Settings};
@@ -36,6 +37,8 @@ pub enum StartupError {
     Fleet(String),
     #[error("{0}")]
     Unsupported(String),
+    #[error("database: {0}")]
+    Database(String),
 }
 
 /// Adapters wired into ports, plus what the HTTP layer needs beside them.
@@ -101,6 +104,69 @@ pub async fn memory_wiring(
         memory: Some(store),
         machine,
     })
+}
+
+/// Production: Postgres (migrated at start unless `MIGRATE_ON_START=false`). The sandbox
+/// provider and simulated machines are available only with `SANDBOX_ENABLED=true`.
+pub async fn production_wiring(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> Result<Wiring, StartupError> {
+    let Some(database_url) = config.database_url.clone() else {
+        return Err(StartupError::Unsupported("DATABASE_URL is not set".into()));
+    };
+    if config.migrate_on_start {
+        migrate(&database_url).await?;
+    }
+    let store = Arc::new(
+        PgStore::connect(&database_url, config.database_pool_size)
+            .await
+            .map_err(|e| StartupError::Database(e.to_string()))?,
+    );
+    let (reports_tx, reports_rx) = mpsc::unbounded_channel();
+    let machine = Arc::new(SimulatedMachine::reporting(clock.clone(), reports_tx));
+    let mut payment_gateways: HashMap<ProviderKind, Arc<dyn PaymentGateway>> = HashMap::new();
+    let mut machine_gateways: HashMap<MachineKind, Arc<dyn MachineGateway>> = HashMap::new();
+    let sandbox = if config.sandbox_enabled {
+        tracing::warn!("SANDBOX_ENABLED=true: the sandbox provider and simulated machines are on — never in production");
+        let sandbox = Arc::new(SandboxProvider::new(config.base_url.clone()));
+        payment_gateways.insert(ProviderKind::Sandbox, sandbox.clone());
+        machine_gateways.insert(MachineKind::Simulated, machine.clone());
+        Some(sandbox)
+    } else {
+        None
+    };
+    let ports = Ports {
+        catalog: store.clone(),
+        orders: store.clone(),
+        payments: store.clone(),
+        jobs: store,
+        payment_gateways,
+        machine_gateways,
+        clock,
+        ids: Arc::new(RandomIds),
+    };
+    Ok(Wiring {
+        ctx: Context::new(ports, settings(config)),
+        sandbox,
+        dispense_reports: Some(reports_rx),
+        memory: None,
+        machine,
+    })
+}
+
+/// Applies pending migrations; returns the names applied.
+pub async fn migrate(database_url: &str) -> Result<Vec<String>, StartupError> {
+    let url = database_url.to_owned();
+    let applied =
+        tokio::task::spawn_blocking(move || coffee_adapter_postgres::run_migrations(&url))
+            .await
+            .map_err(|e| StartupError::Database(e.to_string()))?
+            .map_err(|e| StartupError::Database(e.to_string()))?;
+    for name in &applied {
+        tracing::info!(migration = %name, "migration applied");
+    }
+    Ok(applied)
 }
 
 /// A running server: HTTP plus the background worker.
