@@ -132,11 +132,16 @@ mod tests {
     #[test]
     fn machine_order_ids_are_trimmed_and_bounded() {
         assert_eq!(
-            MachineOrderId::parse(" 20250317110122659ba6d7-9ace-cndn ").unwrap().as_str(),
+            MachineOrderId::parse(" 20250317110122659ba6d7-9ace-cndn ")
+                .unwrap()
+                .as_str(),
             "20250317110122659ba6d7-9ace-cndn"
         );
         assert_eq!(MachineOrderId::parse("   "), Err(IdError::Empty("uuid")));
-        assert_eq!(MachineOrderId::parse(&"x".repeat(256)), Err(IdError::TooLong("uuid", 255)));
+        assert_eq!(
+            MachineOrderId::parse(&"x".repeat(256)),
+            Err(IdError::TooLong("uuid", 255))
+        );
         assert!(MachineOrderId::parse("a\nb").is_err());
     }
 

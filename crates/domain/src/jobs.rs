@@ -66,7 +66,11 @@ pub struct NewJob {
 
 impl NewJob {
     pub fn now(kind: JobKind, order_id: OrderId, now: DateTime<Utc>) -> Self {
-        Self { kind, order_id, run_at: now }
+        Self {
+            kind,
+            order_id,
+            run_at: now,
+        }
     }
 }
 

@@ -148,9 +148,19 @@ mod tests {
 
     #[test]
     fn provider_strings_parse_to_exact_kopecks() {
-        let cases = [("150.00", 15000), ("150", 15000), ("0.01", 1), ("123.4", 12340), ("0", 0)];
+        let cases = [
+            ("150.00", 15000),
+            ("150", 15000),
+            ("0.01", 1),
+            ("123.4", 12340),
+            ("0", 0),
+        ];
         for (text, kopecks) in cases {
-            assert_eq!(Money::parse_decimal(text, Currency::Rub).unwrap().kopecks(), kopecks, "{text}");
+            assert_eq!(
+                Money::parse_decimal(text, Currency::Rub).unwrap().kopecks(),
+                kopecks,
+                "{text}"
+            );
         }
     }
 
@@ -158,15 +168,24 @@ mod tests {
     fn bad_amounts_are_refused_with_a_typed_error() {
         let rub = Currency::Rub;
         assert_eq!(Money::parse_decimal("", rub), Err(MoneyError::Empty));
-        assert_eq!(Money::parse_decimal("-1.00", rub), Err(MoneyError::Negative));
-        assert_eq!(Money::parse_decimal("1.234", rub), Err(MoneyError::TooManyDecimals));
+        assert_eq!(
+            Money::parse_decimal("-1.00", rub),
+            Err(MoneyError::Negative)
+        );
+        assert_eq!(
+            Money::parse_decimal("1.234", rub),
+            Err(MoneyError::TooManyDecimals)
+        );
         assert_eq!(
             Money::parse_decimal("99999999999999999999.00", rub),
             Err(MoneyError::Overflow)
         );
         for garbage in ["abc", "1e5", "+1", " 1", "1.", ".5", "1,50", "1.-5", "1.5x"] {
             assert!(
-                matches!(Money::parse_decimal(garbage, rub), Err(MoneyError::Malformed(_))),
+                matches!(
+                    Money::parse_decimal(garbage, rub),
+                    Err(MoneyError::Malformed(_))
+                ),
                 "{garbage}"
             );
         }

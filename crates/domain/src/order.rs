@@ -1,8 +1,6 @@
 //! Orders, receipt contacts and the order history.
 
-use crate::{
-    DeviceUuid, DrinkNo, MachineOrderId, MerchantKey, Money, OrderId, OrderStatus, Size,
-};
+use crate::{DeviceUuid, DrinkNo, MachineOrderId, MerchantKey, Money, OrderId, OrderStatus, Size};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -122,7 +120,14 @@ impl ReceiptContact {
                 None => "***".into(),
             },
             ReceiptContact::Phone(phone) => {
-                let tail: String = phone.chars().rev().take(2).collect::<Vec<_>>().into_iter().rev().collect();
+                let tail: String = phone
+                    .chars()
+                    .rev()
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
                 format!("+***{tail}")
             }
         }
@@ -200,18 +205,49 @@ mod tests {
         let email = ReceiptContact::email(" anna@example.com ").unwrap();
         assert_eq!(email, ReceiptContact::Email("anna@example.com".into()));
         assert_eq!(email.masked(), "a***@example.com");
-        for bad in ["", "anna", "anna@", "@example.com", "anna@example", "an na@example.com", "a@b@c.d"] {
-            assert_eq!(ReceiptContact::email(bad), Err(ContactError::InvalidEmail), "{bad}");
+        for bad in [
+            "",
+            "anna",
+            "anna@",
+            "@example.com",
+            "anna@example",
+            "an na@example.com",
+            "a@b@c.d",
+        ] {
+            assert_eq!(
+                ReceiptContact::email(bad),
+                Err(ContactError::InvalidEmail),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn phones_are_normalised_to_e164() {
-        assert_eq!(ReceiptContact::phone("+7 (900) 123-45-67").unwrap(), ReceiptContact::Phone("+79001234567".into()));
-        assert_eq!(ReceiptContact::phone("89001234567").unwrap(), ReceiptContact::Phone("+79001234567".into()));
-        for bad in ["", "12345", "+0123456789", "+7900abc4567", "+1234567890123456"] {
-            assert_eq!(ReceiptContact::phone(bad), Err(ContactError::InvalidPhone), "{bad}");
+        assert_eq!(
+            ReceiptContact::phone("+7 (900) 123-45-67").unwrap(),
+            ReceiptContact::Phone("+79001234567".into())
+        );
+        assert_eq!(
+            ReceiptContact::phone("89001234567").unwrap(),
+            ReceiptContact::Phone("+79001234567".into())
+        );
+        for bad in [
+            "",
+            "12345",
+            "+0123456789",
+            "+7900abc4567",
+            "+1234567890123456",
+        ] {
+            assert_eq!(
+                ReceiptContact::phone(bad),
+                Err(ContactError::InvalidPhone),
+                "{bad}"
+            );
         }
-        assert_eq!(ReceiptContact::phone("+79001234567").unwrap().masked(), "+***67");
+        assert_eq!(
+            ReceiptContact::phone("+79001234567").unwrap().masked(),
+            "+***67"
+        );
     }
 }

@@ -56,7 +56,9 @@ impl PaymentState {
     /// The customer's money is with us or the merchant right now (held or captured, not returned).
     pub fn holds_customer_money(self) -> bool {
         match self {
-            PaymentState::Authorized | PaymentState::Succeeded | PaymentState::RefundPending => true,
+            PaymentState::Authorized | PaymentState::Succeeded | PaymentState::RefundPending => {
+                true
+            }
             PaymentState::Pending | PaymentState::Canceled | PaymentState::Refunded => false,
         }
     }

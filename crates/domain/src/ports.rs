@@ -374,12 +374,15 @@ pub struct MakeCommand {
 pub trait MachineGateway: Send + Sync {
     /// The drink's price at the machine. Errors: `PriceUnknown`, `Unavailable`, `Rejected`,
     /// `NotSupported`.
-    async fn price(&self, device: &Device, drink_no: &DrinkNo, size: Size)
-        -> Result<Money, MachineError>;
+    async fn price(
+        &self,
+        device: &Device,
+        drink_no: &DrinkNo,
+        size: Size,
+    ) -> Result<Money, MachineError>;
     /// The time of the last heartbeat, `Ok(None)` when there never was one.
     /// Errors: `Unavailable`, `Rejected`.
-    async fn last_heartbeat(&self, device: &Device)
-        -> Result<Option<DateTime<Utc>>, MachineError>;
+    async fn last_heartbeat(&self, device: &Device) -> Result<Option<DateTime<Utc>>, MachineError>;
     /// Sends the make command. Repeating it with the same machine order id must be harmless.
     /// Errors: `Unavailable` (retry), `Rejected` (permanent).
     async fn make(&self, command: &MakeCommand) -> Result<(), MachineError>;

@@ -161,18 +161,26 @@ impl Checkout {
     pub async fn start_order(&self, raw: RawScan) -> Result<ScanOutcome, ScanError> {
         let scan = raw.parse()?;
         let ports = &self.ctx.ports;
-        let device = ports.catalog.device(&scan.device).await?.ok_or(ScanError::UnknownDevice)?;
+        let device = ports
+            .catalog
+            .device(&scan.device)
+            .await?
+            .ok_or(ScanError::UnknownDevice)?;
         let merchant = ports
             .catalog
             .merchant(&device.merchant)
             .await?
-            .ok_or_else(|| ScanError::Misconfigured(format!("merchant {} missing", device.merchant)))?;
+            .ok_or_else(|| {
+                ScanError::Misconfigured(format!("merchant {} missing", device.merchant))
+            })?;
         let now = self.ctx.now();
         if !merchant.is_active_on(now.date_naive()) {
             return Err(ScanError::MerchantExpired);
         }
-        if let Some(existing) =
-            ports.orders.find_by_machine_order_id(&device.device_uuid, &scan.machine_order_id).await?
+        if let Some(existing) = ports
+            .orders
+            .find_by_machine_order_id(&device.device_uuid, &scan.machine_order_id)
+            .await?
         {
             return Ok(self.outcome(&device, &merchant, existing));
         }
@@ -237,7 +245,9 @@ impl Checkout {
             ScanError::Misconfigured(format!("no machine gateway {:?}", device.machine))
         })?;
         match gateway.last_heartbeat(device).await {
-            Ok(Some(at)) if self.ctx.now() - at <= self.ctx.settings.device_online_threshold => Ok(()),
+            Ok(Some(at)) if self.ctx.now() - at <= self.ctx.settings.device_online_threshold => {
+                Ok(())
+            }
             Ok(_) => Err(ScanError::DeviceOffline),
             Err(error) => Err(ScanError::HeartbeatCheckFailed(error.to_string())),
         }
@@ -245,23 +255,35 @@ impl Checkout {
 
     /// Tmetr devices are priced by Tmetr; every other device by the local catalogue.
     async fn price(&self, device: &Device, scan: &Scan) -> Result<(String, Money), ScanError> {
-        let local = self.ctx.ports.catalog.drink(&device.device_uuid, &scan.drink_no).await?;
+        let local = self
+            .ctx
+            .ports
+            .catalog
+            .drink(&device.device_uuid, &scan.drink_no)
+            .await?;
         match device.machine {
             MachineKind::Tmetr => {
-                let gateway = self.ctx.machine_gateway(MachineKind::Tmetr).ok_or_else(|| {
-                    ScanError::Misconfigured("no Tmetr gateway configured".into())
-                })?;
+                let gateway = self
+                    .ctx
+                    .machine_gateway(MachineKind::Tmetr)
+                    .ok_or_else(|| {
+                        ScanError::Misconfigured("no Tmetr gateway configured".into())
+                    })?;
                 let price = gateway
                     .price(device, &scan.drink_no, scan.size)
                     .await
                     .map_err(|e| match e {
-                        MachineError::PriceUnknown => ScanError::PriceUnavailable("no price".into()),
+                        MachineError::PriceUnknown => {
+                            ScanError::PriceUnavailable("no price".into())
+                        }
                         other => ScanError::PriceUnavailable(other.to_string()),
                     })?;
                 if price.is_zero() {
                     return Err(ScanError::PriceUnavailable("zero price".into()));
                 }
-                let name = local.map(|d| d.name).unwrap_or_else(|| scan.drink_name.clone());
+                let name = local
+                    .map(|d| d.name)
+                    .unwrap_or_else(|| scan.drink_name.clone());
                 Ok((name, price))
             }
             MachineKind::Simulated | MachineKind::Mqtt => {
@@ -289,7 +311,12 @@ impl Checkout {
             .map(|m| m.receipt)
             .unwrap_or(ReceiptPolicy::Off);
         let payment = ports.payments.for_order(order.id).await?;
-        Ok(Some(OrderView { order, device, receipt_policy, payment }))
+        Ok(Some(OrderView {
+            order,
+            device,
+            receipt_policy,
+            payment,
+        }))
     }
 
     /// Creates the order's payment at its provider, or returns the live one: a second call
@@ -299,8 +326,11 @@ impl Checkout {
         request: PaymentRequest,
     ) -> Result<PaymentRedirect, InitiatePaymentError> {
         let ports = &self.ctx.ports;
-        let order =
-            ports.orders.get(request.order_id).await?.ok_or(InitiatePaymentError::UnknownOrder)?;
+        let order = ports
+            .orders
+            .get(request.order_id)
+            .await?
+            .ok_or(InitiatePaymentError::UnknownOrder)?;
         let now = self.ctx.now();
         if order.is_expired_at(now) && !order.status.is_terminal() {
             return Err(InitiatePaymentError::Expired);
@@ -314,9 +344,13 @@ impl Checkout {
         let device = ports.catalog.device(&order.device).await?.ok_or_else(|| {
             InitiatePaymentError::Misconfigured(format!("device {} missing", order.device))
         })?;
-        let merchant = ports.catalog.merchant(&order.merchant).await?.ok_or_else(|| {
-            InitiatePaymentError::Misconfigured(format!("merchant {} missing", order.merchant))
-        })?;
+        let merchant = ports
+            .catalog
+            .merchant(&order.merchant)
+            .await?
+            .ok_or_else(|| {
+                InitiatePaymentError::Misconfigured(format!("merchant {} missing", order.merchant))
+            })?;
         let contact = receipt_contact(merchant.receipt, &request)?;
         let gateway = self
             .ctx
@@ -341,8 +375,11 @@ impl Checkout {
         let created = match gateway.create_payment(&create).await {
             Ok(created) => created,
             Err(PaymentGatewayError::Rejected { code, message }) => {
-                self.fail_rejected(&order, &format!("{code}: {message}")).await?;
-                return Err(InitiatePaymentError::ProviderRejected(format!("{code}: {message}")));
+                self.fail_rejected(&order, &format!("{code}: {message}"))
+                    .await?;
+                return Err(InitiatePaymentError::ProviderRejected(format!(
+                    "{code}: {message}"
+                )));
             }
             Err(other) => return Err(InitiatePaymentError::ProviderUnavailable(other.to_string())),
         };
@@ -379,17 +416,28 @@ impl Checkout {
             HistorySource::Customer,
             Some(OrderStatus::Created),
             Some(OrderStatus::Pending),
-            format!("payment {} created at {}", payment.provider_payment_id, payment.provider.as_str()),
+            format!(
+                "payment {} created at {}",
+                payment.provider_payment_id,
+                payment.provider.as_str()
+            ),
         ));
         match ports.orders.apply(change).await {
             Ok(()) => {
                 tracing::info!(order.id = %order.id, payment.id = %payment.id, "payment created");
-                Ok(PaymentRedirect { payment_id: payment.id, redirect_url: payment.confirmation_url })
+                Ok(PaymentRedirect {
+                    payment_id: payment.id,
+                    redirect_url: payment.confirmation_url,
+                })
             }
             // A concurrent call won; it carried the same idempotency key, so the provider
             // returned the same payment. Answer with the stored one.
             Err(error) if is_conflict(&error) || matches!(error, RepositoryError::Duplicate(_)) => {
-                let order = ports.orders.get(order.id).await?.ok_or(InitiatePaymentError::UnknownOrder)?;
+                let order = ports
+                    .orders
+                    .get(order.id)
+                    .await?
+                    .ok_or(InitiatePaymentError::UnknownOrder)?;
                 self.live_payment(&order)
                     .await?
                     .ok_or(InitiatePaymentError::NotPayable(order.status))
@@ -398,16 +446,24 @@ impl Checkout {
         }
     }
 
-    async fn live_payment(&self, order: &Order) -> Result<Option<PaymentRedirect>, RepositoryError> {
+    async fn live_payment(
+        &self,
+        order: &Order,
+    ) -> Result<Option<PaymentRedirect>, RepositoryError> {
         let payment = self.ctx.ports.payments.for_order(order.id).await?;
         Ok(payment
             .filter(|p| p.state == PaymentState::Pending && order.status == OrderStatus::Pending)
-            .map(|p| PaymentRedirect { payment_id: p.id, redirect_url: p.confirmation_url }))
+            .map(|p| PaymentRedirect {
+                payment_id: p.id,
+                redirect_url: p.confirmation_url,
+            }))
     }
 
     async fn fail_rejected(&self, order: &Order, why: &str) -> Result<(), RepositoryError> {
         for _ in 0..MAX_RACE_RETRIES {
-            let Some(order) = self.ctx.ports.orders.get(order.id).await? else { return Ok(()) };
+            let Some(order) = self.ctx.ports.orders.get(order.id).await? else {
+                return Ok(());
+            };
             let Ok(Transition::To(next)) =
                 crate::transition(order.status, OrderEvent::PaymentCreationFailed)
             else {
@@ -440,8 +496,16 @@ fn receipt_contact(
     policy: ReceiptPolicy,
     request: &PaymentRequest,
 ) -> Result<Option<ReceiptContact>, InitiatePaymentError> {
-    let email = request.email.as_deref().map(str::trim).filter(|s| !s.is_empty());
-    let phone = request.phone.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let email = request
+        .email
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let phone = request
+        .phone
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
     let contact = match (email, phone) {
         (Some(email), _) => Some(ReceiptContact::email(email)?),
         (None, Some(phone)) => Some(ReceiptContact::phone(phone)?),
@@ -456,7 +520,10 @@ fn receipt_contact(
 
 /// «Оплата напитка: <name>», cut to the 128 characters providers accept.
 pub fn description(drink_name: &str) -> String {
-    format!("Оплата напитка: {drink_name}").chars().take(128).collect()
+    format!("Оплата напитка: {drink_name}")
+        .chars()
+        .take(128)
+        .collect()
 }
 
 /// Percent-encodes a query value (RFC 3986 unreserved characters pass).

@@ -51,19 +51,26 @@ impl Dispensing {
             .await?
             .ok_or(DispenseError::UnknownOrder)?;
         let (event, reason, message) = match &report.result {
-            DispenseResult::Dispensed => {
-                (OrderEvent::Dispensed, None, format!("machine reported dispensed at {}", report.at))
-            }
+            DispenseResult::Dispensed => (
+                OrderEvent::Dispensed,
+                None,
+                format!("machine reported dispensed at {}", report.at),
+            ),
             DispenseResult::Failed { code } => (
                 OrderEvent::DispenseFailed,
                 Some(FailureReason::DispenseFailed),
                 format!(
                     "machine reported failure{} at {}",
-                    code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default(),
+                    code.as_deref()
+                        .map(|c| format!(" ({c})"))
+                        .unwrap_or_default(),
                     report.at
                 ),
             ),
         };
-        Ok(self.ctx.decide(order.id, event, reason, HistorySource::Machine, &message).await?)
+        Ok(self
+            .ctx
+            .decide(order.id, event, reason, HistorySource::Machine, &message)
+            .await?)
     }
 }

@@ -2,7 +2,10 @@
 
 use super::{is_conflict, Context};
 use crate::ports::{OrderChange, RepositoryError, StatusChange};
-use crate::{FailureReason, HistorySource, JobKind, NewJob, OrderEvent, OrderStatus, PaymentState, Transition};
+use crate::{
+    FailureReason, HistorySource, JobKind, NewJob, OrderEvent, OrderStatus, PaymentState,
+    Transition,
+};
 use std::sync::Arc;
 
 pub struct Expiry {
@@ -21,7 +24,8 @@ impl Expiry {
         let ports = &self.ctx.ports;
         let mut expired = 0;
         for order in ports.orders.due_for_expiry(now, limit).await? {
-            let Ok(Transition::To(next)) = crate::transition(order.status, OrderEvent::Expired) else {
+            let Ok(Transition::To(next)) = crate::transition(order.status, OrderEvent::Expired)
+            else {
                 continue;
             };
             let mut change = OrderChange::new(order.id);
@@ -33,7 +37,9 @@ impl Expiry {
             });
             let payment = ports.payments.for_order(order.id).await?;
             if payment.is_some_and(|p| p.state == PaymentState::Pending) {
-                change.jobs.push(NewJob::now(JobKind::PollPayment, order.id, now));
+                change
+                    .jobs
+                    .push(NewJob::now(JobKind::PollPayment, order.id, now));
             }
             change.history.push(self.ctx.history(
                 order.id,

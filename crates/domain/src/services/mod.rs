@@ -106,7 +106,14 @@ impl Context {
         to: Option<OrderStatus>,
         message: impl Into<String>,
     ) -> HistoryEntry {
-        HistoryEntry { order_id, at: self.now(), source, from, to, message: message.into() }
+        HistoryEntry {
+            order_id,
+            at: self.now(),
+            source,
+            from,
+            to,
+            message: message.into(),
+        }
     }
 
     /// What returns the customer's money when no drink will be made: a hold is released,
@@ -131,7 +138,11 @@ impl Context {
             PaymentState::Pending
             | PaymentState::Canceled
             | PaymentState::RefundPending
-            | PaymentState::Refunded => Compensation { payment_state: None, jobs: vec![], note: None },
+            | PaymentState::Refunded => Compensation {
+                payment_state: None,
+                jobs: vec![],
+                note: None,
+            },
         }
     }
 }
@@ -230,19 +241,33 @@ impl Context {
                     if let Some(note) = compensation.note {
                         line.push_str(&format!("; {note}"));
                     }
-                } else if next == OrderStatus::Successful && payment.state == PaymentState::Authorized {
-                    change.jobs.push(NewJob::now(JobKind::CapturePayment, order_id, self.now()));
+                } else if next == OrderStatus::Successful
+                    && payment.state == PaymentState::Authorized
+                {
+                    change
+                        .jobs
+                        .push(NewJob::now(JobKind::CapturePayment, order_id, self.now()));
                     line.push_str("; capture queued");
                 }
             }
             if next == OrderStatus::MakePending {
                 if let Some(device) = self.ports.catalog.device(&order.device).await? {
-                    let deadline = self.now()
-                        + Duration::seconds(i64::from(device.dispense_deadline_seconds));
-                    change.jobs.push(NewJob { kind: JobKind::DispenseDeadline, order_id, run_at: deadline });
+                    let deadline =
+                        self.now() + Duration::seconds(i64::from(device.dispense_deadline_seconds));
+                    change.jobs.push(NewJob {
+                        kind: JobKind::DispenseDeadline,
+                        order_id,
+                        run_at: deadline,
+                    });
                 }
             }
-            change.history.push(self.history(order_id, source, Some(order.status), Some(next), line));
+            change.history.push(self.history(
+                order_id,
+                source,
+                Some(order.status),
+                Some(next),
+                line,
+            ));
             match self.ports.orders.apply(change).await {
                 Ok(()) => {
                     tracing::info!(order.id = %order_id, from = %order.status, to = %next, "order moved");
@@ -252,6 +277,8 @@ impl Context {
                 Err(error) => return Err(error),
             }
         }
-        Err(RepositoryError::Conflict(format!("order {order_id}: too many concurrent changes")))
+        Err(RepositoryError::Conflict(format!(
+            "order {order_id}: too many concurrent changes"
+        )))
     }
 }

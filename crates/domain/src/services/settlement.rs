@@ -10,8 +10,8 @@ use crate::ports::{
     PaymentStateChange, ProviderPayment, ProviderPaymentStatus, RepositoryError, StatusChange,
 };
 use crate::{
-    FailureReason, HistorySource, JobKind, NewJob, OrderEvent, OrderStatus, Payment,
-    PaymentEvent, PaymentState, ProviderKind, Transition,
+    FailureReason, HistorySource, JobKind, NewJob, OrderEvent, OrderStatus, Payment, PaymentEvent,
+    PaymentState, ProviderKind, Transition,
 };
 use std::sync::Arc;
 
@@ -71,12 +71,19 @@ impl Settlement {
             }
         };
         let (provider_payment_id, refund_claimed) = match claim {
-            NotificationClaim::Payment { provider_payment_id } => (provider_payment_id, false),
-            NotificationClaim::RefundSucceeded { provider_payment_id } => (provider_payment_id, true),
+            NotificationClaim::Payment {
+                provider_payment_id,
+            } => (provider_payment_id, false),
+            NotificationClaim::RefundSucceeded {
+                provider_payment_id,
+            } => (provider_payment_id, true),
             NotificationClaim::Ignored { reason } => return Ok(SettlementOutcome::Ignored(reason)),
         };
         let ports = &self.ctx.ports;
-        let Some(payment) = ports.payments.by_provider_id(provider, &provider_payment_id).await?
+        let Some(payment) = ports
+            .payments
+            .by_provider_id(provider, &provider_payment_id)
+            .await?
         else {
             return Ok(SettlementOutcome::Ignored(format!(
                 "unknown payment {provider_payment_id}"
@@ -109,7 +116,9 @@ impl Settlement {
             .catalog
             .merchant(&order.merchant)
             .await?
-            .ok_or_else(|| SettlementError::Unavailable(format!("merchant {} missing", order.merchant)))
+            .ok_or_else(|| {
+                SettlementError::Unavailable(format!("merchant {} missing", order.merchant))
+            })
     }
 
     /// Applies the provider's (trusted, fetched) view of a payment after checking that it is
@@ -120,18 +129,25 @@ impl Settlement {
         fetched: &ProviderPayment,
     ) -> Result<SettlementOutcome, SettlementError> {
         if fetched.provider_payment_id != payment.provider_payment_id {
-            return Ok(self.ignored(payment, "provider returned another payment id").await?);
+            return Ok(self
+                .ignored(payment, "provider returned another payment id")
+                .await?);
         }
         if fetched.amount != payment.amount {
             return Ok(self
                 .ignored(
                     payment,
-                    &format!("amount mismatch: provider {} vs order {}", fetched.amount, payment.amount),
+                    &format!(
+                        "amount mismatch: provider {} vs order {}",
+                        fetched.amount, payment.amount
+                    ),
                 )
                 .await?);
         }
         if fetched.order_id.is_some_and(|id| id != payment.order_id) {
-            return Ok(self.ignored(payment, "payment belongs to another order").await?);
+            return Ok(self
+                .ignored(payment, "payment belongs to another order")
+                .await?);
         }
         let event = match &fetched.status {
             ProviderPaymentStatus::Pending => return Ok(SettlementOutcome::NoChange),
@@ -139,13 +155,19 @@ impl Settlement {
             ProviderPaymentStatus::Succeeded => PaymentEvent::Captured,
             ProviderPaymentStatus::Canceled => PaymentEvent::Canceled,
             ProviderPaymentStatus::Other(status) => {
-                return Ok(self.ignored(payment, &format!("unknown provider status {status}")).await?)
+                return Ok(self
+                    .ignored(payment, &format!("unknown provider status {status}"))
+                    .await?)
             }
         };
         self.apply_payment_event(payment, event).await
     }
 
-    async fn ignored(&self, payment: &Payment, why: &str) -> Result<SettlementOutcome, RepositoryError> {
+    async fn ignored(
+        &self,
+        payment: &Payment,
+        why: &str,
+    ) -> Result<SettlementOutcome, RepositoryError> {
         let entry = self.ctx.history(
             payment.order_id,
             HistorySource::Provider,
@@ -188,20 +210,28 @@ impl Settlement {
                 expected: payment.state,
                 next: next_state,
             });
-            let moved = Payment { state: next_state, ..payment.clone() };
-            let money_newly_taken = next_state.holds_customer_money() && !payment.state.holds_customer_money();
+            let moved = Payment {
+                state: next_state,
+                ..payment.clone()
+            };
+            let money_newly_taken =
+                next_state.holds_customer_money() && !payment.state.holds_customer_money();
             let mut message = format!("payment {} → {}", payment.state, next_state);
             if money_newly_taken {
                 let confirmable = crate::transition(order.status, OrderEvent::PaymentConfirmed);
                 match (order.status, confirmable) {
-                    (OrderStatus::Pending, Ok(Transition::To(paid))) if !order.is_expired_at(now) => {
+                    (OrderStatus::Pending, Ok(Transition::To(paid)))
+                        if !order.is_expired_at(now) =>
+                    {
                         change.status = Some(StatusChange {
                             expected: OrderStatus::Pending,
                             next: paid,
                             failure_reason: None,
                             dispense_assumed: false,
                         });
-                        change.jobs.push(NewJob::now(JobKind::SendMakeCommand, order.id, now));
+                        change
+                            .jobs
+                            .push(NewJob::now(JobKind::SendMakeCommand, order.id, now));
                         message.push_str("; order paid, make command queued");
                     }
                     (OrderStatus::Paid | OrderStatus::MakePending | OrderStatus::Successful, _) => {
@@ -215,8 +245,12 @@ impl Settlement {
                             status
                         };
                         let reason = match status {
-                            OrderStatus::Pending | OrderStatus::NotPaid => FailureReason::PaidAfterExpiry,
-                            _ => order.failure_reason.unwrap_or(FailureReason::PaidAfterExpiry),
+                            OrderStatus::Pending | OrderStatus::NotPaid => {
+                                FailureReason::PaidAfterExpiry
+                            }
+                            _ => order
+                                .failure_reason
+                                .unwrap_or(FailureReason::PaidAfterExpiry),
                         };
                         change.status = Some(StatusChange {
                             expected: status,
@@ -233,7 +267,9 @@ impl Settlement {
                             });
                         }
                         change.jobs.extend(compensation.jobs);
-                        message.push_str("; paid after the order could no longer be made, money returned");
+                        message.push_str(
+                            "; paid after the order could no longer be made, money returned",
+                        );
                     }
                 }
             } else if next_state == PaymentState::Canceled && order.status == OrderStatus::Pending {
@@ -262,11 +298,16 @@ impl Settlement {
                 Err(error) => return Err(error.into()),
             }
         }
-        Err(SettlementError::Unavailable("too many concurrent changes".into()))
+        Err(SettlementError::Unavailable(
+            "too many concurrent changes".into(),
+        ))
     }
 
-    async fn apply_refund_notice(&self, payment: Payment) -> Result<SettlementOutcome, SettlementError> {
-        self.apply_payment_event(&payment, PaymentEvent::Refunded).await
+    async fn apply_refund_notice(
+        &self,
+        payment: Payment,
+    ) -> Result<SettlementOutcome, SettlementError> {
+        self.apply_payment_event(&payment, PaymentEvent::Refunded)
+            .await
     }
 }
-

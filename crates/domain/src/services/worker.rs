@@ -4,7 +4,9 @@
 
 use super::settlement::{Settlement, SettlementError};
 use super::Context;
-use crate::ports::{MachineError, MakeCommand, PaymentGatewayError, RefundOutcome, RepositoryError};
+use crate::ports::{
+    MachineError, MakeCommand, PaymentGatewayError, RefundOutcome, RepositoryError,
+};
 use crate::{
     idempotency, retry_delay, DeadlinePolicy, FailureReason, HistorySource, Job, JobKind, Merchant,
     OrderEvent, OrderStatus, Payment, PaymentEvent, PaymentState,
@@ -64,23 +66,32 @@ pub struct Worker {
 
 impl Worker {
     pub fn new(ctx: Arc<Context>) -> Self {
-        Self { settlement: Settlement::new(ctx.clone()), ctx }
+        Self {
+            settlement: Settlement::new(ctx.clone()),
+            ctx,
+        }
     }
 
     /// Claims and runs up to `limit` due jobs; returns how many ran.
     pub async fn run_due(&self, limit: usize) -> Result<usize, RepositoryError> {
         let queue = &self.ctx.ports.jobs;
-        let jobs = queue.claim_due(self.ctx.now(), limit, Duration::seconds(JOB_LEASE_SECONDS)).await?;
+        let jobs = queue
+            .claim_due(self.ctx.now(), limit, Duration::seconds(JOB_LEASE_SECONDS))
+            .await?;
         let count = jobs.len();
         for job in jobs {
             let result = self.execute(&job).await;
             let now = self.ctx.now();
             match result {
                 Ok(JobOutcome::Done) => queue.complete(job.id).await?,
-                Ok(JobOutcome::RunAgainAt(at)) => queue.retry(job.id, at, "scheduled", false).await?,
+                Ok(JobOutcome::RunAgainAt(at)) => {
+                    queue.retry(job.id, at, "scheduled", false).await?
+                }
                 Err(JobError::Retry(why)) if !job.is_last_attempt() => {
                     tracing::warn!(order.id = %job.order_id, job = job.kind.as_str(), attempt = job.attempts, error = %why, "job will be retried");
-                    queue.retry(job.id, now + retry_delay(job.attempts), &why, true).await?;
+                    queue
+                        .retry(job.id, now + retry_delay(job.attempts), &why, true)
+                        .await?;
                 }
                 Err(JobError::Retry(why) | JobError::Permanent(why)) => {
                     tracing::error!(order.id = %job.order_id, job = job.kind.as_str(), attempt = job.attempts, error = %why, "job is dead");
@@ -111,7 +122,12 @@ impl Worker {
             return Ok(JobOutcome::Done);
         }
         let device = ports.catalog.device(&order.device).await?;
-        let result = match (&device, device.as_ref().and_then(|d| self.ctx.machine_gateway(d.machine))) {
+        let result = match (
+            &device,
+            device
+                .as_ref()
+                .and_then(|d| self.ctx.machine_gateway(d.machine)),
+        ) {
             (Some(device), Some(gateway)) => {
                 let command = MakeCommand {
                     order_id: order.id,
@@ -123,19 +139,30 @@ impl Worker {
                 };
                 gateway.make(&command).await
             }
-            _ => Err(MachineError::Rejected("no machine gateway for this device".into())),
+            _ => Err(MachineError::Rejected(
+                "no machine gateway for this device".into(),
+            )),
         };
         match result {
             Ok(()) => {
                 self.ctx
-                    .decide(order.id, OrderEvent::MakeAccepted, None, HistorySource::Worker, "make command accepted")
+                    .decide(
+                        order.id,
+                        OrderEvent::MakeAccepted,
+                        None,
+                        HistorySource::Worker,
+                        "make command accepted",
+                    )
                     .await?;
             }
             Err(MachineError::Unavailable(why)) if !job.is_last_attempt() => {
                 return Err(JobError::Retry(why));
             }
             Err(error) => {
-                let message = format!("machine unreachable after {} attempt(s): {error}", job.attempts);
+                let message = format!(
+                    "machine unreachable after {} attempt(s): {error}",
+                    job.attempts
+                );
                 self.ctx
                     .decide(
                         order.id,
@@ -170,10 +197,13 @@ impl Worker {
         Ok((payment, merchant))
     }
 
-    fn gateway(&self, payment: &Payment) -> Result<&Arc<dyn crate::ports::PaymentGateway>, JobError> {
-        self.ctx
-            .payment_gateway(payment.provider)
-            .ok_or_else(|| JobError::Retry(format!("{:?} gateway not configured", payment.provider)))
+    fn gateway(
+        &self,
+        payment: &Payment,
+    ) -> Result<&Arc<dyn crate::ports::PaymentGateway>, JobError> {
+        self.ctx.payment_gateway(payment.provider).ok_or_else(|| {
+            JobError::Retry(format!("{:?} gateway not configured", payment.provider))
+        })
     }
 
     async fn capture(&self, job: &Job) -> Result<JobOutcome, JobError> {
@@ -185,20 +215,27 @@ impl Worker {
             .capture(&merchant, &payment, &idempotency::capture(payment.id))
             .await
             .map_err(gateway_error)?;
-        self.settlement.apply_payment_event(&payment, PaymentEvent::Captured).await?;
+        self.settlement
+            .apply_payment_event(&payment, PaymentEvent::Captured)
+            .await?;
         Ok(JobOutcome::Done)
     }
 
     async fn cancel(&self, job: &Job) -> Result<JobOutcome, JobError> {
         let (payment, merchant) = self.payment_and_merchant(job).await?;
-        if !matches!(payment.state, PaymentState::Authorized | PaymentState::Pending) {
+        if !matches!(
+            payment.state,
+            PaymentState::Authorized | PaymentState::Pending
+        ) {
             return Ok(JobOutcome::Done);
         }
         self.gateway(&payment)?
             .cancel(&merchant, &payment, &idempotency::cancel(payment.id))
             .await
             .map_err(gateway_error)?;
-        self.settlement.apply_payment_event(&payment, PaymentEvent::Canceled).await?;
+        self.settlement
+            .apply_payment_event(&payment, PaymentEvent::Canceled)
+            .await?;
         Ok(JobOutcome::Done)
     }
 
@@ -214,12 +251,14 @@ impl Worker {
             .map_err(gateway_error)?;
         match outcome {
             RefundOutcome::Completed => {
-                self.settlement.apply_payment_event(&payment, PaymentEvent::Refunded).await?;
+                self.settlement
+                    .apply_payment_event(&payment, PaymentEvent::Refunded)
+                    .await?;
                 Ok(JobOutcome::Done)
             }
-            RefundOutcome::InProgress => {
-                Ok(JobOutcome::RunAgainAt(self.ctx.now() + self.ctx.settings.poll_slow))
-            }
+            RefundOutcome::InProgress => Ok(JobOutcome::RunAgainAt(
+                self.ctx.now() + self.ctx.settings.poll_slow,
+            )),
         }
     }
 
@@ -235,7 +274,9 @@ impl Worker {
             .get_payment(&merchant, &payment.provider_payment_id)
             .await
             .map_err(gateway_error)?;
-        self.settlement.apply_provider_payment(&payment, &fetched).await?;
+        self.settlement
+            .apply_provider_payment(&payment, &fetched)
+            .await?;
         let ports = &self.ctx.ports;
         let still_pending = ports
             .payments
@@ -276,16 +317,20 @@ impl Worker {
             .map(|d| d.on_dispense_deadline)
             .unwrap_or(DeadlinePolicy::FailAndRefund);
         let (event, reason, message) = match policy {
-            DeadlinePolicy::AssumeSuccess => {
-                (OrderEvent::DispenseAssumed, None, "no report by the deadline: success assumed")
-            }
+            DeadlinePolicy::AssumeSuccess => (
+                OrderEvent::DispenseAssumed,
+                None,
+                "no report by the deadline: success assumed",
+            ),
             DeadlinePolicy::FailAndRefund => (
                 OrderEvent::DispenseTimedOut,
                 Some(FailureReason::DispenseTimedOut),
                 "no report by the deadline: order failed",
             ),
         };
-        self.ctx.decide(order.id, event, reason, HistorySource::Worker, message).await?;
+        self.ctx
+            .decide(order.id, event, reason, HistorySource::Worker, message)
+            .await?;
         Ok(JobOutcome::Done)
     }
 }
