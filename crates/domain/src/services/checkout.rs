@@ -174,7 +174,7 @@ impl Checkout {
                 ScanError::Misconfigured(format!("merchant {} missing", device.merchant))
             })?;
         let now = self.ctx.now();
-        if !merchant.is_active_on(now.date_naive()) {
+        if !merchant.is_active_on(self.ctx.business_day()) {
             return Err(ScanError::MerchantExpired);
         }
         if let Some(existing) = ports

@@ -24,7 +24,7 @@ use crate::{
     HistoryEntry, HistorySource, JobKind, MachineKind, NewJob, OrderId, OrderStatus, Payment,
     PaymentEvent, PaymentState, PaymentTransition, ProviderKind,
 };
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, Offset, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -46,6 +46,9 @@ pub struct Settings {
     pub poll_slow: Duration,
     /// How long after expiry a still-pending payment is polled (a late success gets refunded).
     pub poll_after_expiry: Duration,
+    /// The merchants' calendar: a subscription's last day ends at midnight of this offset
+    /// (Moscow, UTC+3, by default).
+    pub business_utc_offset: chrono::FixedOffset,
 }
 
 impl Settings {
@@ -58,6 +61,8 @@ impl Settings {
             poll_fast_window: Duration::minutes(5),
             poll_slow: Duration::seconds(60),
             poll_after_expiry: Duration::hours(1),
+            business_utc_offset: chrono::FixedOffset::east_opt(3 * 3600)
+                .unwrap_or_else(|| Utc.fix()),
         }
     }
 }
@@ -88,6 +93,13 @@ impl Context {
 
     pub fn now(&self) -> DateTime<Utc> {
         self.ports.clock.now()
+    }
+
+    /// Today in the merchants' calendar.
+    pub fn business_day(&self) -> chrono::NaiveDate {
+        self.now()
+            .with_timezone(&self.settings.business_utc_offset)
+            .date_naive()
     }
 
     pub fn payment_gateway(&self, provider: ProviderKind) -> Option<&Arc<dyn PaymentGateway>> {
