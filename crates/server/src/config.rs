@@ -35,6 +35,27 @@ pub struct Config {
     /// `serve` applies pending migrations at start (default true).
     pub migrate_on_start: bool,
     pub database_pool_size: usize,
+    /// Tmetr telemetry/commander API; `None` when `TMETR_HOST` is unset.
+    pub tmetr: Option<TmetrSettings>,
+}
+
+/// `TMETR_*`: where Tmetr is and how to authenticate.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TmetrSettings {
+    /// `TMETR_HOST`: a bare host means `https://host`; a full URL is used as is.
+    pub host: String,
+    pub token: Option<String>,
+    pub token_url: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub refresh_token: Option<String>,
+    pub timeout_seconds: u64,
+}
+
+impl std::fmt::Debug for TmetrSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TmetrSettings").field("host", &self.host).finish_non_exhaustive()
+    }
 }
 
 impl Config {
@@ -142,7 +163,46 @@ impl Config {
                 }
             },
         };
+        let tmetr = match get("TMETR_HOST") {
+            None => None,
+            Some(host) => {
+                let settings = TmetrSettings {
+                    host,
+                    token: get("TMETR_TOKEN"),
+                    token_url: get("TMETR_TOKEN_URL"),
+                    client_id: get("TMETR_CLIENT_ID"),
+                    client_secret: get("TMETR_CLIENT_SECRET"),
+                    refresh_token: get("TMETR_REFRESH_TOKEN"),
+                    timeout_seconds: match get("TMETR_TIMEOUT_SECONDS") {
+                        None => 5,
+                        Some(raw) => match raw.parse::<u64>() {
+                            Ok(n) if (1..=120).contains(&n) => n,
+                            _ => {
+                                return Err(ConfigError {
+                                    variable: "TMETR_TIMEOUT_SECONDS",
+                                    message: format!("{raw:?} is not a number of seconds between 1 and 120"),
+                                })
+                            }
+                        },
+                    },
+                };
+                if settings.token.is_none() && settings.token_url.is_none() {
+                    return Err(ConfigError {
+                        variable: "TMETR_TOKEN",
+                        message: "TMETR_HOST is set: give TMETR_TOKEN or TMETR_TOKEN_URL with client credentials".into(),
+                    });
+                }
+                if settings.token_url.is_some() && settings.client_id.is_none() {
+                    return Err(ConfigError {
+                        variable: "TMETR_CLIENT_ID",
+                        message: "required with TMETR_TOKEN_URL".into(),
+                    });
+                }
+                Some(settings)
+            }
+        };
         Ok(Config {
+            tmetr,
             secret_key,
             migrate_on_start,
             database_pool_size,
@@ -243,6 +303,7 @@ mod tests {
             ("SECRET_KEY", "short"),
             ("MIGRATE_ON_START", "later"),
             ("DATABASE_POOL_SIZE", "0"),
+            ("TMETR_HOST", "tmetr.example"),
         ];
         for (variable, value) in cases {
             let error = Config::from_vars(&vars(&[(variable, value)])).unwrap_err();

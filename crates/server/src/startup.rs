@@ -11,6 +11,7 @@ use actix_web::{web, App, HttpServer};
 use chrono::Duration;
 use coffee_adapter_memory::{MemoryStore, RandomIds, SandboxProvider, SimulatedMachine};
 use coffee_adapter_postgres::PgStore;
+use coffee_adapter_tmetr::{TmetrConfig, TmetrGateway, TokenRefresh};
 use coffee_domain::ports::{Clock, MachineGateway, PaymentGateway};
 use coffee_domain::services::dispensing::DispenseReport;
 use coffee_domain::services::{Context, Ports, Settings};
@@ -87,6 +88,9 @@ pub async fn memory_wiring(
     payment_gateways.insert(ProviderKind::Sandbox, sandbox.clone());
     let mut machine_gateways: HashMap<MachineKind, Arc<dyn MachineGateway>> = HashMap::new();
     machine_gateways.insert(MachineKind::Simulated, machine.clone());
+    if let Some(tmetr) = tmetr_gateway(config)? {
+        machine_gateways.insert(MachineKind::Tmetr, tmetr);
+    }
     let ports = Ports {
         catalog: store.clone(),
         orders: store.clone(),
@@ -136,6 +140,9 @@ pub async fn production_wiring(
     } else {
         None
     };
+    if let Some(tmetr) = tmetr_gateway(config)? {
+        machine_gateways.insert(MachineKind::Tmetr, tmetr);
+    }
     let ports = Ports {
         catalog: store.clone(),
         orders: store.clone(),
@@ -167,6 +174,25 @@ pub async fn migrate(database_url: &str) -> Result<Vec<String>, StartupError> {
         tracing::info!(migration = %name, "migration applied");
     }
     Ok(applied)
+}
+
+/// The Tmetr gateway when `TMETR_HOST` is configured.
+pub fn tmetr_gateway(config: &Config) -> Result<Option<Arc<dyn MachineGateway>>, StartupError> {
+    let Some(settings) = &config.tmetr else { return Ok(None) };
+    let refresh = settings.token_url.clone().map(|token_url| TokenRefresh {
+        token_url,
+        client_id: settings.client_id.clone().unwrap_or_default(),
+        client_secret: settings.client_secret.clone(),
+        refresh_token: settings.refresh_token.clone(),
+    });
+    let tmetr = TmetrConfig {
+        token: settings.token.clone(),
+        refresh,
+        timeout: std::time::Duration::from_secs(settings.timeout_seconds),
+        ..TmetrConfig::new(&settings.host)
+    };
+    let gateway = TmetrGateway::new(tmetr).map_err(|e| StartupError::Unsupported(format!("TMETR_*: {e}")))?;
+    Ok(Some(Arc::new(gateway)))
 }
 
 /// A running server: HTTP plus the background worker.

@@ -1,0 +1,293 @@
+//! Webhook sender check and claim (§A.9), and the address helpers the server uses to find the
+//! sender behind its proxies.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use coffee_adapter_yookassa::{
+    client_ip, is_trusted, parse_cidr_list, YookassaConfig, YookassaGateway, YOOKASSA_NETWORKS,
+};
+use coffee_domain::ports::{
+    InboundNotification, NotificationClaim, NotificationError, PaymentGateway,
+};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use support::*;
+
+fn gateway() -> YookassaGateway {
+    let accounts: HashMap<coffee_domain::MerchantKey, coffee_adapter_yookassa::YookassaAccount> =
+        HashMap::new();
+    YookassaGateway::new(YookassaConfig::default(), Arc::new(accounts)).unwrap()
+}
+
+fn ip(text: &str) -> IpAddr {
+    text.parse().unwrap()
+}
+
+fn notification(body: &str, sender: Option<&str>) -> InboundNotification {
+    InboundNotification {
+        body: body.as_bytes().to_vec(),
+        headers: vec![("content-type".into(), "application/json".into())],
+        sender_ip: sender.map(ip),
+    }
+}
+
+fn payment_event(event: &str) -> String {
+    serde_json::json!({
+        "type": "notification",
+        "event": event,
+        "object": payment_json(PROVIDER_PAYMENT_ID, "succeeded", "2.00")
+    })
+    .to_string()
+}
+
+async fn verify(body: &str, sender: Option<&str>) -> Result<NotificationClaim, NotificationError> {
+    gateway()
+        .verify_notification(&notification(body, sender))
+        .await
+}
+
+#[tokio::test]
+async fn payment_events_from_a_yookassa_address_claim_the_payment_id() {
+    for event in [
+        "payment.succeeded",
+        "payment.waiting_for_capture",
+        "payment.canceled",
+    ] {
+        for sender in [
+            "185.71.76.5",
+            "185.71.77.31",
+            "77.75.153.100",
+            "77.75.156.11",
+            "77.75.156.35",
+            "77.75.154.200",
+            "2a02:5180:0:1509::1",
+        ] {
+            assert_eq!(
+                verify(&payment_event(event), Some(sender)).await,
+                Ok(NotificationClaim::Payment {
+                    provider_payment_id: PROVIDER_PAYMENT_ID.into()
+                }),
+                "{event} from {sender}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_ipv4_mapped_ipv6_sender_is_checked_as_ipv4() {
+    assert!(verify(
+        &payment_event("payment.succeeded"),
+        Some("::ffff:185.71.76.1")
+    )
+    .await
+    .is_ok());
+}
+
+#[tokio::test]
+async fn a_sender_outside_the_yookassa_ranges_is_untrusted() {
+    for sender in [
+        "8.8.8.8",
+        "185.71.76.32",
+        "77.75.156.12",
+        "77.75.154.127",
+        "2a03::1",
+        "127.0.0.1",
+    ] {
+        assert_eq!(
+            verify(&payment_event("payment.succeeded"), Some(sender)).await,
+            Err(NotificationError::Untrusted(format!(
+                "sender {sender} outside YooKassa ranges"
+            ))),
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_notification_without_a_sender_address_is_untrusted() {
+    assert!(matches!(
+        verify(&payment_event("payment.succeeded"), None).await,
+        Err(NotificationError::Untrusted(_))
+    ));
+}
+
+#[tokio::test]
+async fn garbage_from_a_yookassa_address_is_malformed() {
+    let trusted = Some("185.71.76.1");
+    for body in [
+        "not json at all",
+        "",
+        "[]",
+        r#"{"type":"notification","object":{"id":"x"}}"#,
+        r#"{"type":"notification","event":"payment.succeeded"}"#,
+        r#"{"type":"notification","event":"payment.succeeded","object":{}}"#,
+        r#"{"type":"notification","event":"payment.succeeded","object":{"id":""}}"#,
+        r#"{"type":"something_else","event":"payment.succeeded","object":{"id":"x"}}"#,
+        r#"{"type":"notification","event":"refund.succeeded","object":{"id":"r1"}}"#,
+    ] {
+        assert!(
+            matches!(
+                verify(body, trusted).await,
+                Err(NotificationError::Malformed(_))
+            ),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn garbage_from_an_outside_address_is_untrusted_not_malformed() {
+    assert!(matches!(
+        verify("not json", Some("8.8.8.8")).await,
+        Err(NotificationError::Untrusted(_))
+    ));
+}
+
+#[tokio::test]
+async fn refund_succeeded_claims_the_refunded_payment_id() {
+    let body = serde_json::json!({
+        "type": "notification",
+        "event": "refund.succeeded",
+        "object": {
+            "id": "216749f7-0016-50be-b000-078d43a63ae4",
+            "payment_id": PROVIDER_PAYMENT_ID,
+            "status": "succeeded",
+            "amount": { "value": "2.00", "currency": "RUB" }
+        }
+    })
+    .to_string();
+    assert_eq!(
+        verify(&body, Some("77.75.153.1")).await,
+        Ok(NotificationClaim::RefundSucceeded {
+            provider_payment_id: PROVIDER_PAYMENT_ID.into()
+        })
+    );
+}
+
+#[tokio::test]
+async fn unknown_events_are_ignored_with_a_reason() {
+    match verify(&payment_event("payment_method.active"), Some("77.75.153.1")).await {
+        Ok(NotificationClaim::Ignored { reason }) => {
+            assert!(reason.contains("payment_method.active"), "{reason}")
+        }
+        other => panic!("expected Ignored, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_default_trusted_ranges_are_the_official_list() {
+    let config = YookassaConfig::default();
+    assert_eq!(
+        config.trusted_ips,
+        parse_cidr_list(&YOOKASSA_NETWORKS.join(", ")).unwrap()
+    );
+    assert!(config.trusted_proxies.is_empty());
+    assert_eq!(config.api_url, "https://api.yookassa.ru/v3");
+}
+
+#[test]
+fn parse_cidr_list_reads_networks_and_bare_addresses() {
+    let nets =
+        parse_cidr_list(" 185.71.76.0/27, 77.75.156.11 ,2a02:5180::/32\n10.1.2.3/8 ").unwrap();
+    let printed: Vec<String> = nets.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        printed,
+        [
+            "185.71.76.0/27",
+            "77.75.156.11/32",
+            "2a02:5180::/32",
+            "10.0.0.0/8"
+        ]
+    );
+    assert!(parse_cidr_list("").unwrap().is_empty());
+    assert!(parse_cidr_list(" , ").unwrap().is_empty());
+}
+
+#[test]
+fn parse_cidr_list_refuses_bad_entries_naming_them() {
+    for bad in [
+        "185.71.76.0/33",
+        "300.1.1.1",
+        "abc",
+        "1.2.3.4/24, nope",
+        "2a02:5180::/129",
+        "1.2.3.4/",
+    ] {
+        let error = parse_cidr_list(bad).unwrap_err();
+        assert!(!error.is_empty(), "{bad}");
+    }
+    assert!(parse_cidr_list("1.2.3.4/24, nope")
+        .unwrap_err()
+        .contains("nope"));
+}
+
+#[test]
+fn client_ip_is_the_peer_when_no_proxy_is_trusted() {
+    assert_eq!(
+        client_ip(ip("203.0.113.7"), Some("185.71.76.1"), &[]),
+        ip("203.0.113.7")
+    );
+    assert_eq!(client_ip(ip("203.0.113.7"), None, &[]), ip("203.0.113.7"));
+}
+
+#[test]
+fn client_ip_ignores_x_forwarded_for_from_an_untrusted_peer() {
+    let proxies = parse_cidr_list("10.0.0.0/8").unwrap();
+    assert_eq!(
+        client_ip(ip("203.0.113.7"), Some("185.71.76.1"), &proxies),
+        ip("203.0.113.7")
+    );
+}
+
+#[test]
+fn client_ip_takes_the_rightmost_address_that_is_not_a_trusted_proxy() {
+    let proxies = parse_cidr_list("10.0.0.0/8, 127.0.0.1").unwrap();
+    // A forged left-most entry is skipped: the right-most non-proxy hop is the client.
+    assert_eq!(
+        client_ip(
+            ip("127.0.0.1"),
+            Some("185.71.76.1, 203.0.113.9, 10.0.0.2"),
+            &proxies
+        ),
+        ip("203.0.113.9")
+    );
+    assert_eq!(
+        client_ip(ip("10.0.0.1"), Some("185.71.76.1"), &proxies),
+        ip("185.71.76.1")
+    );
+    assert_eq!(
+        client_ip(ip("10.0.0.1"), Some("[2a02:5180::1]:443"), &proxies),
+        ip("2a02:5180::1")
+    );
+    assert_eq!(
+        client_ip(ip("10.0.0.1"), Some("185.71.76.1:5555"), &proxies),
+        ip("185.71.76.1")
+    );
+}
+
+#[test]
+fn client_ip_falls_back_to_the_last_trusted_hop() {
+    let proxies = parse_cidr_list("10.0.0.0/8").unwrap();
+    assert_eq!(client_ip(ip("10.0.0.1"), None, &proxies), ip("10.0.0.1"));
+    assert_eq!(
+        client_ip(ip("10.0.0.1"), Some("10.0.0.2, 10.0.0.3"), &proxies),
+        ip("10.0.0.2")
+    );
+    // An unreadable entry stops the walk: the result is a proxy, never a forged address.
+    assert_eq!(
+        client_ip(ip("10.0.0.1"), Some("185.71.76.1, garbage"), &proxies),
+        ip("10.0.0.1")
+    );
+    assert_eq!(
+        client_ip(ip("10.0.0.1"), Some(""), &proxies),
+        ip("10.0.0.1")
+    );
+}
+
+#[test]
+fn is_trusted_checks_membership() {
+    let nets = parse_cidr_list("185.71.76.0/27").unwrap();
+    assert!(is_trusted(ip("185.71.76.31"), &nets));
+    assert!(!is_trusted(ip("185.71.76.32"), &nets));
+}
