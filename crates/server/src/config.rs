@@ -54,7 +54,9 @@ pub struct TmetrSettings {
 
 impl std::fmt::Debug for TmetrSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TmetrSettings").field("host", &self.host).finish_non_exhaustive()
+        f.debug_struct("TmetrSettings")
+            .field("host", &self.host)
+            .finish_non_exhaustive()
     }
 }
 
@@ -180,7 +182,9 @@ impl Config {
                             _ => {
                                 return Err(ConfigError {
                                     variable: "TMETR_TIMEOUT_SECONDS",
-                                    message: format!("{raw:?} is not a number of seconds between 1 and 120"),
+                                    message: format!(
+                                        "{raw:?} is not a number of seconds between 1 and 120"
+                                    ),
                                 })
                             }
                         },
@@ -290,6 +294,31 @@ mod tests {
     }
 
     #[test]
+    fn tmetr_needs_credentials_and_a_sane_timeout() {
+        let error = Config::from_vars(&vars(&[("TMETR_HOST", "tmetr.example")])).unwrap_err();
+        assert_eq!(error.variable, "TMETR_TOKEN");
+        let error = Config::from_vars(&vars(&[
+            ("TMETR_HOST", "t"),
+            ("TMETR_TOKEN_URL", "https://login/t"),
+        ]))
+        .unwrap_err();
+        assert_eq!(error.variable, "TMETR_CLIENT_ID");
+        let error = Config::from_vars(&vars(&[
+            ("TMETR_HOST", "t"),
+            ("TMETR_TOKEN", "x"),
+            ("TMETR_TIMEOUT_SECONDS", "0"),
+        ]))
+        .unwrap_err();
+        assert_eq!(error.variable, "TMETR_TIMEOUT_SECONDS");
+        let config = Config::from_vars(&vars(&[
+            ("TMETR_HOST", "t"),
+            ("TMETR_TOKEN", "secret-token"),
+        ]))
+        .unwrap();
+        assert!(!format!("{config:?}").contains("secret-token"));
+    }
+
+    #[test]
     fn each_bad_value_is_refused_naming_its_variable() {
         let cases = [
             ("BIND_ADDR", "nonsense"),
@@ -303,7 +332,6 @@ mod tests {
             ("SECRET_KEY", "short"),
             ("MIGRATE_ON_START", "later"),
             ("DATABASE_POOL_SIZE", "0"),
-            ("TMETR_HOST", "tmetr.example"),
         ];
         for (variable, value) in cases {
             let error = Config::from_vars(&vars(&[(variable, value)])).unwrap_err();

@@ -178,7 +178,9 @@ pub async fn migrate(database_url: &str) -> Result<Vec<String>, StartupError> {
 
 /// The Tmetr gateway when `TMETR_HOST` is configured.
 pub fn tmetr_gateway(config: &Config) -> Result<Option<Arc<dyn MachineGateway>>, StartupError> {
-    let Some(settings) = &config.tmetr else { return Ok(None) };
+    let Some(settings) = &config.tmetr else {
+        return Ok(None);
+    };
     let refresh = settings.token_url.clone().map(|token_url| TokenRefresh {
         token_url,
         client_id: settings.client_id.clone().unwrap_or_default(),
@@ -191,7 +193,8 @@ pub fn tmetr_gateway(config: &Config) -> Result<Option<Arc<dyn MachineGateway>>,
         timeout: std::time::Duration::from_secs(settings.timeout_seconds),
         ..TmetrConfig::new(&settings.host)
     };
-    let gateway = TmetrGateway::new(tmetr).map_err(|e| StartupError::Unsupported(format!("TMETR_*: {e}")))?;
+    let gateway =
+        TmetrGateway::new(tmetr).map_err(|e| StartupError::Unsupported(format!("TMETR_*: {e}")))?;
     Ok(Some(Arc::new(gateway)))
 }
 
