@@ -17,7 +17,7 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     pub bind_addr: SocketAddr,
     /// Public URL of this server (return URLs, sandbox checkout, QR examples).
@@ -56,6 +56,20 @@ impl std::fmt::Debug for TmetrSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TmetrSettings")
             .field("host", &self.host)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Never prints secrets: `SECRET_KEY` and the database password are left out.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("bind_addr", &self.bind_addr)
+            .field("base_url", &self.base_url)
+            .field("order_expiration_minutes", &self.order_expiration_minutes)
+            .field("demo", &self.is_demo())
+            .field("sandbox_enabled", &self.sandbox_enabled)
+            .field("tmetr", &self.tmetr)
             .finish_non_exhaustive()
     }
 }
