@@ -4,6 +4,7 @@ use crate::pages::Pages;
 use crate::routes;
 use actix_web::web;
 use coffee_adapter_memory::SandboxProvider;
+use coffee_adapter_yookassa::IpNet;
 use coffee_domain::ports::{Clock, OrderRepository};
 use coffee_domain::services::checkout::Checkout;
 use coffee_domain::services::dispensing::Dispensing;
@@ -21,10 +22,17 @@ pub struct AppState {
     pub pages: Pages,
     /// Present when the sandbox provider is enabled (demo mode or `SANDBOX_ENABLED=true`).
     pub sandbox: Option<Arc<SandboxProvider>>,
+    /// Peers whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl AppState {
-    pub fn new(ctx: Arc<Context>, pages: Pages, sandbox: Option<Arc<SandboxProvider>>) -> Self {
+    pub fn new(
+        ctx: Arc<Context>,
+        pages: Pages,
+        sandbox: Option<Arc<SandboxProvider>>,
+        trusted_proxies: Vec<IpNet>,
+    ) -> Self {
         Self {
             checkout: Checkout::new(ctx.clone()),
             settlement: Settlement::new(ctx.clone()),
@@ -33,6 +41,7 @@ impl AppState {
             clock: ctx.ports.clock.clone(),
             pages,
             sandbox,
+            trusted_proxies,
         }
     }
 }

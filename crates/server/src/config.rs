@@ -1,6 +1,7 @@
 //! Configuration from the environment (and a `.env` file when present). Every bad value is
 //! refused at start-up with one message naming the variable — never at the first customer.
 
+use coffee_adapter_yookassa::{parse_cidr_list, IpNet, YookassaConfig};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
@@ -37,6 +38,12 @@ pub struct Config {
     pub database_pool_size: usize,
     /// Tmetr telemetry/commander API; `None` when `TMETR_HOST` is unset.
     pub tmetr: Option<TmetrSettings>,
+    /// `YOOKASSA_API_URL`.
+    pub yookassa_api_url: String,
+    /// `YOOKASSA_TRUSTED_IPS`: notification senders believed; default the official ranges.
+    pub yookassa_trusted_ips: Vec<IpNet>,
+    /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 /// `TMETR_*`: where Tmetr is and how to authenticate.
@@ -219,7 +226,23 @@ impl Config {
                 Some(settings)
             }
         };
+        let yookassa_api_url = match get("YOOKASSA_API_URL") {
+            None => coffee_adapter_yookassa::DEFAULT_API_URL.to_owned(),
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => url.trim_end_matches('/').to_owned(),
+            Some(url) => {
+                return Err(ConfigError { variable: "YOOKASSA_API_URL", message: format!("{url:?} is not an http(s) URL") })
+            }
+        };
+        let cidrs = |variable: &'static str, default: Vec<IpNet>| match get(variable) {
+            None => Ok(default),
+            Some(raw) => parse_cidr_list(&raw).map_err(|message| ConfigError { variable, message }),
+        };
+        let yookassa_trusted_ips = cidrs("YOOKASSA_TRUSTED_IPS", YookassaConfig::default_trusted_ips())?;
+        let trusted_proxies = cidrs("TRUSTED_PROXIES", Vec::new())?;
         Ok(Config {
+            yookassa_api_url,
+            yookassa_trusted_ips,
+            trusted_proxies,
             tmetr,
             secret_key,
             migrate_on_start,
@@ -346,6 +369,9 @@ mod tests {
             ("SECRET_KEY", "short"),
             ("MIGRATE_ON_START", "later"),
             ("DATABASE_POOL_SIZE", "0"),
+            ("YOOKASSA_API_URL", "api.yookassa.ru"),
+            ("YOOKASSA_TRUSTED_IPS", "10.0.0.0/99"),
+            ("TRUSTED_PROXIES", "not-an-ip"),
         ];
         for (variable, value) in cases {
             let error = Config::from_vars(&vars(&[(variable, value)])).unwrap_err();

@@ -239,6 +239,7 @@ impl Application {
             wiring.ctx.clone(),
             Pages::load()?,
             wiring.sandbox,
+            config.trusted_proxies.clone(),
         ));
         let server = HttpServer::new(move || {
             App::new()

@@ -3,6 +3,7 @@
 pub mod customer;
 pub mod ops;
 pub mod sandbox;
+pub mod webhooks;
 
 use crate::app::AppState;
 use crate::error::Failure;

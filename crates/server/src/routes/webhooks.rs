@@ -1,0 +1,46 @@
+//! Provider notifications. Verified before believed (by the domain's settlement service);
+//! answered fast; a duplicate is a harmless 200.
+
+use crate::app::AppState;
+use actix_web::{web, HttpRequest, HttpResponse};
+use coffee_adapter_yookassa::client_ip;
+use coffee_domain::ports::InboundNotification;
+use coffee_domain::services::settlement::{SettlementError, SettlementOutcome};
+use coffee_domain::ProviderKind;
+
+/// `POST /v1/yook-pay-webhook` — the path merchants already configured at YooKassa.
+pub async fn yookassa(state: web::Data<AppState>, request: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let notification = inbound(&state, &request, &body);
+    match state.settlement.handle_notification(ProviderKind::Yookassa, &notification).await {
+        Ok(SettlementOutcome::Ignored(reason)) => {
+            // Unknown, mismatching or unconfirmed: no state change, and a 200 so the provider
+            // does not retry forever.
+            tracing::warn!(provider = "yookassa", sender = ?notification.sender_ip, %reason, "notification ignored");
+            HttpResponse::Ok().finish()
+        }
+        Ok(outcome) => {
+            tracing::info!(provider = "yookassa", ?outcome, "notification handled");
+            HttpResponse::Ok().finish()
+        }
+        Err(SettlementError::Malformed(reason)) => {
+            tracing::warn!(provider = "yookassa", %reason, "malformed notification");
+            HttpResponse::BadRequest().finish()
+        }
+        Err(SettlementError::Unavailable(reason)) => {
+            // The provider retries; our poller also keeps asking.
+            tracing::error!(provider = "yookassa", %reason, "notification not applied now");
+            HttpResponse::ServiceUnavailable().finish()
+        }
+    }
+}
+
+fn inbound(state: &AppState, request: &HttpRequest, body: &[u8]) -> InboundNotification {
+    let forwarded = request.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let sender_ip = request.peer_addr().map(|peer| client_ip(peer.ip(), forwarded, &state.trusted_proxies));
+    let headers = request
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| value.to_str().ok().map(|v| (name.as_str().to_owned(), v.to_owned())))
+        .collect();
+    InboundNotification { body: body.to_vec(), headers, sender_ip }
+}

@@ -1,0 +1,14 @@
+//! # coffee-test-support
+//!
+//! Test-only helpers shared by the adapters' test suites (never a runtime dependency):
+//!
+//! * [`contract`] — the repository contract: one `pub async fn` check per rule every storage
+//!   adapter must keep, and [`contract_tests!`] to run them all as separate tests;
+//! * [`test_db`] — throw-away Postgres databases cloned from a template migrated once per
+//!   test process, skipped loudly (or failed under `CI=true`) when Postgres is not reachable.
+//!
+//! Its checks report violations by panicking, as tests do; hence `unwrap` is allowed here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod contract;
+pub mod test_db;

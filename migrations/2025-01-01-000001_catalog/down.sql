@@ -1,0 +1,3 @@
+DROP TABLE drinks;
+DROP TABLE devices;
+DROP TABLE merchants;

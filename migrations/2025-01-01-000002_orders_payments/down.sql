@@ -1,0 +1,4 @@
+DROP TABLE provider_events;
+DROP TABLE order_history;
+DROP TABLE payments;
+DROP TABLE orders;
