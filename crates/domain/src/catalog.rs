@@ -23,6 +23,38 @@ pub enum ReceiptPolicy {
     Required,
 }
 
+/// A secret as stored: sealed (encrypted) by the server's key, opened only for the call that
+/// needs it. Its `Debug` never shows the content.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SealedSecret(String);
+
+impl SealedSecret {
+    pub fn new(sealed: impl Into<String>) -> Self {
+        Self(sealed.into())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SealedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealedSecret(***)")
+    }
+}
+
+/// A merchant's YooKassa shop and its 54-FZ receipt settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct YookassaSettings {
+    pub shop_id: String,
+    pub secret_key: SealedSecret,
+    /// VAT code of the receipt item (1–6, see YooKassa's `vat_code`).
+    pub vat_code: u8,
+    /// Tax system of the merchant (1–6), when its receipts must state it.
+    pub tax_system_code: Option<u8>,
+}
+
 /// The owner of machines; money goes to their provider account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Merchant {
@@ -33,6 +65,7 @@ pub struct Merchant {
     pub valid_until: NaiveDate,
     pub capture: CaptureMode,
     pub receipt: ReceiptPolicy,
+    pub yookassa: Option<YookassaSettings>,
 }
 
 impl Merchant {
@@ -114,6 +147,8 @@ pub struct Device {
     pub dispense_deadline_seconds: u32,
     pub on_dispense_deadline: DeadlinePolicy,
     pub simulation: Simulation,
+    /// Key of the HMAC the machine signs its HTTP reports with.
+    pub events_secret: Option<SealedSecret>,
 }
 
 /// The three sizes a QR code can ask for.
@@ -211,6 +246,7 @@ mod tests {
             valid_until: NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
             capture: CaptureMode::Immediate,
             receipt: ReceiptPolicy::Off,
+            yookassa: None,
         };
         assert!(merchant.is_active_on(NaiveDate::from_ymd_opt(2026, 12, 31).unwrap()));
         assert!(!merchant.is_active_on(NaiveDate::from_ymd_opt(2027, 1, 1).unwrap()));

@@ -1,11 +1,13 @@
 //! Application state and the route table.
 
+use crate::device_auth::ReplayGuard;
 use crate::pages::Pages;
 use crate::routes;
+use crate::secrets::SecretBox;
 use actix_web::web;
 use coffee_adapter_memory::SandboxProvider;
 use coffee_adapter_yookassa::IpNet;
-use coffee_domain::ports::{Clock, OrderRepository};
+use coffee_domain::ports::{CatalogRepository, Clock, OrderRepository};
 use coffee_domain::services::checkout::Checkout;
 use coffee_domain::services::dispensing::Dispensing;
 use coffee_domain::services::settlement::Settlement;
@@ -24,6 +26,11 @@ pub struct AppState {
     pub sandbox: Option<Arc<SandboxProvider>>,
     /// Peers whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`).
     pub trusted_proxies: Vec<IpNet>,
+    /// Opens devices' report keys.
+    pub secrets: SecretBox,
+    /// Device reports already accepted (replay protection inside the timestamp window).
+    pub replay_guard: ReplayGuard,
+    pub catalog: Arc<dyn CatalogRepository>,
 }
 
 impl AppState {
@@ -32,6 +39,7 @@ impl AppState {
         pages: Pages,
         sandbox: Option<Arc<SandboxProvider>>,
         trusted_proxies: Vec<IpNet>,
+        secrets: SecretBox,
     ) -> Self {
         Self {
             checkout: Checkout::new(ctx.clone()),
@@ -42,6 +50,9 @@ impl AppState {
             pages,
             sandbox,
             trusted_proxies,
+            secrets,
+            replay_guard: ReplayGuard::default(),
+            catalog: ctx.ports.catalog.clone(),
         }
     }
 }

@@ -228,16 +228,24 @@ impl Config {
         };
         let yookassa_api_url = match get("YOOKASSA_API_URL") {
             None => coffee_adapter_yookassa::DEFAULT_API_URL.to_owned(),
-            Some(url) if url.starts_with("http://") || url.starts_with("https://") => url.trim_end_matches('/').to_owned(),
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                url.trim_end_matches('/').to_owned()
+            }
             Some(url) => {
-                return Err(ConfigError { variable: "YOOKASSA_API_URL", message: format!("{url:?} is not an http(s) URL") })
+                return Err(ConfigError {
+                    variable: "YOOKASSA_API_URL",
+                    message: format!("{url:?} is not an http(s) URL"),
+                })
             }
         };
         let cidrs = |variable: &'static str, default: Vec<IpNet>| match get(variable) {
             None => Ok(default),
             Some(raw) => parse_cidr_list(&raw).map_err(|message| ConfigError { variable, message }),
         };
-        let yookassa_trusted_ips = cidrs("YOOKASSA_TRUSTED_IPS", YookassaConfig::default_trusted_ips())?;
+        let yookassa_trusted_ips = cidrs(
+            "YOOKASSA_TRUSTED_IPS",
+            YookassaConfig::default_trusted_ips(),
+        )?;
         let trusted_proxies = cidrs("TRUSTED_PROXIES", Vec::new())?;
         Ok(Config {
             yookassa_api_url,

@@ -4,10 +4,12 @@
 //! line. References resolve inside the file: a device names a merchant of the same file, a
 //! drink a device of the same file.
 
+use crate::secrets::SecretBox;
 use chrono::NaiveDate;
 use coffee_domain::{
     CaptureMode, DeadlinePolicy, Device, DeviceUuid, Drink, DrinkNo, Fleet, MachineKind, Merchant,
-    MerchantKey, Money, ProviderKind, ReceiptPolicy, SimulatedOutcome, Simulation, SizePrices,
+    MerchantKey, Money, ProviderKind, ReceiptPolicy, SealedSecret, SimulatedOutcome, Simulation,
+    SizePrices, YookassaSettings,
 };
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -42,6 +44,49 @@ struct MerchantEntry {
     capture: CaptureMode,
     #[serde(default = "default_receipt")]
     receipt: ReceiptPolicy,
+    yookassa: Option<YookassaEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct YookassaEntry {
+    shop_id: String,
+    secret_key: Option<String>,
+    secret_key_env: Option<String>,
+    vat_code: u8,
+    tax_system_code: Option<u8>,
+}
+
+/// Where a fleet file's secrets come from and how they are sealed before storage.
+pub struct Secrets<'a> {
+    pub sealer: &'a SecretBox,
+    /// Resolves `*_env` references (the process environment in production).
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Secrets<'_> {
+    /// A secret given inline or through an environment variable — exactly one of them.
+    fn resolve(
+        &self,
+        what: &str,
+        inline: &Option<String>,
+        env_name: &Option<String>,
+    ) -> Result<Option<SealedSecret>, String> {
+        let plain = match (inline, env_name) {
+            (Some(_), Some(_)) => return Err(format!("give {what} or {what}_env, not both")),
+            (Some(value), None) => value.clone(),
+            (None, Some(name)) => (self.env)(name)
+                .ok_or_else(|| format!("{what}_env names {name}, which is not set"))?,
+            (None, None) => return Ok(None),
+        };
+        if plain.trim().is_empty() {
+            return Err(format!("{what} is empty"));
+        }
+        self.sealer
+            .seal(plain.trim())
+            .map(Some)
+            .map_err(|e| format!("{what}: {e}"))
+    }
 }
 
 fn default_capture() -> CaptureMode {
@@ -73,6 +118,8 @@ struct DeviceEntry {
     simulated_outcome: SimulatedOutcome,
     #[serde(default = "default_delay")]
     simulated_delay_ms: u64,
+    events_secret: Option<String>,
+    events_secret_env: Option<String>,
 }
 
 fn default_provider() -> ProviderKind {
@@ -112,7 +159,7 @@ struct PricesEntry {
 }
 
 /// Parses and checks a fleet file; `source` names it in messages.
-pub fn parse(source: &str, text: &str) -> Result<Fleet, FleetError> {
+pub fn parse(source: &str, text: &str, secrets: &Secrets<'_>) -> Result<Fleet, FleetError> {
     let file: FleetFile = toml::from_str(text).map_err(|e| FleetError {
         problems: vec![format!(
             "{source}:{}: {}",
@@ -161,6 +208,48 @@ pub fn parse(source: &str, text: &str) -> Result<Fleet, FleetError> {
         if m.name.trim().is_empty() {
             problem(span.clone(), format!("merchant {key}: name is empty"));
         }
+        let yookassa = match &m.yookassa {
+            None => None,
+            Some(y) => {
+                if y.shop_id.trim().is_empty() {
+                    problem(
+                        span.clone(),
+                        format!("merchant {key}: yookassa.shop_id is empty"),
+                    );
+                }
+                if !(1..=12).contains(&y.vat_code) {
+                    problem(
+                        span.clone(),
+                        format!("merchant {key}: yookassa.vat_code must be 1–12"),
+                    );
+                }
+                if y.tax_system_code.is_some_and(|c| !(1..=6).contains(&c)) {
+                    problem(
+                        span.clone(),
+                        format!("merchant {key}: yookassa.tax_system_code must be 1–6"),
+                    );
+                }
+                match secrets.resolve("secret_key", &y.secret_key, &y.secret_key_env) {
+                    Ok(Some(secret_key)) => Some(YookassaSettings {
+                        shop_id: y.shop_id.trim().to_owned(),
+                        secret_key,
+                        vat_code: y.vat_code,
+                        tax_system_code: y.tax_system_code,
+                    }),
+                    Ok(None) => {
+                        problem(
+                            span.clone(),
+                            format!("merchant {key}: yookassa needs secret_key or secret_key_env"),
+                        );
+                        None
+                    }
+                    Err(why) => {
+                        problem(span.clone(), format!("merchant {key}: yookassa.{why}"));
+                        None
+                    }
+                }
+            }
+        };
         fleet.merchants.push(Merchant {
             key,
             name: m.name.trim().to_owned(),
@@ -168,6 +257,7 @@ pub fn parse(source: &str, text: &str) -> Result<Fleet, FleetError> {
             valid_until,
             capture: m.capture,
             receipt: m.receipt,
+            yookassa,
         });
     }
     let mut device_ids = HashSet::new();
@@ -227,7 +317,16 @@ pub fn parse(source: &str, text: &str) -> Result<Fleet, FleetError> {
                 format!("device {device_uuid}: dispense_deadline_seconds must be positive"),
             );
         }
+        let events_secret =
+            match secrets.resolve("events_secret", &d.events_secret, &d.events_secret_env) {
+                Ok(secret) => secret,
+                Err(why) => {
+                    problem(span.clone(), format!("device {device_uuid}: {why}"));
+                    None
+                }
+            };
         fleet.devices.push(Device {
+            events_secret,
             device_uuid,
             merchant,
             location: d.location.trim().to_owned(),
@@ -319,6 +418,28 @@ fn line_of(text: &str, offset: usize) -> usize {
 mod tests {
     use super::*;
 
+    fn parse(source: &str, text: &str) -> Result<Fleet, FleetError> {
+        parse_with_env(source, text, &|name| {
+            (name == "SHOP_SECRET").then(|| "live_abc".to_owned())
+        })
+    }
+
+    fn parse_with_env(
+        source: &str,
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Fleet, FleetError> {
+        let sealer = SecretBox::from_secret_key("0123456789abcdef0123456789abcdef").unwrap();
+        super::parse(
+            source,
+            text,
+            &Secrets {
+                sealer: &sealer,
+                env,
+            },
+        )
+    }
+
     const GOOD: &str = r#"
 [[merchants]]
 key = "demo"
@@ -383,5 +504,58 @@ prices = { small = 12000, medium = 15000 }
             .unwrap_err()
             .to_string()
             .contains("redirect_url"));
+    }
+
+    #[test]
+    fn yookassa_credentials_are_sealed_and_may_come_from_the_environment() {
+        let with_shop = GOOD.replace(
+            "receipt = \"required\"\n",
+            "receipt = \"required\"\n[merchants.yookassa]\nshop_id = \"123\"\nsecret_key_env = \"SHOP_SECRET\"\nvat_code = 1\ntax_system_code = 2\n",
+        );
+        let fleet = parse("f.toml", &with_shop).unwrap();
+        let account = fleet.merchants[0].yookassa.clone().unwrap();
+        assert_eq!(account.shop_id, "123");
+        assert!(!account.secret_key.as_str().contains("live_abc"));
+        let sealer = SecretBox::from_secret_key("0123456789abcdef0123456789abcdef").unwrap();
+        assert_eq!(sealer.open(&account.secret_key).unwrap(), "live_abc");
+        assert_eq!(
+            parse("f.toml", &with_shop).unwrap(),
+            fleet,
+            "sealing is stable: re-applying changes nothing"
+        );
+
+        let unset = with_shop.replace("SHOP_SECRET", "NOT_SET");
+        let error = parse("f.toml", &unset).unwrap_err();
+        assert!(
+            error.to_string().contains("NOT_SET") && error.problems[0].starts_with("f.toml:2:"),
+            "{error}"
+        );
+        let both = with_shop.replace(
+            "secret_key_env = \"SHOP_SECRET\"",
+            "secret_key = \"a\"\nsecret_key_env = \"SHOP_SECRET\"",
+        );
+        assert!(parse("f.toml", &both)
+            .unwrap_err()
+            .to_string()
+            .contains("not both"));
+        let bad_vat = with_shop.replace("vat_code = 1", "vat_code = 40");
+        assert!(parse("f.toml", &bad_vat)
+            .unwrap_err()
+            .to_string()
+            .contains("vat_code"));
+    }
+
+    #[test]
+    fn device_report_keys_are_sealed() {
+        let with_key = GOOD.replace(
+            "location = \"Офис\"",
+            "location = \"Офис\"\nevents_secret = \"device-key\"",
+        );
+        let fleet = parse("f.toml", &with_key).unwrap();
+        let sealed = fleet.devices[0].events_secret.clone().unwrap();
+        assert!(!sealed.as_str().contains("device-key"));
+        assert!(parse("f.toml", GOOD).unwrap().devices[0]
+            .events_secret
+            .is_none());
     }
 }

@@ -5,6 +5,7 @@
 //! the top-level `templates/`), the fleet file (`fleet`), the background worker
 //! (`background`), wiring adapters into ports (`startup`) and the `coffee-pay` CLI (`main.rs`).
 
+pub mod accounts;
 pub mod app;
 pub mod background;
 pub mod config;

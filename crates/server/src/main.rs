@@ -4,6 +4,7 @@ use coffee_adapter_memory::{MemoryStore, SystemClock};
 use coffee_adapter_postgres::PgStore;
 use coffee_domain::ports::CatalogRepository;
 use coffee_server::config::Config;
+use coffee_server::secrets::SecretBox;
 use coffee_server::startup::{demo_wiring, migrate, production_wiring, Application, StartupError};
 use coffee_server::{demo, fleet, telemetry};
 use std::process::ExitCode;
@@ -91,7 +92,26 @@ async fn fleet_command(config: &Config, file: &str, apply: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let parsed = match fleet::parse(file, &text) {
+    let sealer = match config.secret_key.as_deref().map(SecretBox::from_secret_key) {
+        Some(Ok(sealer)) => sealer,
+        None => match SecretBox::random() {
+            Ok(sealer) => sealer,
+            Err(error) => {
+                eprintln!("{error}");
+                return ExitCode::FAILURE;
+            }
+        },
+        Some(Err(error)) => {
+            eprintln!("SECRET_KEY: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    let secrets = fleet::Secrets {
+        sealer: &sealer,
+        env: &env,
+    };
+    let parsed = match fleet::parse(file, &text, &secrets) {
         Ok(parsed) => parsed,
         Err(error) => {
             eprintln!("{error}\nnothing was applied");

@@ -1,17 +1,20 @@
 //! The composition root: builds adapters from configuration, hands them to the services as
 //! ports, and runs the HTTP server with the background worker.
 
+use crate::accounts::SealedYookassaAccounts;
 use crate::app::{self, AppState};
 use crate::background::Background;
 use crate::config::Config;
 use crate::fleet;
 use crate::pages::{PageError, Pages};
+use crate::secrets::SecretBox;
 use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::{web, App, HttpServer};
 use chrono::Duration;
 use coffee_adapter_memory::{MemoryStore, RandomIds, SandboxProvider, SimulatedMachine};
 use coffee_adapter_postgres::PgStore;
 use coffee_adapter_tmetr::{TmetrConfig, TmetrGateway, TokenRefresh};
+use coffee_adapter_yookassa::{YookassaConfig, YookassaGateway};
 use coffee_domain::ports::{Clock, MachineGateway, PaymentGateway};
 use coffee_domain::services::dispensing::DispenseReport;
 use coffee_domain::services::{Context, Ports, Settings};
@@ -50,6 +53,37 @@ pub struct Wiring {
     /// Direct handles for demo and tests.
     pub memory: Option<Arc<MemoryStore>>,
     pub machine: Arc<SimulatedMachine>,
+    /// Opens sealed credentials and device keys.
+    pub secrets: SecretBox,
+}
+
+/// `SECRET_KEY`'s box; demo mode without one gets a random key (nothing outlives it).
+pub fn secret_box(config: &Config) -> Result<SecretBox, StartupError> {
+    match &config.secret_key {
+        Some(key) => SecretBox::from_secret_key(key),
+        None => SecretBox::random(),
+    }
+    .map_err(|e| StartupError::Unsupported(format!("SECRET_KEY: {e}")))
+}
+
+/// The YooKassa gateway: API URL and trusted sender ranges from the configuration,
+/// credentials per merchant from the store (sealed).
+pub fn yookassa_gateway(
+    config: &Config,
+    secrets: &SecretBox,
+) -> Result<Arc<dyn PaymentGateway>, StartupError> {
+    let yookassa = YookassaConfig {
+        api_url: config.yookassa_api_url.clone(),
+        trusted_ips: config.yookassa_trusted_ips.clone(),
+        trusted_proxies: config.trusted_proxies.clone(),
+        ..YookassaConfig::default()
+    };
+    let accounts = Arc::new(SealedYookassaAccounts {
+        secrets: secrets.clone(),
+    });
+    let gateway = YookassaGateway::new(yookassa, accounts)
+        .map_err(|e| StartupError::Unsupported(format!("YOOKASSA_*: {e}")))?;
+    Ok(Arc::new(gateway))
 }
 
 pub fn settings(config: &Config) -> Settings {
@@ -74,8 +108,17 @@ pub async fn memory_wiring(
     fleet_text: &str,
 ) -> Result<Wiring, StartupError> {
     let store = Arc::new(MemoryStore::new());
-    let fleet =
-        fleet::parse(fleet_name, fleet_text).map_err(|e| StartupError::Fleet(e.to_string()))?;
+    let secrets = secret_box(config)?;
+    let env = |name: &str| std::env::var(name).ok();
+    let fleet = fleet::parse(
+        fleet_name,
+        fleet_text,
+        &fleet::Secrets {
+            sealer: &secrets,
+            env: &env,
+        },
+    )
+    .map_err(|e| StartupError::Fleet(e.to_string()))?;
     use coffee_domain::ports::CatalogRepository;
     store
         .apply_fleet(&fleet)
@@ -86,6 +129,7 @@ pub async fn memory_wiring(
     let machine = Arc::new(SimulatedMachine::reporting(clock.clone(), reports_tx));
     let mut payment_gateways: HashMap<ProviderKind, Arc<dyn PaymentGateway>> = HashMap::new();
     payment_gateways.insert(ProviderKind::Sandbox, sandbox.clone());
+    payment_gateways.insert(ProviderKind::Yookassa, yookassa_gateway(config, &secrets)?);
     let mut machine_gateways: HashMap<MachineKind, Arc<dyn MachineGateway>> = HashMap::new();
     machine_gateways.insert(MachineKind::Simulated, machine.clone());
     if let Some(tmetr) = tmetr_gateway(config)? {
@@ -107,6 +151,7 @@ pub async fn memory_wiring(
         dispense_reports: Some(reports_rx),
         memory: Some(store),
         machine,
+        secrets,
     })
 }
 
@@ -129,7 +174,9 @@ pub async fn production_wiring(
     );
     let (reports_tx, reports_rx) = mpsc::unbounded_channel();
     let machine = Arc::new(SimulatedMachine::reporting(clock.clone(), reports_tx));
+    let secrets = secret_box(config)?;
     let mut payment_gateways: HashMap<ProviderKind, Arc<dyn PaymentGateway>> = HashMap::new();
+    payment_gateways.insert(ProviderKind::Yookassa, yookassa_gateway(config, &secrets)?);
     let mut machine_gateways: HashMap<MachineKind, Arc<dyn MachineGateway>> = HashMap::new();
     let sandbox = if config.sandbox_enabled {
         tracing::warn!("SANDBOX_ENABLED=true: the sandbox provider and simulated machines are on — never in production");
@@ -159,6 +206,7 @@ pub async fn production_wiring(
         dispense_reports: Some(reports_rx),
         memory: None,
         machine,
+        secrets,
     })
 }
 
@@ -240,6 +288,7 @@ impl Application {
             Pages::load()?,
             wiring.sandbox,
             config.trusted_proxies.clone(),
+            wiring.secrets,
         ));
         let server = HttpServer::new(move || {
             App::new()

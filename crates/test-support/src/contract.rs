@@ -130,6 +130,7 @@ pub fn merchant(key: &str) -> Merchant {
         valid_until: chrono::NaiveDate::from_ymd_opt(2030, 12, 31).unwrap(),
         capture: CaptureMode::Immediate,
         receipt: ReceiptPolicy::Optional,
+        yookassa: None,
     }
 }
 
@@ -148,6 +149,7 @@ pub fn device(uuid: &str, merchant: &str) -> Device {
             outcome: SimulatedOutcome::Dispensed,
             delay_ms: 500,
         },
+        events_secret: None,
     }
 }
 

@@ -9,7 +9,8 @@ use coffee_domain::{
     CaptureMode, Currency, DeadlinePolicy, Device, DeviceUuid, Drink, DrinkNo, FailureReason,
     HistoryEntry, HistorySource, IdError, JobId, JobKind, JobState, MachineKind, MachineOrderId,
     Merchant, MerchantKey, Money, Order, OrderId, OrderStatus, Payment, PaymentId, PaymentState,
-    ProviderKind, ReceiptContact, ReceiptPolicy, SimulatedOutcome, Simulation, Size, SizePrices,
+    ProviderKind, ReceiptContact, ReceiptPolicy, SealedSecret, SimulatedOutcome, Simulation, Size,
+    SizePrices, YookassaSettings,
 };
 use diesel::prelude::*;
 use uuid::Uuid;
@@ -39,7 +40,7 @@ fn from_i64<T: TryFrom<i64>>(value: i64, what: &str) -> Result<T, StoreError> {
 }
 
 #[derive(Debug, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = merchants, primary_key(key), check_for_backend(diesel::pg::Pg))]
+#[diesel(table_name = merchants, primary_key(key), check_for_backend(diesel::pg::Pg), treat_none_as_null = true)]
 pub(crate) struct MerchantRow {
     pub key: String,
     pub name: String,
@@ -47,6 +48,10 @@ pub(crate) struct MerchantRow {
     pub valid_until: NaiveDate,
     pub capture: String,
     pub receipt: String,
+    pub yookassa_shop_id: Option<String>,
+    pub yookassa_secret_key: Option<String>,
+    pub yookassa_vat_code: Option<i16>,
+    pub yookassa_tax_system_code: Option<i16>,
 }
 
 impl MerchantRow {
@@ -58,6 +63,17 @@ impl MerchantRow {
             valid_until: merchant.valid_until,
             capture: merchant.capture.code().to_owned(),
             receipt: merchant.receipt.code().to_owned(),
+            yookassa_shop_id: merchant.yookassa.as_ref().map(|y| y.shop_id.clone()),
+            yookassa_secret_key: merchant
+                .yookassa
+                .as_ref()
+                .map(|y| y.secret_key.as_str().to_owned()),
+            yookassa_vat_code: merchant.yookassa.as_ref().map(|y| i16::from(y.vat_code)),
+            yookassa_tax_system_code: merchant
+                .yookassa
+                .as_ref()
+                .and_then(|y| y.tax_system_code)
+                .map(i16::from),
         }
     }
 
@@ -69,6 +85,22 @@ impl MerchantRow {
             valid_until: self.valid_until,
             capture: CaptureMode::decode(&self.capture)?,
             receipt: ReceiptPolicy::decode(&self.receipt)?,
+            yookassa: match (
+                self.yookassa_shop_id,
+                self.yookassa_secret_key,
+                self.yookassa_vat_code,
+            ) {
+                (Some(shop_id), Some(secret_key), Some(vat_code)) => Some(YookassaSettings {
+                    shop_id,
+                    secret_key: SealedSecret::new(secret_key),
+                    vat_code: from_i64(i64::from(vat_code), "vat code")?,
+                    tax_system_code: self
+                        .yookassa_tax_system_code
+                        .map(|code| from_i64(i64::from(code), "tax system code"))
+                        .transpose()?,
+                }),
+                _ => None,
+            },
         })
     }
 }
@@ -87,6 +119,7 @@ pub(crate) struct DeviceRow {
     pub on_dispense_deadline: String,
     pub simulation_outcome: String,
     pub simulation_delay_ms: i64,
+    pub events_secret: Option<String>,
 }
 
 impl DeviceRow {
@@ -103,6 +136,7 @@ impl DeviceRow {
             on_dispense_deadline: device.on_dispense_deadline.code().to_owned(),
             simulation_outcome: device.simulation.outcome.code().to_owned(),
             simulation_delay_ms: to_i64(device.simulation.delay_ms, "simulation delay_ms")?,
+            events_secret: device.events_secret.as_ref().map(|s| s.as_str().to_owned()),
         })
     }
 
@@ -124,6 +158,7 @@ impl DeviceRow {
                 outcome: SimulatedOutcome::decode(&self.simulation_outcome)?,
                 delay_ms: from_i64(self.simulation_delay_ms, "simulation delay")?,
             },
+            events_secret: self.events_secret.map(SealedSecret::new),
         })
     }
 }

@@ -11,6 +11,10 @@ diesel::table! {
         receipt -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        yookassa_shop_id -> Nullable<Text>,
+        yookassa_secret_key -> Nullable<Text>,
+        yookassa_vat_code -> Nullable<Int2>,
+        yookassa_tax_system_code -> Nullable<Int2>,
     }
 }
 
@@ -29,6 +33,7 @@ diesel::table! {
         simulation_delay_ms -> Int8,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        events_secret -> Nullable<Text>,
     }
 }
 

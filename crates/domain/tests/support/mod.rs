@@ -106,6 +106,7 @@ pub fn fleet(setups: &[DeviceSetup]) -> Fleet {
             valid_until: setup.valid_until,
             capture: setup.capture,
             receipt: setup.receipt,
+            yookassa: None,
         });
         fleet.devices.push(Device {
             device_uuid: device.clone(),
@@ -121,6 +122,7 @@ pub fn fleet(setups: &[DeviceSetup]) -> Fleet {
                 outcome: SimulatedOutcome::Silent,
                 delay_ms: 0,
             },
+            events_secret: None,
         });
         fleet.drinks.push(Drink {
             device,

@@ -9,9 +9,17 @@ use coffee_domain::services::settlement::{SettlementError, SettlementOutcome};
 use coffee_domain::ProviderKind;
 
 /// `POST /v1/yook-pay-webhook` — the path merchants already configured at YooKassa.
-pub async fn yookassa(state: web::Data<AppState>, request: HttpRequest, body: web::Bytes) -> HttpResponse {
+pub async fn yookassa(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
     let notification = inbound(&state, &request, &body);
-    match state.settlement.handle_notification(ProviderKind::Yookassa, &notification).await {
+    match state
+        .settlement
+        .handle_notification(ProviderKind::Yookassa, &notification)
+        .await
+    {
         Ok(SettlementOutcome::Ignored(reason)) => {
             // Unknown, mismatching or unconfirmed: no state change, and a 200 so the provider
             // does not retry forever.
@@ -35,12 +43,26 @@ pub async fn yookassa(state: web::Data<AppState>, request: HttpRequest, body: we
 }
 
 fn inbound(state: &AppState, request: &HttpRequest, body: &[u8]) -> InboundNotification {
-    let forwarded = request.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    let sender_ip = request.peer_addr().map(|peer| client_ip(peer.ip(), forwarded, &state.trusted_proxies));
+    let forwarded = request
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    let sender_ip = request
+        .peer_addr()
+        .map(|peer| client_ip(peer.ip(), forwarded, &state.trusted_proxies));
     let headers = request
         .headers()
         .iter()
-        .filter_map(|(name, value)| value.to_str().ok().map(|v| (name.as_str().to_owned(), v.to_owned())))
+        .filter_map(|(name, value)| {
+            value
+                .to_str()
+                .ok()
+                .map(|v| (name.as_str().to_owned(), v.to_owned()))
+        })
         .collect();
-    InboundNotification { body: body.to_vec(), headers, sender_ip }
+    InboundNotification {
+        body: body.to_vec(),
+        headers,
+        sender_ip,
+    }
 }

@@ -38,6 +38,7 @@ pub fn device() -> Device {
             outcome: SimulatedOutcome::Dispensed,
             delay_ms: 0,
         },
+        events_secret: None,
     }
 }
 

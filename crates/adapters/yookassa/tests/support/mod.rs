@@ -36,6 +36,7 @@ pub fn merchant(capture: CaptureMode) -> Merchant {
         valid_until: NaiveDate::from_ymd_opt(2099, 12, 31).unwrap(),
         capture,
         receipt: ReceiptPolicy::Optional,
+        yookassa: None,
     }
 }
 

@@ -1,0 +1,110 @@
+//! Machines that report over HTTP: `POST /v1/devices/{device_uuid}/events`.
+
+use crate::app::AppState;
+use crate::device_auth::{check_timestamp, verify_signature, DeviceAuthError};
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use coffee_domain::services::dispensing::{DispenseError, DispenseReport, DispenseResult};
+use coffee_domain::services::Decision;
+use coffee_domain::{DeviceUuid, MachineOrderId};
+use serde::Deserialize;
+use serde_json::json;
+
+/// `{order_uuid, result: "dispensed"|"failed", code?, at}`, signed with the device's key.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeviceEvent {
+    order_uuid: String,
+    result: String,
+    code: Option<String>,
+    at: DateTime<Utc>,
+}
+
+fn refuse(status: actix_web::http::StatusCode, error: &str) -> HttpResponse {
+    HttpResponse::build(status).json(json!({ "error": error }))
+}
+
+pub async fn report(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    use actix_web::http::StatusCode as S;
+    let Ok(device_uuid) = DeviceUuid::parse(&path) else {
+        return refuse(S::NOT_FOUND, "unknown_device");
+    };
+    let device = match state.catalog.device(&device_uuid).await {
+        Ok(Some(device)) => device,
+        Ok(None) => return refuse(S::NOT_FOUND, "unknown_device"),
+        Err(error) => {
+            tracing::error!(device = %device_uuid, %error, "device report: storage unavailable");
+            return refuse(S::SERVICE_UNAVAILABLE, "service_unavailable");
+        }
+    };
+    let Some(sealed) = &device.events_secret else {
+        tracing::warn!(device = %device_uuid, "device report refused: the device has no events key");
+        return refuse(S::UNAUTHORIZED, "no_events_key");
+    };
+    let secret = match state.secrets.open(sealed) {
+        Ok(secret) => secret,
+        Err(error) => {
+            tracing::error!(device = %device_uuid, %error, "device events key cannot be opened");
+            return refuse(S::SERVICE_UNAVAILABLE, "service_unavailable");
+        }
+    };
+    let signature = request
+        .headers()
+        .get("x-signature")
+        .and_then(|v| v.to_str().ok());
+    if let Err(error) = verify_signature(secret.as_bytes(), &body, signature) {
+        tracing::warn!(device = %device_uuid, %error, "device report refused");
+        return refuse(S::UNAUTHORIZED, "bad_signature");
+    }
+    let Ok(event) = serde_json::from_slice::<DeviceEvent>(&body) else {
+        return refuse(S::BAD_REQUEST, "malformed_event");
+    };
+    let now = state.clock.now();
+    let fresh = check_timestamp(event.at, now)
+        .and_then(|()| state.replay_guard.check_and_remember(&body, now));
+    if let Err(error) = fresh {
+        tracing::warn!(device = %device_uuid, machine_order_id = %event.order_uuid, %error, "device report refused");
+        let code = match error {
+            DeviceAuthError::Replayed => "replayed",
+            _ => "stale_timestamp",
+        };
+        return refuse(S::UNAUTHORIZED, code);
+    }
+    let Ok(machine_order_id) = MachineOrderId::parse(&event.order_uuid) else {
+        return refuse(S::BAD_REQUEST, "malformed_event");
+    };
+    let result = match event.result.as_str() {
+        "dispensed" => DispenseResult::Dispensed,
+        "failed" => DispenseResult::Failed {
+            code: event.code.clone(),
+        },
+        _ => return refuse(S::BAD_REQUEST, "malformed_event"),
+    };
+    let report = DispenseReport {
+        device: device_uuid.clone(),
+        machine_order_id,
+        result,
+        at: event.at,
+    };
+    match state.dispensing.apply_report(report).await {
+        Ok(decision) => {
+            let outcome = match decision {
+                Decision::Moved(status) => status.as_str().to_owned(),
+                Decision::Duplicate => "duplicate".into(),
+                Decision::Recorded(status) => format!("recorded ({status})"),
+            };
+            tracing::info!(device = %device_uuid, machine_order_id = %event.order_uuid, %outcome, "device report applied");
+            HttpResponse::Ok().json(json!({ "outcome": outcome }))
+        }
+        Err(DispenseError::UnknownOrder) => refuse(S::NOT_FOUND, "unknown_order"),
+        Err(DispenseError::Storage(error)) => {
+            tracing::error!(device = %device_uuid, machine_order_id = %event.order_uuid, %error, "device report not applied");
+            refuse(S::SERVICE_UNAVAILABLE, "service_unavailable")
+        }
+    }
+}
