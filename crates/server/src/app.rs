@@ -75,6 +75,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, sandbox_enabled: bool) {
         .route(
             "/v1/initiate-payment",
             web::post().to(routes::customer::initiate_payment),
+        )
+        .route(
+            "/v1/yook-pay-webhook",
+            web::post().to(routes::webhooks::yookassa),
+        )
+        .route(
+            "/v1/devices/{device_uuid}/events",
+            web::post().to(routes::devices::report),
         );
     if sandbox_enabled {
         cfg.route(

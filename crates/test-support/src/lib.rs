@@ -5,10 +5,12 @@
 //! * [`contract`] — the repository contract: one `pub async fn` check per rule every storage
 //!   adapter must keep, and [`contract_tests!`] to run them all as separate tests;
 //! * [`test_db`] — throw-away Postgres databases cloned from a template migrated once per
-//!   test process, skipped loudly (or failed under `CI=true`) when Postgres is not reachable.
+//!   test process, skipped loudly (or failed under `CI=true`) when Postgres is not reachable;
+//! * [`fakes`] — stateful local HTTP fakes of YooKassa and Tmetr for end-to-end tests.
 //!
 //! Its checks report violations by panicking, as tests do; hence `unwrap` is allowed here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod contract;
+pub mod fakes;
 pub mod test_db;

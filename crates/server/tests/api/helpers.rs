@@ -98,20 +98,28 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(FLEET, &[]).await
+}
+
+/// The application with another fleet and extra configuration variables.
+pub async fn spawn_app_with(fleet: &str, extra: &[(&str, String)]) -> TestApp {
     coffee_server::telemetry::init_for_tests();
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let address = format!("http://127.0.0.1:{port}");
-    let vars: HashMap<String, String> = [
+    let mut vars: HashMap<String, String> = [
         ("BIND_ADDR", format!("127.0.0.1:{port}")),
         ("BASE_URL", address.clone()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
+    for (key, value) in extra {
+        vars.insert((*key).to_owned(), value.clone());
+    }
     let config = Config::from_vars(&vars).expect("config");
     let clock = Arc::new(FakeClock::new(start_time()));
-    let wiring = memory_wiring(&config, clock.clone(), "test-fleet.toml", FLEET)
+    let wiring = memory_wiring(&config, clock.clone(), "test-fleet.toml", fleet)
         .await
         .expect("wiring");
     let store = wiring.memory.clone().expect("memory store");

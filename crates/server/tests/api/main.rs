@@ -5,3 +5,4 @@
 mod customer_flow;
 mod errors;
 mod helpers;
+mod yookassa;
