@@ -44,6 +44,8 @@ pub struct Config {
     pub yookassa_trusted_ips: Vec<IpNet>,
     /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// `JOB_LEASE_SECONDS`: a job whose worker died is taken over after this (default 60).
+    pub job_lease_seconds: i64,
 }
 
 /// `TMETR_*`: where Tmetr is and how to authenticate.
@@ -247,7 +249,20 @@ impl Config {
             YookassaConfig::default_trusted_ips(),
         )?;
         let trusted_proxies = cidrs("TRUSTED_PROXIES", Vec::new())?;
+        let job_lease_seconds = match get("JOB_LEASE_SECONDS") {
+            None => 60,
+            Some(raw) => match raw.parse::<i64>() {
+                Ok(n) if (1..=3600).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError {
+                        variable: "JOB_LEASE_SECONDS",
+                        message: format!("{raw:?} is not a number of seconds between 1 and 3600"),
+                    })
+                }
+            },
+        };
         Ok(Config {
+            job_lease_seconds,
             yookassa_api_url,
             yookassa_trusted_ips,
             trusted_proxies,

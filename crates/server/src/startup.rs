@@ -90,6 +90,7 @@ pub fn settings(config: &Config) -> Settings {
     Settings {
         order_ttl: Duration::minutes(config.order_expiration_minutes),
         device_online_threshold: Duration::minutes(config.device_online_threshold_minutes),
+        job_lease: Duration::seconds(config.job_lease_seconds),
         ..Settings::new(config.base_url.clone())
     }
 }

@@ -49,6 +49,9 @@ pub struct Settings {
     /// The merchants' calendar: a subscription's last day ends at midnight of this offset
     /// (Moscow, UTC+3, by default).
     pub business_utc_offset: chrono::FixedOffset,
+    /// How long a claimed job is its worker's before another may take it over (a worker that
+    /// died mid-job is replaced after this).
+    pub job_lease: Duration,
 }
 
 impl Settings {
@@ -61,6 +64,7 @@ impl Settings {
             poll_fast_window: Duration::minutes(5),
             poll_slow: Duration::seconds(60),
             poll_after_expiry: Duration::hours(1),
+            job_lease: Duration::seconds(60),
             business_utc_offset: chrono::FixedOffset::east_opt(3 * 3600)
                 .unwrap_or_else(|| Utc.fix()),
         }

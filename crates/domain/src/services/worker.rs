@@ -11,7 +11,7 @@ use crate::{
     idempotency, retry_delay, DeadlinePolicy, FailureReason, HistorySource, Job, JobKind, Merchant,
     OrderEvent, OrderStatus, Payment, PaymentEvent, PaymentState,
 };
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
 /// A successful run of a job.
@@ -56,9 +56,6 @@ fn gateway_error(error: PaymentGatewayError) -> JobError {
     }
 }
 
-/// How long a claimed job is ours before another worker may take it over.
-pub const JOB_LEASE_SECONDS: i64 = 60;
-
 pub struct Worker {
     ctx: Arc<Context>,
     settlement: Settlement,
@@ -76,7 +73,7 @@ impl Worker {
     pub async fn run_due(&self, limit: usize) -> Result<usize, RepositoryError> {
         let queue = &self.ctx.ports.jobs;
         let jobs = queue
-            .claim_due(self.ctx.now(), limit, Duration::seconds(JOB_LEASE_SECONDS))
+            .claim_due(self.ctx.now(), limit, self.ctx.settings.job_lease)
             .await?;
         let count = jobs.len();
         for job in jobs {
