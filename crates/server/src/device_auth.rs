@@ -83,6 +83,14 @@ impl ReplayGuard {
         seen.insert(digest, now);
         Ok(())
     }
+
+    /// Forgets a remembered body whose report was not applied (storage unavailable), so the
+    /// machine's retry of the very same body is not refused as a replay.
+    pub fn forget(&self, body: &[u8]) {
+        let digest: [u8; 32] = Sha256::digest(body).into();
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.remove(&digest);
+    }
 }
 
 #[cfg(test)]
@@ -146,5 +154,18 @@ mod tests {
             Err(DeviceAuthError::Replayed)
         );
         assert_eq!(guard.check_and_remember(b"b", now), Ok(()));
+    }
+
+    #[test]
+    fn a_forgotten_body_may_come_again() {
+        let guard = ReplayGuard::default();
+        let now = Utc::now();
+        assert_eq!(guard.check_and_remember(b"a", now), Ok(()));
+        guard.forget(b"a");
+        assert_eq!(guard.check_and_remember(b"a", now), Ok(()));
+        assert_eq!(
+            guard.check_and_remember(b"a", now),
+            Err(DeviceAuthError::Replayed)
+        );
     }
 }

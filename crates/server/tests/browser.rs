@@ -9,7 +9,8 @@
 use base64::Engine;
 use coffee_adapter_memory::SystemClock;
 use coffee_server::config::Config;
-use coffee_server::startup::{demo_wiring, Application};
+use coffee_server::startup::{demo_wiring, memory_wiring, Application};
+use coffee_test_support::fakes::yookassa::FakeYookassa;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -251,6 +252,59 @@ async fn spawn_demo() -> String {
     address
 }
 
+/// A fleet with one YooKassa device (a receipt is required, as for most real shops).
+const YOOKASSA_FLEET: &str = r#"
+[[merchants]]
+key = "yk"
+name = "Кофе ЮKassa"
+contact_email = "owner@example.com"
+valid_until = "2099-12-31"
+capture = "immediate"
+receipt = "required"
+[merchants.yookassa]
+shop_id = "shop-1"
+secret_key = "test_secret"
+vat_code = 1
+
+[[devices]]
+device_uuid = "yk-browser"
+merchant = "yk"
+location = "Офис, 2 этаж"
+provider = "yookassa"
+simulated_delay_ms = 1000
+
+[[drinks]]
+device = "yk-browser"
+drink_no = "1"
+name = "Капучино"
+prices = { medium = 15000 }
+"#;
+
+/// The application on a free port, in memory with the real clock, seeded with `fleet` and
+/// configured with `extra` variables.
+async fn spawn_app_with_fleet(fleet: &str, extra: &[(&str, String)]) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let address = format!("http://127.0.0.1:{port}");
+    let mut vars: HashMap<String, String> = [
+        ("BIND_ADDR", format!("127.0.0.1:{port}")),
+        ("BASE_URL", address.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    for (key, value) in extra {
+        vars.insert((*key).to_owned(), value.clone());
+    }
+    let config = Config::from_vars(&vars).unwrap();
+    let wiring = memory_wiring(&config, Arc::new(SystemClock), "browser-fleet.toml", fleet)
+        .await
+        .unwrap();
+    let app = Application::start_on(listener, &config, wiring, Duration::from_millis(100)).unwrap();
+    tokio::spawn(app.run_until_stopped());
+    address
+}
+
 fn profile_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("coffee-browser-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -324,5 +378,61 @@ async fn a_customer_of_a_failing_machine_is_told_the_money_is_returned() {
         .await;
     assert!(text.contains("Не удалось приготовить напиток"), "{text}");
     browser.screenshot("04-failed-refunded.png").await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_customer_of_a_yookassa_machine_pays_on_the_yookassa_checkout_page_and_sees_ready() {
+    let Some((chromium, chromedriver)) = browser_tools() else {
+        return;
+    };
+    let fake = FakeYookassa::start().await;
+    let address = spawn_app_with_fleet(
+        YOOKASSA_FLEET,
+        &[
+            ("YOOKASSA_API_URL", fake.api_url()),
+            ("YOOKASSA_TRUSTED_IPS", "127.0.0.1/32".to_owned()),
+        ],
+    )
+    .await;
+    fake.send_webhooks_to(format!("{address}/v1/yook-pay-webhook"));
+    let driver = Driver::start(&chromedriver).await;
+    let browser = Browser::open(&driver, &chromium, &profile_dir("yookassa")).await;
+
+    browser
+        .goto(&format!(
+            "{address}/v1/yook-pay?deviceUuid=yk-browser&drinkNo=1&size=1&uuid=browser-yk-{}&drinkName=%D0%9A%D0%B0%D0%BF%D1%83%D1%87%D0%B8%D0%BD%D0%BE",
+            std::process::id()
+        ))
+        .await;
+    browser
+        .wait_for_text("#price", "150,00 ₽", Duration::from_secs(10))
+        .await;
+    browser.type_into("#contact", "anna@example.com").await;
+    browser.click("#pay-button").await;
+
+    // YooKassa's checkout page (the local fake).
+    browser.wait_for("#yookassa-pay").await;
+    let created = fake.requests();
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert_eq!(created[0].body["amount"]["value"], "150.00");
+    assert_eq!(
+        created[0].body["receipt"]["customer"]["email"],
+        "anna@example.com"
+    );
+    browser.click("#yookassa-pay").await;
+
+    browser
+        .wait_for_text("#status-message", "Готово", Duration::from_secs(30))
+        .await;
+    browser.screenshot("05-yookassa-ready.png").await;
+    let payment = fake.payments().pop().unwrap();
+    assert_eq!(payment.status, "succeeded");
+    assert!(
+        fake.requests()
+            .iter()
+            .any(|r| r.method == "GET" && r.path == format!("/v3/payments/{}", payment.id)),
+        "the webhook was checked against the API"
+    );
     browser.close().await;
 }

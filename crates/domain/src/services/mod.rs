@@ -227,7 +227,12 @@ impl Context {
             };
             let next = match transition(from, event) {
                 Ok(Transition::To(next)) => next,
-                Ok(Transition::Duplicate) => return Ok(Decision::Duplicate),
+                Ok(Transition::Duplicate) => {
+                    // Every machine message belongs in the timeline, even one that changes nothing.
+                    let entry = self.history(order_id, source, None, None, format!("{message}: already applied"));
+                    self.ports.orders.record(vec![entry]).await?;
+                    return Ok(Decision::Duplicate);
+                }
                 Err(illegal) => {
                     let entry = self.history(
                         order_id,

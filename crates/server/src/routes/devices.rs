@@ -103,6 +103,8 @@ pub async fn report(
         }
         Err(DispenseError::UnknownOrder) => refuse(S::NOT_FOUND, "unknown_order"),
         Err(DispenseError::Storage(error)) => {
+            // Not applied: the machine's retry of this same body must not count as a replay.
+            state.replay_guard.forget(&body);
             tracing::error!(device = %device_uuid, machine_order_id = %event.order_uuid, %error, "device report not applied");
             refuse(S::SERVICE_UNAVAILABLE, "service_unavailable")
         }

@@ -167,6 +167,25 @@ impl TestApp {
             .expect("request")
     }
 
+    /// A machine's report: `POST /v1/devices/{device}/events` with the raw `body` and, when
+    /// given, `X-Signature: signature`.
+    pub async fn post_device_event(
+        &self,
+        device: &str,
+        body: &str,
+        signature: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(format!("{}/v1/devices/{device}/events", self.address))
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        if let Some(signature) = signature {
+            request = request.header("x-signature", signature);
+        }
+        request.send().await.expect("request")
+    }
+
     /// Scans a QR code and returns the order id it redirected to.
     pub async fn scan(&self, device: &str, drink: &str, size: &str, uuid: &str) -> String {
         let response = self.get(&qr(device, drink, size, uuid)).await;

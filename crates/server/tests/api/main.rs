@@ -3,6 +3,9 @@
 //! HTTP tests of the customer flow against the real application on a free port.
 
 mod customer_flow;
+mod devices;
 mod errors;
 mod helpers;
+mod tmetr_flow;
 mod yookassa;
+mod yookassa_webhooks;

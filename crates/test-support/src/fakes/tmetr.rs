@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use wiremock::matchers::path_regex;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -26,6 +26,7 @@ struct State {
     accepted: Vec<MakeRecord>,
     make_requests: usize,
     make_failures: VecDeque<u16>,
+    make_delay: Option<Duration>,
 }
 
 #[derive(Clone)]
@@ -84,7 +85,13 @@ impl Respond for Handler {
                         price: command["price"].as_i64().unwrap_or_default(),
                     });
                 }
-                ResponseTemplate::new(200).set_body_json(json!({}))
+                let accepted = ResponseTemplate::new(200).set_body_json(json!({}));
+                match state.make_delay {
+                    // Recorded as accepted now, answered later: the window in which a caller
+                    // that dies has had its command accepted without learning it.
+                    Some(delay) => accepted.set_delay(delay),
+                    None => accepted,
+                }
             }
             "/api/ui/v1/stat/heartbeat/recent" => {
                 let now = SystemTime::now()
@@ -154,6 +161,11 @@ impl FakeTmetr {
     /// The next make requests fail with these statuses, in order.
     pub fn fail_next_make(&self, status: u16) {
         lock(&self.state).make_failures.push_back(status);
+    }
+
+    /// Make commands are recorded as accepted at once but answered only after `delay`.
+    pub fn set_make_delay(&self, delay: Duration) {
+        lock(&self.state).make_delay = Some(delay);
     }
 
     /// Every accepted make command, in arrival order (repeats included).

@@ -178,12 +178,13 @@ impl Respond for Handler {
                 }
             }
             ("GET", ["checkout", id]) => match state.payments.get(*id) {
-                Some(p) => ResponseTemplate::new(200).insert_header("content-type", "text/html; charset=utf-8").set_body_string(format!(
+                // `set_body_raw` with the mime type: `set_body_string` would serve `text/plain`.
+                Some(p) => ResponseTemplate::new(200).set_body_raw(format!(
                     "<!doctype html><html lang=\"ru\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>ЮKassa (тест)</title></head>\
                      <body><h1>ЮKassa — тестовая оплата</h1><p>{} — {} ₽</p><p id=\"status\">{}</p>\
                      <form method=\"post\" action=\"/checkout/{}/pay\"><button id=\"yookassa-pay\" type=\"submit\">Заплатить</button></form></body></html>",
                     p.description, p.amount, p.status, p.id
-                )),
+                ), "text/html; charset=utf-8"),
                 None => ResponseTemplate::new(404),
             },
             ("POST", ["checkout", id, "pay"]) => {
