@@ -289,6 +289,16 @@ pub fn parse(source: &str, text: &str, secrets: &Secrets<'_>) -> Result<Fleet, F
                 continue;
             }
         };
+        let has_yookassa = fleet
+            .merchants
+            .iter()
+            .any(|m| m.key == merchant && m.yookassa.is_some());
+        if d.provider == ProviderKind::Yookassa && !has_yookassa {
+            problem(
+                span.clone(),
+                format!("device {device_uuid}: provider \"yookassa\" needs [merchants.yookassa] on merchant {merchant}"),
+            );
+        }
         let redirect_url = d.redirect_url.as_ref().map(|u| u.trim().to_owned());
         match (d.provider, &redirect_url) {
             (ProviderKind::Custom, None) => problem(
@@ -543,6 +553,19 @@ prices = { small = 12000, medium = 15000 }
             .unwrap_err()
             .to_string()
             .contains("vat_code"));
+    }
+
+    #[test]
+    fn a_yookassa_device_needs_a_merchant_with_a_yookassa_account() {
+        let bad = GOOD.replace(
+            "location = \"Офис\"",
+            "location = \"Офис\"\nprovider = \"yookassa\"",
+        );
+        let error = parse("f.toml", &bad).unwrap_err();
+        assert!(
+            error.to_string().contains("[merchants.yookassa]"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -303,11 +303,23 @@ impl Settlement {
         ))
     }
 
+    /// A refund notice completes only a refund we asked for: the fetched payment says nothing
+    /// about refunds, so a notice about any other payment is not believed.
     async fn apply_refund_notice(
         &self,
         payment: Payment,
     ) -> Result<SettlementOutcome, SettlementError> {
-        self.apply_payment_event(&payment, PaymentEvent::Refunded)
-            .await
+        match payment.state {
+            PaymentState::RefundPending | PaymentState::Refunded => {
+                self.apply_payment_event(&payment, PaymentEvent::Refunded)
+                    .await
+            }
+            PaymentState::Pending
+            | PaymentState::Authorized
+            | PaymentState::Succeeded
+            | PaymentState::Canceled => Ok(self
+                .ignored(&payment, "refund notice for a payment we did not refund")
+                .await?),
+        }
     }
 }

@@ -304,3 +304,30 @@ async fn a_payment_after_expiry_brews_no_drink_and_is_refunded() {
     assert!(app.machine.accepted().is_empty());
     assert_eq!(app.machine.make_calls(), 0);
 }
+
+#[tokio::test]
+async fn a_refund_notice_for_a_payment_we_did_not_refund_is_not_believed() {
+    let (app, fake) = spawn_with_yookassa(YK_FLEET).await;
+    let (order, payment_id) = start_payment(&app, "yk-1", "yk-refund-forged").await;
+    fake.pay(&payment_id);
+    assert_eq!(
+        deliver(&app, fake.notification("payment.succeeded", &payment_id)).await,
+        200
+    );
+    app.wait_for_status(&order, "successful").await;
+    let refund_notice = serde_json::to_vec(&serde_json::json!({
+        "type": "notification",
+        "event": "refund.succeeded",
+        "object": {"id": "rf-forged", "payment_id": payment_id, "status": "succeeded",
+                   "amount": {"value": "150.00", "currency": "RUB"}}
+    }))
+    .unwrap();
+    assert_eq!(deliver(&app, refund_notice).await, 200);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let json = app.status(&order).await;
+    assert_eq!(json["status"], "successful");
+    assert_eq!(
+        json["payment_status"], "succeeded",
+        "a refund we never asked for is not recorded"
+    );
+}
