@@ -8,6 +8,10 @@ run *ARGS:
 test:
     cargo test --workspace
 
+# Complete order lifecycles per second on Postgres, through the services (no HTTP); optional LIFECYCLES CONCURRENCY
+bench *ARGS:
+    cargo run --release -p coffee-server --example lifecycle_bench -- {{ARGS}}
+
 # Lints and the hexagon's boundaries, as CI runs them
 lint:
     cargo fmt --all -- --check

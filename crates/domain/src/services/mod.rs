@@ -229,7 +229,13 @@ impl Context {
                 Ok(Transition::To(next)) => next,
                 Ok(Transition::Duplicate) => {
                     // Every machine message belongs in the timeline, even one that changes nothing.
-                    let entry = self.history(order_id, source, None, None, format!("{message}: already applied"));
+                    let entry = self.history(
+                        order_id,
+                        source,
+                        None,
+                        None,
+                        format!("{message}: already applied"),
+                    );
                     self.ports.orders.record(vec![entry]).await?;
                     return Ok(Decision::Duplicate);
                 }

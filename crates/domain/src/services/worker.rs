@@ -69,14 +69,24 @@ impl Worker {
         }
     }
 
-    /// Claims and runs up to `limit` due jobs; returns how many ran.
+    /// Claims and runs up to `limit` due jobs, one at a time; returns how many ran.
+    ///
+    /// Each job is claimed only when its turn comes, so its lease starts when its work does.
+    /// Claiming a batch at once would start every lease together: while the first jobs ran
+    /// (a slow machine cloud, a provider timing out), the leases of the last ones would run
+    /// out, another replica would take them over, and both would run them — two make commands
+    /// for one order.
     pub async fn run_due(&self, limit: usize) -> Result<usize, RepositoryError> {
         let queue = &self.ctx.ports.jobs;
-        let jobs = queue
-            .claim_due(self.ctx.now(), limit, self.ctx.settings.job_lease)
-            .await?;
-        let count = jobs.len();
-        for job in jobs {
+        let mut count = 0;
+        while count < limit {
+            let claimed = queue
+                .claim_due(self.ctx.now(), 1, self.ctx.settings.job_lease)
+                .await?;
+            let Some(job) = claimed.into_iter().next() else {
+                break;
+            };
+            count += 1;
             let result = self.execute(&job).await;
             let now = self.ctx.now();
             match result {
