@@ -50,8 +50,18 @@ pub struct PaymentStateChange {
     pub next: PaymentState,
 }
 
+/// A provider message that was applied: `(provider, event_key)` is unique, so the same message
+/// delivered again can never be applied twice, whatever else races it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderEventRecord {
+    pub provider: ProviderKind,
+    /// What the message says, e.g. `<provider payment id>:succeeded`.
+    pub event_key: String,
+}
+
 /// Everything one decision writes, committed all-or-nothing: the order's status, the payment
-/// it creates or moves, the history lines and the jobs it causes.
+/// it creates or moves, the provider message that caused it, the history lines and the jobs it
+/// causes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderChange {
     pub order_id: OrderId,
@@ -59,6 +69,7 @@ pub struct OrderChange {
     pub receipt_contact: Option<ReceiptContact>,
     pub new_payment: Option<Payment>,
     pub payment_state: Option<PaymentStateChange>,
+    pub provider_event: Option<ProviderEventRecord>,
     pub history: Vec<HistoryEntry>,
     pub jobs: Vec<NewJob>,
 }
@@ -71,6 +82,7 @@ impl OrderChange {
             receipt_contact: None,
             new_payment: None,
             payment_state: None,
+            provider_event: None,
             history: Vec::new(),
             jobs: Vec::new(),
         }
@@ -116,7 +128,8 @@ pub trait OrderRepository: Send + Sync {
     ) -> Result<Option<Order>, RepositoryError>;
     /// Applies the change all-or-nothing. Errors: `Conflict` when the order's status or the
     /// payment's state is not the expected one; `Duplicate` when `new_payment` would give the
-    /// order a second payment or reuse a provider payment id; `NotFound` for an unknown order
+    /// order a second payment or reuse a provider payment id, or when `provider_event` was
+    /// already recorded; `NotFound` for an unknown order
     /// or payment; `Unavailable`.
     async fn apply(&self, change: OrderChange) -> Result<(), RepositoryError>;
     /// Adds history lines that change nothing else. Errors: `Unavailable`.

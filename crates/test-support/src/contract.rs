@@ -75,6 +75,7 @@ macro_rules! contract_tests {
             apply_to_an_unknown_order_or_payment_is_not_found,
             a_second_payment_for_an_order_is_duplicate,
             a_reused_provider_payment_id_is_duplicate,
+            a_provider_event_is_applied_once,
             payment_state_is_compare_and_set,
             history_is_oldest_first_and_record_changes_nothing_else,
             due_for_expiry_filters_orders_and_limits,
@@ -1031,6 +1032,37 @@ pub async fn a_second_payment_for_an_order_is_duplicate(stores: &Stores) {
             .unwrap(),
         None
     );
+}
+
+/// A provider message is recorded with the change it causes; the same `(provider, event_key)`
+/// again is `Duplicate` and writes nothing, while another provider may use the same key.
+pub async fn a_provider_event_is_applied_once(stores: &Stores) {
+    seed(stores).await;
+    let (order, _) = pending_order_with_payment(stores, "moid-1", "pp-1").await;
+    let event = |provider| coffee_domain::ports::ProviderEventRecord {
+        provider,
+        event_key: "pp-1:succeeded".into(),
+    };
+    let mut first = OrderChange::new(order.id);
+    first.provider_event = Some(event(ProviderKind::Sandbox));
+    first.history = vec![entry(order.id, 70, None, None, "first delivery")];
+    stores.orders.apply(first).await.unwrap();
+    let before = snapshot(stores, order.id).await;
+
+    let mut again = OrderChange::new(order.id);
+    again.provider_event = Some(event(ProviderKind::Sandbox));
+    again.history = vec![entry(order.id, 71, None, None, "second delivery")];
+    again.jobs = vec![NewJob {
+        kind: JobKind::SendMakeCommand,
+        order_id: order.id,
+        run_at: at(71),
+    }];
+    assert_duplicate(stores.orders.apply(again).await);
+    assert_eq!(snapshot(stores, order.id).await, before);
+
+    let mut other_provider = OrderChange::new(order.id);
+    other_provider.provider_event = Some(event(ProviderKind::Yookassa));
+    stores.orders.apply(other_provider).await.unwrap();
 }
 
 /// A provider payment id is stored once per provider: reusing it is `Duplicate`; another

@@ -36,6 +36,7 @@ struct State {
     payments: HashMap<PaymentId, Payment>,
     payment_by_order: HashMap<OrderId, PaymentId>,
     payment_by_provider_id: HashMap<(ProviderKind, String), PaymentId>,
+    provider_events: std::collections::HashSet<(ProviderKind, String)>,
     history: Vec<HistoryEntry>,
     jobs: BTreeMap<JobId, JobRow>,
     job_sequence: u64,
@@ -279,6 +280,17 @@ impl OrderRepository for MemoryStore {
                 )));
             }
         }
+        if let Some(event) = &change.provider_event {
+            if state
+                .provider_events
+                .contains(&(event.provider, event.event_key.clone()))
+            {
+                return Err(RepositoryError::Duplicate(format!(
+                    "provider event {} already applied",
+                    event.event_key
+                )));
+            }
+        }
         if let Some(payment_change) = &change.payment_state {
             let payment = state
                 .payments
@@ -324,6 +336,11 @@ impl OrderRepository for MemoryStore {
                     payment.updated_at = now;
                 }
             }
+        }
+        if let Some(event) = change.provider_event {
+            state
+                .provider_events
+                .insert((event.provider, event.event_key));
         }
         state.history.extend(change.history);
         for job in change.jobs {

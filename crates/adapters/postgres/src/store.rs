@@ -7,7 +7,9 @@ use crate::models::{
     contact_columns, ClaimedJobRow, DeviceRow, DrinkRow, HistoryRow, JobSummaryRow, MerchantRow,
     NewJobRow, OrderPatch, OrderRow, PaymentRow,
 };
-use crate::schema::{devices, drinks, jobs, merchants, order_history, orders, payments};
+use crate::schema::{
+    devices, drinks, jobs, merchants, order_history, orders, payments, provider_events,
+};
 use crate::SetupError;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -613,6 +615,17 @@ impl OrderRepository for PgStore {
                     // A racing insert still ends here as a unique violation: `Duplicate`.
                     diesel::insert_into(payments::table)
                         .values(PaymentRow::from_domain(payment))
+                        .execute(conn)
+                        .await?;
+                }
+                if let Some(event) = &change.provider_event {
+                    // A second delivery of an applied message is a unique violation: `Duplicate`.
+                    diesel::insert_into(provider_events::table)
+                        .values((
+                            provider_events::provider.eq(event.provider.code()),
+                            provider_events::event_key.eq(&event.event_key),
+                            provider_events::order_id.eq(change.order_id.as_uuid()),
+                        ))
                         .execute(conn)
                         .await?;
                 }

@@ -7,7 +7,8 @@
 use super::{is_conflict, next_payment_state, Context, MAX_RACE_RETRIES};
 use crate::ports::{
     InboundNotification, NotificationClaim, NotificationError, OrderChange, PaymentGatewayError,
-    PaymentStateChange, ProviderPayment, ProviderPaymentStatus, RepositoryError, StatusChange,
+    PaymentStateChange, ProviderEventRecord, ProviderPayment, ProviderPaymentStatus,
+    RepositoryError, StatusChange,
 };
 use crate::{
     FailureReason, HistorySource, JobKind, NewJob, OrderEvent, OrderStatus, Payment, PaymentEvent,
@@ -160,7 +161,11 @@ impl Settlement {
                     .await?)
             }
         };
-        self.apply_payment_event(payment, event).await
+        let record = ProviderEventRecord {
+            provider: payment.provider,
+            event_key: format!("{}:{}", fetched.provider_payment_id, event_name(event)),
+        };
+        self.apply(payment, event, Some(record)).await
     }
 
     async fn ignored(
@@ -186,6 +191,17 @@ impl Settlement {
         payment: &Payment,
         event: PaymentEvent,
     ) -> Result<SettlementOutcome, SettlementError> {
+        self.apply(payment, event, None).await
+    }
+
+    /// `provider_event` names the provider message being applied; it is recorded with the
+    /// change, so the same message can never be applied twice.
+    async fn apply(
+        &self,
+        payment: &Payment,
+        event: PaymentEvent,
+        provider_event: Option<ProviderEventRecord>,
+    ) -> Result<SettlementOutcome, SettlementError> {
         let ports = &self.ctx.ports;
         for _ in 0..MAX_RACE_RETRIES {
             let payment = ports
@@ -205,6 +221,7 @@ impl Settlement {
             };
             let now = self.ctx.now();
             let mut change = OrderChange::new(order.id);
+            change.provider_event = provider_event.clone();
             change.payment_state = Some(PaymentStateChange {
                 payment_id: payment.id,
                 expected: payment.state,
@@ -295,6 +312,7 @@ impl Settlement {
                     return Ok(SettlementOutcome::Applied);
                 }
                 Err(error) if is_conflict(&error) => continue,
+                Err(RepositoryError::Duplicate(_)) => return Ok(SettlementOutcome::Duplicate),
                 Err(error) => return Err(error.into()),
             }
         }
@@ -321,5 +339,15 @@ impl Settlement {
                 .ignored(&payment, "refund notice for a payment we did not refund")
                 .await?),
         }
+    }
+}
+
+fn event_name(event: PaymentEvent) -> &'static str {
+    match event {
+        PaymentEvent::Authorized => "waiting_for_capture",
+        PaymentEvent::Captured => "succeeded",
+        PaymentEvent::Canceled => "canceled",
+        PaymentEvent::RefundRequested => "refund_requested",
+        PaymentEvent::Refunded => "refunded",
     }
 }
