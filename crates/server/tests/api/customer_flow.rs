@@ -140,13 +140,7 @@ async fn a_failing_machine_fails_the_order_and_returns_the_money() {
     app.pay(redirect["redirect_url"].as_str().unwrap(), "pay")
         .await;
     app.wait_for_status(&order, "failed").await;
-    for _ in 0..250 {
-        if app.status(&order).await["payment_status"] == "refunded" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    let json = app.status(&order).await;
+    let json = app.wait_for_payment_status(&order, "refunded").await;
     assert_eq!(json["payment_status"], "refunded");
     assert_eq!(json["failure_reason"], "dispense_failed");
     assert!(
@@ -230,11 +224,5 @@ async fn after_dispense_merchants_are_charged_only_when_the_drink_is_out() {
     app.pay(redirect["redirect_url"].as_str().unwrap(), "pay")
         .await;
     app.wait_for_status(&order, "successful").await;
-    for _ in 0..250 {
-        if app.status(&order).await["payment_status"] == "succeeded" {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    panic!("hold was never captured: {}", app.status(&order).await);
+    app.wait_for_payment_status(&order, "succeeded").await;
 }

@@ -3,7 +3,7 @@
 //! else is refused and changes nothing.
 
 use crate::helpers::{start_time, TestApp};
-use crate::tmetr_flow::{make_pending_order, spawn_with_tmetr, wait_for_payment, TM_FLEET};
+use crate::tmetr_flow::{make_pending_order, spawn_with_tmetr, TM_FLEET};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use coffee_adapter_memory::{FakeClock, MemoryStore};
@@ -98,7 +98,7 @@ async fn a_failed_report_fails_the_order_and_returns_the_money() {
     assert_eq!(status, 200, "{json}");
     assert_eq!(json["outcome"], "failed");
 
-    let json = wait_for_payment(&app, &order, "refunded").await;
+    let json = app.wait_for_payment_status(&order, "refunded").await;
     assert_eq!(json["status"], "failed");
     assert_eq!(json["failure_reason"], "dispense_failed");
     assert!(
@@ -280,7 +280,7 @@ async fn with_fail_and_refund_a_missed_deadline_fails_the_order_and_returns_the_
     app.clock.advance(Duration::seconds(2));
     let json = app.wait_for_status(&order, "failed").await;
     assert_eq!(json["failure_reason"], "dispense_timed_out");
-    let json = wait_for_payment(&app, &order, "refunded").await;
+    let json = app.wait_for_payment_status(&order, "refunded").await;
     assert!(
         json["message"]
             .as_str()
@@ -308,7 +308,7 @@ async fn a_result_arriving_after_the_deadline_decided_is_recorded_without_a_seco
     let order = make_pending_order(&app, "tm-1", "late-1").await;
     app.clock.advance(Duration::seconds(121));
     app.wait_for_status(&order, "failed").await;
-    wait_for_payment(&app, &order, "refunded").await;
+    app.wait_for_payment_status(&order, "refunded").await;
     let entries_before = history(&app, &order).await.len();
 
     app.clock.advance(Duration::seconds(30));

@@ -231,18 +231,34 @@ impl TestApp {
             .expect("request")
     }
 
-    /// Polls the order's JSON until its status is `status` (at most 5 s).
-    pub async fn wait_for_status(&self, order_id: &str, status: &str) -> serde_json::Value {
+    /// Polls the order's JSON until `field` equals `value` (at most 5 s).
+    pub async fn wait_for_field(
+        &self,
+        order_id: &str,
+        field: &str,
+        value: &str,
+    ) -> serde_json::Value {
         for _ in 0..250 {
             let json = self.status(order_id).await;
-            if json["status"] == status {
+            if json[field] == value {
                 return json;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!(
-            "order {order_id} never reached {status}: {}",
+            "order {order_id}: {field} never reached {value}: {}",
             self.status(order_id).await
         );
+    }
+
+    /// Polls until the order's `status` is `status`.
+    pub async fn wait_for_status(&self, order_id: &str, status: &str) -> serde_json::Value {
+        self.wait_for_field(order_id, "status", status).await
+    }
+
+    /// Polls until the order's `payment_status` is `status`.
+    pub async fn wait_for_payment_status(&self, order_id: &str, status: &str) -> serde_json::Value {
+        self.wait_for_field(order_id, "payment_status", status)
+            .await
     }
 }

@@ -103,21 +103,6 @@ pub async fn make_pending_order(app: &TestApp, device: &str, uuid: &str) -> Stri
     order
 }
 
-/// Polls the order's JSON until its payment is in `state` (at most 5 s).
-pub async fn wait_for_payment(app: &TestApp, order: &str, state: &str) -> serde_json::Value {
-    for _ in 0..250 {
-        let json = app.status(order).await;
-        if json["payment_status"] == state {
-            return json;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    panic!(
-        "payment of {order} never reached {state}: {}",
-        app.status(order).await
-    );
-}
-
 /// The order's make-command job once `ready` holds for it (at most 5 s).
 async fn wait_for_make_job(
     app: &TestApp,
@@ -353,7 +338,7 @@ async fn a_machine_unreachable_after_the_last_retry_fails_the_order_and_returns_
     }
     let json = app.wait_for_status(&order, "failed").await;
     assert_eq!(json["failure_reason"], "machine_unreachable");
-    let json = wait_for_payment(&app, &order, "refunded").await;
+    let json = app.wait_for_payment_status(&order, "refunded").await;
     assert!(
         json["message"]
             .as_str()
@@ -396,7 +381,7 @@ async fn a_make_command_refused_with_a_4xx_fails_the_order_and_refunds_without_r
     let order = pay_in_sandbox(&app, "tm-1", "rejected-1").await;
     let json = app.wait_for_status(&order, "failed").await;
     assert_eq!(json["failure_reason"], "machine_unreachable");
-    let json = wait_for_payment(&app, &order, "refunded").await;
+    let json = app.wait_for_payment_status(&order, "refunded").await;
     assert!(
         json["message"]
             .as_str()

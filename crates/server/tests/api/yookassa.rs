@@ -211,25 +211,6 @@ pub fn api_calls(fake: &FakeYookassa, method: &str, path: &str) -> Vec<RecordedR
         .collect()
 }
 
-/// Polls the order's JSON until its `payment_status` is `status` (at most 5 s).
-pub async fn wait_for_payment_status(
-    app: &TestApp,
-    order: &str,
-    status: &str,
-) -> serde_json::Value {
-    for _ in 0..250 {
-        let json = app.status(order).await;
-        if json["payment_status"] == status {
-            return json;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!(
-        "payment of order {order} never reached {status}: {}",
-        app.status(order).await
-    );
-}
-
 #[tokio::test]
 async fn a_yookassa_payment_confirmed_by_webhook_and_api_brews_the_drink() {
     let (app, fake) = spawn_with_yookassa(YK_FLEET).await;
@@ -312,7 +293,7 @@ async fn a_failed_drink_after_an_immediate_payment_is_refunded_with_a_key_derive
         200
     );
     app.wait_for_status(&order, "failed").await;
-    let json = wait_for_payment_status(&app, &order, "refunded").await;
+    let json = app.wait_for_payment_status(&order, "refunded").await;
     assert_eq!(json["failure_reason"], "dispense_failed");
 
     let ours = our_payment(&app, &order).await;
@@ -377,7 +358,7 @@ async fn an_after_dispense_payment_is_captured_only_after_the_drink_is_dispensed
         200
     );
     app.wait_for_status(&order, "successful").await;
-    wait_for_payment_status(&app, &order, "succeeded").await;
+    app.wait_for_payment_status(&order, "succeeded").await;
 
     let ours = our_payment(&app, &order).await;
     let captures = api_calls(&fake, "POST", &format!("/v3/payments/{payment_id}/capture"));
@@ -417,7 +398,7 @@ async fn an_after_dispense_hold_is_canceled_when_the_machine_fails() {
         200
     );
     app.wait_for_status(&order, "failed").await;
-    let json = wait_for_payment_status(&app, &order, "canceled").await;
+    let json = app.wait_for_payment_status(&order, "canceled").await;
     assert_eq!(json["failure_reason"], "dispense_failed");
 
     let ours = our_payment(&app, &order).await;

@@ -5,7 +5,7 @@
 use crate::helpers::TestApp;
 use crate::yookassa::{
     api_calls, deliver, history, our_payment, spawn_with_yookassa, spawn_with_yookassa_and,
-    start_payment, wait_for_payment_status, YK_FLEET,
+    start_payment, YK_FLEET,
 };
 use coffee_domain::idempotency;
 use coffee_domain::services::expiry::Expiry;
@@ -287,7 +287,7 @@ async fn a_payment_after_expiry_brews_no_drink_and_is_refunded() {
     fake.pay(&payment_id);
     let status = deliver(&app, fake.notification("payment.succeeded", &payment_id)).await;
     assert_eq!(status, 200);
-    let json = wait_for_payment_status(&app, &order, "refunded").await;
+    let json = app.wait_for_payment_status(&order, "refunded").await;
     assert_eq!(json["status"], "not_paid");
     assert_eq!(json["failure_reason"], "paid_after_expiry");
 
