@@ -24,30 +24,34 @@ impl Background {
         ctx: Arc<Context>,
         reports: Option<mpsc::UnboundedReceiver<DispenseReport>>,
         tick: Duration,
+        job_loops: usize,
     ) -> Self {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
 
-        let worker = Worker::new(ctx.clone());
-        let mut stop_jobs = stopped.clone();
-        tasks.push(tokio::spawn(async move {
-            loop {
-                let ran = match worker.run_due(JOB_BATCH).await {
-                    Ok(ran) => ran,
-                    Err(error) => {
-                        tracing::warn!(%error, "job queue unavailable");
-                        0
+        // Several loops: one slow provider or machine call does not hold up the others.
+        for _ in 0..job_loops.max(1) {
+            let worker = Worker::new(ctx.clone());
+            let mut stop_jobs = stopped.clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let ran = match worker.run_due(JOB_BATCH).await {
+                        Ok(ran) => ran,
+                        Err(error) => {
+                            tracing::warn!(%error, "job queue unavailable");
+                            0
+                        }
+                    };
+                    if ran == JOB_BATCH {
+                        continue; // more may be due
                     }
-                };
-                if ran == JOB_BATCH {
-                    continue; // more may be due
+                    tokio::select! {
+                        _ = stop_jobs.changed() => break,
+                        _ = tokio::time::sleep(tick) => {}
+                    }
                 }
-                tokio::select! {
-                    _ = stop_jobs.changed() => break,
-                    _ = tokio::time::sleep(tick) => {}
-                }
-            }
-        }));
+            }));
+        }
 
         let expiry = Expiry::new(ctx.clone());
         let mut stop_expiry = stopped.clone();

@@ -46,6 +46,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     /// `JOB_LEASE_SECONDS`: a job whose worker died is taken over after this (default 60).
     pub job_lease_seconds: i64,
+    /// `JOB_WORKERS`: job loops per process (default 4).
+    pub job_workers: usize,
 }
 
 /// `TMETR_*`: where Tmetr is and how to authenticate.
@@ -261,7 +263,20 @@ impl Config {
                 }
             },
         };
+        let job_workers = match get("JOB_WORKERS") {
+            None => 4,
+            Some(raw) => match raw.parse::<usize>() {
+                Ok(n) if (1..=64).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError {
+                        variable: "JOB_WORKERS",
+                        message: format!("{raw:?} is not a number between 1 and 64"),
+                    })
+                }
+            },
+        };
         Ok(Config {
+            job_workers,
             job_lease_seconds,
             yookassa_api_url,
             yookassa_trusted_ips,
@@ -392,6 +407,8 @@ mod tests {
             ("SECRET_KEY", "short"),
             ("MIGRATE_ON_START", "later"),
             ("DATABASE_POOL_SIZE", "0"),
+            ("JOB_WORKERS", "0"),
+            ("JOB_LEASE_SECONDS", "forever"),
             ("YOOKASSA_API_URL", "api.yookassa.ru"),
             ("YOOKASSA_TRUSTED_IPS", "10.0.0.0/99"),
             ("TRUSTED_PROXIES", "not-an-ip"),

@@ -324,7 +324,12 @@ impl Application {
         })?
         .shutdown_timeout(10)
         .run();
-        let background = Background::start(wiring.ctx, wiring.dispense_reports, worker_tick);
+        let background = Background::start(
+            wiring.ctx,
+            wiring.dispense_reports,
+            worker_tick,
+            config.job_workers,
+        );
         Ok(Self {
             port,
             server,

@@ -169,6 +169,8 @@ impl World {
             ("TMETR_HOST", self.tmetr.base_url()),
             ("TMETR_TOKEN", "tmetr-test-token".to_owned()),
             ("JOB_LEASE_SECONDS", JOB_LEASE_SECONDS.to_owned()),
+            // One job loop: a kill interrupts at most one make command, which bounds repeats.
+            ("JOB_WORKERS", "1".to_owned()),
             ("DATABASE_POOL_SIZE", "8".to_owned()),
             ("RUST_LOG", "info".to_owned()),
         ]
