@@ -1,6 +1,7 @@
 //! The demo banner: what a newcomer sees after `cargo run`.
 
 use coffee_domain::ports::CatalogRepository;
+use coffee_domain::services::checkout::encode_query_value;
 use coffee_domain::Size;
 
 /// Full QR URLs, one per drink and sold size of every device, with a machine order id unique
@@ -42,9 +43,9 @@ pub async fn qr_urls(
             );
             let url = format!(
                 "{base_url}/v1/pay?deviceUuid={}&drinkNo={}&size={code}&uuid={run_tag}-{n}&drinkName={}",
-                encode(device.device_uuid.as_str()),
-                encode(drink.drink_no.as_str()),
-                encode(&drink.name)
+                encode_query_value(device.device_uuid.as_str()),
+                encode_query_value(drink.drink_no.as_str()),
+                encode_query_value(&drink.name)
             );
             urls.push((label, url));
         }
@@ -72,17 +73,4 @@ pub fn banner(base_url: &str, urls: &[(String, String)]) -> String {
         "=============================================================================\n",
     );
     text
-}
-
-fn encode(value: &str) -> String {
-    let mut out = String::new();
-    for byte in value.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(char::from(byte))
-            }
-            other => out.push_str(&format!("%{other:02X}")),
-        }
-    }
-    out
 }

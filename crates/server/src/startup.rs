@@ -15,7 +15,10 @@ use coffee_adapter_memory::{MemoryStore, RandomIds, SandboxProvider, SimulatedMa
 use coffee_adapter_postgres::PgStore;
 use coffee_adapter_tmetr::{TmetrConfig, TmetrGateway, TokenRefresh};
 use coffee_adapter_yookassa::{YookassaConfig, YookassaGateway};
-use coffee_domain::ports::{Clock, MachineGateway, PaymentGateway};
+use coffee_domain::ports::{
+    CatalogRepository, Clock, JobQueue, MachineGateway, OrderRepository, PaymentGateway,
+    PaymentRepository,
+};
 use coffee_domain::services::dispensing::DispenseReport;
 use coffee_domain::services::{Context, Ports, Settings};
 use coffee_domain::{MachineKind, ProviderKind};
@@ -120,27 +123,47 @@ pub async fn memory_wiring(
         },
     )
     .map_err(|e| StartupError::Fleet(e.to_string()))?;
-    use coffee_domain::ports::CatalogRepository;
     store
         .apply_fleet(&fleet)
         .await
         .map_err(|e| StartupError::Fleet(e.to_string()))?;
-    let sandbox = Arc::new(SandboxProvider::new(config.base_url.clone()));
+    wire(config, clock, store.clone(), Some(store), true, secrets)
+}
+
+/// Builds the ports around one store. The sandbox provider and simulated machines are
+/// registered only when `sandbox` is on (demo mode, or `SANDBOX_ENABLED=true`).
+fn wire<S>(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    store: Arc<S>,
+    memory: Option<Arc<MemoryStore>>,
+    sandbox: bool,
+    secrets: SecretBox,
+) -> Result<Wiring, StartupError>
+where
+    S: CatalogRepository + OrderRepository + PaymentRepository + JobQueue + 'static,
+{
     let (reports_tx, reports_rx) = mpsc::unbounded_channel();
     let machine = Arc::new(SimulatedMachine::reporting(clock.clone(), reports_tx));
     let mut payment_gateways: HashMap<ProviderKind, Arc<dyn PaymentGateway>> = HashMap::new();
-    payment_gateways.insert(ProviderKind::Sandbox, sandbox.clone());
     payment_gateways.insert(ProviderKind::Yookassa, yookassa_gateway(config, &secrets)?);
     let mut machine_gateways: HashMap<MachineKind, Arc<dyn MachineGateway>> = HashMap::new();
-    machine_gateways.insert(MachineKind::Simulated, machine.clone());
     if let Some(tmetr) = tmetr_gateway(config)? {
         machine_gateways.insert(MachineKind::Tmetr, tmetr);
     }
+    let sandbox = if sandbox {
+        let sandbox = Arc::new(SandboxProvider::new(config.base_url.clone()));
+        payment_gateways.insert(ProviderKind::Sandbox, sandbox.clone());
+        machine_gateways.insert(MachineKind::Simulated, machine.clone());
+        Some(sandbox)
+    } else {
+        None
+    };
     let ports = Ports {
         catalog: store.clone(),
         orders: store.clone(),
         payments: store.clone(),
-        jobs: store.clone(),
+        jobs: store,
         payment_gateways,
         machine_gateways,
         clock,
@@ -148,9 +171,9 @@ pub async fn memory_wiring(
     };
     Ok(Wiring {
         ctx: Context::new(ports, settings(config)),
-        sandbox: Some(sandbox),
+        sandbox,
         dispense_reports: Some(reports_rx),
-        memory: Some(store),
+        memory,
         machine,
         secrets,
     })
@@ -173,42 +196,17 @@ pub async fn production_wiring(
             .await
             .map_err(|e| StartupError::Database(e.to_string()))?,
     );
-    let (reports_tx, reports_rx) = mpsc::unbounded_channel();
-    let machine = Arc::new(SimulatedMachine::reporting(clock.clone(), reports_tx));
-    let secrets = secret_box(config)?;
-    let mut payment_gateways: HashMap<ProviderKind, Arc<dyn PaymentGateway>> = HashMap::new();
-    payment_gateways.insert(ProviderKind::Yookassa, yookassa_gateway(config, &secrets)?);
-    let mut machine_gateways: HashMap<MachineKind, Arc<dyn MachineGateway>> = HashMap::new();
-    let sandbox = if config.sandbox_enabled {
+    if config.sandbox_enabled {
         tracing::warn!("SANDBOX_ENABLED=true: the sandbox provider and simulated machines are on — never in production");
-        let sandbox = Arc::new(SandboxProvider::new(config.base_url.clone()));
-        payment_gateways.insert(ProviderKind::Sandbox, sandbox.clone());
-        machine_gateways.insert(MachineKind::Simulated, machine.clone());
-        Some(sandbox)
-    } else {
-        None
-    };
-    if let Some(tmetr) = tmetr_gateway(config)? {
-        machine_gateways.insert(MachineKind::Tmetr, tmetr);
     }
-    let ports = Ports {
-        catalog: store.clone(),
-        orders: store.clone(),
-        payments: store.clone(),
-        jobs: store,
-        payment_gateways,
-        machine_gateways,
+    wire(
+        config,
         clock,
-        ids: Arc::new(RandomIds),
-    };
-    Ok(Wiring {
-        ctx: Context::new(ports, settings(config)),
-        sandbox,
-        dispense_reports: Some(reports_rx),
-        memory: None,
-        machine,
-        secrets,
-    })
+        store,
+        None,
+        config.sandbox_enabled,
+        secret_box(config)?,
+    )
 }
 
 /// Applies pending migrations; returns the names applied.

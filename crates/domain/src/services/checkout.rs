@@ -225,11 +225,11 @@ impl Checkout {
                 let url = format!(
                     "{url}{separator}order_id={}&drink_name={}&price={}&size={}&device_uuid={}&merchant_id={}",
                     order.id,
-                    encode(&order.drink_name),
+                    encode_query_value(&order.drink_name),
                     order.price.kopecks(),
                     order.size.as_str(),
-                    encode(device.device_uuid.as_str()),
-                    encode(merchant.key.as_str()),
+                    encode_query_value(device.device_uuid.as_str()),
+                    encode_query_value(merchant.key.as_str()),
                 );
                 ScanOutcome::External { order, url }
             }
@@ -527,7 +527,7 @@ pub fn description(drink_name: &str) -> String {
 }
 
 /// Percent-encodes a query value (RFC 3986 unreserved characters pass).
-fn encode(value: &str) -> String {
+pub fn encode_query_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for byte in value.bytes() {
         match byte {

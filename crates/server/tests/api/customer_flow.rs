@@ -226,3 +226,53 @@ async fn after_dispense_merchants_are_charged_only_when_the_drink_is_out() {
     app.wait_for_status(&order, "successful").await;
     app.wait_for_payment_status(&order, "succeeded").await;
 }
+
+#[tokio::test]
+async fn a_custom_device_hands_the_order_to_its_own_system_with_the_order_parameters() {
+    const CUSTOM_FLEET: &str = r#"
+[[merchants]]
+key = "ext"
+name = "Внешняя касса"
+contact_email = "owner@example.com"
+valid_until = "2099-12-31"
+
+[[devices]]
+device_uuid = "ext-1"
+merchant = "ext"
+provider = "custom"
+redirect_url = "https://pay.example.com/start?shop=7"
+
+[[drinks]]
+device = "ext-1"
+drink_no = "1"
+name = "Какао"
+prices = { small = 9000 }
+"#;
+    let app = crate::helpers::spawn_app_with(CUSTOM_FLEET, &[]).await;
+    let response = app
+        .get(&crate::helpers::qr("ext-1", "1", "0", "ext-order-1"))
+        .await;
+    assert_eq!(response.status().as_u16(), 302);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with("https://pay.example.com/start?shop=7&order_id="),
+        "{location}"
+    );
+    for part in [
+        "&drink_name=%D0%9A%D0%B0%D0%BA%D0%B0%D0%BE",
+        "&price=9000",
+        "&size=small",
+        "&device_uuid=ext-1",
+        "&merchant_id=ext",
+    ] {
+        assert!(location.contains(part), "{location} lacks {part}");
+    }
+    let again = app
+        .get(&crate::helpers::qr("ext-1", "1", "0", "ext-order-1"))
+        .await;
+    assert_eq!(
+        again.headers()["location"].to_str().unwrap(),
+        location,
+        "a re-scan hands over the same order"
+    );
+}
