@@ -58,7 +58,10 @@ impl AppState {
 }
 
 /// The HTTP surface (DESIGN.md §4). Paths are fixed: machines in the field print them.
-pub fn configure(cfg: &mut web::ServiceConfig, sandbox_enabled: bool) {
+pub fn configure(cfg: &mut web::ServiceConfig, sandbox_enabled: bool, demo: bool) {
+    if demo {
+        cfg.route("/", web::get().to(routes::demo::index));
+    }
     cfg.route("/health", web::get().to(routes::ops::health))
         .route("/ready", web::get().to(routes::ops::ready))
         .route("/v1/pay", web::get().to(routes::customer::scan))

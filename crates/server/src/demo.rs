@@ -67,7 +67,7 @@ pub fn banner(base_url: &str, urls: &[(String, String)]) -> String {
         text.push_str(&format!("  {label}\n    {url}\n"));
     }
     text.push_str(&format!(
-        "\nHealth: {base_url}/health — change uuid= in a URL for a new order.\n"
+        "\nOr open {base_url}/ for fresh links (each click is a new order). Health: {base_url}/health\n"
     ));
     text.push_str(
         "=============================================================================\n",

@@ -7,7 +7,8 @@ use coffee_domain::{FailureReason, OrderStatus, PaymentState, ReceiptPolicy};
 use serde::Serialize;
 use tera::{Context, Tera};
 
-const TEMPLATES: [(&str, &str); 4] = [
+const TEMPLATES: [(&str, &str); 5] = [
+    ("demo.html", include_str!("../../../templates/demo.html")),
     ("base.html", include_str!("../../../templates/base.html")),
     ("error.html", include_str!("../../../templates/error.html")),
     ("order.html", include_str!("../../../templates/order.html")),

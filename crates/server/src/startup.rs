@@ -282,6 +282,8 @@ impl Application {
             })?
             .port();
         let sandbox_enabled = wiring.sandbox.is_some();
+        // The demo index lists every device: only for in-memory demo data.
+        let demo = config.is_demo() && wiring.memory.is_some();
         let state = web::Data::new(AppState::new(
             wiring.ctx.clone(),
             Pages::load()?,
@@ -293,7 +295,7 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .app_data(web::JsonConfig::default().limit(64 * 1024))
-                .configure(|cfg| app::configure(cfg, sandbox_enabled))
+                .configure(|cfg| app::configure(cfg, sandbox_enabled, demo))
                 .default_service(web::to(crate::routes::not_found))
                 .wrap_fn(|request, service| {
                     let started = Instant::now();

@@ -1,6 +1,7 @@
 //! HTTP handlers: parse the request, call one use case, render the answer.
 
 pub mod customer;
+pub mod demo;
 pub mod devices;
 pub mod ops;
 pub mod sandbox;

@@ -276,3 +276,24 @@ prices = { small = 9000 }
         "a re-scan hands over the same order"
     );
 }
+
+#[tokio::test]
+async fn the_demo_index_offers_fresh_qr_links_so_every_click_is_a_new_order() {
+    let app = spawn_app().await;
+    let page = |html: String| -> Vec<String> {
+        html.split("href=\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .filter(|href| href.starts_with("/v1/pay?"))
+            .map(|href| href.replace("&amp;", "&"))
+            .collect()
+    };
+    let first = page(app.get("/").await.text().await.unwrap());
+    let second = page(app.get("/").await.text().await.unwrap());
+    assert!(!first.is_empty());
+    assert_ne!(first, second, "each visit hands out new machine order ids");
+    let a = app.get(&first[0]).await;
+    let b = app.get(&second[0]).await;
+    assert_eq!(a.status().as_u16(), 302);
+    assert_ne!(a.headers()["location"], b.headers()["location"]);
+}
