@@ -3,6 +3,7 @@
 use crate::{JobId, OrderId};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -94,6 +95,8 @@ pub struct Job {
     /// Attempts started so far, including the current one.
     pub attempts: u32,
     pub max_attempts: u32,
+    /// This claim's token: only the current claim may complete, retry or bury the job.
+    pub claim: Uuid,
 }
 
 impl Job {

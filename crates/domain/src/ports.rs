@@ -174,19 +174,21 @@ pub trait JobQueue: Send + Sync {
         limit: usize,
         lease: Duration,
     ) -> Result<Vec<Job>, RepositoryError>;
-    /// Marks the job done. Errors: `NotFound`, `Unavailable`.
-    async fn complete(&self, id: JobId) -> Result<(), RepositoryError>;
-    /// Puts the job back to run at `run_at`, recording why; `count_attempt = false` for a
-    /// planned re-run (polling) that is not a failure. Errors: `NotFound`, `Unavailable`.
+    /// Marks the claimed job done. Errors: `Conflict` when `job` is no longer the current
+    /// claim (its lease ran out and another worker took it over, or it already ended);
+    /// `NotFound`; `Unavailable`.
+    async fn complete(&self, job: &Job) -> Result<(), RepositoryError>;
+    /// Puts the claimed job back to run at `run_at`, recording why; `count_attempt = false`
+    /// for a planned re-run (polling) that is not a failure. Errors: as [`JobQueue::complete`].
     async fn retry(
         &self,
-        id: JobId,
+        job: &Job,
         run_at: DateTime<Utc>,
         error: &str,
         count_attempt: bool,
     ) -> Result<(), RepositoryError>;
-    /// Gives up: the job becomes `dead` with its last error. Errors: `NotFound`, `Unavailable`.
-    async fn bury(&self, id: JobId, error: &str) -> Result<(), RepositoryError>;
+    /// Gives up: the job becomes `dead` with its last error. Errors: as [`JobQueue::complete`].
+    async fn bury(&self, job: &Job, error: &str) -> Result<(), RepositoryError>;
     /// Jobs of an order with their states, for operators and tests. Errors: `Unavailable`.
     async fn jobs_of(&self, order: OrderId) -> Result<Vec<JobSummary>, RepositoryError>;
 }

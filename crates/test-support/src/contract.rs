@@ -23,7 +23,7 @@ use coffee_domain::ports::{
 };
 use coffee_domain::{
     CaptureMode, DeadlinePolicy, Device, DeviceUuid, Drink, DrinkNo, FailureReason, Fleet,
-    FleetChanges, HistoryEntry, HistorySource, JobId, JobKind, JobState, MachineKind,
+    FleetChanges, HistoryEntry, HistorySource, Job, JobId, JobKind, JobState, MachineKind,
     MachineOrderId, Merchant, MerchantKey, Money, NewJob, Order, OrderId, OrderStatus, Payment,
     PaymentId, PaymentState, ProviderKind, ReceiptContact, ReceiptPolicy, SimulatedOutcome,
     Simulation, Size, SizePrices,
@@ -86,6 +86,7 @@ macro_rules! contract_tests {
             retry_without_counting_keeps_attempts,
             bury_and_complete_end_a_job,
             unknown_jobs_are_not_found,
+            a_stale_claim_cannot_end_a_job_taken_over,
             ping_answers,
         );
     };
@@ -1465,10 +1466,11 @@ pub async fn retry_counts_attempts_and_records_the_error(stores: &Stores) {
     seed(stores).await;
     let order = order_with_jobs(stores, "moid-1", &[(JobKind::CapturePayment, t0())]).await;
     let lease = Duration::minutes(5);
-    let id = stores.jobs.claim_due(t0(), 1, lease).await.unwrap()[0].id;
+    let first = stores.jobs.claim_due(t0(), 1, lease).await.unwrap()[0].clone();
+    let id = first.id;
     stores
         .jobs
-        .retry(id, at(100), "provider 503", true)
+        .retry(&first, at(100), "provider 503", true)
         .await
         .unwrap();
     let stored = job(stores, order.id, id).await;
@@ -1491,7 +1493,7 @@ pub async fn retry_counts_attempts_and_records_the_error(stores: &Stores) {
     assert_eq!((claimed[0].id, claimed[0].attempts), (id, 2));
     stores
         .jobs
-        .retry(id, at(200), "timeout", true)
+        .retry(&claimed[0], at(200), "timeout", true)
         .await
         .unwrap();
     let stored = job(stores, order.id, id).await;
@@ -1506,17 +1508,18 @@ pub async fn retry_without_counting_keeps_attempts(stores: &Stores) {
     seed(stores).await;
     let order = order_with_jobs(stores, "moid-1", &[(JobKind::PollPayment, t0())]).await;
     let lease = Duration::minutes(5);
-    let id = stores.jobs.claim_due(t0(), 1, lease).await.unwrap()[0].id;
+    let first = stores.jobs.claim_due(t0(), 1, lease).await.unwrap()[0].clone();
+    let id = first.id;
     stores
         .jobs
-        .retry(id, at(10), "provider 500", true)
+        .retry(&first, at(10), "provider 500", true)
         .await
         .unwrap();
     let claimed = stores.jobs.claim_due(at(10), 1, lease).await.unwrap();
     assert_eq!(claimed[0].attempts, 2);
     stores
         .jobs
-        .retry(id, at(20), "still pending", false)
+        .retry(&claimed[0], at(20), "still pending", false)
         .await
         .unwrap();
     let stored = job(stores, order.id, id).await;
@@ -1538,7 +1541,7 @@ pub async fn retry_without_counting_keeps_attempts(stores: &Stores) {
         assert_eq!(claimed[0].attempts, 2, "round {round}");
         stores
             .jobs
-            .retry(id, at(21 + round), "still pending", false)
+            .retry(&claimed[0], at(21 + round), "still pending", false)
             .await
             .unwrap();
     }
@@ -1561,8 +1564,8 @@ pub async fn bury_and_complete_end_a_job(stores: &Stores) {
     let claimed = stores.jobs.claim_due(t0(), 10, lease).await.unwrap();
     assert_eq!(claimed.len(), 2);
     let (refund, poll) = (claimed[0].id, claimed[1].id);
-    stores.jobs.bury(refund, "card expired").await.unwrap();
-    stores.jobs.complete(poll).await.unwrap();
+    stores.jobs.bury(&claimed[0], "card expired").await.unwrap();
+    stores.jobs.complete(&claimed[1]).await.unwrap();
 
     let stored = job(stores, order.id, refund).await;
     assert_eq!(
@@ -1591,11 +1594,53 @@ pub async fn bury_and_complete_end_a_job(stores: &Stores) {
 
 /// Every job operation on an unknown id is `NotFound`.
 pub async fn unknown_jobs_are_not_found(stores: &Stores) {
-    let ghost = JobId::from_uuid(Uuid::new_v4());
-    assert_not_found(stores.jobs.complete(ghost).await);
-    assert_not_found(stores.jobs.retry(ghost, t0(), "x", true).await);
-    assert_not_found(stores.jobs.retry(ghost, t0(), "x", false).await);
-    assert_not_found(stores.jobs.bury(ghost, "x").await);
+    let ghost = Job {
+        id: JobId::from_uuid(Uuid::new_v4()),
+        kind: JobKind::PollPayment,
+        order_id: OrderId::from_uuid(Uuid::new_v4()),
+        attempts: 1,
+        max_attempts: 1,
+        claim: Uuid::new_v4(),
+    };
+    assert_not_found(stores.jobs.complete(&ghost).await);
+    assert_not_found(stores.jobs.retry(&ghost, t0(), "x", true).await);
+    assert_not_found(stores.jobs.retry(&ghost, t0(), "x", false).await);
+    assert_not_found(stores.jobs.bury(&ghost, "x").await);
+}
+
+/// Only the current claim ends a job: a worker whose lease ran out and whose job was taken
+/// over gets `Conflict` from `complete`, `retry` and `bury`, and changes nothing.
+pub async fn a_stale_claim_cannot_end_a_job_taken_over(stores: &Stores) {
+    seed(stores).await;
+    let order = order_with_jobs(stores, "moid-1", &[(JobKind::SendMakeCommand, t0())]).await;
+    let lease = Duration::seconds(30);
+    let stale = stores.jobs.claim_due(t0(), 1, lease).await.unwrap()[0].clone();
+    let current = stores.jobs.claim_due(at(31), 1, lease).await.unwrap()[0].clone();
+    assert_eq!((stale.id, current.attempts), (current.id, 2));
+    assert_ne!(stale.claim, current.claim);
+    let before = job(stores, order.id, stale.id).await;
+    assert!(matches!(
+        stores.jobs.complete(&stale).await,
+        Err(RepositoryError::Conflict(_))
+    ));
+    assert!(matches!(
+        stores.jobs.retry(&stale, at(40), "x", true).await,
+        Err(RepositoryError::Conflict(_))
+    ));
+    assert!(matches!(
+        stores.jobs.bury(&stale, "x").await,
+        Err(RepositoryError::Conflict(_))
+    ));
+    assert_eq!(job(stores, order.id, stale.id).await, before);
+    stores.jobs.complete(&current).await.unwrap();
+    assert_eq!(job(stores, order.id, stale.id).await.state, JobState::Done);
+    assert!(
+        matches!(
+            stores.jobs.complete(&current).await,
+            Err(RepositoryError::Conflict(_))
+        ),
+        "an ended job is no claim's"
+    );
 }
 
 /// The readiness probe answers.

@@ -24,6 +24,8 @@ struct JobRow {
     run_at: DateTime<Utc>,
     lease_until: Option<DateTime<Utc>>,
     last_error: Option<String>,
+    /// The current claim's token; `None` while nobody holds the job.
+    claim: Option<Uuid>,
 }
 
 #[derive(Debug, Default)]
@@ -357,6 +359,7 @@ impl OrderRepository for MemoryStore {
                     run_at: job.run_at,
                     lease_until: None,
                     last_error: None,
+                    claim: None,
                 },
             );
         }
@@ -455,7 +458,10 @@ impl JobQueue for MemoryStore {
                 row.state = JobState::Running;
                 row.attempts += 1;
                 row.lease_until = Some(now + lease);
+                let claim = Uuid::new_v4();
+                row.claim = Some(claim);
                 claimed.push(Job {
+                    claim,
                     id,
                     kind: row.kind,
                     order_id: row.order_id,
@@ -467,32 +473,28 @@ impl JobQueue for MemoryStore {
         Ok(claimed)
     }
 
-    async fn complete(&self, id: JobId) -> Result<(), RepositoryError> {
+    async fn complete(&self, job: &Job) -> Result<(), RepositoryError> {
         let mut state = self.lock()?;
-        let row = state
-            .jobs
-            .get_mut(&id)
-            .ok_or_else(|| RepositoryError::NotFound(format!("job {id}")))?;
+        let row = held(&mut state, job)?;
         row.state = JobState::Done;
         row.lease_until = None;
+        row.claim = None;
         Ok(())
     }
 
     async fn retry(
         &self,
-        id: JobId,
+        job: &Job,
         run_at: DateTime<Utc>,
         error: &str,
         count_attempt: bool,
     ) -> Result<(), RepositoryError> {
         let mut state = self.lock()?;
-        let row = state
-            .jobs
-            .get_mut(&id)
-            .ok_or_else(|| RepositoryError::NotFound(format!("job {id}")))?;
+        let row = held(&mut state, job)?;
         row.state = JobState::Queued;
         row.run_at = run_at;
         row.lease_until = None;
+        row.claim = None;
         if count_attempt {
             row.last_error = Some(error.to_owned());
         } else {
@@ -501,14 +503,12 @@ impl JobQueue for MemoryStore {
         Ok(())
     }
 
-    async fn bury(&self, id: JobId, error: &str) -> Result<(), RepositoryError> {
+    async fn bury(&self, job: &Job, error: &str) -> Result<(), RepositoryError> {
         let mut state = self.lock()?;
-        let row = state
-            .jobs
-            .get_mut(&id)
-            .ok_or_else(|| RepositoryError::NotFound(format!("job {id}")))?;
+        let row = held(&mut state, job)?;
         row.state = JobState::Dead;
         row.lease_until = None;
+        row.claim = None;
         row.last_error = Some(error.to_owned());
         Ok(())
     }
@@ -522,4 +522,19 @@ impl JobQueue for MemoryStore {
             .map(|(id, row)| summary(*id, row))
             .collect())
     }
+}
+
+/// The job's row if `job` is still its current claim.
+fn held<'a>(state: &'a mut State, job: &Job) -> Result<&'a mut JobRow, RepositoryError> {
+    let row = state
+        .jobs
+        .get_mut(&job.id)
+        .ok_or_else(|| RepositoryError::NotFound(format!("job {}", job.id)))?;
+    if row.state != JobState::Running || row.claim != Some(job.claim) {
+        return Err(RepositoryError::Conflict(format!(
+            "job {} is no longer held by this claim",
+            job.id
+        )));
+    }
+    Ok(row)
 }

@@ -459,6 +459,7 @@ pub(crate) struct ClaimedJobRow {
     pub attempts: i32,
     pub max_attempts: i32,
     pub run_at: DateTime<Utc>,
+    pub claim_token: Option<Uuid>,
 }
 
 impl ClaimedJobRow {
@@ -469,6 +470,9 @@ impl ClaimedJobRow {
             order_id: OrderId::from_uuid(self.order_id),
             attempts: from_i64(i64::from(self.attempts), "job attempts")?,
             max_attempts: from_i64(i64::from(self.max_attempts), "job max attempts")?,
+            claim: self
+                .claim_token
+                .ok_or_else(|| StoreError::corrupt("claimed job without a claim token"))?,
         })
     }
 }

@@ -126,6 +126,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        claim_token -> Nullable<Uuid>,
     }
 }
 

@@ -18,7 +18,7 @@ use coffee_domain::ports::{
     RepositoryError,
 };
 use coffee_domain::{
-    Device, DeviceUuid, Drink, DrinkNo, Fleet, FleetChanges, HistoryEntry, Job, JobId, JobState,
+    Device, DeviceUuid, Drink, DrinkNo, Fleet, FleetChanges, HistoryEntry, Job, JobState,
     MachineOrderId, Merchant, MerchantKey, Order, OrderId, OrderStatus, Payment, PaymentState,
     ProviderKind,
 };
@@ -731,8 +731,42 @@ impl PaymentRepository for PgStore {
     }
 }
 
-fn job_not_found(id: JobId) -> StoreError {
-    StoreError::Repo(RepositoryError::NotFound(format!("job {id}")))
+/// A job row filtered down to one claim.
+type HeldJob = diesel::dsl::Filter<
+    diesel::dsl::Find<jobs::table, Uuid>,
+    diesel::dsl::And<
+        diesel::dsl::Eq<jobs::state, &'static str>,
+        diesel::dsl::Eq<jobs::claim_token, Uuid>,
+    >,
+>;
+
+/// The job's row while `job` is its current claim.
+fn held(job: &Job) -> HeldJob {
+    jobs::table.find(job.id.as_uuid()).filter(
+        jobs::state
+            .eq(JobState::Running.code())
+            .and(jobs::claim_token.eq(job.claim)),
+    )
+}
+
+/// Nothing was updated: the job is unknown (`NotFound`) or no longer this claim's (`Conflict`).
+async fn not_held_unless_touched(
+    conn: &mut AsyncPgConnection,
+    job: &Job,
+    touched: usize,
+) -> Result<(), StoreError> {
+    if touched > 0 {
+        return Ok(());
+    }
+    let exists: bool = select(exists(jobs::table.find(job.id.as_uuid())))
+        .get_result(conn)
+        .await?;
+    let error = if exists {
+        RepositoryError::Conflict(format!("job {} is no longer held by this claim", job.id))
+    } else {
+        RepositoryError::NotFound(format!("job {}", job.id))
+    };
+    Err(StoreError::Repo(error))
 }
 
 #[async_trait]
@@ -767,12 +801,15 @@ impl JobQueue for PgStore {
                 if due.is_empty() {
                     return Ok(Vec::new());
                 }
+                // One token for this claim; with the job id it names the claim uniquely.
+                let claim = Uuid::new_v4();
                 let mut claimed: Vec<ClaimedJobRow> =
                     diesel::update(jobs::table.filter(jobs::id.eq_any(&due)))
                         .set((
                             jobs::state.eq(running),
                             jobs::attempts.eq(jobs::attempts + 1),
                             jobs::lease_until.eq(lease_until),
+                            jobs::claim_token.eq(claim),
                             jobs::updated_at.eq(db_now),
                         ))
                         .returning(ClaimedJobRow::as_returning())
@@ -789,47 +826,45 @@ impl JobQueue for PgStore {
         .await
     }
 
-    async fn complete(&self, id: JobId) -> Result<(), RepositoryError> {
+    async fn complete(&self, job: &Job) -> Result<(), RepositoryError> {
         self.run(async |conn| {
-            let touched = diesel::update(jobs::table.find(id.as_uuid()))
+            let touched = diesel::update(held(job))
                 .set((
                     jobs::state.eq(JobState::Done.code()),
                     jobs::lease_until.eq(None::<DateTime<Utc>>),
+                    jobs::claim_token.eq(None::<Uuid>),
                     jobs::updated_at.eq(db_now),
                 ))
                 .execute(conn)
                 .await?;
-            if touched == 0 {
-                return Err(job_not_found(id));
-            }
-            Ok(())
+            not_held_unless_touched(conn, job, touched).await
         })
         .await
     }
 
     async fn retry(
         &self,
-        id: JobId,
+        job: &Job,
         run_at: DateTime<Utc>,
         error: &str,
         count_attempt: bool,
     ) -> Result<(), RepositoryError> {
         self.run(async |conn| {
-            let target = jobs::table.find(id.as_uuid());
             let requeue = (
                 jobs::state.eq(JobState::Queued.code()),
                 jobs::run_at.eq(run_at),
                 jobs::lease_until.eq(None::<DateTime<Utc>>),
+                jobs::claim_token.eq(None::<Uuid>),
                 jobs::updated_at.eq(db_now),
             );
             let touched = if count_attempt {
-                diesel::update(target)
+                diesel::update(held(job))
                     .set((requeue, jobs::last_error.eq(error)))
                     .execute(conn)
                     .await?
             } else {
                 // A planned re-run (polling) is no failure: give the attempt back.
-                diesel::update(target)
+                diesel::update(held(job))
                     .set((
                         requeue,
                         jobs::attempts.eq(sql::<Integer>("GREATEST(attempts - 1, 0)")),
@@ -837,29 +872,24 @@ impl JobQueue for PgStore {
                     .execute(conn)
                     .await?
             };
-            if touched == 0 {
-                return Err(job_not_found(id));
-            }
-            Ok(())
+            not_held_unless_touched(conn, job, touched).await
         })
         .await
     }
 
-    async fn bury(&self, id: JobId, error: &str) -> Result<(), RepositoryError> {
+    async fn bury(&self, job: &Job, error: &str) -> Result<(), RepositoryError> {
         self.run(async |conn| {
-            let touched = diesel::update(jobs::table.find(id.as_uuid()))
+            let touched = diesel::update(held(job))
                 .set((
                     jobs::state.eq(JobState::Dead.code()),
                     jobs::lease_until.eq(None::<DateTime<Utc>>),
+                    jobs::claim_token.eq(None::<Uuid>),
                     jobs::last_error.eq(error),
                     jobs::updated_at.eq(db_now),
                 ))
                 .execute(conn)
                 .await?;
-            if touched == 0 {
-                return Err(job_not_found(id));
-            }
-            Ok(())
+            not_held_unless_touched(conn, job, touched).await
         })
         .await
     }

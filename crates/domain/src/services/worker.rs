@@ -89,21 +89,27 @@ impl Worker {
             count += 1;
             let result = self.execute(&job).await;
             let now = self.ctx.now();
-            match result {
-                Ok(JobOutcome::Done) => queue.complete(job.id).await?,
-                Ok(JobOutcome::RunAgainAt(at)) => {
-                    queue.retry(job.id, at, "scheduled", false).await?
-                }
+            let settled = match result {
+                Ok(JobOutcome::Done) => queue.complete(&job).await,
+                Ok(JobOutcome::RunAgainAt(at)) => queue.retry(&job, at, "scheduled", false).await,
                 Err(JobError::Retry(why)) if !job.is_last_attempt() => {
                     tracing::warn!(order.id = %job.order_id, job = job.kind.as_str(), attempt = job.attempts, error = %why, "job will be retried");
                     queue
-                        .retry(job.id, now + retry_delay(job.attempts), &why, true)
-                        .await?;
+                        .retry(&job, now + retry_delay(job.attempts), &why, true)
+                        .await
                 }
                 Err(JobError::Retry(why) | JobError::Permanent(why)) => {
                     tracing::error!(order.id = %job.order_id, job = job.kind.as_str(), attempt = job.attempts, error = %why, "job is dead");
-                    queue.bury(job.id, &why).await?;
+                    queue.bury(&job, &why).await
                 }
+            };
+            match settled {
+                Ok(()) => {}
+                // Our lease ran out and another worker took the job over: its word counts.
+                Err(RepositoryError::Conflict(reason)) => {
+                    tracing::warn!(order.id = %job.order_id, job = job.kind.as_str(), %reason, "job was taken over before it finished");
+                }
+                Err(error) => return Err(error),
             }
         }
         Ok(count)
