@@ -13,6 +13,7 @@ use actix_web::{web, App, HttpServer};
 use chrono::Duration;
 use coffee_adapter_memory::{MemoryStore, RandomIds, SandboxProvider, SimulatedMachine};
 use coffee_adapter_postgres::PgStore;
+use coffee_adapter_tmetr::token::{jwt_expiry, static_token_health, TokenHealth};
 use coffee_adapter_tmetr::{TmetrConfig, TmetrGateway, TokenRefresh};
 use coffee_adapter_yookassa::{YookassaConfig, YookassaGateway};
 use coffee_domain::ports::{
@@ -240,9 +241,31 @@ pub fn tmetr_gateway(config: &Config) -> Result<Option<Arc<dyn MachineGateway>>,
         timeout: std::time::Duration::from_secs(settings.timeout_seconds),
         ..TmetrConfig::new(&settings.host)
     };
+    if let (Some(token), None) = (&settings.token, &settings.token_url) {
+        report_static_token_expiry(token);
+    }
     let gateway =
         TmetrGateway::new(tmetr).map_err(|e| StartupError::Unsupported(format!("TMETR_*: {e}")))?;
     Ok(Some(Arc::new(gateway)))
+}
+
+/// A static Tmetr token is a ~10-hour Keycloak token: say at start when it ends, and warn
+/// loudly when that is soon, so a quiet night does not hide it until the first customer.
+fn report_static_token_expiry(token: &str) {
+    match static_token_health(token, chrono::Utc::now()) {
+        TokenHealth::Valid => {
+            if let Some(expires_at) = jwt_expiry(token) {
+                tracing::info!(%expires_at, "static TMETR_TOKEN expires at this time; configure TMETR_TOKEN_URL to refresh tokens");
+            }
+        }
+        TokenHealth::ExpiresSoon { expires_at } => {
+            tracing::warn!(%expires_at, "static TMETR_TOKEN expires within two hours: rotate it or configure TMETR_TOKEN_URL")
+        }
+        TokenHealth::Expired { expires_at } => {
+            tracing::error!(%expires_at, "static TMETR_TOKEN has expired: Tmetr will refuse every call")
+        }
+        TokenHealth::Unknown => {}
+    }
 }
 
 /// A running server: HTTP plus the background worker.
