@@ -94,6 +94,18 @@ impl Drop for Driver {
 struct Browser {
     http: reqwest::Client,
     session: String,
+    profile: PathBuf,
+}
+
+/// A test that fails before `close` leaves no Chromium behind: its processes are found by
+/// their unique profile directory.
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = Command::new("pkill")
+            .arg("-f")
+            .arg(format!("--user-data-dir={}", self.profile.display()))
+            .status();
+    }
 }
 
 impl Browser {
@@ -128,6 +140,7 @@ impl Browser {
         Browser {
             http,
             session: format!("{}/session/{id}", driver.url),
+            profile: profile.to_path_buf(),
         }
     }
 
