@@ -163,97 +163,50 @@ impl Upsert {
     }
 }
 
-async fn upsert_merchant(
-    conn: &mut AsyncPgConnection,
-    merchant: &Merchant,
-) -> Result<Upsert, StoreError> {
-    let stored = merchants::table
-        .find(merchant.key.as_str())
-        .select(MerchantRow::as_select())
-        .for_update()
-        .first(conn)
-        .await
-        .optional()?;
-    let row = MerchantRow::from_domain(merchant);
-    match stored.map(|stored| stored.into_domain()).transpose()? {
-        Some(stored) if stored == *merchant => Ok(Upsert::Unchanged),
-        Some(_) => {
-            diesel::update(merchants::table.find(merchant.key.as_str()))
-                .set((&row, merchants::updated_at.eq(db_now)))
-                .execute(conn)
-                .await?;
-            Ok(Upsert::Updated)
+/// One upsert per fleet item kind: lock the stored row, compare it with the declared item,
+/// then update (stamping `updated_at`) or insert — or leave it alone when it is unchanged.
+macro_rules! upsert {
+    ($name:ident, $item:ident: $domain:ty, $table:ident, $row:ty, key = $key:expr, row = $make_row:expr) => {
+        async fn $name(
+            conn: &mut AsyncPgConnection,
+            $item: &$domain,
+        ) -> Result<Upsert, StoreError> {
+            let key = $key;
+            let stored = $table::table
+                .find(key)
+                .select(<$row>::as_select())
+                .for_update()
+                .first(conn)
+                .await
+                .optional()?;
+            let row = $make_row;
+            match stored.map(|stored| stored.into_domain()).transpose()? {
+                Some(stored) if stored == *$item => Ok(Upsert::Unchanged),
+                Some(_) => {
+                    diesel::update($table::table.find(key))
+                        .set((&row, $table::updated_at.eq(db_now)))
+                        .execute(conn)
+                        .await?;
+                    Ok(Upsert::Updated)
+                }
+                None => {
+                    diesel::insert_into($table::table)
+                        .values(&row)
+                        .execute(conn)
+                        .await?;
+                    Ok(Upsert::Inserted)
+                }
+            }
         }
-        None => {
-            diesel::insert_into(merchants::table)
-                .values(&row)
-                .execute(conn)
-                .await?;
-            Ok(Upsert::Inserted)
-        }
-    }
+    };
 }
 
-async fn upsert_device(
-    conn: &mut AsyncPgConnection,
-    device: &Device,
-) -> Result<Upsert, StoreError> {
-    let key = device.device_uuid.as_str();
-    let stored = devices::table
-        .find(key)
-        .select(DeviceRow::as_select())
-        .for_update()
-        .first(conn)
-        .await
-        .optional()?;
-    let row = DeviceRow::from_domain(device)?;
-    match stored.map(|stored| stored.into_domain()).transpose()? {
-        Some(stored) if stored == *device => Ok(Upsert::Unchanged),
-        Some(_) => {
-            diesel::update(devices::table.find(key))
-                .set((&row, devices::updated_at.eq(db_now)))
-                .execute(conn)
-                .await?;
-            Ok(Upsert::Updated)
-        }
-        None => {
-            diesel::insert_into(devices::table)
-                .values(&row)
-                .execute(conn)
-                .await?;
-            Ok(Upsert::Inserted)
-        }
-    }
-}
-
-async fn upsert_drink(conn: &mut AsyncPgConnection, drink: &Drink) -> Result<Upsert, StoreError> {
-    let key = (drink.device.as_str(), drink.drink_no.as_str());
-    let stored = drinks::table
-        .find(key)
-        .select(DrinkRow::as_select())
-        .for_update()
-        .first(conn)
-        .await
-        .optional()?;
-    let row = DrinkRow::from_domain(drink);
-    match stored.map(|stored| stored.into_domain()).transpose()? {
-        Some(stored) if stored == *drink => Ok(Upsert::Unchanged),
-        Some(_) => {
-            diesel::update(drinks::table.find(key))
-                .set((&row, drinks::updated_at.eq(db_now)))
-                .execute(conn)
-                .await?;
-            Ok(Upsert::Updated)
-        }
-        None => {
-            diesel::insert_into(drinks::table)
-                .values(&row)
-                .execute(conn)
-                .await?;
-            Ok(Upsert::Inserted)
-        }
-    }
-}
+upsert!(upsert_merchant, merchant: Merchant, merchants, MerchantRow,
+    key = merchant.key.as_str(), row = MerchantRow::from_domain(merchant));
+upsert!(upsert_device, device: Device, devices, DeviceRow,
+    key = device.device_uuid.as_str(), row = DeviceRow::from_domain(device)?);
+upsert!(upsert_drink, drink: Drink, drinks, DrinkRow,
+    key = (drink.device.as_str(), drink.drink_no.as_str()), row = DrinkRow::from_domain(drink));
 
 #[async_trait]
 impl CatalogRepository for PgStore {
