@@ -14,6 +14,7 @@
 //!   transition that decided it (see [`services::settlement`]).
 
 pub mod catalog;
+pub mod decisions;
 pub mod ids;
 pub mod jobs;
 pub mod money;
@@ -21,6 +22,7 @@ pub mod order;
 pub mod payment;
 pub mod ports;
 pub mod services;
+pub mod settings;
 pub mod status;
 
 pub use catalog::*;

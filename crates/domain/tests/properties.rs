@@ -396,6 +396,7 @@ async fn run_interleaving(
                     order_id: ids[pick(i)],
                     email: None,
                     phone: None,
+                    return_url: "http://test/order".into(),
                 };
                 // Refusals (expired, already paid) are part of the game.
                 let _ = h.checkout.initiate_payment(request).await;

@@ -9,8 +9,8 @@ use coffee_adapter_memory::{MachineFailure, SandboxAction, SandboxProvider};
 use coffee_domain::ports::{PaymentGatewayError, ProviderPaymentStatus, RepositoryError};
 use coffee_domain::services::checkout::{InitiatePaymentError, PaymentRequest, RawScan, ScanError};
 use coffee_domain::services::dispensing::DispenseError;
-use coffee_domain::services::settlement::SettlementOutcome;
-use coffee_domain::services::Decision;
+use coffee_domain::services::dispensing::ReportOutcome;
+use coffee_domain::services::settlement::NotificationOutcome;
 use coffee_domain::{
     CaptureMode, ContactError, DeadlinePolicy, FailureReason, JobKind, JobState, OrderStatus,
     PaymentState, ProviderKind, ReceiptContact, ReceiptPolicy, Size,
@@ -337,6 +337,7 @@ async fn a_paid_order_cannot_start_another_payment() {
         .checkout
         .initiate_payment(PaymentRequest {
             order_id: order.id,
+            return_url: "http://test/order".into(),
             email: None,
             phone: None,
         })
@@ -363,6 +364,7 @@ async fn a_payment_the_provider_refuses_to_create_fails_the_order() {
         .checkout
         .initiate_payment(PaymentRequest {
             order_id: order.id,
+            return_url: "http://test/order".into(),
             email: None,
             phone: None,
         })
@@ -387,6 +389,7 @@ async fn a_provider_outage_while_creating_leaves_the_order_payable_and_the_retry
         .checkout
         .initiate_payment(PaymentRequest {
             order_id: order.id,
+            return_url: "http://test/order".into(),
             email: None,
             phone: None,
         })
@@ -409,6 +412,7 @@ async fn a_merchant_requiring_receipts_refuses_a_payment_without_email_or_phone(
     let order = h.scan_order("dev-1", "mo-1").await;
     let request = PaymentRequest {
         order_id: order.id,
+        return_url: "http://test/order".into(),
         email: None,
         phone: Some("  ".into()),
     };
@@ -422,6 +426,7 @@ async fn a_merchant_requiring_receipts_refuses_a_payment_without_email_or_phone(
 
     let request = PaymentRequest {
         order_id: order.id,
+        return_url: "http://test/order".into(),
         email: None,
         phone: Some("8 (900) 123-45-67".into()),
     };
@@ -439,6 +444,7 @@ async fn an_invalid_receipt_email_is_refused_before_the_provider_is_called() {
     let order = h.scan_order("dev-1", "mo-1").await;
     let request = PaymentRequest {
         order_id: order.id,
+        return_url: "http://test/order".into(),
         email: Some("anna@example".into()),
         phone: None,
     };
@@ -465,6 +471,7 @@ async fn an_expired_order_cannot_be_paid() {
         .checkout
         .initiate_payment(PaymentRequest {
             order_id: order.id,
+            return_url: "http://test/order".into(),
             email: None,
             phone: None,
         })
@@ -483,7 +490,7 @@ async fn immediate_capture_pay_brew_and_enjoy_sends_exactly_one_make_command() {
     let h = Harness::new().await;
     let order = h.pending_order("dev-1", "mo-1").await;
 
-    assert_eq!(h.pay(order.id).await, SettlementOutcome::Applied);
+    assert_eq!(h.pay(order.id).await, NotificationOutcome::Applied);
     assert_eq!(h.order(order.id).await.status, OrderStatus::Paid);
     assert_eq!(
         h.payment(order.id).await.unwrap().state,
@@ -502,7 +509,7 @@ async fn immediate_capture_pay_brew_and_enjoy_sends_exactly_one_make_command() {
 
     assert_eq!(
         h.dispensed(&order).await,
-        Decision::Moved(OrderStatus::Successful)
+        ReportOutcome::Moved(OrderStatus::Successful)
     );
     let done = h.order(order.id).await;
     assert_eq!(done.status, OrderStatus::Successful);
@@ -549,7 +556,7 @@ async fn a_failed_dispense_fails_the_order_and_refunds_the_payment() {
 
     assert_eq!(
         h.dispense_failed(&order).await,
-        Decision::Moved(OrderStatus::Failed)
+        ReportOutcome::Moved(OrderStatus::Failed)
     );
     let failed = h.order(order.id).await;
     assert_eq!(failed.status, OrderStatus::Failed);
@@ -578,7 +585,7 @@ async fn capture_after_dispense_holds_the_money_and_captures_it_once_the_drink_i
     let h = Harness::with(&[DeviceSetup::new("dev-1").capture(CaptureMode::AfterDispense)]).await;
     let order = h.pending_order("dev-1", "mo-1").await;
 
-    assert_eq!(h.pay(order.id).await, SettlementOutcome::Applied);
+    assert_eq!(h.pay(order.id).await, NotificationOutcome::Applied);
     assert_eq!(
         h.payment(order.id).await.unwrap().state,
         PaymentState::Authorized
@@ -589,7 +596,7 @@ async fn capture_after_dispense_holds_the_money_and_captures_it_once_the_drink_i
     assert_eq!(h.order(order.id).await.status, OrderStatus::MakePending);
     assert_eq!(
         h.dispensed(&order).await,
-        Decision::Moved(OrderStatus::Successful)
+        ReportOutcome::Moved(OrderStatus::Successful)
     );
     assert!(h
         .jobs(order.id)
@@ -626,7 +633,7 @@ async fn capture_after_dispense_releases_the_hold_when_the_drink_fails() {
 
     assert_eq!(
         h.dispense_failed(&order).await,
-        Decision::Moved(OrderStatus::Failed)
+        ReportOutcome::Moved(OrderStatus::Failed)
     );
     h.run_jobs().await;
     assert_eq!(
@@ -756,7 +763,7 @@ async fn a_dispense_report_for_an_unpaid_order_is_recorded_and_changes_nothing()
     let order = h.pending_order("dev-1", "mo-1").await;
     assert_eq!(
         h.dispensed(&order).await,
-        Decision::Recorded(OrderStatus::Pending)
+        ReportOutcome::Recorded(OrderStatus::Pending)
     );
     assert_eq!(h.order(order.id).await.status, OrderStatus::Pending);
     let last = h.history(order.id).await.pop().unwrap();
@@ -803,7 +810,7 @@ async fn a_payment_that_succeeds_after_expiry_is_refunded_and_never_brewed() {
     h.expiry.expire_due(100).await.unwrap();
     assert_eq!(h.order(order.id).await.status, OrderStatus::NotPaid);
 
-    assert_eq!(h.pay(order.id).await, SettlementOutcome::Applied);
+    assert_eq!(h.pay(order.id).await, NotificationOutcome::Applied);
     let late = h.order(order.id).await;
     assert_eq!(late.status, OrderStatus::NotPaid);
     assert_eq!(late.failure_reason, Some(FailureReason::PaidAfterExpiry));
@@ -875,7 +882,7 @@ async fn a_customer_who_cancels_at_the_provider_leaves_the_order_not_paid() {
     let h = Harness::new().await;
     let order = h.pending_order("dev-1", "mo-1").await;
     let notification = h.customer_acts(order.id, SandboxAction::Cancel).await;
-    assert_eq!(h.deliver(&notification).await, SettlementOutcome::Applied);
+    assert_eq!(h.deliver(&notification).await, NotificationOutcome::Applied);
     let order = h.order(order.id).await;
     assert_eq!(order.status, OrderStatus::NotPaid);
     assert_eq!(order.failure_reason, Some(FailureReason::PaymentCanceled));
@@ -904,14 +911,14 @@ async fn twenty_duplicate_notifications_in_a_row_send_exactly_one_make_command()
     assert_eq!(
         outcomes
             .iter()
-            .filter(|o| **o == SettlementOutcome::Applied)
+            .filter(|o| **o == NotificationOutcome::Applied)
             .count(),
         1
     );
     assert_eq!(
         outcomes
             .iter()
-            .filter(|o| **o == SettlementOutcome::Duplicate)
+            .filter(|o| **o == NotificationOutcome::Duplicate)
             .count(),
         19
     );
@@ -955,14 +962,15 @@ async fn twenty_concurrent_duplicate_notifications_send_exactly_one_make_command
     assert_eq!(
         outcomes
             .iter()
-            .filter(|o| **o == SettlementOutcome::Applied)
+            .filter(|o| **o == NotificationOutcome::Applied)
             .count(),
         1,
         "{outcomes:?}"
     );
-    assert!(outcomes
-        .iter()
-        .all(|o| matches!(o, SettlementOutcome::Applied | SettlementOutcome::Duplicate)));
+    assert!(outcomes.iter().all(|o| matches!(
+        o,
+        NotificationOutcome::Applied | NotificationOutcome::Duplicate
+    )));
     assert_eq!(h.machine.make_calls(), 1);
     assert_eq!(h.machine.accepted().len(), 1);
     assert_eq!(h.order(order.id).await.status, OrderStatus::MakePending);
@@ -989,7 +997,7 @@ async fn a_forged_notification_for_an_unknown_payment_is_ignored_and_changes_not
         .await
         .unwrap();
     assert!(
-        matches!(outcome, SettlementOutcome::Ignored(_)),
+        matches!(outcome, NotificationOutcome::Ignored(_)),
         "{outcome:?}"
     );
 
@@ -1024,7 +1032,7 @@ async fn a_notification_claiming_payment_for_a_still_pending_payment_changes_not
     let h = Harness::new().await;
     let order = h.pending_order("dev-1", "mo-1").await;
     let claim = h.notification_for(order.id).await; // the customer has not paid
-    assert_eq!(h.deliver(&claim).await, SettlementOutcome::NoChange);
+    assert_eq!(h.deliver(&claim).await, NotificationOutcome::StillPending);
     assert_eq!(h.order(order.id).await.status, OrderStatus::Pending);
     assert_eq!(
         h.payment(order.id).await.unwrap().state,
@@ -1123,10 +1131,10 @@ async fn a_result_arriving_after_the_deadline_decided_is_recorded_without_a_seco
     h.advance(Duration::seconds(30));
     assert_eq!(
         h.dispensed(&order).await,
-        Decision::Recorded(OrderStatus::Failed)
+        ReportOutcome::Recorded(OrderStatus::Failed)
     );
     // The same verdict again is a duplicate.
-    assert_eq!(h.dispense_failed(&order).await, Decision::Duplicate);
+    assert_eq!(h.dispense_failed(&order).await, ReportOutcome::Duplicate);
 
     let after = h.order(order.id).await;
     assert_eq!(after.status, OrderStatus::Failed);
@@ -1164,7 +1172,7 @@ async fn a_report_that_overtakes_the_acceptance_of_the_command_still_counts() {
     // The machine's result arrives before the worker recorded make_pending.
     assert_eq!(
         h.dispensed(&order).await,
-        Decision::Moved(OrderStatus::Successful)
+        ReportOutcome::Moved(OrderStatus::Successful)
     );
     h.drain().await;
     assert_eq!(h.order(order.id).await.status, OrderStatus::Successful);
@@ -1243,7 +1251,7 @@ async fn a_storage_outage_surfaces_as_unavailable_and_loses_nothing() {
     ));
     h.store.set_unavailable(false);
 
-    assert_eq!(h.deliver(&notification).await, SettlementOutcome::Applied);
+    assert_eq!(h.deliver(&notification).await, NotificationOutcome::Applied);
     h.run_jobs().await;
     assert_eq!(h.machine.make_calls(), 1);
 }

@@ -22,10 +22,11 @@ use coffee_adapter_memory::{
 use coffee_adapter_postgres::{run_migrations, PgStore};
 use coffee_domain::ports::{CatalogRepository, MachineGateway, OrderRepository, PaymentGateway};
 use coffee_domain::services::checkout::{Checkout, PaymentRequest, RawScan, ScanOutcome};
+use coffee_domain::services::dispensing::ReportOutcome;
 use coffee_domain::services::dispensing::{DispenseReport, DispenseResult, Dispensing};
-use coffee_domain::services::settlement::{Settlement, SettlementOutcome};
+use coffee_domain::services::settlement::{NotificationOutcome, Settlement};
 use coffee_domain::services::worker::Worker;
-use coffee_domain::services::{Context, Decision, Ports, Settings};
+use coffee_domain::services::{Context, Ports, Settings};
 use coffee_domain::{MachineKind, OrderStatus, ProviderKind};
 use coffee_server::fleet;
 use coffee_server::secrets::SecretBox;
@@ -121,7 +122,7 @@ async fn services(database_url: &str) -> Services {
         clock,
         ids: Arc::new(RandomIds),
     };
-    let ctx = Context::new(ports, Settings::new("http://bench.invalid"));
+    let ctx = Context::new(ports, Settings::default());
     Services {
         checkout: Checkout::new(ctx.clone()),
         settlement: Settlement::new(ctx.clone()),
@@ -151,6 +152,7 @@ async fn lifecycle(s: &Services, device: &str, machine_order_id: &str) -> Durati
         .checkout
         .initiate_payment(PaymentRequest {
             order_id: order.id,
+            return_url: "http://test/order".into(),
             email: None,
             phone: None,
         })
@@ -166,7 +168,7 @@ async fn lifecycle(s: &Services, device: &str, machine_order_id: &str) -> Durati
         .handle_notification(ProviderKind::Sandbox, &notification)
         .await
         .expect("notification");
-    assert_eq!(outcome, SettlementOutcome::Applied);
+    assert_eq!(outcome, NotificationOutcome::Applied);
     // The worker sends the make command: whichever customer's worker claims the job.
     loop {
         let ran = s.worker.run_due(1).await.expect("worker");
@@ -194,7 +196,7 @@ async fn lifecycle(s: &Services, device: &str, machine_order_id: &str) -> Durati
         })
         .await
         .expect("report");
-    assert_eq!(decision, Decision::Moved(OrderStatus::Successful));
+    assert_eq!(decision, ReportOutcome::Moved(OrderStatus::Successful));
     started.elapsed()
 }
 

@@ -31,6 +31,8 @@ pub struct AppState {
     /// Device reports already accepted (replay protection inside the timestamp window).
     pub replay_guard: ReplayGuard,
     pub catalog: Arc<dyn CatalogRepository>,
+    /// `BASE_URL`: the public address providers send customers back to.
+    pub base_url: String,
 }
 
 impl AppState {
@@ -40,6 +42,7 @@ impl AppState {
         sandbox: Option<Arc<SandboxProvider>>,
         trusted_proxies: Vec<IpNet>,
         secrets: SecretBox,
+        base_url: String,
     ) -> Self {
         Self {
             checkout: Checkout::new(ctx.clone()),
@@ -53,6 +56,7 @@ impl AppState {
             secrets,
             replay_guard: ReplayGuard::default(),
             catalog: ctx.ports.catalog.clone(),
+            base_url,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The demo banner: what a newcomer sees after `cargo run`.
 
+use crate::urls::encode_query_value;
 use coffee_domain::ports::CatalogRepository;
-use coffee_domain::services::checkout::encode_query_value;
 use coffee_domain::Size;
 
 /// Full QR URLs, one per drink and sold size of every device, with a machine order id unique

@@ -95,7 +95,7 @@ pub fn settings(config: &Config) -> Settings {
         order_ttl: Duration::minutes(config.order_expiration_minutes),
         device_online_threshold: Duration::minutes(config.device_online_threshold_minutes),
         job_lease: Duration::seconds(config.job_lease_seconds),
-        ..Settings::new(config.base_url.clone())
+        ..Settings::default()
     }
 }
 
@@ -313,6 +313,7 @@ impl Application {
             wiring.sandbox,
             config.trusted_proxies.clone(),
             wiring.secrets,
+            config.base_url.clone(),
         ));
         let server = HttpServer::new(move || {
             App::new()

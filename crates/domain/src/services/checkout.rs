@@ -1,15 +1,16 @@
 //! A QR scan becomes an order; an order gets its one payment.
 
-use super::{is_conflict, Context, MAX_RACE_RETRIES};
-use crate::ports::{
-    CreatePaymentRequest, MachineError, OrderChange, PaymentGatewayError, RepositoryError,
-    StatusChange,
+use super::{Committed, Context};
+use crate::decisions::orders::{new_order, OrderRequest};
+use crate::decisions::payments::{
+    accepts_new_payment, live_payment, payment_created, payment_rejected,
 };
+use crate::decisions::Snapshot;
+use crate::ports::{CreatePaymentRequest, MachineError, PaymentGatewayError, RepositoryError};
 use crate::{
-    idempotency, ContactError, Device, DeviceUuid, DrinkNo, FailureReason, HistorySource, IdError,
-    JobKind, MachineKind, MachineOrderId, Merchant, Money, NewJob, Order, OrderEvent, OrderId,
-    OrderStatus, Payment, PaymentId, PaymentState, ProviderKind, ReceiptContact, ReceiptPolicy,
-    Size, Transition,
+    idempotency, ContactError, Device, DeviceUuid, DrinkNo, IdError, MachineKind, MachineOrderId,
+    Merchant, MerchantKey, Money, Order, OrderId, OrderStatus, Payment, PaymentId, PaymentState,
+    ProviderKind, ReceiptContact, ReceiptPolicy, Size,
 };
 use std::sync::Arc;
 
@@ -94,16 +95,23 @@ pub enum ScanError {
 pub enum ScanOutcome {
     /// Our order page.
     Order(Order),
-    /// A `custom` device: its own system takes over, with the order's parameters.
-    External { order: Order, url: String },
+    /// A `custom` device: its own system at `redirect_url` takes over, given the order's
+    /// parameters (the web layer builds the address).
+    External {
+        order: Order,
+        redirect_url: String,
+        merchant: MerchantKey,
+    },
 }
 
-/// What the customer typed for the receipt.
+/// The customer pressed «Оплатить», with what they typed for the receipt.
 #[derive(Debug, Clone)]
 pub struct PaymentRequest {
     pub order_id: OrderId,
     pub email: Option<String>,
     pub phone: Option<String>,
+    /// Where the provider sends the customer back (the order page).
+    pub return_url: String,
 }
 
 /// Why a payment could not be started.
@@ -158,6 +166,7 @@ impl Checkout {
 
     /// Validates a scan, prices the drink server-side and creates the order — or returns the
     /// order already created for this device and machine order id.
+    #[tracing::instrument(skip_all, fields(device = raw.device_uuid.as_deref().unwrap_or_default(), order.id))]
     pub async fn start_order(&self, raw: RawScan) -> Result<ScanOutcome, ScanError> {
         let scan = raw.parse()?;
         let ports = &self.ctx.ports;
@@ -186,7 +195,7 @@ impl Checkout {
         }
         self.check_online(&device).await?;
         let (drink_name, price) = self.price(&device, &scan).await?;
-        let order = Order {
+        let request = OrderRequest {
             id: OrderId::from_uuid(ports.ids.new_uuid()),
             machine_order_id: scan.machine_order_id,
             device: device.device_uuid.clone(),
@@ -195,24 +204,12 @@ impl Checkout {
             drink_name,
             size: scan.size,
             price,
-            status: OrderStatus::Created,
-            expires_at: now + self.ctx.settings.order_ttl,
-            failure_reason: None,
-            receipt_contact: None,
-            dispense_assumed: false,
-            created_at: now,
-            updated_at: now,
         };
+        let (order, created) = new_order(request, now, &self.ctx.settings);
         let (order, inserted) = ports.orders.insert_or_get(order).await?;
+        tracing::Span::current().record("order.id", tracing::field::display(order.id));
         if inserted {
-            let entry = self.ctx.history(
-                order.id,
-                HistorySource::Customer,
-                None,
-                Some(OrderStatus::Created),
-                format!("QR scanned, price {}", order.price),
-            );
-            ports.orders.record(vec![entry]).await?;
+            ports.orders.record(vec![created]).await?;
             tracing::info!(order.id = %order.id, device = %order.device, price = order.price.kopecks(), "order created");
         }
         Ok(self.outcome(&device, &merchant, order))
@@ -220,19 +217,11 @@ impl Checkout {
 
     fn outcome(&self, device: &Device, merchant: &Merchant, order: Order) -> ScanOutcome {
         match (device.provider, &device.redirect_url) {
-            (ProviderKind::Custom, Some(url)) => {
-                let separator = if url.contains('?') { '&' } else { '?' };
-                let url = format!(
-                    "{url}{separator}order_id={}&drink_name={}&price={}&size={}&device_uuid={}&merchant_id={}",
-                    order.id,
-                    encode_query_value(&order.drink_name),
-                    order.price.kopecks(),
-                    order.size.as_str(),
-                    encode_query_value(device.device_uuid.as_str()),
-                    encode_query_value(merchant.key.as_str()),
-                );
-                ScanOutcome::External { order, url }
-            }
+            (ProviderKind::Custom, Some(url)) => ScanOutcome::External {
+                order,
+                redirect_url: url.clone(),
+                merchant: merchant.key.clone(),
+            },
             _ => ScanOutcome::Order(order),
         }
     }
@@ -321,6 +310,7 @@ impl Checkout {
 
     /// Creates the order's payment at its provider, or returns the live one: a second call
     /// never creates a second payment.
+    #[tracing::instrument(skip_all, fields(order.id = %request.order_id))]
     pub async fn initiate_payment(
         &self,
         request: PaymentRequest,
@@ -338,7 +328,7 @@ impl Checkout {
         if let Some(redirect) = self.live_payment(&order).await? {
             return Ok(redirect);
         }
-        if order.status != OrderStatus::Created {
+        if !accepts_new_payment(&order) {
             return Err(InitiatePaymentError::NotPayable(order.status));
         }
         let device = ports.catalog.device(&order.device).await?.ok_or_else(|| {
@@ -362,11 +352,7 @@ impl Checkout {
             amount: order.price,
             capture: merchant.capture,
             description: description(&order.drink_name),
-            return_url: format!(
-                "{}/v1/order-status-page?order_id={}",
-                self.ctx.settings.base_url.trim_end_matches('/'),
-                order.id
-            ),
+            return_url: request.return_url.clone(),
             receipt_contact: contact.clone(),
             idempotency_key: idempotency::create(order.id),
             order: order.clone(),
@@ -397,42 +383,20 @@ impl Checkout {
             created_at: now,
             updated_at: now,
         };
-        let mut change = OrderChange::new(order.id);
-        change.status = Some(StatusChange {
-            expected: OrderStatus::Created,
-            next: OrderStatus::Pending,
-            failure_reason: None,
-            dispense_assumed: false,
-        });
-        change.receipt_contact = contact;
-        change.new_payment = Some(payment.clone());
-        change.jobs.push(NewJob {
-            kind: JobKind::PollPayment,
-            order_id: order.id,
-            run_at: now + self.ctx.settings.poll_fast,
-        });
-        change.history.push(self.ctx.history(
-            order.id,
-            HistorySource::Customer,
-            Some(OrderStatus::Created),
-            Some(OrderStatus::Pending),
-            format!(
-                "payment {} created at {}",
-                payment.provider_payment_id,
-                payment.provider.as_str()
-            ),
-        ));
-        match ports.orders.apply(change).await {
-            Ok(()) => {
-                tracing::info!(order.id = %order.id, payment.id = %payment.id, "payment created");
-                Ok(PaymentRedirect {
-                    payment_id: payment.id,
-                    redirect_url: payment.confirmation_url,
-                })
-            }
+        let committed = self
+            .ctx
+            .commit_retrying(order.id, |snapshot, now| {
+                payment_created(snapshot, &payment, contact.clone(), now, &self.ctx.settings)
+            })
+            .await?;
+        match committed {
+            Committed::Applied { .. } => Ok(PaymentRedirect {
+                payment_id: payment.id,
+                redirect_url: payment.confirmation_url,
+            }),
             // A concurrent call won; it carried the same idempotency key, so the provider
             // returned the same payment. Answer with the stored one.
-            Err(error) if is_conflict(&error) || matches!(error, RepositoryError::Duplicate(_)) => {
+            Committed::Duplicate { .. } | Committed::Ignored { .. } => {
                 let order = ports
                     .orders
                     .get(order.id)
@@ -442,7 +406,6 @@ impl Checkout {
                     .await?
                     .ok_or(InitiatePaymentError::NotPayable(order.status))
             }
-            Err(error) => Err(error.into()),
         }
     }
 
@@ -450,44 +413,22 @@ impl Checkout {
         &self,
         order: &Order,
     ) -> Result<Option<PaymentRedirect>, RepositoryError> {
-        let payment = self.ctx.ports.payments.for_order(order.id).await?;
-        Ok(payment
-            .filter(|p| p.state == PaymentState::Pending && order.status == OrderStatus::Pending)
-            .map(|p| PaymentRedirect {
-                payment_id: p.id,
-                redirect_url: p.confirmation_url,
-            }))
+        let snapshot = Snapshot {
+            payment: self.ctx.ports.payments.for_order(order.id).await?,
+            order: order.clone(),
+        };
+        Ok(live_payment(&snapshot).map(|p| PaymentRedirect {
+            payment_id: p.id,
+            redirect_url: p.confirmation_url.clone(),
+        }))
     }
 
     async fn fail_rejected(&self, order: &Order, why: &str) -> Result<(), RepositoryError> {
-        for _ in 0..MAX_RACE_RETRIES {
-            let Some(order) = self.ctx.ports.orders.get(order.id).await? else {
-                return Ok(());
-            };
-            let Ok(Transition::To(next)) =
-                crate::transition(order.status, OrderEvent::PaymentCreationFailed)
-            else {
-                return Ok(());
-            };
-            let mut change = OrderChange::new(order.id);
-            change.status = Some(StatusChange {
-                expected: order.status,
-                next,
-                failure_reason: Some(FailureReason::PaymentRejected),
-                dispense_assumed: false,
-            });
-            change.history.push(self.ctx.history(
-                order.id,
-                HistorySource::Provider,
-                Some(order.status),
-                Some(next),
-                format!("provider rejected the payment: {why}"),
-            ));
-            match self.ctx.ports.orders.apply(change).await {
-                Err(e) if is_conflict(&e) => continue,
-                other => return other,
-            }
-        }
+        self.ctx
+            .commit_retrying(order.id, |snapshot, now| {
+                payment_rejected(snapshot, why, now)
+            })
+            .await?;
         Ok(())
     }
 }
@@ -524,18 +465,4 @@ pub fn description(drink_name: &str) -> String {
         .chars()
         .take(128)
         .collect()
-}
-
-/// Percent-encodes a query value (RFC 3986 unreserved characters pass).
-pub fn encode_query_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(char::from(byte))
-            }
-            other => out.push_str(&format!("%{other:02X}")),
-        }
-    }
-    out
 }

@@ -1,8 +1,9 @@
-//! Machine reports decide `make_pending` orders.
+//! Machine reports decide `make_pending` orders ([`crate::decisions::machines`]).
 
-use super::{Context, Decision};
+use super::{Committed, Context};
+use crate::decisions::machines::{machine_event, MachineNews};
 use crate::ports::RepositoryError;
-use crate::{DeviceUuid, FailureReason, HistorySource, MachineOrderId, OrderEvent};
+use crate::{DeviceUuid, MachineOrderId, OrderStatus};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
@@ -21,6 +22,28 @@ pub struct DispenseReport {
     pub result: DispenseResult,
     /// When the machine says it happened.
     pub at: DateTime<Utc>,
+}
+
+/// What became of a report; the machine is told the order's status either way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportOutcome {
+    /// The order moved to this status.
+    Moved(OrderStatus),
+    /// Already applied; nothing changed.
+    Duplicate,
+    /// Contradicts the order's status (e.g. a result after the deadline decided): recorded in
+    /// the history, nothing else changed.
+    Recorded(OrderStatus),
+}
+
+impl From<Committed> for ReportOutcome {
+    fn from(committed: Committed) -> Self {
+        match committed {
+            Committed::Applied { to, .. } => ReportOutcome::Moved(to),
+            Committed::Duplicate { .. } => ReportOutcome::Duplicate,
+            Committed::Ignored { status, .. } => ReportOutcome::Recorded(status),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +65,11 @@ impl Dispensing {
 
     /// `dispensed` → `successful` (+ capture of a hold); `failed` → `failed` + refund or hold
     /// release. A report on an already decided order is recorded and changes nothing.
-    pub async fn apply_report(&self, report: DispenseReport) -> Result<Decision, DispenseError> {
+    #[tracing::instrument(skip_all, fields(device = %report.device, order.id))]
+    pub async fn apply_report(
+        &self,
+        report: DispenseReport,
+    ) -> Result<ReportOutcome, DispenseError> {
         let order = self
             .ctx
             .ports
@@ -50,27 +77,20 @@ impl Dispensing {
             .find_by_machine_order_id(&report.device, &report.machine_order_id)
             .await?
             .ok_or(DispenseError::UnknownOrder)?;
-        let (event, reason, message) = match &report.result {
-            DispenseResult::Dispensed => (
-                OrderEvent::Dispensed,
-                None,
-                format!("machine reported dispensed at {}", report.at),
-            ),
-            DispenseResult::Failed { code } => (
-                OrderEvent::DispenseFailed,
-                Some(FailureReason::DispenseFailed),
-                format!(
-                    "machine reported failure{} at {}",
-                    code.as_deref()
-                        .map(|c| format!(" ({c})"))
-                        .unwrap_or_default(),
-                    report.at
-                ),
-            ),
+        tracing::Span::current().record("order.id", tracing::field::display(order.id));
+        let news = match report.result {
+            DispenseResult::Dispensed => MachineNews::Dispensed { at: report.at },
+            DispenseResult::Failed { code } => MachineNews::DispenseFailed {
+                code,
+                at: report.at,
+            },
         };
-        Ok(self
+        let committed = self
             .ctx
-            .decide(order.id, event, reason, HistorySource::Machine, &message)
-            .await?)
+            .commit_retrying(order.id, |snapshot, now| {
+                machine_event(snapshot, &news, None, now)
+            })
+            .await?;
+        Ok(committed.into())
     }
 }

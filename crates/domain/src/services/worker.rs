@@ -4,12 +4,15 @@
 
 use super::settlement::{Settlement, SettlementError};
 use super::Context;
+use crate::decisions::machines::{
+    awaits_dispense_result, awaits_make_command, machine_event, MachineNews,
+};
 use crate::ports::{
     MachineError, MakeCommand, PaymentGatewayError, RefundOutcome, RepositoryError,
 };
 use crate::{
-    idempotency, retry_delay, DeadlinePolicy, FailureReason, HistorySource, Job, JobKind, Merchant,
-    OrderEvent, OrderStatus, Payment, PaymentEvent, PaymentState,
+    idempotency, retry_delay, DeadlinePolicy, Job, JobKind, Merchant, Payment, PaymentEvent,
+    PaymentState,
 };
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -115,6 +118,7 @@ impl Worker {
         Ok(count)
     }
 
+    #[tracing::instrument(skip_all, fields(order.id = %job.order_id, job = job.kind.as_str(), attempt = job.attempts))]
     pub async fn execute(&self, job: &Job) -> Result<JobOutcome, JobError> {
         match job.kind {
             JobKind::SendMakeCommand => self.send_make_command(job).await,
@@ -131,16 +135,14 @@ impl Worker {
         let Some(order) = ports.orders.get(job.order_id).await? else {
             return Err(JobError::Permanent("order vanished".into()));
         };
-        if order.status != OrderStatus::Paid {
+        if !awaits_make_command(&order) {
             return Ok(JobOutcome::Done);
         }
         let device = ports.catalog.device(&order.device).await?;
-        let result = match (
-            &device,
-            device
-                .as_ref()
-                .and_then(|d| self.ctx.machine_gateway(d.machine)),
-        ) {
+        let gateway = device
+            .as_ref()
+            .and_then(|d| self.ctx.machine_gateway(d.machine));
+        let result = match (&device, gateway) {
             (Some(device), Some(gateway)) => {
                 let command = MakeCommand {
                     order_id: order.id,
@@ -156,37 +158,23 @@ impl Worker {
                 "no machine gateway for this device".into(),
             )),
         };
-        match result {
-            Ok(()) => {
-                self.ctx
-                    .decide(
-                        order.id,
-                        OrderEvent::MakeAccepted,
-                        None,
-                        HistorySource::Worker,
-                        "make command accepted",
-                    )
-                    .await?;
-            }
+        let news = match result {
+            Ok(()) => MachineNews::MakeAccepted,
             Err(MachineError::Unavailable(why)) if !job.is_last_attempt() => {
                 return Err(JobError::Retry(why));
             }
-            Err(error) => {
-                let message = format!(
+            Err(error) => MachineNews::MakeUndeliverable {
+                why: format!(
                     "machine unreachable after {} attempt(s): {error}",
                     job.attempts
-                );
-                self.ctx
-                    .decide(
-                        order.id,
-                        OrderEvent::MachineUnreachable,
-                        Some(FailureReason::MachineUnreachable),
-                        HistorySource::Worker,
-                        &message,
-                    )
-                    .await?;
-            }
-        }
+                ),
+            },
+        };
+        self.ctx
+            .commit_retrying(order.id, |snapshot, now| {
+                machine_event(snapshot, &news, device.as_ref(), now)
+            })
+            .await?;
         Ok(JobOutcome::Done)
     }
 
@@ -229,7 +217,7 @@ impl Worker {
             .await
             .map_err(gateway_error)?;
         self.settlement
-            .apply_payment_event(&payment, PaymentEvent::Captured)
+            .apply_payment_event(payment.order_id, PaymentEvent::Captured)
             .await?;
         Ok(JobOutcome::Done)
     }
@@ -247,7 +235,7 @@ impl Worker {
             .await
             .map_err(gateway_error)?;
         self.settlement
-            .apply_payment_event(&payment, PaymentEvent::Canceled)
+            .apply_payment_event(payment.order_id, PaymentEvent::Canceled)
             .await?;
         Ok(JobOutcome::Done)
     }
@@ -265,7 +253,7 @@ impl Worker {
         match outcome {
             RefundOutcome::Completed => {
                 self.settlement
-                    .apply_payment_event(&payment, PaymentEvent::Refunded)
+                    .apply_payment_event(payment.order_id, PaymentEvent::Refunded)
                     .await?;
                 Ok(JobOutcome::Done)
             }
@@ -288,7 +276,7 @@ impl Worker {
             .await
             .map_err(gateway_error)?;
         self.settlement
-            .apply_provider_payment(&payment, &fetched)
+            .apply_provider_payment(payment.order_id, &fetched)
             .await?;
         let ports = &self.ctx.ports;
         let still_pending = ports
@@ -320,7 +308,7 @@ impl Worker {
         let Some(order) = ports.orders.get(job.order_id).await? else {
             return Ok(JobOutcome::Done);
         };
-        if order.status != OrderStatus::MakePending {
+        if !awaits_dispense_result(&order) {
             return Ok(JobOutcome::Done);
         }
         let policy = ports
@@ -329,20 +317,11 @@ impl Worker {
             .await?
             .map(|d| d.on_dispense_deadline)
             .unwrap_or(DeadlinePolicy::FailAndRefund);
-        let (event, reason, message) = match policy {
-            DeadlinePolicy::AssumeSuccess => (
-                OrderEvent::DispenseAssumed,
-                None,
-                "no report by the deadline: success assumed",
-            ),
-            DeadlinePolicy::FailAndRefund => (
-                OrderEvent::DispenseTimedOut,
-                Some(FailureReason::DispenseTimedOut),
-                "no report by the deadline: order failed",
-            ),
-        };
+        let news = MachineNews::DeadlinePassed { policy };
         self.ctx
-            .decide(order.id, event, reason, HistorySource::Worker, message)
+            .commit_retrying(order.id, |snapshot, now| {
+                machine_event(snapshot, &news, None, now)
+            })
             .await?;
         Ok(JobOutcome::Done)
     }

@@ -17,11 +17,12 @@ use coffee_domain::ports::{
 use coffee_domain::services::checkout::{
     Checkout, PaymentRedirect, PaymentRequest, RawScan, ScanOutcome,
 };
+use coffee_domain::services::dispensing::ReportOutcome;
 use coffee_domain::services::dispensing::{DispenseReport, DispenseResult, Dispensing};
 use coffee_domain::services::expiry::Expiry;
-use coffee_domain::services::settlement::{Settlement, SettlementOutcome};
+use coffee_domain::services::settlement::{NotificationOutcome, Settlement};
 use coffee_domain::services::worker::Worker;
-use coffee_domain::services::{Context, Decision, Ports, Settings};
+use coffee_domain::services::{Context, Ports, Settings};
 use coffee_domain::{
     CaptureMode, DeadlinePolicy, Device, DeviceUuid, Drink, DrinkNo, Fleet, HistoryEntry, JobState,
     MachineKind, MachineOrderId, Merchant, MerchantKey, Money, Order, OrderId, OrderStatus,
@@ -253,7 +254,7 @@ impl Harness {
             clock: clock.clone(),
             ids: Arc::new(SequentialIds::default()),
         };
-        let ctx = Context::new(ports, Settings::new(BASE_URL));
+        let ctx = Context::new(ports, Settings::default());
         Self {
             store,
             sandbox,
@@ -315,6 +316,7 @@ impl Harness {
                 order_id: order,
                 email: None,
                 phone: None,
+                return_url: format!("{BASE_URL}/order"),
             })
             .await
             .unwrap()
@@ -341,7 +343,7 @@ impl Harness {
     }
 
     /// The provider's notification reaches our webhook.
-    pub async fn deliver(&self, notification: &InboundNotification) -> SettlementOutcome {
+    pub async fn deliver(&self, notification: &InboundNotification) -> NotificationOutcome {
         self.settlement
             .handle_notification(ProviderKind::Sandbox, notification)
             .await
@@ -349,7 +351,7 @@ impl Harness {
     }
 
     /// The customer pays and the provider's notification is delivered.
-    pub async fn pay(&self, order: OrderId) -> SettlementOutcome {
+    pub async fn pay(&self, order: OrderId) -> NotificationOutcome {
         let notification = self.customer_acts(order, SandboxAction::Pay).await;
         self.deliver(&notification).await
     }
@@ -362,7 +364,7 @@ impl Harness {
 
     // ---- the machine -------------------------------------------------------------------
 
-    pub async fn report(&self, order: &Order, result: DispenseResult) -> Decision {
+    pub async fn report(&self, order: &Order, result: DispenseResult) -> ReportOutcome {
         self.dispensing
             .apply_report(DispenseReport {
                 device: order.device.clone(),
@@ -374,11 +376,11 @@ impl Harness {
             .unwrap()
     }
 
-    pub async fn dispensed(&self, order: &Order) -> Decision {
+    pub async fn dispensed(&self, order: &Order) -> ReportOutcome {
         self.report(order, DispenseResult::Dispensed).await
     }
 
-    pub async fn dispense_failed(&self, order: &Order) -> Decision {
+    pub async fn dispense_failed(&self, order: &Order) -> ReportOutcome {
         self.report(
             order,
             DispenseResult::Failed {

@@ -4,6 +4,7 @@ use super::{html_failure, json_failure, redirect};
 use crate::app::AppState;
 use crate::error::{self, Failure};
 use crate::pages::{OrderPage, OrderStatusJson};
+use crate::urls;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use coffee_domain::services::checkout::{PaymentRequest, RawScan, ScanOutcome};
@@ -25,11 +26,17 @@ pub async fn scan(
         drink_name: query.get("drinkName").cloned(),
     };
     match state.checkout.start_order(raw).await {
-        Ok(ScanOutcome::Order(order)) => redirect(
+        Ok(ScanOutcome::Order(order)) => {
+            redirect(StatusCode::FOUND, &urls::order_page_path(order.id))
+        }
+        Ok(ScanOutcome::External {
+            order,
+            redirect_url,
+            merchant,
+        }) => redirect(
             StatusCode::FOUND,
-            &format!("/v1/order-status-page?order_id={}", order.id),
+            &urls::custom_redirect(&redirect_url, &order, &merchant),
         ),
-        Ok(ScanOutcome::External { url, .. }) => redirect(StatusCode::FOUND, &url),
         Err(scan_error) => {
             let failure = Failure::from(&scan_error);
             let device = query.get("deviceUuid").map(String::as_str).unwrap_or("");
@@ -160,6 +167,7 @@ pub async fn initiate_payment(
             order_id,
             email,
             phone,
+            return_url: urls::order_page_url(&state.base_url, order_id),
         })
         .await
     {

@@ -4,8 +4,8 @@ use crate::app::AppState;
 use crate::device_auth::{check_timestamp, verify_signature, DeviceAuthError};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
+use coffee_domain::services::dispensing::ReportOutcome;
 use coffee_domain::services::dispensing::{DispenseError, DispenseReport, DispenseResult};
-use coffee_domain::services::Decision;
 use coffee_domain::{DeviceUuid, MachineOrderId};
 use serde::Deserialize;
 use serde_json::json;
@@ -94,9 +94,9 @@ pub async fn report(
     match state.dispensing.apply_report(report).await {
         Ok(decision) => {
             let outcome = match decision {
-                Decision::Moved(status) => status.as_str().to_owned(),
-                Decision::Duplicate => "duplicate".into(),
-                Decision::Recorded(status) => format!("recorded ({status})"),
+                ReportOutcome::Moved(status) => status.as_str().to_owned(),
+                ReportOutcome::Duplicate => "duplicate".into(),
+                ReportOutcome::Recorded(status) => format!("recorded ({status})"),
             };
             tracing::info!(device = %device_uuid, machine_order_id = %event.order_uuid, %outcome, "device report applied");
             HttpResponse::Ok().json(json!({ "outcome": outcome }))

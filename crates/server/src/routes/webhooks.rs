@@ -5,7 +5,7 @@ use crate::app::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use coffee_adapter_yookassa::client_ip;
 use coffee_domain::ports::InboundNotification;
-use coffee_domain::services::settlement::{SettlementError, SettlementOutcome};
+use coffee_domain::services::settlement::{NotificationOutcome, SettlementError};
 use coffee_domain::ProviderKind;
 
 /// `POST /v1/yook-pay-webhook` — the path merchants already configured at YooKassa.
@@ -20,7 +20,7 @@ pub async fn yookassa(
         .handle_notification(ProviderKind::Yookassa, &notification)
         .await
     {
-        Ok(SettlementOutcome::Ignored(reason)) => {
+        Ok(NotificationOutcome::Ignored(reason)) => {
             // Unknown, mismatching or unconfirmed: no state change, and a 200 so the provider
             // does not retry forever.
             tracing::warn!(provider = "yookassa", sender = ?notification.sender_ip, %reason, "notification ignored");

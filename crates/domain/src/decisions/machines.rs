@@ -1,0 +1,184 @@
+//! Machine news: the make command accepted or undeliverable, the machine's report, and the
+//! dispense deadline when no report came.
+
+use super::{compensation, note, Decision, Snapshot};
+use crate::ports::OrderChange;
+use crate::{
+    transition, DeadlinePolicy, Device, FailureReason, HistorySource, Order, OrderEvent,
+    OrderStatus, PaymentState, Transition,
+};
+use chrono::{DateTime, Duration, Utc};
+
+/// What happened to an order's make command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MachineNews {
+    /// The machine (or its cloud) accepted the make command.
+    MakeAccepted,
+    /// The make command could not be delivered; `why` says what was tried.
+    MakeUndeliverable { why: String },
+    /// The machine reported the drink dispensed.
+    Dispensed { at: DateTime<Utc> },
+    /// The machine reported that it could not make the drink.
+    DispenseFailed {
+        code: Option<String>,
+        at: DateTime<Utc>,
+    },
+    /// No report by the deadline: the device's policy decides.
+    DeadlinePassed { policy: DeadlinePolicy },
+}
+
+impl MachineNews {
+    /// The order event, the failure reason it carries, who said it and the history line.
+    fn describe(&self) -> (OrderEvent, Option<FailureReason>, HistorySource, String) {
+        match self {
+            MachineNews::MakeAccepted => (
+                OrderEvent::MakeAccepted,
+                None,
+                HistorySource::Worker,
+                "make command accepted".into(),
+            ),
+            MachineNews::MakeUndeliverable { why } => (
+                OrderEvent::MachineUnreachable,
+                Some(FailureReason::MachineUnreachable),
+                HistorySource::Worker,
+                why.clone(),
+            ),
+            MachineNews::Dispensed { at } => (
+                OrderEvent::Dispensed,
+                None,
+                HistorySource::Machine,
+                format!("machine reported dispensed at {at}"),
+            ),
+            MachineNews::DispenseFailed { code, at } => (
+                OrderEvent::DispenseFailed,
+                Some(FailureReason::DispenseFailed),
+                HistorySource::Machine,
+                format!(
+                    "machine reported failure{} at {at}",
+                    code.as_deref()
+                        .map(|c| format!(" ({c})"))
+                        .unwrap_or_default()
+                ),
+            ),
+            MachineNews::DeadlinePassed {
+                policy: DeadlinePolicy::AssumeSuccess,
+            } => (
+                OrderEvent::DispenseAssumed,
+                None,
+                HistorySource::Worker,
+                "no report by the deadline: success assumed".into(),
+            ),
+            MachineNews::DeadlinePassed {
+                policy: DeadlinePolicy::FailAndRefund,
+            } => (
+                OrderEvent::DispenseTimedOut,
+                Some(FailureReason::DispenseTimedOut),
+                HistorySource::Worker,
+                "no report by the deadline: order failed".into(),
+            ),
+        }
+    }
+}
+
+/// Whether the order waits for its one make command (paid, nothing sent yet).
+pub fn awaits_make_command(order: &Order) -> bool {
+    order.status == OrderStatus::Paid
+}
+
+/// Whether the order waits for the machine's word on a make command it accepted.
+pub fn awaits_dispense_result(order: &Order) -> bool {
+    order.status == OrderStatus::MakePending
+}
+
+/// Moves a `paid`/`make_pending` order on machine news. Success captures a held payment;
+/// failure returns the money, in the same commit. `device` sets the dispense deadline when the
+/// command is accepted.
+pub fn machine_event(
+    snapshot: &Snapshot,
+    news: &MachineNews,
+    device: Option<&Device>,
+    now: DateTime<Utc>,
+) -> Decision {
+    let order = &snapshot.order;
+    let (event, reason, source, message) = news.describe();
+    // A result can overtake the record of the command's acceptance: the result proves it.
+    let from = match (order.status, event) {
+        (OrderStatus::Paid, OrderEvent::Dispensed | OrderEvent::DispenseFailed) => {
+            match transition(OrderStatus::Paid, OrderEvent::MakeAccepted) {
+                Ok(Transition::To(accepted)) => accepted,
+                Ok(Transition::Duplicate) | Err(_) => order.status,
+            }
+        }
+        (status, _) => status,
+    };
+    let next = match transition(from, event) {
+        Ok(Transition::To(next)) => next,
+        Ok(Transition::Duplicate) => {
+            // Every machine message belongs in the timeline, even one that changes nothing.
+            let line = note(
+                order,
+                now,
+                source,
+                None,
+                format!("{message}: already applied"),
+            );
+            return Decision::Duplicate { note: Some(line) };
+        }
+        Err(illegal) => {
+            let line = note(
+                order,
+                now,
+                source,
+                None,
+                format!("{message}: ignored, {illegal}"),
+            );
+            return Decision::ignored_and_noted(line, illegal.to_string());
+        }
+    };
+    let payment = snapshot.payment.as_ref();
+    match next {
+        OrderStatus::Failed => {
+            let owed = payment.map(|p| compensation(p, now));
+            let line = match owed.as_ref().and_then(|c| c.note) {
+                Some(money) => format!("{message}; {money}"),
+                None => message,
+            };
+            let line = note(order, now, source, Some(next), line);
+            Decision::Commit(OrderChange::failed_with_compensation(
+                order,
+                next,
+                reason.unwrap_or(FailureReason::DispenseFailed),
+                None,
+                owed.unwrap_or_default(),
+                None,
+                line,
+            ))
+        }
+        OrderStatus::Successful => {
+            let held = payment.is_some_and(|p| p.state == PaymentState::Authorized);
+            let line = if held {
+                format!("{message}; capture queued")
+            } else {
+                message
+            };
+            let line = note(order, now, source, Some(next), line);
+            Decision::Commit(OrderChange::successful(
+                order,
+                next,
+                event == OrderEvent::DispenseAssumed,
+                held.then_some(now),
+                line,
+            ))
+        }
+        OrderStatus::MakePending => {
+            let deadline =
+                device.map(|d| now + Duration::seconds(i64::from(d.dispense_deadline_seconds)));
+            let line = note(order, now, source, Some(next), message);
+            Decision::Commit(OrderChange::make_pending(order, next, deadline, line))
+        }
+        OrderStatus::Created | OrderStatus::Pending | OrderStatus::Paid | OrderStatus::NotPaid => {
+            let line = note(order, now, source, Some(next), message);
+            Decision::Commit(OrderChange::moved(order, next, reason, line))
+        }
+    }
+}

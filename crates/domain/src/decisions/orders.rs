@@ -1,0 +1,57 @@
+//! A QR scan becomes an order.
+
+use crate::settings::Settings;
+use crate::{
+    DeviceUuid, DrinkNo, HistoryEntry, HistorySource, MachineOrderId, MerchantKey, Money, Order,
+    OrderId, OrderStatus, Size,
+};
+use chrono::{DateTime, Utc};
+
+/// What a priced scan orders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRequest {
+    pub id: OrderId,
+    pub machine_order_id: MachineOrderId,
+    pub device: DeviceUuid,
+    pub merchant: MerchantKey,
+    pub drink_no: DrinkNo,
+    /// The catalogue's name for the drink (never the QR's text when the catalogue knows it).
+    pub drink_name: String,
+    pub size: Size,
+    /// Priced server-side: by the machine's telemetry or the local catalogue.
+    pub price: Money,
+}
+
+/// The new order, payable until `now + order_ttl`, and the first line of its timeline.
+pub fn new_order(
+    request: OrderRequest,
+    now: DateTime<Utc>,
+    settings: &Settings,
+) -> (Order, HistoryEntry) {
+    let order = Order {
+        id: request.id,
+        machine_order_id: request.machine_order_id,
+        device: request.device,
+        merchant: request.merchant,
+        drink_no: request.drink_no,
+        drink_name: request.drink_name,
+        size: request.size,
+        price: request.price,
+        status: OrderStatus::Created,
+        expires_at: now + settings.order_ttl,
+        failure_reason: None,
+        receipt_contact: None,
+        dispense_assumed: false,
+        created_at: now,
+        updated_at: now,
+    };
+    let line = HistoryEntry {
+        order_id: order.id,
+        at: now,
+        source: HistorySource::Customer,
+        from: None,
+        to: Some(OrderStatus::Created),
+        message: format!("QR scanned, price {}", order.price),
+    };
+    (order, line)
+}

@@ -1,0 +1,423 @@
+//! Table tests of the decide functions: every event in every status, without a store. Each
+//! row says what the decision commits — status move, failure reason, money move, jobs — or
+//! that it is a duplicate or ignored (and whether the history keeps a line about it).
+
+use super::expiry::expire;
+use super::machines::{machine_event, MachineNews};
+use super::payments::{payment_created, payment_event, payment_rejected, refund_notice};
+use super::{Decision, Snapshot};
+use crate::settings::Settings;
+use crate::{
+    CaptureMode, DeadlinePolicy, Device, DeviceUuid, DrinkNo, FailureReason, MachineKind,
+    MachineOrderId, MerchantKey, Money, Order, OrderId, OrderStatus, Payment, PaymentEvent,
+    PaymentId, PaymentState, ProviderKind, SimulatedOutcome, Simulation, Size,
+};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use uuid::Uuid;
+
+fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 6, 1, 10, 0, 0).single().unwrap()
+}
+
+fn order(status: OrderStatus) -> Order {
+    Order {
+        id: OrderId::from_uuid(Uuid::from_u128(1)),
+        machine_order_id: MachineOrderId::parse("m-1").unwrap(),
+        device: DeviceUuid::parse("dev-1").unwrap(),
+        merchant: MerchantKey::parse("m").unwrap(),
+        drink_no: DrinkNo::parse("1").unwrap(),
+        drink_name: "Капучино".into(),
+        size: Size::Small,
+        price: Money::rub(15_000).unwrap(),
+        status,
+        expires_at: start() + Duration::minutes(15),
+        failure_reason: match status {
+            OrderStatus::NotPaid => Some(FailureReason::Expired),
+            OrderStatus::Failed => Some(FailureReason::DispenseFailed),
+            _ => None,
+        },
+        receipt_contact: None,
+        dispense_assumed: false,
+        created_at: start(),
+        updated_at: start(),
+    }
+}
+
+fn payment(state: PaymentState, capture: CaptureMode) -> Payment {
+    Payment {
+        id: PaymentId::from_uuid(Uuid::from_u128(2)),
+        order_id: OrderId::from_uuid(Uuid::from_u128(1)),
+        provider: ProviderKind::Sandbox,
+        provider_payment_id: "sb-1".into(),
+        amount: Money::rub(15_000).unwrap(),
+        capture,
+        state,
+        confirmation_url: "http://test/pay".into(),
+        idempotency_key: "k".into(),
+        created_at: start(),
+        updated_at: start(),
+    }
+}
+
+fn device() -> Device {
+    Device {
+        device_uuid: DeviceUuid::parse("dev-1").unwrap(),
+        merchant: MerchantKey::parse("m").unwrap(),
+        location: String::new(),
+        provider: ProviderKind::Sandbox,
+        redirect_url: None,
+        machine: MachineKind::Simulated,
+        test: false,
+        dispense_deadline_seconds: 180,
+        on_dispense_deadline: DeadlinePolicy::FailAndRefund,
+        simulation: Simulation {
+            outcome: SimulatedOutcome::Dispensed,
+            delay_ms: 0,
+        },
+        events_secret: None,
+    }
+}
+
+/// The order in `status` with the payment it has there when money is captured at once.
+fn immediate(status: OrderStatus) -> Snapshot {
+    let state = match status {
+        OrderStatus::Created => None,
+        OrderStatus::Pending | OrderStatus::NotPaid => Some(PaymentState::Pending),
+        OrderStatus::Paid | OrderStatus::MakePending | OrderStatus::Successful => {
+            Some(PaymentState::Succeeded)
+        }
+        OrderStatus::Failed => Some(PaymentState::RefundPending),
+    };
+    Snapshot {
+        order: order(status),
+        payment: state.map(|s| payment(s, CaptureMode::Immediate)),
+    }
+}
+
+/// The same with the money held until the drink is out.
+fn held(status: OrderStatus) -> Snapshot {
+    let mut snapshot = immediate(status);
+    if let Some(payment) = snapshot.payment.as_mut() {
+        payment.capture = CaptureMode::AfterDispense;
+        payment.state = match (status, payment.state) {
+            (OrderStatus::Paid | OrderStatus::MakePending, _) => PaymentState::Authorized,
+            (OrderStatus::Failed, _) => PaymentState::Canceled,
+            (_, state) => state,
+        };
+    }
+    snapshot
+}
+
+const EVENTS: [&str; 13] = [
+    "payment created",
+    "payment rejected",
+    "provider: authorized",
+    "provider: captured",
+    "provider: canceled",
+    "refund notice",
+    "make accepted",
+    "make undeliverable",
+    "dispensed",
+    "dispense failed",
+    "deadline, assume success",
+    "deadline, fail and refund",
+    "expiry",
+];
+
+fn decide(event: &str, snapshot: &Snapshot) -> Decision {
+    let now = start() + Duration::minutes(1);
+    let after_expiry = start() + Duration::minutes(16);
+    let device = device();
+    let machine = |news: MachineNews| machine_event(snapshot, &news, Some(&device), now);
+    match event {
+        "payment created" => {
+            let new = payment(PaymentState::Pending, CaptureMode::Immediate);
+            payment_created(snapshot, &new, None, now, &Settings::default())
+        }
+        "payment rejected" => payment_rejected(snapshot, "refused", now),
+        "provider: authorized" => payment_event(snapshot, PaymentEvent::Authorized, None, now),
+        "provider: captured" => payment_event(snapshot, PaymentEvent::Captured, None, now),
+        "provider: canceled" => payment_event(snapshot, PaymentEvent::Canceled, None, now),
+        "refund notice" => refund_notice(snapshot, now),
+        "make accepted" => machine(MachineNews::MakeAccepted),
+        "make undeliverable" => machine(MachineNews::MakeUndeliverable {
+            why: "unreachable".into(),
+        }),
+        "dispensed" => machine(MachineNews::Dispensed { at: now }),
+        "dispense failed" => machine(MachineNews::DispenseFailed {
+            code: Some("E1".into()),
+            at: now,
+        }),
+        "deadline, assume success" => machine(MachineNews::DeadlinePassed {
+            policy: DeadlinePolicy::AssumeSuccess,
+        }),
+        "deadline, fail and refund" => machine(MachineNews::DeadlinePassed {
+            policy: DeadlinePolicy::FailAndRefund,
+        }),
+        "expiry" => expire(snapshot, after_expiry),
+        other => panic!("unknown event {other}"),
+    }
+}
+
+/// One line per decision: `commit <from>→<to> [reason] money <a>→<b> +payment jobs [..]`,
+/// `duplicate`, `ignored`; `(noted)` when the history keeps a line about it.
+fn summary(decision: &Decision) -> String {
+    match decision {
+        Decision::Commit(change) => {
+            let mut parts = vec!["commit".to_owned()];
+            match &change.status {
+                Some(status) => {
+                    parts.push(format!("{}→{}", status.expected, status.next));
+                    if let Some(reason) = status.failure_reason {
+                        parts.push(reason.as_str().to_owned());
+                    }
+                    if status.dispense_assumed {
+                        parts.push("assumed".into());
+                    }
+                }
+                None => parts.push("-".into()),
+            }
+            if let Some(money) = &change.payment_state {
+                parts.push(format!("money {}→{}", money.expected, money.next));
+            }
+            if change.new_payment.is_some() {
+                parts.push("+payment".into());
+            }
+            let jobs: Vec<&str> = change.jobs.iter().map(|j| j.kind.as_str()).collect();
+            parts.push(format!("jobs [{}]", jobs.join(", ")));
+            assert_eq!(change.history.len(), 1, "one history line per change");
+            parts.join(" ")
+        }
+        Decision::Duplicate { note } => noted("duplicate", note.is_some()),
+        Decision::Ignored { note, .. } => noted("ignored", note.is_some()),
+    }
+}
+
+fn noted(what: &str, noted: bool) -> String {
+    if noted {
+        format!("{what} (noted)")
+    } else {
+        what.to_owned()
+    }
+}
+
+fn check(table: &[(OrderStatus, &str, &str)], snapshot_of: fn(OrderStatus) -> Snapshot) {
+    let mut failures = Vec::new();
+    for status in OrderStatus::ALL {
+        for event in EVENTS {
+            let Some((_, _, expected)) = table.iter().find(|(s, e, _)| *s == status && *e == event)
+            else {
+                failures.push(format!("no row for {status} × {event}"));
+                continue;
+            };
+            let actual = summary(&decide(event, &snapshot_of(status)));
+            if actual != *expected {
+                failures.push(format!(
+                    "{status} × {event}: expected `{expected}`, got `{actual}`"
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+use OrderStatus::{Created, Failed, MakePending, NotPaid, Paid, Pending, Successful};
+
+#[test]
+fn every_event_in_every_status_decides_as_the_table_says_when_money_is_captured_at_once() {
+    check(
+        &[
+            (Created, "payment created", "commit created→pending +payment jobs [poll_payment]"),
+            (Created, "payment rejected", "commit created→failed payment_rejected jobs []"),
+            (Created, "provider: authorized", "ignored"),
+            (Created, "provider: captured", "ignored"),
+            (Created, "provider: canceled", "ignored"),
+            (Created, "refund notice", "ignored (noted)"),
+            (Created, "make accepted", "ignored (noted)"),
+            (Created, "make undeliverable", "ignored (noted)"),
+            (Created, "dispensed", "ignored (noted)"),
+            (Created, "dispense failed", "ignored (noted)"),
+            (Created, "deadline, assume success", "ignored (noted)"),
+            (Created, "deadline, fail and refund", "ignored (noted)"),
+            (Created, "expiry", "commit created→not_paid expired jobs []"),
+            (Pending, "payment created", "duplicate"),
+            (Pending, "payment rejected", "ignored"),
+            (Pending, "provider: authorized", "commit pending→paid money pending→authorized jobs [send_make_command]"),
+            (Pending, "provider: captured", "commit pending→paid money pending→succeeded jobs [send_make_command]"),
+            (Pending, "provider: canceled", "commit pending→not_paid payment_canceled money pending→canceled jobs []"),
+            (Pending, "refund notice", "ignored (noted)"),
+            (Pending, "make accepted", "ignored (noted)"),
+            (Pending, "make undeliverable", "ignored (noted)"),
+            (Pending, "dispensed", "ignored (noted)"),
+            (Pending, "dispense failed", "ignored (noted)"),
+            (Pending, "deadline, assume success", "ignored (noted)"),
+            (Pending, "deadline, fail and refund", "ignored (noted)"),
+            (Pending, "expiry", "commit pending→not_paid expired jobs [poll_payment]"),
+            (Paid, "payment created", "duplicate"),
+            (Paid, "payment rejected", "ignored"),
+            (Paid, "provider: authorized", "duplicate"),
+            (Paid, "provider: captured", "duplicate"),
+            (Paid, "provider: canceled", "ignored (noted)"),
+            (Paid, "refund notice", "ignored (noted)"),
+            (Paid, "make accepted", "commit paid→make_pending jobs [dispense_deadline]"),
+            (Paid, "make undeliverable", "commit paid→failed machine_unreachable money succeeded→refund_pending jobs [refund_payment]"),
+            (Paid, "dispensed", "commit paid→successful jobs []"),
+            (Paid, "dispense failed", "commit paid→failed dispense_failed money succeeded→refund_pending jobs [refund_payment]"),
+            (Paid, "deadline, assume success", "ignored (noted)"),
+            (Paid, "deadline, fail and refund", "ignored (noted)"),
+            (Paid, "expiry", "ignored"),
+            (MakePending, "payment created", "duplicate"),
+            (MakePending, "payment rejected", "ignored"),
+            (MakePending, "provider: authorized", "duplicate"),
+            (MakePending, "provider: captured", "duplicate"),
+            (MakePending, "provider: canceled", "ignored (noted)"),
+            (MakePending, "refund notice", "ignored (noted)"),
+            (MakePending, "make accepted", "duplicate (noted)"),
+            (MakePending, "make undeliverable", "ignored (noted)"),
+            (MakePending, "dispensed", "commit make_pending→successful jobs []"),
+            (MakePending, "dispense failed", "commit make_pending→failed dispense_failed money succeeded→refund_pending jobs [refund_payment]"),
+            (MakePending, "deadline, assume success", "commit make_pending→successful assumed jobs []"),
+            (MakePending, "deadline, fail and refund", "commit make_pending→failed dispense_timed_out money succeeded→refund_pending jobs [refund_payment]"),
+            (MakePending, "expiry", "ignored"),
+            (Successful, "payment created", "duplicate"),
+            (Successful, "payment rejected", "ignored"),
+            (Successful, "provider: authorized", "duplicate"),
+            (Successful, "provider: captured", "duplicate"),
+            (Successful, "provider: canceled", "ignored (noted)"),
+            (Successful, "refund notice", "ignored (noted)"),
+            (Successful, "make accepted", "duplicate (noted)"),
+            (Successful, "make undeliverable", "ignored (noted)"),
+            (Successful, "dispensed", "duplicate (noted)"),
+            (Successful, "dispense failed", "ignored (noted)"),
+            (Successful, "deadline, assume success", "duplicate (noted)"),
+            (Successful, "deadline, fail and refund", "ignored (noted)"),
+            (Successful, "expiry", "ignored"),
+            (NotPaid, "payment created", "ignored"),
+            (NotPaid, "payment rejected", "ignored"),
+            (NotPaid, "provider: authorized", "commit not_paid→not_paid paid_after_expiry money pending→authorized jobs [cancel_payment]"),
+            (NotPaid, "provider: captured", "commit not_paid→not_paid paid_after_expiry money pending→refund_pending jobs [refund_payment]"),
+            (NotPaid, "provider: canceled", "commit - money pending→canceled jobs []"),
+            (NotPaid, "refund notice", "ignored (noted)"),
+            (NotPaid, "make accepted", "ignored (noted)"),
+            (NotPaid, "make undeliverable", "ignored (noted)"),
+            (NotPaid, "dispensed", "ignored (noted)"),
+            (NotPaid, "dispense failed", "ignored (noted)"),
+            (NotPaid, "deadline, assume success", "ignored (noted)"),
+            (NotPaid, "deadline, fail and refund", "ignored (noted)"),
+            (NotPaid, "expiry", "duplicate"),
+            (Failed, "payment created", "ignored"),
+            (Failed, "payment rejected", "duplicate"),
+            (Failed, "provider: authorized", "duplicate"),
+            (Failed, "provider: captured", "duplicate"),
+            (Failed, "provider: canceled", "ignored (noted)"),
+            (Failed, "refund notice", "commit - money refund_pending→refunded jobs []"),
+            (Failed, "make accepted", "ignored (noted)"),
+            (Failed, "make undeliverable", "duplicate (noted)"),
+            (Failed, "dispensed", "ignored (noted)"),
+            (Failed, "dispense failed", "duplicate (noted)"),
+            (Failed, "deadline, assume success", "ignored (noted)"),
+            (Failed, "deadline, fail and refund", "duplicate (noted)"),
+            (Failed, "expiry", "ignored"),
+        ],
+        immediate,
+    );
+}
+
+#[test]
+fn a_held_payment_is_captured_after_the_drink_and_released_when_there_is_none() {
+    let rows: &[(OrderStatus, &str, &str)] = &[
+        (
+            Paid,
+            "provider: captured",
+            "commit - money authorized→succeeded jobs []",
+        ),
+        (
+            Paid,
+            "make undeliverable",
+            "commit paid→failed machine_unreachable jobs [cancel_payment]",
+        ),
+        (
+            Paid,
+            "dispensed",
+            "commit paid→successful jobs [capture_payment]",
+        ),
+        (
+            MakePending,
+            "provider: captured",
+            "commit - money authorized→succeeded jobs []",
+        ),
+        (
+            MakePending,
+            "provider: canceled",
+            "commit - money authorized→canceled jobs []",
+        ),
+        (
+            MakePending,
+            "dispensed",
+            "commit make_pending→successful jobs [capture_payment]",
+        ),
+        (
+            MakePending,
+            "deadline, assume success",
+            "commit make_pending→successful assumed jobs [capture_payment]",
+        ),
+        (
+            MakePending,
+            "dispense failed",
+            "commit make_pending→failed dispense_failed jobs [cancel_payment]",
+        ),
+        (
+            MakePending,
+            "deadline, fail and refund",
+            "commit make_pending→failed dispense_timed_out jobs [cancel_payment]",
+        ),
+        (Failed, "refund notice", "ignored (noted)"),
+        (Failed, "provider: captured", "ignored (noted)"),
+    ];
+    let mut failures = Vec::new();
+    for (status, event, expected) in rows {
+        let actual = summary(&decide(event, &held(*status)));
+        if actual != *expected {
+            failures.push(format!(
+                "{status} × {event}: expected `{expected}`, got `{actual}`"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn money_taken_after_expiry_never_pays_the_order_and_goes_back() {
+    let snapshot = immediate(Pending);
+    let late = start() + Duration::minutes(16);
+    let decision = payment_event(&snapshot, PaymentEvent::Captured, None, late);
+    assert_eq!(
+        summary(&decision),
+        "commit pending→not_paid paid_after_expiry money pending→refund_pending jobs [refund_payment]"
+    );
+}
+
+#[test]
+fn an_accepted_make_command_sets_the_deadline_from_the_device() {
+    let now = start() + Duration::minutes(1);
+    let Decision::Commit(change) = machine_event(
+        &immediate(Paid),
+        &MachineNews::MakeAccepted,
+        Some(&device()),
+        now,
+    ) else {
+        panic!("make accepted must commit");
+    };
+    assert_eq!(change.jobs[0].run_at, now + Duration::seconds(180));
+}
+
+#[test]
+fn a_failed_order_keeps_its_own_reason_when_late_money_arrives() {
+    let mut snapshot = immediate(Failed);
+    snapshot.payment = Some(payment(PaymentState::Pending, CaptureMode::Immediate));
+    let decision = payment_event(&snapshot, PaymentEvent::Captured, None, start());
+    assert_eq!(
+        summary(&decision),
+        "commit failed→failed dispense_failed money pending→refund_pending jobs [refund_payment]"
+    );
+}
