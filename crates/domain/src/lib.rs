@@ -15,6 +15,7 @@
 
 pub mod catalog;
 pub mod decisions;
+pub mod fleet_rules;
 pub mod ids;
 pub mod jobs;
 pub mod money;
@@ -26,6 +27,7 @@ pub mod settings;
 pub mod status;
 
 pub use catalog::*;
+pub use fleet_rules::FleetRuleError;
 pub use ids::*;
 pub use jobs::*;
 pub use money::*;

@@ -1,0 +1,274 @@
+//! The rules a merchant, a device and a drink must keep before they are stored — whoever
+//! declares them: the fleet file, the operator console, an import. Each `checked` constructor
+//! returns the entity or every rule it breaks.
+
+use crate::{Device, Drink, Merchant, MerchantKey, ProviderKind, ReceiptContact, Size};
+
+/// A broken fleet rule, worded for the operator who has to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FleetRuleError {
+    #[error("name is empty")]
+    EmptyName,
+    #[error("contact_email is not a valid email")]
+    InvalidContactEmail,
+    #[error("yookassa.shop_id is empty")]
+    EmptyShopId,
+    #[error("yookassa.vat_code must be 1–12")]
+    VatCodeOutOfRange,
+    #[error("yookassa.tax_system_code must be 1–6")]
+    TaxSystemCodeOutOfRange,
+    #[error("provider \"yookassa\" needs [merchants.yookassa] on merchant {0}")]
+    YookassaWithoutShop(MerchantKey),
+    #[error("provider \"custom\" needs redirect_url")]
+    CustomWithoutRedirect,
+    #[error("redirect_url must be an http(s) URL")]
+    RedirectNotHttp,
+    #[error("redirect_url is only for provider \"custom\"")]
+    RedirectWithoutCustom,
+    #[error("dispense_deadline_seconds must be positive")]
+    NoDeadline,
+    #[error("merchant {0} is not known")]
+    UnknownMerchant(MerchantKey),
+    #[error("price of {0} must be a positive number of kopecks")]
+    ZeroPrice(&'static str),
+    #[error("no size has a price")]
+    NoPrice,
+}
+
+impl Merchant {
+    /// The merchant, trimmed, if it keeps every rule.
+    pub fn checked(mut self) -> Result<Self, Vec<FleetRuleError>> {
+        self.name = self.name.trim().to_owned();
+        self.contact_email = self.contact_email.trim().to_owned();
+        let mut broken = Vec::new();
+        if self.name.is_empty() {
+            broken.push(FleetRuleError::EmptyName);
+        }
+        if ReceiptContact::email(&self.contact_email).is_err() {
+            broken.push(FleetRuleError::InvalidContactEmail);
+        }
+        if let Some(shop) = self.yookassa.as_mut() {
+            shop.shop_id = shop.shop_id.trim().to_owned();
+            if shop.shop_id.is_empty() {
+                broken.push(FleetRuleError::EmptyShopId);
+            }
+            if !(1..=12).contains(&shop.vat_code) {
+                broken.push(FleetRuleError::VatCodeOutOfRange);
+            }
+            if shop.tax_system_code.is_some_and(|c| !(1..=6).contains(&c)) {
+                broken.push(FleetRuleError::TaxSystemCodeOutOfRange);
+            }
+        }
+        ok_or_broken(self, broken)
+    }
+}
+
+impl Device {
+    /// The device, trimmed, if it keeps every rule; `merchant` is the merchant it names
+    /// (`None` when unknown).
+    pub fn checked(mut self, merchant: Option<&Merchant>) -> Result<Self, Vec<FleetRuleError>> {
+        self.location = self.location.trim().to_owned();
+        self.redirect_url = self.redirect_url.map(|u| u.trim().to_owned());
+        let mut broken = Vec::new();
+        match merchant {
+            None => broken.push(FleetRuleError::UnknownMerchant(self.merchant.clone())),
+            Some(merchant) if merchant.key != self.merchant => {
+                broken.push(FleetRuleError::UnknownMerchant(self.merchant.clone()))
+            }
+            Some(merchant) => {
+                if self.provider == ProviderKind::Yookassa && merchant.yookassa.is_none() {
+                    broken.push(FleetRuleError::YookassaWithoutShop(merchant.key.clone()));
+                }
+            }
+        }
+        match (self.provider, &self.redirect_url) {
+            (ProviderKind::Custom, None) => broken.push(FleetRuleError::CustomWithoutRedirect),
+            (ProviderKind::Custom, Some(url))
+                if !(url.starts_with("https://") || url.starts_with("http://")) =>
+            {
+                broken.push(FleetRuleError::RedirectNotHttp)
+            }
+            (ProviderKind::Sandbox | ProviderKind::Yookassa | ProviderKind::Tbank, Some(_)) => {
+                broken.push(FleetRuleError::RedirectWithoutCustom)
+            }
+            (ProviderKind::Custom, Some(_))
+            | (ProviderKind::Sandbox | ProviderKind::Yookassa | ProviderKind::Tbank, None) => {}
+        }
+        if self.dispense_deadline_seconds == 0 {
+            broken.push(FleetRuleError::NoDeadline);
+        }
+        ok_or_broken(self, broken)
+    }
+}
+
+impl Drink {
+    /// The drink, trimmed, if it keeps every rule: a name and at least one positive price.
+    pub fn checked(mut self) -> Result<Self, Vec<FleetRuleError>> {
+        self.name = self.name.trim().to_owned();
+        let mut broken = Vec::new();
+        if self.name.is_empty() {
+            broken.push(FleetRuleError::EmptyName);
+        }
+        let priced: Vec<_> = Size::ALL
+            .into_iter()
+            .filter_map(|size| self.prices.get(size).map(|price| (size, price)))
+            .collect();
+        if priced.is_empty() {
+            broken.push(FleetRuleError::NoPrice);
+        }
+        for (size, price) in priced {
+            if price.is_zero() {
+                broken.push(FleetRuleError::ZeroPrice(size.as_str()));
+            }
+        }
+        ok_or_broken(self, broken)
+    }
+}
+
+fn ok_or_broken<T>(value: T, broken: Vec<FleetRuleError>) -> Result<T, Vec<FleetRuleError>> {
+    if broken.is_empty() {
+        Ok(value)
+    } else {
+        Err(broken)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        CaptureMode, DeadlinePolicy, DeviceUuid, DrinkNo, MachineKind, Money, ReceiptPolicy,
+        SealedSecret, SimulatedOutcome, Simulation, SizePrices, YookassaSettings,
+    };
+    use chrono::NaiveDate;
+
+    fn merchant() -> Merchant {
+        Merchant {
+            key: MerchantKey::parse("m").unwrap(),
+            name: " Кофе ".into(),
+            contact_email: "owner@example.com".into(),
+            valid_until: NaiveDate::from_ymd_opt(2099, 12, 31).unwrap(),
+            capture: CaptureMode::Immediate,
+            receipt: ReceiptPolicy::Off,
+            yookassa: None,
+        }
+    }
+
+    fn device(provider: ProviderKind, redirect_url: Option<&str>) -> Device {
+        Device {
+            device_uuid: DeviceUuid::parse("d").unwrap(),
+            merchant: MerchantKey::parse("m").unwrap(),
+            location: String::new(),
+            provider,
+            redirect_url: redirect_url.map(str::to_owned),
+            machine: MachineKind::Simulated,
+            test: false,
+            dispense_deadline_seconds: 180,
+            on_dispense_deadline: DeadlinePolicy::FailAndRefund,
+            simulation: Simulation {
+                outcome: SimulatedOutcome::Dispensed,
+                delay_ms: 0,
+            },
+            events_secret: None,
+        }
+    }
+
+    #[test]
+    fn a_good_merchant_is_trimmed_and_kept() {
+        assert_eq!(merchant().checked().unwrap().name, "Кофе");
+    }
+
+    #[test]
+    fn a_merchant_breaking_rules_hears_of_every_one() {
+        let mut bad = merchant();
+        bad.name = " ".into();
+        bad.contact_email = "nobody".into();
+        bad.yookassa = Some(YookassaSettings {
+            shop_id: " ".into(),
+            secret_key: SealedSecret::new("sealed"),
+            vat_code: 13,
+            tax_system_code: Some(7),
+        });
+        assert_eq!(
+            bad.checked().unwrap_err(),
+            vec![
+                FleetRuleError::EmptyName,
+                FleetRuleError::InvalidContactEmail,
+                FleetRuleError::EmptyShopId,
+                FleetRuleError::VatCodeOutOfRange,
+                FleetRuleError::TaxSystemCodeOutOfRange,
+            ]
+        );
+    }
+
+    #[test]
+    fn a_device_needs_its_merchant_and_a_provider_it_can_use() {
+        let m = merchant();
+        assert!(device(ProviderKind::Sandbox, None)
+            .checked(Some(&m))
+            .is_ok());
+        assert_eq!(
+            device(ProviderKind::Sandbox, None)
+                .checked(None)
+                .unwrap_err(),
+            vec![FleetRuleError::UnknownMerchant(m.key.clone())]
+        );
+        assert_eq!(
+            device(ProviderKind::Yookassa, None)
+                .checked(Some(&m))
+                .unwrap_err(),
+            vec![FleetRuleError::YookassaWithoutShop(m.key.clone())]
+        );
+        assert_eq!(
+            device(ProviderKind::Custom, None)
+                .checked(Some(&m))
+                .unwrap_err(),
+            vec![FleetRuleError::CustomWithoutRedirect]
+        );
+        assert_eq!(
+            device(ProviderKind::Custom, Some("ftp://x"))
+                .checked(Some(&m))
+                .unwrap_err(),
+            vec![FleetRuleError::RedirectNotHttp]
+        );
+        assert_eq!(
+            device(ProviderKind::Sandbox, Some("https://x"))
+                .checked(Some(&m))
+                .unwrap_err(),
+            vec![FleetRuleError::RedirectWithoutCustom]
+        );
+        let mut no_deadline = device(ProviderKind::Custom, Some(" https://x "));
+        no_deadline.dispense_deadline_seconds = 0;
+        assert_eq!(
+            no_deadline.checked(Some(&m)).unwrap_err(),
+            vec![FleetRuleError::NoDeadline]
+        );
+    }
+
+    #[test]
+    fn a_drink_needs_a_name_and_a_positive_price() {
+        let drink = |name: &str, prices: SizePrices| Drink {
+            device: DeviceUuid::parse("d").unwrap(),
+            drink_no: DrinkNo::parse("1").unwrap(),
+            name: name.into(),
+            prices,
+        };
+        let priced = SizePrices {
+            small: Some(Money::rub(100).unwrap()),
+            ..SizePrices::default()
+        };
+        assert!(drink("Латте", priced).checked().is_ok());
+        assert_eq!(
+            drink("", SizePrices::default()).checked().unwrap_err(),
+            vec![FleetRuleError::EmptyName, FleetRuleError::NoPrice]
+        );
+        let free = SizePrices {
+            big: Some(Money::rub(0).unwrap()),
+            ..SizePrices::default()
+        };
+        assert_eq!(
+            drink("Латте", free).checked().unwrap_err(),
+            vec![FleetRuleError::ZeroPrice("big")]
+        );
+    }
+}

@@ -1,0 +1,439 @@
+//! The fleet file: merchants, devices and drinks declared in TOML and upserted atomically.
+//!
+//! A file is checked whole before anything is written; every problem is reported with its
+//! line. References resolve inside the file: a device names a merchant of the same file, a
+//! drink a device of the same file.
+
+use crate::secrets::SecretBox;
+use chrono::NaiveDate;
+use coffee_domain::{
+    CaptureMode, DeadlinePolicy, Device, DeviceUuid, Drink, DrinkNo, Fleet, MachineKind, Merchant,
+    MerchantKey, Money, ProviderKind, ReceiptPolicy, SealedSecret, SimulatedOutcome, Simulation,
+    SizePrices, YookassaSettings,
+};
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .problems.join("\n"))]
+pub struct FleetError {
+    /// One line per problem: `<source>:<line>: <message>`.
+    pub problems: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FleetFile {
+    #[serde(default)]
+    merchants: Vec<Spanned<MerchantEntry>>,
+    #[serde(default)]
+    devices: Vec<Spanned<DeviceEntry>>,
+    #[serde(default)]
+    drinks: Vec<Spanned<DrinkEntry>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MerchantEntry {
+    key: String,
+    name: String,
+    contact_email: String,
+    valid_until: toml::Value,
+    #[serde(default = "default_capture")]
+    capture: CaptureMode,
+    #[serde(default = "default_receipt")]
+    receipt: ReceiptPolicy,
+    yookassa: Option<YookassaEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct YookassaEntry {
+    shop_id: String,
+    secret_key: Option<String>,
+    secret_key_env: Option<String>,
+    vat_code: u8,
+    tax_system_code: Option<u8>,
+}
+
+/// Where a fleet file's secrets come from and how they are sealed before storage.
+pub struct Secrets<'a> {
+    pub sealer: &'a SecretBox,
+    /// Resolves `*_env` references (the process environment in production).
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Secrets<'_> {
+    /// A secret given inline or through an environment variable — exactly one of them.
+    fn resolve(
+        &self,
+        what: &str,
+        inline: &Option<String>,
+        env_name: &Option<String>,
+    ) -> Result<Option<SealedSecret>, String> {
+        let plain = match (inline, env_name) {
+            (Some(_), Some(_)) => return Err(format!("give {what} or {what}_env, not both")),
+            (Some(value), None) => value.clone(),
+            (None, Some(name)) => (self.env)(name)
+                .ok_or_else(|| format!("{what}_env names {name}, which is not set"))?,
+            (None, None) => return Ok(None),
+        };
+        if plain.trim().is_empty() {
+            return Err(format!("{what} is empty"));
+        }
+        self.sealer
+            .seal(plain.trim())
+            .map(Some)
+            .map_err(|e| format!("{what}: {e}"))
+    }
+}
+
+fn default_capture() -> CaptureMode {
+    CaptureMode::Immediate
+}
+fn default_receipt() -> ReceiptPolicy {
+    ReceiptPolicy::Optional
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeviceEntry {
+    device_uuid: String,
+    merchant: String,
+    #[serde(default)]
+    location: String,
+    #[serde(default = "default_provider")]
+    provider: ProviderKind,
+    redirect_url: Option<String>,
+    #[serde(default = "default_machine")]
+    machine: MachineKind,
+    #[serde(default)]
+    test: bool,
+    #[serde(default = "default_deadline")]
+    dispense_deadline_seconds: u32,
+    #[serde(default = "default_deadline_policy")]
+    on_dispense_deadline: DeadlinePolicy,
+    #[serde(default = "default_outcome")]
+    simulated_outcome: SimulatedOutcome,
+    #[serde(default = "default_delay")]
+    simulated_delay_ms: u64,
+    events_secret: Option<String>,
+    events_secret_env: Option<String>,
+}
+
+fn default_provider() -> ProviderKind {
+    ProviderKind::Sandbox
+}
+fn default_machine() -> MachineKind {
+    MachineKind::Simulated
+}
+fn default_deadline() -> u32 {
+    180
+}
+fn default_deadline_policy() -> DeadlinePolicy {
+    DeadlinePolicy::FailAndRefund
+}
+fn default_outcome() -> SimulatedOutcome {
+    SimulatedOutcome::Dispensed
+}
+fn default_delay() -> u64 {
+    3000
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DrinkEntry {
+    device: String,
+    drink_no: String,
+    name: String,
+    prices: PricesEntry,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PricesEntry {
+    small: Option<i64>,
+    medium: Option<i64>,
+    big: Option<i64>,
+}
+
+/// Parses and checks a fleet file; `source` names it in messages. The file only maps TOML to
+/// the domain's checked constructors (the rules live there) and says where each problem is.
+pub fn parse(source: &str, text: &str, secrets: &Secrets<'_>) -> Result<Fleet, FleetError> {
+    let file: FleetFile = toml::from_str(text).map_err(|e| FleetError {
+        problems: vec![format!(
+            "{source}:{}: {}",
+            e.span().map_or(1, |s| line_of(text, s.start)),
+            e.message()
+        )],
+    })?;
+    let mut problems = Problems {
+        source,
+        text,
+        lines: Vec::new(),
+    };
+    let mut fleet = Fleet::default();
+    for entry in &file.merchants {
+        let (span, mut found) = (entry.span(), Vec::new());
+        let merchant = merchant(entry.get_ref(), secrets, &mut found);
+        problems.extend(&span, found);
+        if let Some(merchant) = merchant {
+            if fleet.merchants.iter().any(|m| m.key == merchant.key) {
+                problems.push(
+                    &span,
+                    format!("merchant {} is declared twice", merchant.key),
+                );
+            }
+            fleet.merchants.push(merchant);
+        }
+    }
+    for entry in &file.devices {
+        let (span, mut found) = (entry.span(), Vec::new());
+        let device = device(entry.get_ref(), &fleet.merchants, secrets, &mut found);
+        problems.extend(&span, found);
+        if let Some(device) = device {
+            if fleet
+                .devices
+                .iter()
+                .any(|d| d.device_uuid == device.device_uuid)
+            {
+                problems.push(
+                    &span,
+                    format!("device {} is declared twice", device.device_uuid),
+                );
+            }
+            fleet.devices.push(device);
+        }
+    }
+    for entry in &file.drinks {
+        let (span, mut found) = (entry.span(), Vec::new());
+        let drink = drink(entry.get_ref(), &fleet.devices, &mut found);
+        problems.extend(&span, found);
+        if let Some(drink) = drink {
+            if fleet
+                .drinks
+                .iter()
+                .any(|d| d.device == drink.device && d.drink_no == drink.drink_no)
+            {
+                problems.push(
+                    &span,
+                    format!(
+                        "drink {} of device {} is declared twice",
+                        drink.drink_no, drink.device
+                    ),
+                );
+            }
+            fleet.drinks.push(drink);
+        }
+    }
+    if problems.lines.is_empty() {
+        Ok(fleet)
+    } else {
+        Err(FleetError {
+            problems: problems.lines,
+        })
+    }
+}
+
+/// Problems found so far, each with `FILE:LINE`.
+struct Problems<'a> {
+    source: &'a str,
+    text: &'a str,
+    lines: Vec<String>,
+}
+
+impl Problems<'_> {
+    fn push(&mut self, span: &std::ops::Range<usize>, message: String) {
+        self.lines.push(format!(
+            "{}:{}: {message}",
+            self.source,
+            line_of(self.text, span.start)
+        ));
+    }
+
+    fn extend(&mut self, span: &std::ops::Range<usize>, messages: Vec<String>) {
+        for message in messages {
+            self.push(span, message);
+        }
+    }
+}
+
+fn merchant(
+    m: &MerchantEntry,
+    secrets: &Secrets<'_>,
+    problem: &mut Vec<String>,
+) -> Option<Merchant> {
+    let key = match MerchantKey::parse(&m.key) {
+        Ok(key) => key,
+        Err(e) => {
+            problem.push(format!("merchant key: {e}"));
+            return None;
+        }
+    };
+    let Some(valid_until) = date(&m.valid_until) else {
+        problem.push(format!(
+            "merchant {key}: valid_until must be a date like 2099-12-31"
+        ));
+        return None;
+    };
+    let yookassa = m.yookassa.as_ref().and_then(|y| {
+        match secrets.resolve("secret_key", &y.secret_key, &y.secret_key_env) {
+            Ok(Some(secret_key)) => Some(YookassaSettings {
+                shop_id: y.shop_id.clone(),
+                secret_key,
+                vat_code: y.vat_code,
+                tax_system_code: y.tax_system_code,
+            }),
+            Ok(None) => {
+                problem.push(format!(
+                    "merchant {key}: yookassa needs secret_key or secret_key_env"
+                ));
+                None
+            }
+            Err(why) => {
+                problem.push(format!("merchant {key}: yookassa.{why}"));
+                None
+            }
+        }
+    });
+    let declared = Merchant {
+        key: key.clone(),
+        name: m.name.clone(),
+        contact_email: m.contact_email.clone(),
+        valid_until,
+        capture: m.capture,
+        receipt: m.receipt,
+        yookassa,
+    };
+    match declared.checked() {
+        Ok(merchant) => Some(merchant),
+        Err(broken) => {
+            broken
+                .iter()
+                .for_each(|rule| problem.push(format!("merchant {key}: {rule}")));
+            None
+        }
+    }
+}
+
+fn date(value: &toml::Value) -> Option<NaiveDate> {
+    match value {
+        toml::Value::String(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d").ok(),
+        toml::Value::Datetime(dt) => dt.date.and_then(|d| {
+            NaiveDate::from_ymd_opt(i32::from(d.year), u32::from(d.month), u32::from(d.day))
+        }),
+        _ => None,
+    }
+}
+
+fn device(
+    d: &DeviceEntry,
+    merchants: &[Merchant],
+    secrets: &Secrets<'_>,
+    problem: &mut Vec<String>,
+) -> Option<Device> {
+    let device_uuid = match DeviceUuid::parse(&d.device_uuid) {
+        Ok(id) => id,
+        Err(e) => {
+            problem.push(format!("device_uuid: {e}"));
+            return None;
+        }
+    };
+    let Ok(merchant_key) = MerchantKey::parse(&d.merchant) else {
+        problem.push(format!(
+            "device {device_uuid}: merchant {:?} is not declared in this file",
+            d.merchant
+        ));
+        return None;
+    };
+    let events_secret = secrets
+        .resolve("events_secret", &d.events_secret, &d.events_secret_env)
+        .unwrap_or_else(|why| {
+            problem.push(format!("device {device_uuid}: {why}"));
+            None
+        });
+    let declared = Device {
+        events_secret,
+        device_uuid: device_uuid.clone(),
+        merchant: merchant_key.clone(),
+        location: d.location.clone(),
+        provider: d.provider,
+        redirect_url: d.redirect_url.clone(),
+        machine: d.machine,
+        test: d.test,
+        dispense_deadline_seconds: d.dispense_deadline_seconds,
+        on_dispense_deadline: d.on_dispense_deadline,
+        simulation: Simulation {
+            outcome: d.simulated_outcome,
+            delay_ms: d.simulated_delay_ms,
+        },
+    };
+    let merchant = merchants.iter().find(|m| m.key == merchant_key);
+    match declared.checked(merchant) {
+        Ok(device) => Some(device),
+        Err(broken) => {
+            broken
+                .iter()
+                .for_each(|rule| problem.push(format!("device {device_uuid}: {rule}")));
+            None
+        }
+    }
+}
+
+fn drink(d: &DrinkEntry, devices: &[Device], problem: &mut Vec<String>) -> Option<Drink> {
+    let device = match DeviceUuid::parse(&d.device) {
+        Ok(id) if devices.iter().any(|known| known.device_uuid == id) => id,
+        _ => {
+            problem.push(format!(
+                "drink: device {:?} is not declared in this file",
+                d.device
+            ));
+            return None;
+        }
+    };
+    let drink_no = match DrinkNo::parse(&d.drink_no) {
+        Ok(no) => no,
+        Err(e) => {
+            problem.push(format!("drink_no: {e}"));
+            return None;
+        }
+    };
+    let mut price = |size: &str, kopecks: Option<i64>| match kopecks.map(Money::rub) {
+        None => None,
+        Some(Ok(money)) => Some(money),
+        Some(Err(_)) => {
+            problem.push(format!(
+                "drink {drink_no}: price of {size} must be a positive number of kopecks"
+            ));
+            None
+        }
+    };
+    let prices = SizePrices {
+        small: price("small", d.prices.small),
+        medium: price("medium", d.prices.medium),
+        big: price("big", d.prices.big),
+    };
+    let declared = Drink {
+        device,
+        drink_no: drink_no.clone(),
+        name: d.name.clone(),
+        prices,
+    };
+    match declared.checked() {
+        Ok(drink) => Some(drink),
+        Err(broken) => {
+            broken
+                .iter()
+                .for_each(|rule| problem.push(format!("drink {drink_no}: {rule}")));
+            None
+        }
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset)
+        .map_or(1, |before| before.matches('\n').count() + 1)
+}
+
+#[cfg(test)]
+mod tests;
