@@ -4,56 +4,21 @@
 //! line. References resolve inside the file: a device names a merchant of the same file, a
 //! drink a device of the same file.
 
+mod file;
+
 use crate::secrets::SecretBox;
 use chrono::NaiveDate;
 use coffee_domain::{
-    CaptureMode, DeadlinePolicy, Device, DeviceUuid, Drink, DrinkNo, Fleet, MachineKind, Merchant,
-    MerchantKey, Money, ProviderKind, ReceiptPolicy, SealedSecret, SimulatedOutcome, Simulation,
-    SizePrices, YookassaSettings,
+    Device, DeviceUuid, Drink, DrinkNo, Fleet, Merchant, MerchantKey, Money, SealedSecret,
+    Simulation, SizePrices, YookassaSettings,
 };
-use serde::Deserialize;
-use toml::Spanned;
+use file::{DeviceEntry, DrinkEntry, FleetFile, MerchantEntry};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", .problems.join("\n"))]
 pub struct FleetError {
     /// One line per problem: `<source>:<line>: <message>`.
     pub problems: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FleetFile {
-    #[serde(default)]
-    merchants: Vec<Spanned<MerchantEntry>>,
-    #[serde(default)]
-    devices: Vec<Spanned<DeviceEntry>>,
-    #[serde(default)]
-    drinks: Vec<Spanned<DrinkEntry>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MerchantEntry {
-    key: String,
-    name: String,
-    contact_email: String,
-    valid_until: toml::Value,
-    #[serde(default = "default_capture")]
-    capture: CaptureMode,
-    #[serde(default = "default_receipt")]
-    receipt: ReceiptPolicy,
-    yookassa: Option<YookassaEntry>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct YookassaEntry {
-    shop_id: String,
-    secret_key: Option<String>,
-    secret_key_env: Option<String>,
-    vat_code: u8,
-    tax_system_code: Option<u8>,
 }
 
 /// Where a fleet file's secrets come from and how they are sealed before storage.
@@ -86,75 +51,6 @@ impl Secrets<'_> {
             .map(Some)
             .map_err(|e| format!("{what}: {e}"))
     }
-}
-
-fn default_capture() -> CaptureMode {
-    CaptureMode::Immediate
-}
-fn default_receipt() -> ReceiptPolicy {
-    ReceiptPolicy::Optional
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DeviceEntry {
-    device_uuid: String,
-    merchant: String,
-    #[serde(default)]
-    location: String,
-    #[serde(default = "default_provider")]
-    provider: ProviderKind,
-    redirect_url: Option<String>,
-    #[serde(default = "default_machine")]
-    machine: MachineKind,
-    #[serde(default)]
-    test: bool,
-    #[serde(default = "default_deadline")]
-    dispense_deadline_seconds: u32,
-    #[serde(default = "default_deadline_policy")]
-    on_dispense_deadline: DeadlinePolicy,
-    #[serde(default = "default_outcome")]
-    simulated_outcome: SimulatedOutcome,
-    #[serde(default = "default_delay")]
-    simulated_delay_ms: u64,
-    events_secret: Option<String>,
-    events_secret_env: Option<String>,
-}
-
-fn default_provider() -> ProviderKind {
-    ProviderKind::Sandbox
-}
-fn default_machine() -> MachineKind {
-    MachineKind::Simulated
-}
-fn default_deadline() -> u32 {
-    180
-}
-fn default_deadline_policy() -> DeadlinePolicy {
-    DeadlinePolicy::FailAndRefund
-}
-fn default_outcome() -> SimulatedOutcome {
-    SimulatedOutcome::Dispensed
-}
-fn default_delay() -> u64 {
-    3000
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DrinkEntry {
-    device: String,
-    drink_no: String,
-    name: String,
-    prices: PricesEntry,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PricesEntry {
-    small: Option<i64>,
-    medium: Option<i64>,
-    big: Option<i64>,
 }
 
 /// Parses and checks a fleet file; `source` names it in messages. The file only maps TOML to
