@@ -1,5 +1,6 @@
 //! The fleet file: parsing, defaults, and every problem reported with its line.
 use super::*;
+use coffee_domain::{CaptureMode, ProviderKind};
 
 fn parse(source: &str, text: &str) -> Result<Fleet, FleetError> {
     parse_with_env(source, text, &|name| {
