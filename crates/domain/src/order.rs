@@ -162,6 +162,26 @@ impl Order {
     }
 }
 
+/// What a drink is called when the catalogue does not name it.
+pub const UNNAMED_DRINK: &str = "Напиток";
+
+/// Text fit to show a customer or a provider: trimmed, without control characters nor the
+/// invisible marks that reorder text (bidi overrides and isolates), which could make a page or
+/// a receipt line read differently from what it says.
+pub fn shown_text(raw: &str) -> String {
+    raw.chars()
+        .filter(|c| {
+            !c.is_control()
+                && !matches!(
+                    c,
+                    '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+                )
+        })
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
 /// Who caused a history entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -220,6 +240,13 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn shown_text_drops_control_and_reordering_characters() {
+        assert_eq!(shown_text(" Латте\u{202E}ettal\u{202C} "), "Латтеettal");
+        assert_eq!(shown_text("Raf\u{2066}\u{0007}"), "Raf");
+        assert_eq!(shown_text("\u{200F}"), "");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use crate::decisions::payments::{
     accepts_new_payment, live_payment, payment_created, payment_rejected,
 };
 use crate::decisions::Snapshot;
+use crate::order::{shown_text, UNNAMED_DRINK};
 use crate::ports::{CreatePaymentRequest, MachineError, PaymentGatewayError, RepositoryError};
 use crate::{
     idempotency, ContactError, Device, DeviceUuid, DrinkNo, IdError, MachineKind, MachineOrderId,
@@ -270,9 +271,11 @@ impl Checkout {
                 if price.is_zero() {
                     return Err(ScanError::PriceUnavailable("zero price".into()));
                 }
+                // The QR's own text is never shown nor sent to a provider: anyone can print one.
                 let name = local
-                    .map(|d| d.name)
-                    .unwrap_or_else(|| scan.drink_name.clone());
+                    .map(|d| shown_text(&d.name))
+                    .filter(|name| !name.is_empty())
+                    .unwrap_or_else(|| UNNAMED_DRINK.to_owned());
                 Ok((name, price))
             }
             MachineKind::Simulated | MachineKind::Mqtt => {
@@ -281,7 +284,7 @@ impl Checkout {
                 if price.is_zero() {
                     return Err(ScanError::PriceUnavailable("zero price".into()));
                 }
-                Ok((drink.name, price))
+                Ok((shown_text(&drink.name), price))
             }
         }
     }
