@@ -103,10 +103,6 @@ fn summary(id: JobId, row: &JobRow) -> JobSummary {
     }
 }
 
-fn fleet_reference_error(what: &str, key: &str, missing: &str) -> RepositoryError {
-    RepositoryError::NotFound(format!("{what} {key} refers to unknown {missing}"))
-}
-
 #[async_trait]
 impl CatalogRepository for MemoryStore {
     async fn merchant(&self, key: &MerchantKey) -> Result<Option<Merchant>, RepositoryError> {
@@ -145,28 +141,10 @@ impl CatalogRepository for MemoryStore {
 
     async fn apply_fleet(&self, fleet: &Fleet) -> Result<FleetChanges, RepositoryError> {
         let mut state = self.lock()?;
-        for device in &fleet.devices {
-            let known = state.merchants.contains_key(&device.merchant)
-                || fleet.merchants.iter().any(|m| m.key == device.merchant);
-            if !known {
-                return Err(fleet_reference_error(
-                    "device",
-                    device.device_uuid.as_str(),
-                    "merchant",
-                ));
-            }
-        }
-        for drink in &fleet.drinks {
-            let known = state.devices.contains_key(&drink.device)
-                || fleet.devices.iter().any(|d| d.device_uuid == drink.device);
-            if !known {
-                return Err(fleet_reference_error(
-                    "drink",
-                    drink.drink_no.as_str(),
-                    "device",
-                ));
-            }
-        }
+        fleet.check_references(
+            |merchant| state.merchants.contains_key(merchant),
+            |device| state.devices.contains_key(device),
+        )?;
         let mut changes = FleetChanges::default();
         fn upsert<K: Ord, V: PartialEq>(
             map: &mut BTreeMap<K, V>,

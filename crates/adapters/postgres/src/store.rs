@@ -30,6 +30,7 @@ use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
 };
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use std::collections::HashSet;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -138,12 +139,6 @@ impl PgStore {
 
 fn limit_of(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
-}
-
-fn fleet_reference_error(what: &str, key: &str, missing: &str) -> StoreError {
-    StoreError::Repo(RepositoryError::NotFound(format!(
-        "{what} {key} refers to unknown {missing}"
-    )))
 }
 
 /// Upsert outcome of one fleet item.
@@ -285,34 +280,28 @@ impl CatalogRepository for PgStore {
                     .execute(conn)
                     .await?;
                 // Check every reference before writing anything: all or nothing.
-                for device in &fleet.devices {
-                    let declared = fleet.merchants.iter().any(|m| m.key == device.merchant);
-                    let known = declared
-                        || select(exists(merchants::table.find(device.merchant.as_str())))
-                            .get_result::<bool>(conn)
-                            .await?;
-                    if !known {
-                        return Err(fleet_reference_error(
-                            "device",
-                            device.device_uuid.as_str(),
-                            "merchant",
-                        ));
-                    }
-                }
-                for drink in &fleet.drinks {
-                    let declared = fleet.devices.iter().any(|d| d.device_uuid == drink.device);
-                    let known = declared
-                        || select(exists(devices::table.find(drink.device.as_str())))
-                            .get_result::<bool>(conn)
-                            .await?;
-                    if !known {
-                        return Err(fleet_reference_error(
-                            "drink",
-                            drink.drink_no.as_str(),
-                            "device",
-                        ));
-                    }
-                }
+                let referenced: Vec<&str> =
+                    fleet.devices.iter().map(|d| d.merchant.as_str()).collect();
+                let stored_merchants: HashSet<String> = merchants::table
+                    .filter(merchants::key.eq_any(&referenced))
+                    .select(merchants::key)
+                    .load::<String>(conn)
+                    .await?
+                    .into_iter()
+                    .collect();
+                let referenced: Vec<&str> =
+                    fleet.drinks.iter().map(|d| d.device.as_str()).collect();
+                let stored_devices: HashSet<String> = devices::table
+                    .filter(devices::device_uuid.eq_any(&referenced))
+                    .select(devices::device_uuid)
+                    .load::<String>(conn)
+                    .await?
+                    .into_iter()
+                    .collect();
+                fleet.check_references(
+                    |merchant| stored_merchants.contains(merchant.as_str()),
+                    |device| stored_devices.contains(device.as_str()),
+                )?;
                 let mut changes = FleetChanges::default();
                 for merchant in &fleet.merchants {
                     upsert_merchant(conn, merchant).await?.count(&mut changes);
