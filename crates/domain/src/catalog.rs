@@ -225,6 +225,39 @@ pub struct Fleet {
     pub drinks: Vec<Drink>,
 }
 
+impl Fleet {
+    /// Checks, before a store writes anything, that every device names a merchant and every
+    /// drink a device that this fleet declares or the store already holds (`merchant_is_stored`,
+    /// `device_is_stored`). Devices are checked before drinks, each in declaration order, so
+    /// every store names the same first dangling reference.
+    ///
+    /// Errors: `NotFound` ("device D refers to unknown merchant").
+    pub fn check_references(
+        &self,
+        merchant_is_stored: impl Fn(&MerchantKey) -> bool,
+        device_is_stored: impl Fn(&DeviceUuid) -> bool,
+    ) -> Result<(), crate::ports::RepositoryError> {
+        let dangling = |what: &str, key: &str, missing: &str| {
+            crate::ports::RepositoryError::NotFound(format!(
+                "{what} {key} refers to unknown {missing}"
+            ))
+        };
+        for device in &self.devices {
+            let declared = self.merchants.iter().any(|m| m.key == device.merchant);
+            if !declared && !merchant_is_stored(&device.merchant) {
+                return Err(dangling("device", device.device_uuid.as_str(), "merchant"));
+            }
+        }
+        for drink in &self.drinks {
+            let declared = self.devices.iter().any(|d| d.device_uuid == drink.device);
+            if !declared && !device_is_stored(&drink.device) {
+                return Err(dangling("drink", drink.drink_no.as_str(), "device"));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What applying a fleet changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FleetChanges {

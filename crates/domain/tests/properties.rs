@@ -7,7 +7,7 @@
 mod support;
 
 use chrono::Duration;
-use coffee_adapter_memory::{MachineFailure, SandboxAction};
+use coffee_adapter_sandbox::{MachineFailure, SandboxAction};
 use coffee_domain::ports::{InboundNotification, PaymentGatewayError, ProviderPaymentStatus};
 use coffee_domain::services::checkout::PaymentRequest;
 use coffee_domain::services::dispensing::DispenseResult;

@@ -5,7 +5,7 @@
 mod support;
 
 use chrono::Duration;
-use coffee_adapter_memory::{MachineFailure, SandboxAction, SandboxProvider};
+use coffee_adapter_sandbox::{MachineFailure, SandboxAction, SandboxProvider};
 use coffee_domain::ports::{PaymentGatewayError, ProviderPaymentStatus, RepositoryError};
 use coffee_domain::services::checkout::{InitiatePaymentError, PaymentRequest, RawScan, ScanError};
 use coffee_domain::services::dispensing::DispenseError;

@@ -16,10 +16,9 @@
 //! Defaults: 2000 lifecycles, 8 concurrent customers, after 100 unmeasured warm-up ones.
 
 use chrono::Utc;
-use coffee_adapter_memory::{
-    RandomIds, SandboxAction, SandboxProvider, SimulatedMachine, SystemClock,
-};
+use coffee_adapter_memory::{RandomIds, SystemClock};
 use coffee_adapter_postgres::{run_migrations, PgStore};
+use coffee_adapter_sandbox::{SandboxAction, SandboxProvider, SimulatedMachine};
 use coffee_domain::ports::{CatalogRepository, MachineGateway, OrderRepository, PaymentGateway};
 use coffee_domain::services::checkout::{Checkout, PaymentRequest, RawScan, ScanOutcome};
 use coffee_domain::services::dispensing::ReportOutcome;

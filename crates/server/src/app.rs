@@ -5,7 +5,7 @@ use crate::pages::Pages;
 use crate::routes;
 use crate::secrets::SecretBox;
 use actix_web::web;
-use coffee_adapter_memory::SandboxProvider;
+use coffee_adapter_sandbox::SandboxProvider;
 use coffee_adapter_yookassa::IpNet;
 use coffee_domain::ports::{CatalogRepository, Clock, OrderRepository};
 use coffee_domain::services::checkout::Checkout;

@@ -1,21 +1,17 @@
 //! # coffee-adapter-memory
 //!
-//! In-memory implementations of the domain's ports, with exactly the semantics of the
-//! production adapters (compare-and-set, all-or-nothing changes, leased jobs):
+//! In-memory storage with exactly the semantics of the Postgres adapter (compare-and-set,
+//! all-or-nothing changes, leased jobs with claim tokens):
 //!
-//! * [`MemoryStore`] — catalogue, orders, payments, history and the job queue;
-//! * [`FakeClock`] / [`SystemClock`], [`SequentialIds`] / [`RandomIds`];
-//! * [`SandboxProvider`] — the demo payment provider, also the test double for payments;
-//! * [`SimulatedMachine`] — the demo coffee machine, also the test double for machines.
+//! * [`MemoryStore`] — catalogue, orders, payments, history and the job queue, one module per
+//!   port under `store/`;
+//! * [`FakeClock`] / [`SystemClock`], [`SequentialIds`] / [`RandomIds`].
 //!
-//! Demo mode runs on these; tests use them to exercise the domain in milliseconds.
+//! Demo mode stores its data here; tests use it to exercise the domain in milliseconds. The
+//! fake outside world (payment provider, coffee machines) is `coffee-adapter-sandbox`.
 
 mod clock;
-mod sandbox;
-mod simulated_machine;
 mod store;
 
 pub use clock::{FakeClock, RandomIds, SequentialIds, SystemClock};
-pub use sandbox::{SandboxAction, SandboxPayment, SandboxProvider};
-pub use simulated_machine::{MachineFailure, SimulatedMachine};
 pub use store::MemoryStore;

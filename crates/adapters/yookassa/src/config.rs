@@ -1,14 +1,17 @@
-//! Gateway configuration, injected by the server (this crate never reads the environment).
+//! The gateway's settings, injected by the server (this crate never reads the environment),
+//! and their validation.
 
 use crate::network::parse_cidr;
 use ipnet::IpNet;
+use reqwest::Url;
 use std::time::Duration;
 
-/// YooKassa's production API root (§A.1).
+/// YooKassa's production API root.
 pub const DEFAULT_API_URL: &str = "https://api.yookassa.ru/v3";
 
-/// The networks YooKassa sends notifications from, verbatim from its documentation (§A.9).
-/// The IPv6 entry is the documentation's `/32`, wider than the SDK's four `/64`s.
+/// The networks YooKassa sends notifications from, verbatim from its webhook documentation
+/// (<https://yookassa.ru/developers/using-api/webhooks>). The IPv6 entry is the documentation's
+/// `/32`, wider than the official SDK's four `/64`s.
 pub const YOOKASSA_NETWORKS: [&str; 7] = [
     "185.71.76.0/27",
     "185.71.77.0/27",
@@ -55,6 +58,17 @@ pub struct YookassaConfig {
 }
 
 impl YookassaConfig {
+    /// Checks what can be checked without the network; returns the API root, parsed.
+    pub(crate) fn validate(&self) -> Result<Url, ConfigError> {
+        if self.max_attempts == 0 {
+            return Err(ConfigError::NoAttempts);
+        }
+        Url::parse(self.api_url.trim_end_matches('/'))
+            .ok()
+            .filter(|url| matches!(url.scheme(), "https" | "http") && !url.cannot_be_a_base())
+            .ok_or_else(|| ConfigError::InvalidApiUrl(self.api_url.clone()))
+    }
+
     /// The official notification networks, parsed.
     pub fn default_trusted_ips() -> Vec<IpNet> {
         YOOKASSA_NETWORKS
@@ -89,5 +103,27 @@ mod tests {
             YookassaConfig::default_trusted_ips().len(),
             YOOKASSA_NETWORKS.len()
         );
+    }
+
+    #[test]
+    fn api_urls_must_be_absolute_http() {
+        for bad in ["", "api.yookassa.ru/v3", "mailto:x@y.z", "ftp://x/v3"] {
+            let config = YookassaConfig {
+                api_url: bad.into(),
+                ..YookassaConfig::default()
+            };
+            assert!(
+                matches!(config.validate(), Err(ConfigError::InvalidApiUrl(_))),
+                "{bad}"
+            );
+        }
+        let no_attempts = YookassaConfig {
+            max_attempts: 0,
+            ..YookassaConfig::default()
+        };
+        assert!(matches!(
+            no_attempts.validate(),
+            Err(ConfigError::NoAttempts)
+        ));
     }
 }

@@ -1,8 +1,10 @@
-//! [`YookassaGateway`]: the `PaymentGateway` port over YooKassa API v3.
+//! [`YookassaGateway`]: the `PaymentGateway` port over YooKassa API v3. It picks the merchant's
+//! account, builds each call with [`transformers`], sends it through the client and reads the
+//! answer back into the domain's types.
 
 use crate::account::{YookassaAccount, YookassaAccounts};
+use crate::client::{Call, Missing, YookassaClient};
 use crate::config::{ConfigError, YookassaConfig};
-use crate::http::{Call, Missing, Transport};
 use crate::notification;
 use crate::transformers::{self, CancelBody, CaptureBody, PaymentWire, RefundBody, RefundWire};
 use async_trait::async_trait;
@@ -19,7 +21,7 @@ use std::sync::Arc;
 
 /// The YooKassa payment gateway. Cheap to share behind an `Arc`; holds one connection pool.
 pub struct YookassaGateway {
-    transport: Transport,
+    client: YookassaClient,
     accounts: Arc<dyn YookassaAccounts>,
     trusted_ips: Vec<IpNet>,
 }
@@ -40,7 +42,7 @@ impl YookassaGateway {
         accounts: Arc<dyn YookassaAccounts>,
     ) -> Result<Self, ConfigError> {
         Ok(Self {
-            transport: Transport::new(&config)?,
+            client: YookassaClient::new(&config)?,
             accounts,
             trusted_ips: config.trusted_ips,
         })
@@ -72,8 +74,23 @@ impl YookassaGateway {
             body: Some(body),
             missing: Missing::Rejected,
         };
-        let answer = self.transport.execute(account, call).await?;
+        let answer = self.client.execute(account, call).await?;
         decode(operation, &answer)
+    }
+
+    /// `POST /payments/{id}/{action}` (`capture`, `cancel`) with the merchant's account.
+    async fn act_on_payment(
+        &self,
+        merchant: &Merchant,
+        payment: &Payment,
+        action: &'static str,
+        idempotency_key: &str,
+        body: &impl Serialize,
+    ) -> Result<PaymentWire, PaymentGatewayError> {
+        let account = self.account(merchant).await?;
+        let path = ["payments", payment.provider_payment_id.as_str(), action];
+        self.post(&account, action, &path, idempotency_key, body)
+            .await
     }
 }
 
@@ -127,16 +144,9 @@ impl PaymentGateway for YookassaGateway {
             body: None,
             missing: Missing::NotFound,
         };
-        let answer = self.transport.execute(&account, call).await?;
+        let answer = self.client.execute(&account, call).await?;
         let payment: PaymentWire = decode("get", &answer)?;
-        let fetched = transformers::provider_payment(payment, &account.shop_id)?;
-        if fetched.provider_payment_id != provider_payment_id {
-            return Err(PaymentGatewayError::InvalidResponse(format!(
-                "asked about payment {provider_payment_id}, YooKassa answered about {}",
-                fetched.provider_payment_id
-            )));
-        }
-        Ok(fetched)
+        transformers::provider_payment(payment, provider_payment_id, &account.shop_id)
     }
 
     async fn capture(
@@ -145,21 +155,13 @@ impl PaymentGateway for YookassaGateway {
         payment: &Payment,
         idempotency_key: &str,
     ) -> Result<(), PaymentGatewayError> {
-        let account = self.account(merchant).await?;
-        let id = payment.provider_payment_id.as_str();
         let body = CaptureBody {
             amount: payment.amount.into(),
         };
-        let answer: PaymentWire = self
-            .post(
-                &account,
-                "capture",
-                &["payments", id, "capture"],
-                idempotency_key,
-                &body,
-            )
+        let answer = self
+            .act_on_payment(merchant, payment, "capture", idempotency_key, &body)
             .await?;
-        transformers::capture_result(answer, id)
+        transformers::capture_result(answer, &payment.provider_payment_id)
     }
 
     async fn cancel(
@@ -168,18 +170,10 @@ impl PaymentGateway for YookassaGateway {
         payment: &Payment,
         idempotency_key: &str,
     ) -> Result<(), PaymentGatewayError> {
-        let account = self.account(merchant).await?;
-        let id = payment.provider_payment_id.as_str();
-        let answer: PaymentWire = self
-            .post(
-                &account,
-                "cancel",
-                &["payments", id, "cancel"],
-                idempotency_key,
-                &CancelBody {},
-            )
+        let answer = self
+            .act_on_payment(merchant, payment, "cancel", idempotency_key, &CancelBody {})
             .await?;
-        transformers::cancel_result(answer, id)
+        transformers::cancel_result(answer, &payment.provider_payment_id)
     }
 
     async fn refund(

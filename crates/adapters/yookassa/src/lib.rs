@@ -13,8 +13,8 @@
 //!   checked (against YooKassa's published networks) and the body is read for *which* object
 //!   changed; the domain then re-fetches it with `get_payment`.
 //!
-//! Transport rules (YooKassa §A.2, §A.3, §A.10): every call has a timeout; HTTP 202, 5xx, 429
-//! and network errors are retried with the **same** `Idempotence-Key` and body after a backoff
+//! Transport rules (YooKassa's idempotence and response-handling rules, in `client.rs`): every
+//! call has a timeout; HTTP 202, 5xx, 429 and network errors are retried with the **same** `Idempotence-Key` and body after a backoff
 //! (honouring `Retry-After`, capped) up to [`YookassaConfig::max_attempts`], then reported as
 //! `Unavailable`; other 4xx become typed errors carrying YooKassa's `code` and `description`.
 //!
@@ -24,11 +24,16 @@
 //!
 //! Provider statuses are translated in [`transformers`] with exhaustive matches: a status this
 //! crate does not know becomes `ProviderPaymentStatus::Other`, never a known status.
+//!
+//! Files by role (the same in every external-service adapter): `config.rs` settings,
+//! `client.rs` transport, `transformers.rs` wire types and their mapping, `notification.rs`
+//! inbound verification, `gateway.rs` the port; besides them `account.rs` (per-merchant
+//! credentials) and `network.rs` (CIDR lists, the client address behind proxies).
 
 mod account;
+mod client;
 mod config;
 mod gateway;
-mod http;
 mod network;
 mod notification;
 pub mod transformers;

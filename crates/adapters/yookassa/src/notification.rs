@@ -1,4 +1,4 @@
-//! Webhook check (§A.9). YooKassa signs nothing, so a notification is believed only as far as
+//! Inbound verification of YooKassa webhooks. YooKassa signs nothing, so a notification is believed only as far as
 //! "a YooKassa address says something happened to object X"; what happened is learned by
 //! re-fetching X (the domain does that through `get_payment`).
 

@@ -1,4 +1,5 @@
-//! Wire formats of YooKassa API v3 and their translation to and from the domain.
+//! Wire types of YooKassa API v3 (request bodies, answers, notifications) and their mapping
+//! to and from the domain's types.
 //!
 //! Every provider status and event is matched exhaustively: the only catch-all is the explicit
 //! `Unknown(String)` variant produced by the parsers, which becomes
@@ -14,7 +15,8 @@ use coffee_domain::{CaptureMode, Currency, Money, OrderId, ReceiptContact};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// Longest `description` YooKassa accepts, for the payment and for a receipt item (§A.4, §A.11).
+/// Longest `description` YooKassa accepts, for the payment and for a receipt item (54-FZ tag
+/// 1030).
 pub const MAX_DESCRIPTION_CHARS: usize = 128;
 /// Receipt item quantity: one drink, as the decimal string of the documented examples.
 pub const RECEIPT_QUANTITY: &str = "1.00";
@@ -26,7 +28,7 @@ pub const PAYMENT_MODE: &str = "full_payment";
 // ---------------------------------------------------------------------------------------------
 // Statuses and events
 
-/// A YooKassa payment status (§A.5).
+/// A YooKassa payment status; `succeeded` and `canceled` are final.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum YookassaPaymentStatus {
     Pending,
@@ -61,7 +63,7 @@ impl From<YookassaPaymentStatus> for ProviderPaymentStatus {
     }
 }
 
-/// A YooKassa refund status (§A.8).
+/// A YooKassa refund status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum YookassaRefundStatus {
     Pending,
@@ -82,7 +84,7 @@ impl YookassaRefundStatus {
     }
 }
 
-/// A notification event (§A.9), `<object>.<status>`.
+/// A notification event, named `<object>.<status>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum YookassaEvent {
     PaymentWaitingForCapture,
@@ -165,7 +167,7 @@ struct ReceiptBody {
 struct CustomerBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     email: Option<String>,
-    /// E.164 digits without `+` (§A.11).
+    /// ITU-T E.164 digits without the `+`, as YooKassa receipts want them.
     #[serde(skip_serializing_if = "Option::is_none")]
     phone: Option<String>,
 }
@@ -191,7 +193,7 @@ pub(crate) struct CaptureBody {
 #[derive(Debug, Serialize)]
 pub(crate) struct CancelBody {}
 
-/// `POST /refunds`: a full refund (no receipt needed, §A.8).
+/// `POST /refunds`: a full refund; YooKassa reuses the payment's receipt, so none is sent.
 #[derive(Debug, Serialize)]
 pub(crate) struct RefundBody {
     pub(crate) payment_id: String,
@@ -324,7 +326,8 @@ pub(crate) struct RefundWire {
     cancellation_details: Option<CancellationWire>,
 }
 
-/// The error body of every non-2xx answer (§A.10); all fields optional.
+/// The error body of every non-2xx answer (`{type: "error", id, code, description,
+/// parameter}`); all fields optional.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct ErrorWire {
     #[serde(default)]
@@ -366,14 +369,14 @@ impl ErrorWire {
     }
 }
 
-/// The `processing` answer that comes with HTTP 202 (§A.2): `retry_after` in milliseconds.
+/// The legacy `processing` answer that comes with HTTP 202: `retry_after` in milliseconds.
 #[derive(Debug, Deserialize)]
 pub(crate) struct ProcessingWire {
     #[serde(default)]
     pub(crate) retry_after: Option<u64>,
 }
 
-/// A notification body (§A.9).
+/// A notification body: `{type: "notification", event, object}`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct NotificationWire {
     #[serde(default, rename = "type")]
@@ -442,12 +445,15 @@ fn money(amount: &AmountWire) -> Result<Money, PaymentGatewayError> {
     Money::parse_decimal(&amount.value, currency).map_err(|e| invalid(format!("amount value: {e}")))
 }
 
-/// The trusted view of a payment (from `GET /payments/{id}`). A payment of another shop, an
-/// unreadable amount or a `metadata.order_id` that is not one of our order ids is refused.
+/// The trusted view of a payment (from `GET /payments/{id}`). Another payment than the one
+/// asked about, a payment of another shop, an unreadable amount or a `metadata.order_id` that
+/// is not one of our order ids is refused.
 pub(crate) fn provider_payment(
     payment: PaymentWire,
+    expected_id: &str,
     shop_id: &str,
 ) -> Result<ProviderPayment, PaymentGatewayError> {
+    check_id(&payment, expected_id)?;
     if let Some(account_id) = payment
         .recipient
         .as_ref()

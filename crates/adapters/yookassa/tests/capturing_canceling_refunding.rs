@@ -1,4 +1,4 @@
-//! Capture, cancel and refund (§A.7, §A.8): the caller's key goes out unchanged, bodies are
+//! Capture, cancel and refund: the caller's key goes out unchanged, bodies are
 //! exact, and the answers map to the port's outcomes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -1,5 +1,5 @@
 //! `POST /v3/payments`: authentication, the caller's Idempotence-Key, the exact body, and the
-//! receipt rules of 54-FZ (§A.4, §A.11).
+//! receipt rules of 54-FZ.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;

@@ -1,5 +1,5 @@
 //! `GET /v3/payments/{id}`: the trusted view. Statuses map exhaustively, amounts parse exactly,
-//! and anything that does not add up is an invalid response (§A.5, §A.6).
+//! and anything that does not add up is an invalid response.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;

@@ -1,4 +1,4 @@
-//! Webhook sender check and claim (§A.9), and the address helpers the server uses to find the
+//! Webhook sender check and claim, and the address helpers the server uses to find the
 //! sender behind its proxies.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -1,4 +1,4 @@
-//! The response-handling rules (§A.2, §A.3, §A.10): which answers are retried with the same
+//! YooKassa's response-handling rules: which answers are retried with the same
 //! key, which become typed errors, and the timeout.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -6,10 +6,8 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
-use coffee_adapter_memory::{
-    FakeClock, MemoryStore, SandboxAction, SandboxPayment, SandboxProvider, SequentialIds,
-    SimulatedMachine,
-};
+use coffee_adapter_memory::{FakeClock, MemoryStore, SequentialIds};
+use coffee_adapter_sandbox::{SandboxAction, SandboxPayment, SandboxProvider, SimulatedMachine};
 use coffee_domain::ports::{
     Clock, InboundNotification, JobSummary, MachineError, MachineGateway, MakeCommand,
     OrderRepository,

@@ -5,7 +5,7 @@ use crate::app::AppState;
 use crate::error;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use coffee_adapter_memory::SandboxAction;
+use coffee_adapter_sandbox::SandboxAction;
 use coffee_domain::ports::ProviderPaymentStatus;
 use coffee_domain::ProviderKind;
 use serde::Serialize;

@@ -1,7 +1,8 @@
 //! `spawn_app()`: the real application on a free port, in memory, with a controllable clock.
 
 use chrono::{DateTime, TimeZone, Utc};
-use coffee_adapter_memory::{FakeClock, MemoryStore, SandboxProvider, SimulatedMachine};
+use coffee_adapter_memory::{FakeClock, MemoryStore};
+use coffee_adapter_sandbox::{SandboxProvider, SimulatedMachine};
 use coffee_domain::services::Context;
 use coffee_server::config::Config;
 use coffee_server::startup::{memory_wiring, Application};

@@ -17,7 +17,7 @@ use std::time::Duration;
 use uuid::Uuid;
 use wiremock::{MockServer, Request};
 
-/// The worked example of §A.1: `123456:test_XXXXXXXX`.
+/// YooKassa's worked Basic-auth example: `123456:test_XXXXXXXX`.
 pub const SHOP_ID: &str = "123456";
 pub const SECRET_KEY: &str = "test_XXXXXXXX";
 pub const EXPECTED_AUTHORIZATION: &str = "Basic MTIzNDU2OnRlc3RfWFhYWFhYWFg=";
@@ -138,7 +138,7 @@ pub fn gateway_without_accounts(server: &MockServer) -> YookassaGateway {
     YookassaGateway::new(fast_config(server), Arc::new(accounts)).unwrap()
 }
 
-/// A payment object as YooKassa returns it (§A.4–A.6).
+/// A payment object as YooKassa returns it from create and get.
 pub fn payment_json(id: &str, status: &str, value: &str) -> Value {
     json!({
         "id": id,

@@ -1,6 +1,9 @@
-//! The HTTP transport: one operation = up to `max_attempts` identical requests (same
-//! `Idempotence-Key`, same body bytes), retried on 202, 5xx, 429 and network errors (§A.2,
-//! §A.3, §A.10). Bodies are never logged: they may carry a receipt's email or phone.
+//! The transport: the reqwest client and its timeouts, retries, and the classification of
+//! every answer. One operation is up to `max_attempts` identical requests (same
+//! `Idempotence-Key`, same body bytes): YooKassa asks for a repeat with the same key and data
+//! when the result is unknown — HTTP 500 and other 5xx, 429 (rate limit), the legacy 202
+//! "processing" and network errors. Bodies are never logged: they may carry a receipt's email
+//! or phone.
 
 use crate::account::YookassaAccount;
 use crate::config::{ConfigError, YookassaConfig};
@@ -10,7 +13,7 @@ use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Client, Method, StatusCode, Url};
 use std::time::Duration;
 
-/// Longest `Idempotence-Key` YooKassa accepts (§A.2).
+/// Longest `Idempotence-Key` YooKassa accepts; a longer one is refused with `invalid_request`.
 pub(crate) const MAX_IDEMPOTENCE_KEY_CHARS: usize = 64;
 
 /// Whether a 404 means "no such payment" (reads) or a refused request (writes).
@@ -41,7 +44,8 @@ enum Attempt {
     },
 }
 
-pub(crate) struct Transport {
+/// Talks HTTP to the YooKassa API for every merchant (credentials come with each call).
+pub(crate) struct YookassaClient {
     client: Client,
     api: Url,
     max_attempts: u32,
@@ -49,15 +53,9 @@ pub(crate) struct Transport {
     max_backoff: Duration,
 }
 
-impl Transport {
+impl YookassaClient {
     pub(crate) fn new(config: &YookassaConfig) -> Result<Self, ConfigError> {
-        if config.max_attempts == 0 {
-            return Err(ConfigError::NoAttempts);
-        }
-        let api = Url::parse(config.api_url.trim_end_matches('/'))
-            .ok()
-            .filter(|url| matches!(url.scheme(), "https" | "http") && !url.cannot_be_a_base())
-            .ok_or_else(|| ConfigError::InvalidApiUrl(config.api_url.clone()))?;
+        let api = config.validate()?;
         let client = Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.connect_timeout.min(config.timeout))
@@ -303,13 +301,13 @@ fn idempotence_header(key: &str) -> Result<HeaderValue, PaymentGatewayError> {
 mod tests {
     use super::*;
 
-    fn transport(base_ms: u64, max_ms: u64) -> Transport {
+    fn client(base_ms: u64, max_ms: u64) -> YookassaClient {
         let config = YookassaConfig {
             backoff_base: Duration::from_millis(base_ms),
             max_backoff: Duration::from_millis(max_ms),
             ..YookassaConfig::default()
         };
-        match Transport::new(&config) {
+        match YookassaClient::new(&config) {
             Ok(t) => t,
             Err(e) => panic!("{e}"),
         }
@@ -317,7 +315,7 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_is_capped_and_follows_server_hints() {
-        let t = transport(500, 3_000);
+        let t = client(500, 3_000);
         assert_eq!(t.backoff(1, None), Duration::from_millis(500));
         assert_eq!(t.backoff(2, None), Duration::from_millis(1_000));
         assert_eq!(t.backoff(3, None), Duration::from_millis(2_000));
@@ -346,30 +344,8 @@ mod tests {
     }
 
     #[test]
-    fn api_urls_must_be_absolute_http() {
-        for bad in ["", "api.yookassa.ru/v3", "mailto:x@y.z", "ftp://x/v3"] {
-            let config = YookassaConfig {
-                api_url: bad.into(),
-                ..YookassaConfig::default()
-            };
-            assert!(
-                matches!(Transport::new(&config), Err(ConfigError::InvalidApiUrl(_))),
-                "{bad}"
-            );
-        }
-        let no_attempts = YookassaConfig {
-            max_attempts: 0,
-            ..YookassaConfig::default()
-        };
-        assert!(matches!(
-            Transport::new(&no_attempts),
-            Err(ConfigError::NoAttempts)
-        ));
-    }
-
-    #[test]
     fn paths_are_percent_encoded_segments_below_the_api_root() {
-        let t = transport(1, 1);
+        let t = client(1, 1);
         let url = match t.url(&["payments", "a/b?c"]) {
             Ok(url) => url,
             Err(e) => panic!("{e}"),

@@ -1,0 +1,161 @@
+//! The job queue port: leased claims, each with its own token, so only the current claim may
+//! complete, retry or bury a job.
+
+use super::{MemoryStore, State};
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use coffee_domain::ports::{JobQueue, JobSummary, RepositoryError};
+use coffee_domain::{Job, JobId, JobKind, JobState, NewJob, OrderId};
+use uuid::Uuid;
+
+/// A job as the queue keeps it.
+#[derive(Debug, Clone)]
+pub(super) struct JobRow {
+    kind: JobKind,
+    order_id: OrderId,
+    state: JobState,
+    attempts: u32,
+    max_attempts: u32,
+    run_at: DateTime<Utc>,
+    lease_until: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+    /// The current claim's token; `None` while nobody holds the job.
+    claim: Option<Uuid>,
+}
+
+impl JobRow {
+    /// A job an order change enqueues: queued, never tried.
+    pub(super) fn queued(job: &NewJob) -> Self {
+        Self {
+            kind: job.kind,
+            order_id: job.order_id,
+            state: JobState::Queued,
+            attempts: 0,
+            max_attempts: job.kind.max_attempts(),
+            run_at: job.run_at,
+            lease_until: None,
+            last_error: None,
+            claim: None,
+        }
+    }
+
+    pub(super) fn summary(&self, id: JobId) -> JobSummary {
+        JobSummary {
+            id,
+            kind: self.kind,
+            order_id: self.order_id,
+            state: self.state,
+            attempts: self.attempts,
+            run_at: self.run_at,
+            last_error: self.last_error.clone(),
+        }
+    }
+}
+
+#[async_trait]
+impl JobQueue for MemoryStore {
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<Job>, RepositoryError> {
+        let mut state = self.lock()?;
+        let mut due: Vec<(DateTime<Utc>, JobId)> = state
+            .jobs
+            .iter()
+            .filter(|(_, row)| match row.state {
+                JobState::Queued => row.run_at <= now,
+                JobState::Running => row.lease_until.is_some_and(|until| until <= now),
+                JobState::Done | JobState::Dead => false,
+            })
+            .map(|(id, row)| (row.run_at, *id))
+            .collect();
+        due.sort();
+        due.truncate(limit);
+        let mut claimed = Vec::with_capacity(due.len());
+        for (_, id) in due {
+            if let Some(row) = state.jobs.get_mut(&id) {
+                row.state = JobState::Running;
+                row.attempts += 1;
+                row.lease_until = Some(now + lease);
+                let claim = Uuid::new_v4();
+                row.claim = Some(claim);
+                claimed.push(Job {
+                    claim,
+                    id,
+                    kind: row.kind,
+                    order_id: row.order_id,
+                    attempts: row.attempts,
+                    max_attempts: row.max_attempts,
+                });
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn complete(&self, job: &Job) -> Result<(), RepositoryError> {
+        let mut state = self.lock()?;
+        let row = held(&mut state, job)?;
+        row.state = JobState::Done;
+        row.lease_until = None;
+        row.claim = None;
+        Ok(())
+    }
+
+    async fn retry(
+        &self,
+        job: &Job,
+        run_at: DateTime<Utc>,
+        error: &str,
+        count_attempt: bool,
+    ) -> Result<(), RepositoryError> {
+        let mut state = self.lock()?;
+        let row = held(&mut state, job)?;
+        row.state = JobState::Queued;
+        row.run_at = run_at;
+        row.lease_until = None;
+        row.claim = None;
+        if count_attempt {
+            row.last_error = Some(error.to_owned());
+        } else {
+            row.attempts = row.attempts.saturating_sub(1);
+        }
+        Ok(())
+    }
+
+    async fn bury(&self, job: &Job, error: &str) -> Result<(), RepositoryError> {
+        let mut state = self.lock()?;
+        let row = held(&mut state, job)?;
+        row.state = JobState::Dead;
+        row.lease_until = None;
+        row.claim = None;
+        row.last_error = Some(error.to_owned());
+        Ok(())
+    }
+
+    async fn jobs_of(&self, order: OrderId) -> Result<Vec<JobSummary>, RepositoryError> {
+        let state = self.lock()?;
+        Ok(state
+            .jobs
+            .iter()
+            .filter(|(_, row)| row.order_id == order)
+            .map(|(id, row)| row.summary(*id))
+            .collect())
+    }
+}
+
+/// The job's row if `job` is still its current claim.
+fn held<'a>(state: &'a mut State, job: &Job) -> Result<&'a mut JobRow, RepositoryError> {
+    let row = state
+        .jobs
+        .get_mut(&job.id)
+        .ok_or_else(|| RepositoryError::NotFound(format!("job {}", job.id)))?;
+    if row.state != JobState::Running || row.claim != Some(job.claim) {
+        return Err(RepositoryError::Conflict(format!(
+            "job {} is no longer held by this claim",
+            job.id
+        )));
+    }
+    Ok(row)
+}

@@ -1,0 +1,82 @@
+//! [`MemoryStore`]: every repository port and the job queue in one mutex, one module per port.
+
+mod catalog;
+mod jobs;
+mod orders;
+mod payments;
+
+use coffee_domain::ports::{JobSummary, RepositoryError};
+use coffee_domain::{
+    Device, DeviceUuid, Drink, DrinkNo, HistoryEntry, JobId, MachineOrderId, Merchant, MerchantKey,
+    Order, OrderId, Payment, PaymentId, ProviderKind,
+};
+use jobs::JobRow;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+#[derive(Debug, Default)]
+struct State {
+    merchants: BTreeMap<MerchantKey, Merchant>,
+    devices: BTreeMap<DeviceUuid, Device>,
+    drinks: BTreeMap<(DeviceUuid, DrinkNo), Drink>,
+    orders: HashMap<OrderId, Order>,
+    order_by_machine_id: HashMap<(DeviceUuid, MachineOrderId), OrderId>,
+    payments: HashMap<PaymentId, Payment>,
+    payment_by_order: HashMap<OrderId, PaymentId>,
+    payment_by_provider_id: HashMap<(ProviderKind, String), PaymentId>,
+    provider_events: HashSet<(ProviderKind, String)>,
+    history: Vec<HistoryEntry>,
+    jobs: BTreeMap<JobId, JobRow>,
+    job_sequence: u64,
+}
+
+/// All repositories and the job queue in one mutex: every method is one atomic step, like a
+/// database transaction.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+    unavailable: AtomicBool,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes every call fail with `Unavailable` (a database outage), or heals it.
+    pub fn set_unavailable(&self, unavailable: bool) {
+        self.unavailable.store(unavailable, Ordering::SeqCst);
+    }
+
+    /// The state for a port call: `Unavailable` while switched off.
+    fn lock(&self) -> Result<MutexGuard<'_, State>, RepositoryError> {
+        if self.unavailable.load(Ordering::SeqCst) {
+            return Err(RepositoryError::Unavailable(
+                "memory store switched off".into(),
+            ));
+        }
+        Ok(self.inspect())
+    }
+
+    /// The state even while switched off, for tests and the demo to look at. A panic in
+    /// another holder cannot leave it half-written (every method checks before it writes), so
+    /// a poisoned lock is used as is.
+    fn inspect(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Every order, for tests and the demo.
+    pub fn all_orders(&self) -> Vec<Order> {
+        self.inspect().orders.values().cloned().collect()
+    }
+
+    /// Jobs in any state, for tests.
+    pub fn all_jobs(&self) -> Vec<JobSummary> {
+        self.inspect()
+            .jobs
+            .iter()
+            .map(|(id, row)| row.summary(*id))
+            .collect()
+    }
+}

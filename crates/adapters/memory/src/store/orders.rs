@@ -1,0 +1,189 @@
+//! The order port: orders, their compare-and-set changes (with the payment, provider event,
+//! history lines and jobs each change carries) and the expiry sweep's query.
+
+use super::jobs::JobRow;
+use super::MemoryStore;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use coffee_domain::ports::{OrderChange, OrderRepository, RepositoryError};
+use coffee_domain::{DeviceUuid, HistoryEntry, JobId, MachineOrderId, Order, OrderId, OrderStatus};
+use uuid::Uuid;
+
+#[async_trait]
+impl OrderRepository for MemoryStore {
+    async fn insert_or_get(&self, order: Order) -> Result<(Order, bool), RepositoryError> {
+        let mut state = self.lock()?;
+        let key = (order.device.clone(), order.machine_order_id.clone());
+        if let Some(existing) = state
+            .order_by_machine_id
+            .get(&key)
+            .and_then(|id| state.orders.get(id))
+        {
+            return Ok((existing.clone(), false));
+        }
+        state.order_by_machine_id.insert(key, order.id);
+        state.orders.insert(order.id, order.clone());
+        Ok((order, true))
+    }
+
+    async fn get(&self, id: OrderId) -> Result<Option<Order>, RepositoryError> {
+        Ok(self.lock()?.orders.get(&id).cloned())
+    }
+
+    async fn find_by_machine_order_id(
+        &self,
+        device: &DeviceUuid,
+        machine_order_id: &MachineOrderId,
+    ) -> Result<Option<Order>, RepositoryError> {
+        let state = self.lock()?;
+        Ok(state
+            .order_by_machine_id
+            .get(&(device.clone(), machine_order_id.clone()))
+            .and_then(|id| state.orders.get(id))
+            .cloned())
+    }
+
+    async fn apply(&self, change: OrderChange) -> Result<(), RepositoryError> {
+        let mut state = self.lock()?;
+        let state = &mut *state;
+        // Check every precondition before writing anything: all or nothing.
+        let order = state
+            .orders
+            .get(&change.order_id)
+            .ok_or_else(|| RepositoryError::NotFound(format!("order {}", change.order_id)))?;
+        if let Some(status) = &change.status {
+            if order.status != status.expected {
+                return Err(RepositoryError::Conflict(format!(
+                    "order {} is {}, expected {}",
+                    order.id, order.status, status.expected
+                )));
+            }
+        }
+        if let Some(new_payment) = &change.new_payment {
+            if state.payment_by_order.contains_key(&new_payment.order_id) {
+                return Err(RepositoryError::Duplicate(format!(
+                    "order {} already has a payment",
+                    new_payment.order_id
+                )));
+            }
+            let provider_key = (
+                new_payment.provider,
+                new_payment.provider_payment_id.clone(),
+            );
+            if state.payment_by_provider_id.contains_key(&provider_key) {
+                return Err(RepositoryError::Duplicate(format!(
+                    "provider payment {} already stored",
+                    new_payment.provider_payment_id
+                )));
+            }
+        }
+        if let Some(event) = &change.provider_event {
+            if state
+                .provider_events
+                .contains(&(event.provider, event.event_key.clone()))
+            {
+                return Err(RepositoryError::Duplicate(format!(
+                    "provider event {} already applied",
+                    event.event_key
+                )));
+            }
+        }
+        if let Some(payment_change) = &change.payment_state {
+            let payment = state
+                .payments
+                .get(&payment_change.payment_id)
+                .ok_or_else(|| {
+                    RepositoryError::NotFound(format!("payment {}", payment_change.payment_id))
+                })?;
+            if payment.state != payment_change.expected {
+                return Err(RepositoryError::Conflict(format!(
+                    "payment {} is {}, expected {}",
+                    payment.id, payment.state, payment_change.expected
+                )));
+            }
+        }
+        let now = change.history.last().map(|h| h.at);
+        if let Some(order) = state.orders.get_mut(&change.order_id) {
+            if let Some(status) = &change.status {
+                order.status = status.next;
+                if status.failure_reason.is_some() {
+                    order.failure_reason = status.failure_reason;
+                }
+                order.dispense_assumed |= status.dispense_assumed;
+            }
+            if let Some(contact) = change.receipt_contact {
+                order.receipt_contact = Some(contact);
+            }
+            if let Some(now) = now {
+                order.updated_at = now;
+            }
+        }
+        if let Some(payment) = change.new_payment {
+            state.payment_by_order.insert(payment.order_id, payment.id);
+            state.payment_by_provider_id.insert(
+                (payment.provider, payment.provider_payment_id.clone()),
+                payment.id,
+            );
+            state.payments.insert(payment.id, payment);
+        }
+        if let Some(payment_change) = change.payment_state {
+            if let Some(payment) = state.payments.get_mut(&payment_change.payment_id) {
+                payment.state = payment_change.next;
+                if let Some(now) = now {
+                    payment.updated_at = now;
+                }
+            }
+        }
+        if let Some(event) = change.provider_event {
+            state
+                .provider_events
+                .insert((event.provider, event.event_key));
+        }
+        state.history.extend(change.history);
+        for job in &change.jobs {
+            state.job_sequence += 1;
+            let id = JobId::from_uuid(Uuid::from_u128(u128::from(state.job_sequence)));
+            state.jobs.insert(id, JobRow::queued(job));
+        }
+        Ok(())
+    }
+
+    async fn record(&self, entries: Vec<HistoryEntry>) -> Result<(), RepositoryError> {
+        self.lock()?.history.extend(entries);
+        Ok(())
+    }
+
+    async fn history(&self, id: OrderId) -> Result<Vec<HistoryEntry>, RepositoryError> {
+        Ok(self
+            .lock()?
+            .history
+            .iter()
+            .filter(|h| h.order_id == id)
+            .cloned()
+            .collect())
+    }
+
+    async fn due_for_expiry(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Order>, RepositoryError> {
+        let state = self.lock()?;
+        let mut due: Vec<Order> = state
+            .orders
+            .values()
+            .filter(|o| {
+                matches!(o.status, OrderStatus::Created | OrderStatus::Pending)
+                    && o.expires_at <= now
+            })
+            .cloned()
+            .collect();
+        due.sort_by_key(|o| o.expires_at);
+        due.truncate(limit);
+        Ok(due)
+    }
+
+    async fn ping(&self) -> Result<(), RepositoryError> {
+        self.lock().map(|_| ())
+    }
+}

@@ -1,0 +1,163 @@
+//! The catalogue port: merchants, devices and drinks, and the all-or-nothing fleet upsert.
+
+use super::PgStore;
+use crate::error::StoreError;
+use crate::models::{DeviceRow, DrinkRow, MerchantRow};
+use crate::schema::{devices, drinks, merchants};
+use async_trait::async_trait;
+use coffee_domain::ports::{CatalogRepository, RepositoryError};
+use coffee_domain::{
+    Device, DeviceUuid, Drink, DrinkNo, Fleet, FleetChanges, Merchant, MerchantKey,
+};
+use diesel::dsl::now as db_now;
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use std::collections::HashSet;
+
+/// Serialises concurrent fleet applies (a transaction-level advisory lock).
+const FLEET_LOCK: i64 = 0x00C0_FFEE_0002;
+
+/// Upsert outcome of one fleet item.
+enum Upsert {
+    Inserted,
+    Updated,
+    Unchanged,
+}
+
+impl Upsert {
+    fn count(self, changes: &mut FleetChanges) {
+        match self {
+            Upsert::Inserted => changes.inserted += 1,
+            Upsert::Updated => changes.updated += 1,
+            Upsert::Unchanged => changes.unchanged += 1,
+        }
+    }
+}
+
+/// One upsert per fleet item kind: lock the stored row, compare it with the declared item,
+/// then update (stamping `updated_at`) or insert — or leave it alone when it is unchanged.
+macro_rules! upsert {
+    ($name:ident, $item:ident: $domain:ty, $table:ident, $row:ty, key = $key:expr, row = $make_row:expr) => {
+        async fn $name(
+            conn: &mut AsyncPgConnection,
+            $item: &$domain,
+        ) -> Result<Upsert, StoreError> {
+            let key = $key;
+            let stored = $table::table
+                .find(key)
+                .select(<$row>::as_select())
+                .for_update()
+                .first(conn)
+                .await
+                .optional()?;
+            let row = $make_row;
+            match stored.map(|stored| stored.into_domain()).transpose()? {
+                Some(stored) if stored == *$item => Ok(Upsert::Unchanged),
+                Some(_) => {
+                    diesel::update($table::table.find(key))
+                        .set((&row, $table::updated_at.eq(db_now)))
+                        .execute(conn)
+                        .await?;
+                    Ok(Upsert::Updated)
+                }
+                None => {
+                    diesel::insert_into($table::table)
+                        .values(&row)
+                        .execute(conn)
+                        .await?;
+                    Ok(Upsert::Inserted)
+                }
+            }
+        }
+    };
+}
+
+upsert!(upsert_merchant, merchant: Merchant, merchants, MerchantRow,
+    key = merchant.key.as_str(), row = MerchantRow::from_domain(merchant));
+upsert!(upsert_device, device: Device, devices, DeviceRow,
+    key = device.device_uuid.as_str(), row = DeviceRow::from_domain(device)?);
+upsert!(upsert_drink, drink: Drink, drinks, DrinkRow,
+    key = (drink.device.as_str(), drink.drink_no.as_str()), row = DrinkRow::from_domain(drink));
+
+#[async_trait]
+impl CatalogRepository for PgStore {
+    async fn merchant(&self, key: &MerchantKey) -> Result<Option<Merchant>, RepositoryError> {
+        find_one!(self, merchants::table.find(key.as_str()), MerchantRow)
+    }
+
+    async fn device(&self, device: &DeviceUuid) -> Result<Option<Device>, RepositoryError> {
+        find_one!(self, devices::table.find(device.as_str()), DeviceRow)
+    }
+
+    async fn devices(&self) -> Result<Vec<Device>, RepositoryError> {
+        find_all!(self, devices::table.order(devices::device_uuid), DeviceRow)
+    }
+
+    async fn drink(
+        &self,
+        device: &DeviceUuid,
+        drink_no: &DrinkNo,
+    ) -> Result<Option<Drink>, RepositoryError> {
+        find_one!(
+            self,
+            drinks::table.find((device.as_str(), drink_no.as_str())),
+            DrinkRow
+        )
+    }
+
+    async fn drinks(&self, device: &DeviceUuid) -> Result<Vec<Drink>, RepositoryError> {
+        find_all!(
+            self,
+            drinks::table
+                .filter(drinks::device_uuid.eq(device.as_str()))
+                .order(drinks::drink_no),
+            DrinkRow
+        )
+    }
+
+    async fn apply_fleet(&self, fleet: &Fleet) -> Result<FleetChanges, RepositoryError> {
+        self.run(async |conn| {
+            conn.transaction::<_, StoreError, _>(async |conn| {
+                diesel::sql_query(format!("SELECT pg_advisory_xact_lock({FLEET_LOCK})"))
+                    .execute(conn)
+                    .await?;
+                // Check every reference before writing anything: all or nothing.
+                let referenced: Vec<&str> =
+                    fleet.devices.iter().map(|d| d.merchant.as_str()).collect();
+                let stored_merchants: HashSet<String> = merchants::table
+                    .filter(merchants::key.eq_any(&referenced))
+                    .select(merchants::key)
+                    .load::<String>(conn)
+                    .await?
+                    .into_iter()
+                    .collect();
+                let referenced: Vec<&str> =
+                    fleet.drinks.iter().map(|d| d.device.as_str()).collect();
+                let stored_devices: HashSet<String> = devices::table
+                    .filter(devices::device_uuid.eq_any(&referenced))
+                    .select(devices::device_uuid)
+                    .load::<String>(conn)
+                    .await?
+                    .into_iter()
+                    .collect();
+                fleet.check_references(
+                    |merchant| stored_merchants.contains(merchant.as_str()),
+                    |device| stored_devices.contains(device.as_str()),
+                )?;
+                let mut changes = FleetChanges::default();
+                for merchant in &fleet.merchants {
+                    upsert_merchant(conn, merchant).await?.count(&mut changes);
+                }
+                for device in &fleet.devices {
+                    upsert_device(conn, device).await?.count(&mut changes);
+                }
+                for drink in &fleet.drinks {
+                    upsert_drink(conn, drink).await?.count(&mut changes);
+                }
+                Ok(changes)
+            })
+            .await
+        })
+        .await
+    }
+}

@@ -1,0 +1,191 @@
+//! The job queue port: claims under a lease with `FOR UPDATE SKIP LOCKED`, each with its own
+//! token, so only the current claim may complete, retry or bury a job.
+
+use super::{limit_of, PgStore};
+use crate::codes::Code;
+use crate::error::StoreError;
+use crate::models::{ClaimedJobRow, JobSummaryRow};
+use crate::schema::jobs;
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use coffee_domain::ports::{JobQueue, JobSummary, RepositoryError};
+use coffee_domain::{Job, JobState, OrderId};
+use diesel::dsl::{exists, now as db_now, select, sql};
+use diesel::prelude::*;
+use diesel::sql_types::Integer;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+/// A job row filtered down to one claim.
+type HeldJob = diesel::dsl::Filter<
+    diesel::dsl::Find<jobs::table, Uuid>,
+    diesel::dsl::And<
+        diesel::dsl::Eq<jobs::state, &'static str>,
+        diesel::dsl::Eq<jobs::claim_token, Uuid>,
+    >,
+>;
+
+/// The job's row while `job` is its current claim.
+fn held(job: &Job) -> HeldJob {
+    jobs::table.find(job.id.as_uuid()).filter(
+        jobs::state
+            .eq(JobState::Running.code())
+            .and(jobs::claim_token.eq(job.claim)),
+    )
+}
+
+/// Nothing was updated: the job is unknown (`NotFound`) or no longer this claim's (`Conflict`).
+async fn not_held_unless_touched(
+    conn: &mut AsyncPgConnection,
+    job: &Job,
+    touched: usize,
+) -> Result<(), StoreError> {
+    if touched > 0 {
+        return Ok(());
+    }
+    let exists: bool = select(exists(jobs::table.find(job.id.as_uuid())))
+        .get_result(conn)
+        .await?;
+    let error = if exists {
+        RepositoryError::Conflict(format!("job {} is no longer held by this claim", job.id))
+    } else {
+        RepositoryError::NotFound(format!("job {}", job.id))
+    };
+    Err(StoreError::Repo(error))
+}
+
+#[async_trait]
+impl JobQueue for PgStore {
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<Job>, RepositoryError> {
+        let lease_until = now
+            .checked_add_signed(lease)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        self.run(async |conn| {
+            conn.transaction::<_, StoreError, _>(async |conn| {
+                let queued = JobState::Queued.code();
+                let running = JobState::Running.code();
+                // Rows another claimer holds are skipped, not waited for: no job is handed
+                // to two workers, and claimers never queue up behind each other.
+                let due: Vec<Uuid> = jobs::table
+                    .filter(
+                        (jobs::state.eq(queued).and(jobs::run_at.le(now)))
+                            .or(jobs::state.eq(running).and(jobs::lease_until.le(now))),
+                    )
+                    .order((jobs::run_at, jobs::seq))
+                    .limit(limit_of(limit))
+                    .select(jobs::id)
+                    .for_update()
+                    .skip_locked()
+                    .load(conn)
+                    .await?;
+                if due.is_empty() {
+                    return Ok(Vec::new());
+                }
+                // One token for this claim; with the job id it names the claim uniquely.
+                let claim = Uuid::new_v4();
+                let mut claimed: Vec<ClaimedJobRow> =
+                    diesel::update(jobs::table.filter(jobs::id.eq_any(&due)))
+                        .set((
+                            jobs::state.eq(running),
+                            jobs::attempts.eq(jobs::attempts + 1),
+                            jobs::lease_until.eq(lease_until),
+                            jobs::claim_token.eq(claim),
+                            jobs::updated_at.eq(db_now),
+                        ))
+                        .returning(ClaimedJobRow::as_returning())
+                        .get_results(conn)
+                        .await?;
+                claimed.sort_by_key(|row| (row.run_at, row.seq));
+                claimed
+                    .into_iter()
+                    .map(ClaimedJobRow::into_domain)
+                    .collect()
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn complete(&self, job: &Job) -> Result<(), RepositoryError> {
+        self.run(async |conn| {
+            let touched = diesel::update(held(job))
+                .set((
+                    jobs::state.eq(JobState::Done.code()),
+                    jobs::lease_until.eq(None::<DateTime<Utc>>),
+                    jobs::claim_token.eq(None::<Uuid>),
+                    jobs::updated_at.eq(db_now),
+                ))
+                .execute(conn)
+                .await?;
+            not_held_unless_touched(conn, job, touched).await
+        })
+        .await
+    }
+
+    async fn retry(
+        &self,
+        job: &Job,
+        run_at: DateTime<Utc>,
+        error: &str,
+        count_attempt: bool,
+    ) -> Result<(), RepositoryError> {
+        self.run(async |conn| {
+            let requeue = (
+                jobs::state.eq(JobState::Queued.code()),
+                jobs::run_at.eq(run_at),
+                jobs::lease_until.eq(None::<DateTime<Utc>>),
+                jobs::claim_token.eq(None::<Uuid>),
+                jobs::updated_at.eq(db_now),
+            );
+            let touched = if count_attempt {
+                diesel::update(held(job))
+                    .set((requeue, jobs::last_error.eq(error)))
+                    .execute(conn)
+                    .await?
+            } else {
+                // A planned re-run (polling) is no failure: give the attempt back.
+                diesel::update(held(job))
+                    .set((
+                        requeue,
+                        jobs::attempts.eq(sql::<Integer>("GREATEST(attempts - 1, 0)")),
+                    ))
+                    .execute(conn)
+                    .await?
+            };
+            not_held_unless_touched(conn, job, touched).await
+        })
+        .await
+    }
+
+    async fn bury(&self, job: &Job, error: &str) -> Result<(), RepositoryError> {
+        self.run(async |conn| {
+            let touched = diesel::update(held(job))
+                .set((
+                    jobs::state.eq(JobState::Dead.code()),
+                    jobs::lease_until.eq(None::<DateTime<Utc>>),
+                    jobs::claim_token.eq(None::<Uuid>),
+                    jobs::last_error.eq(error),
+                    jobs::updated_at.eq(db_now),
+                ))
+                .execute(conn)
+                .await?;
+            not_held_unless_touched(conn, job, touched).await
+        })
+        .await
+    }
+
+    async fn jobs_of(&self, order: OrderId) -> Result<Vec<JobSummary>, RepositoryError> {
+        find_all!(
+            self,
+            jobs::table
+                .filter(jobs::order_id.eq(order.as_uuid()))
+                .order(jobs::seq),
+            JobSummaryRow
+        )
+    }
+}

@@ -1,0 +1,155 @@
+//! [`PgStore`]: every repository port and the job queue on one connection pool, one module
+//! per port; this module holds the pool, the per-call timeout and the shared query helpers.
+
+// The two read shapes every port repeats: select one `$row` or all of them, then turn the
+// rows into domain values. Macros rather than generic functions: a generic function over
+// diesel's query types fails rustc's `Send` check once a query borrows its key
+// ("implementation of `Send` is not general enough").
+
+/// The one `$row` that `$query` finds, as a domain value; `None` when there is none.
+macro_rules! find_one {
+    ($store:expr, $query:expr, $row:ty) => {
+        $store
+            .run(async |conn| {
+                let row = $query
+                    .select(<$row>::as_select())
+                    .first(conn)
+                    .await
+                    .optional()?;
+                row.map(<$row>::into_domain).transpose()
+            })
+            .await
+    };
+}
+
+/// Every `$row` that `$query` finds, as domain values.
+macro_rules! find_all {
+    ($store:expr, $query:expr, $row:ty) => {
+        $store
+            .run(async |conn| {
+                let rows = $query.select(<$row>::as_select()).load(conn).await?;
+                rows.into_iter().map(<$row>::into_domain).collect()
+            })
+            .await
+    };
+}
+
+mod catalog;
+mod jobs;
+mod orders;
+mod payments;
+
+use crate::connection::{config, error_chain, establish, PgOptions};
+use crate::error::{StoreError, TimedOut};
+use crate::SetupError;
+use coffee_domain::ports::{OrderRepository, RepositoryError};
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
+use diesel_async::AsyncPgConnection;
+use std::sync::Arc;
+
+/// The Postgres adapter: catalogue, orders, payments, history and the job queue.
+///
+/// Cheap to clone; clones share the pool. Every call is bounded by
+/// [`PgOptions::operation_timeout`] and fails with `RepositoryError::Unavailable` while the
+/// database is down; broken connections are dropped and replaced, so calls succeed again as
+/// soon as it is back.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool<AsyncPgConnection>,
+    operation_timeout: std::time::Duration,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let status = self.pool.status();
+        f.debug_struct("PgStore")
+            .field("pool_size", &status.size)
+            .field("pool_max_size", &status.max_size)
+            .field("operation_timeout", &self.operation_timeout)
+            .finish()
+    }
+}
+
+impl PgStore {
+    /// Opens a pool of at most `pool_size` connections with the default timeouts and checks
+    /// that the database answers. Errors: `InvalidUrl`, `Connect` (unreachable, refused).
+    pub async fn connect(database_url: &str, pool_size: usize) -> Result<Self, SetupError> {
+        Self::connect_with(
+            database_url,
+            PgOptions {
+                pool_size,
+                ..PgOptions::default()
+            },
+        )
+        .await
+    }
+
+    /// Like [`PgStore::connect`] with explicit options.
+    pub async fn connect_with(database_url: &str, options: PgOptions) -> Result<Self, SetupError> {
+        let store = Self::connect_lazy(database_url, options)?;
+        store
+            .ping()
+            .await
+            .map_err(|e| SetupError::Connect(error_chain(&e)))?;
+        Ok(store)
+    }
+
+    /// Builds the pool without touching the database: the first call connects. For starting
+    /// while the database is still down (`/ready` then reports it). Errors: `InvalidUrl`,
+    /// `Pool`.
+    pub fn connect_lazy(database_url: &str, options: PgOptions) -> Result<Self, SetupError> {
+        let config = Arc::new(config(
+            database_url,
+            options.connect_timeout,
+            Some(options.statement_timeout),
+        )?);
+        let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
+        // No `SELECT 1` per checkout: a connection whose socket closed (server restarted,
+        // backend killed) is already refused by the pool's broken-connection check, and one
+        // that timed out is discarded by `run`.
+        manager_config.recycling_method = RecyclingMethod::Fast;
+        manager_config.custom_setup = Box::new(move |_url| {
+            let config = Arc::clone(&config);
+            Box::pin(async move { establish(&config).await })
+        });
+        // The URL is carried inside the setup callback's config; the manager's copy is unused.
+        let manager = AsyncDieselConnectionManager::new_with_config(String::new(), manager_config);
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size.max(1))
+            .build()
+            .map_err(|e| SetupError::Pool(e.to_string()))?;
+        Ok(Self {
+            pool,
+            operation_timeout: options.operation_timeout,
+        })
+    }
+
+    /// Runs one repository call with a pooled connection, bounded by the operation timeout.
+    /// A connection whose call timed out is discarded, never handed to the next caller: it may
+    /// sit on a dead network or in the middle of an abandoned statement.
+    async fn run<T, F>(&self, work: F) -> Result<T, RepositoryError>
+    where
+        F: AsyncFnOnce(&mut AsyncPgConnection) -> Result<T, StoreError>,
+    {
+        let deadline = tokio::time::Instant::now() + self.operation_timeout;
+        let timed_out = || RepositoryError::Unavailable(Box::new(TimedOut(self.operation_timeout)));
+        let mut conn = tokio::time::timeout_at(deadline, self.pool.get())
+            .await
+            .map_err(|_| timed_out())?
+            .map_err(|e| StoreError::Pool(e).into_repository())?;
+        match tokio::time::timeout_at(deadline, work(&mut conn)).await {
+            Ok(result) => result.map_err(StoreError::into_repository),
+            Err(_) => {
+                drop(Object::take(conn));
+                Err(timed_out())
+            }
+        }
+    }
+}
+
+fn limit_of(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
