@@ -1,3 +1,5 @@
+//! The `Clock` and `IdGenerator` ports: the real time and random ids, and the ones tests control.
+
 use chrono::{DateTime, Duration, Utc};
 use coffee_domain::ports::{Clock, IdGenerator};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -17,6 +17,10 @@
 //!
 //! Database failures are mapped in one place: unique violations become `Duplicate`,
 //! foreign-key violations `NotFound`, everything else `Unavailable`.
+//!
+//! Layout: `store/` holds [`PgStore`] with one module per port, `models/` the rows with the
+//! same split, `error.rs` that one mapping, `connection.rs` how a connection is opened,
+//! `migrations.rs` the embedded migrations.
 
 mod codes;
 mod connection;

@@ -92,6 +92,25 @@ impl SandboxProvider {
         }
     }
 
+    /// Records `call`, then applies `step` to the stored `payment`; a refusal is the
+    /// `invalid_request` rejection a real provider would answer with.
+    fn move_payment<T>(
+        &self,
+        call: String,
+        payment: &Payment,
+        step: impl FnOnce(&mut SandboxPayment) -> Result<T, &'static str>,
+    ) -> Result<T, PaymentGatewayError> {
+        let mut state = self.begin(call)?;
+        let stored = state
+            .payments
+            .get_mut(&payment.provider_payment_id)
+            .ok_or(PaymentGatewayError::NotFound)?;
+        step(stored).map_err(|message| PaymentGatewayError::Rejected {
+            code: "invalid_request".into(),
+            message: message.into(),
+        })
+    }
+
     /// The customer acts on the checkout page. Returns the notification the provider sends.
     pub fn act(
         &self,
@@ -193,21 +212,14 @@ impl PaymentGateway for SandboxProvider {
         payment: &Payment,
         idempotency_key: &str,
     ) -> Result<(), PaymentGatewayError> {
-        let mut state = self.begin(format!("capture {idempotency_key}"))?;
-        let stored = state
-            .payments
-            .get_mut(&payment.provider_payment_id)
-            .ok_or(PaymentGatewayError::NotFound)?;
-        match stored.status {
+        let call = format!("capture {idempotency_key}");
+        self.move_payment(call, payment, |stored| match stored.status {
             ProviderPaymentStatus::WaitingForCapture | ProviderPaymentStatus::Succeeded => {
                 stored.status = ProviderPaymentStatus::Succeeded;
                 Ok(())
             }
-            _ => Err(PaymentGatewayError::Rejected {
-                code: "invalid_request".into(),
-                message: "payment cannot be captured".into(),
-            }),
-        }
+            _ => Err("payment cannot be captured"),
+        })
     }
 
     async fn cancel(
@@ -216,23 +228,16 @@ impl PaymentGateway for SandboxProvider {
         payment: &Payment,
         idempotency_key: &str,
     ) -> Result<(), PaymentGatewayError> {
-        let mut state = self.begin(format!("cancel {idempotency_key}"))?;
-        let stored = state
-            .payments
-            .get_mut(&payment.provider_payment_id)
-            .ok_or(PaymentGatewayError::NotFound)?;
-        match stored.status {
+        let call = format!("cancel {idempotency_key}");
+        self.move_payment(call, payment, |stored| match stored.status {
             ProviderPaymentStatus::Pending
             | ProviderPaymentStatus::WaitingForCapture
             | ProviderPaymentStatus::Canceled => {
                 stored.status = ProviderPaymentStatus::Canceled;
                 Ok(())
             }
-            _ => Err(PaymentGatewayError::Rejected {
-                code: "invalid_request".into(),
-                message: "payment cannot be canceled".into(),
-            }),
-        }
+            _ => Err("payment cannot be canceled"),
+        })
     }
 
     async fn refund(
@@ -241,19 +246,14 @@ impl PaymentGateway for SandboxProvider {
         payment: &Payment,
         idempotency_key: &str,
     ) -> Result<RefundOutcome, PaymentGatewayError> {
-        let mut state = self.begin(format!("refund {idempotency_key}"))?;
-        let stored = state
-            .payments
-            .get_mut(&payment.provider_payment_id)
-            .ok_or(PaymentGatewayError::NotFound)?;
-        if stored.status != ProviderPaymentStatus::Succeeded {
-            return Err(PaymentGatewayError::Rejected {
-                code: "invalid_request".into(),
-                message: "payment is not captured".into(),
-            });
-        }
-        stored.refunded = true;
-        Ok(RefundOutcome::Completed)
+        let call = format!("refund {idempotency_key}");
+        self.move_payment(call, payment, |stored| {
+            if stored.status != ProviderPaymentStatus::Succeeded {
+                return Err("payment is not captured");
+            }
+            stored.refunded = true;
+            Ok(RefundOutcome::Completed)
+        })
     }
 
     async fn verify_notification(

@@ -1,4 +1,5 @@
-//! What the server hands the adapter. The adapter never reads environment variables itself.
+//! The gateway's settings, handed over by the server (the adapter never reads environment
+//! variables itself), and their validation.
 
 use std::fmt;
 use std::time::Duration;
@@ -93,7 +94,7 @@ impl fmt::Debug for TokenRefresh {
 
 /// Why a gateway could not be built from a configuration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TmetrConfigError {
+pub enum ConfigError {
     #[error("tmetr base URL {0:?} is not an http(s) URL")]
     BadBaseUrl(String),
     #[error("tmetr token URL {0:?} is not an http(s) URL")]
@@ -105,7 +106,7 @@ pub enum TmetrConfigError {
     #[error("tmetr timeout must be greater than zero")]
     ZeroTimeout,
     #[error("tmetr HTTP client could not be built: {0}")]
-    Client(String),
+    HttpClient(String),
 }
 
 fn is_http_url(url: &str) -> bool {
@@ -117,23 +118,23 @@ fn is_http_url(url: &str) -> bool {
 
 impl TmetrConfig {
     /// Checks what can be checked without the network.
-    pub fn validate(&self) -> Result<(), TmetrConfigError> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if !is_http_url(&self.base_url) {
-            return Err(TmetrConfigError::BadBaseUrl(self.base_url.clone()));
+            return Err(ConfigError::BadBaseUrl(self.base_url.clone()));
         }
         if self.timeout.is_zero() {
-            return Err(TmetrConfigError::ZeroTimeout);
+            return Err(ConfigError::ZeroTimeout);
         }
         let has_token = self.token.as_deref().is_some_and(|t| !t.trim().is_empty());
         match &self.refresh {
-            None if !has_token => Err(TmetrConfigError::NoCredentials),
+            None if !has_token => Err(ConfigError::NoCredentials),
             None => Ok(()),
             Some(refresh) => {
                 if !is_http_url(&refresh.token_url) {
-                    return Err(TmetrConfigError::BadTokenUrl(refresh.token_url.clone()));
+                    return Err(ConfigError::BadTokenUrl(refresh.token_url.clone()));
                 }
                 if refresh.client_secret.is_none() && refresh.refresh_token.is_none() {
-                    return Err(TmetrConfigError::NoRefreshCredentials);
+                    return Err(ConfigError::NoRefreshCredentials);
                 }
                 Ok(())
             }

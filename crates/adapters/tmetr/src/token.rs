@@ -1,4 +1,4 @@
-//! Bearer tokens for Tmetr: a static JWT watched for expiry, or access tokens obtained and
+//! Bearer tokens for Tmetr (used by the client on every call): a static JWT watched for expiry, or access tokens obtained and
 //! refreshed from an OAuth2 token endpoint (Keycloak).
 //!
 //! The decisions are pure functions ([`jwt_expiry`], [`static_token_health`],
@@ -6,8 +6,8 @@
 //! them. A refresh happens under one async mutex, so concurrent callers wait for one token
 //! request instead of each sending their own.
 
+use crate::client::{classify_status, excerpt, transport_error};
 use crate::config::TokenRefresh;
-use crate::http::{classify_status, excerpt, transport_error};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
@@ -146,7 +146,7 @@ struct State {
     warned: Warned,
 }
 
-/// The token endpoint's answer (RFC 6749 §5.1).
+/// The token endpoint's answer (RFC 6749, section 5.1).
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: String,

@@ -6,9 +6,7 @@ mod support;
 
 use chrono::{Duration as Days, Utc};
 use coffee_adapter_tmetr::token::{jwt_expiry, needs_refresh, static_token_health, TokenHealth};
-use coffee_adapter_tmetr::{
-    TmetrConfig, TmetrConfigError, TmetrGateway, TokenRefresh, DEFAULT_TIMEOUT,
-};
+use coffee_adapter_tmetr::{ConfigError, TmetrConfig, TmetrGateway, TokenRefresh, DEFAULT_TIMEOUT};
 use coffee_domain::ports::{MachineError, MachineGateway};
 use coffee_domain::{Money, Size};
 use serde_json::json;
@@ -452,14 +450,14 @@ fn configurations_that_cannot_work_are_refused_at_startup() {
     let base = TmetrConfig::new("telemetry.fwsoft.ru");
     assert_eq!(
         TmetrGateway::new(base.clone()).err(),
-        Some(TmetrConfigError::NoCredentials)
+        Some(ConfigError::NoCredentials)
     );
 
     let mut blank = base.clone();
     blank.token = Some("  ".into());
     assert_eq!(
         TmetrGateway::new(blank).err(),
-        Some(TmetrConfigError::NoCredentials)
+        Some(ConfigError::NoCredentials)
     );
 
     let mut no_secret = base.clone();
@@ -471,7 +469,7 @@ fn configurations_that_cannot_work_are_refused_at_startup() {
     });
     assert_eq!(
         TmetrGateway::new(no_secret).err(),
-        Some(TmetrConfigError::NoRefreshCredentials)
+        Some(ConfigError::NoRefreshCredentials)
     );
 
     let mut bad_url = base.clone();
@@ -479,7 +477,7 @@ fn configurations_that_cannot_work_are_refused_at_startup() {
     bad_url.base_url = "ftp://x".into();
     assert!(matches!(
         TmetrGateway::new(bad_url),
-        Err(TmetrConfigError::BadBaseUrl(_))
+        Err(ConfigError::BadBaseUrl(_))
     ));
 
     let mut zero = base;
@@ -487,7 +485,7 @@ fn configurations_that_cannot_work_are_refused_at_startup() {
     zero.timeout = Duration::ZERO;
     assert_eq!(
         TmetrGateway::new(zero).err(),
-        Some(TmetrConfigError::ZeroTimeout)
+        Some(ConfigError::ZeroTimeout)
     );
 }
 

@@ -26,7 +26,7 @@
 //! crate does not know becomes `ProviderPaymentStatus::Other`, never a known status.
 //!
 //! Files by role (the same in every external-service adapter): `config.rs` settings,
-//! `client.rs` transport, `transformers.rs` wire types and their mapping, `notification.rs`
+//! `client.rs` transport, `transformers/` wire types and their mapping, `notification.rs`
 //! inbound verification, `gateway.rs` the port; besides them `account.rs` (per-merchant
 //! credentials) and `network.rs` (CIDR lists, the client address behind proxies).
 

@@ -52,20 +52,12 @@ impl CatalogRepository for MemoryStore {
         )?;
         let mut changes = FleetChanges::default();
         for merchant in &fleet.merchants {
-            upsert(
-                &mut state.merchants,
-                merchant.key.clone(),
-                merchant,
-                &mut changes,
-            );
+            let key = merchant.key.clone();
+            upsert(&mut state.merchants, key, merchant, &mut changes);
         }
         for device in &fleet.devices {
-            upsert(
-                &mut state.devices,
-                device.device_uuid.clone(),
-                device,
-                &mut changes,
-            );
+            let key = device.device_uuid.clone();
+            upsert(&mut state.devices, key, device, &mut changes);
         }
         for drink in &fleet.drinks {
             let key = (drink.device.clone(), drink.drink_no.clone());
@@ -75,22 +67,16 @@ impl CatalogRepository for MemoryStore {
     }
 }
 
-/// Stores `value` under `key` unless an equal value is there already, and counts which it was.
+/// Stores `value` under `key` and counts whether that inserted, updated or changed nothing.
 fn upsert<K: Ord, V: PartialEq + Clone>(
     map: &mut BTreeMap<K, V>,
     key: K,
     value: &V,
     changes: &mut FleetChanges,
 ) {
-    match map.get(&key) {
-        Some(stored) if stored == value => changes.unchanged += 1,
-        Some(_) => {
-            changes.updated += 1;
-            map.insert(key, value.clone());
-        }
-        None => {
-            changes.inserted += 1;
-            map.insert(key, value.clone());
-        }
+    match map.insert(key, value.clone()) {
+        Some(previous) if previous == *value => changes.unchanged += 1,
+        Some(_) => changes.updated += 1,
+        None => changes.inserted += 1,
     }
 }

@@ -12,7 +12,6 @@ use coffee_domain::{
 use diesel::dsl::now as db_now;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use std::collections::HashSet;
 
 /// Serialises concurrent fleet applies (a transaction-level advisory lock).
 const FLEET_LOCK: i64 = 0x00C0_FFEE_0002;
@@ -122,27 +121,23 @@ impl CatalogRepository for PgStore {
                     .execute(conn)
                     .await?;
                 // Check every reference before writing anything: all or nothing.
-                let referenced: Vec<&str> =
-                    fleet.devices.iter().map(|d| d.merchant.as_str()).collect();
-                let stored_merchants: HashSet<String> = merchants::table
-                    .filter(merchants::key.eq_any(&referenced))
+                let stored_merchants: Vec<String> = merchants::table
+                    .filter(
+                        merchants::key.eq_any(fleet.devices.iter().map(|d| d.merchant.as_str())),
+                    )
                     .select(merchants::key)
-                    .load::<String>(conn)
-                    .await?
-                    .into_iter()
-                    .collect();
-                let referenced: Vec<&str> =
-                    fleet.drinks.iter().map(|d| d.device.as_str()).collect();
-                let stored_devices: HashSet<String> = devices::table
-                    .filter(devices::device_uuid.eq_any(&referenced))
+                    .load(conn)
+                    .await?;
+                let stored_devices: Vec<String> = devices::table
+                    .filter(
+                        devices::device_uuid.eq_any(fleet.drinks.iter().map(|d| d.device.as_str())),
+                    )
                     .select(devices::device_uuid)
-                    .load::<String>(conn)
-                    .await?
-                    .into_iter()
-                    .collect();
+                    .load(conn)
+                    .await?;
                 fleet.check_references(
-                    |merchant| stored_merchants.contains(merchant.as_str()),
-                    |device| stored_devices.contains(device.as_str()),
+                    |merchant| stored_merchants.iter().any(|key| key == merchant.as_str()),
+                    |device| stored_devices.iter().any(|key| key == device.as_str()),
                 )?;
                 let mut changes = FleetChanges::default();
                 for merchant in &fleet.merchants {

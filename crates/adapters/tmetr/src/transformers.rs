@@ -1,16 +1,16 @@
-//! Tmetr's JSON: request bodies and the reading of responses (reference §9.4). Response shapes
-//! beyond the fields read here are unknown and ignored.
+//! Tmetr's wire types: the request bodies and the reading of answers, with the translation of
+//! the domain's sizes and money into Tmetr's vocabulary. Tmetr publishes no API documentation;
+//! these shapes come from the original system, and answer fields beyond the ones read here are
+//! unknown and ignored.
 
+use crate::client::excerpt;
 use chrono::{DateTime, Utc};
 use coffee_domain::ports::{MachineError, MakeCommand};
 use coffee_domain::{DeviceUuid, DrinkNo, Money, Size};
-use serde::Serialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use crate::http::excerpt;
-
-/// `static/drink` spells sizes in upper case (§3.3).
-pub(crate) fn drink_size(size: Size) -> &'static str {
+/// `static/drink` spells sizes in upper case.
+fn drink_size(size: Size) -> &'static str {
     match size {
         Size::Small => "SMALL",
         Size::Medium => "MEDIUM",
@@ -18,9 +18,9 @@ pub(crate) fn drink_size(size: Size) -> &'static str {
     }
 }
 
-/// `command/make` spells sizes in lower case, and the big one is `big` — the original's
-/// later `large` was a bug (§3.3, §9.4 B).
-pub(crate) fn make_size(size: Size) -> &'static str {
+/// `command/make` spells sizes in lower case, and the big one is `big`: the original settled
+/// on it, and its later `large` was a bug.
+fn make_size(size: Size) -> &'static str {
     match size {
         Size::Small => "small",
         Size::Medium => "medium",
@@ -29,67 +29,30 @@ pub(crate) fn make_size(size: Size) -> &'static str {
 }
 
 /// Body of `POST /api/ui/v1/static/drink`.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct DrinkRequest<'a> {
-    pub(crate) device_id: &'a str,
-    pub(crate) drink_id_at_device: &'a str,
-    pub(crate) drink_size: &'static str,
+pub(crate) fn drink_request(device: &DeviceUuid, drink_no: &DrinkNo, size: Size) -> Value {
+    json!({
+        "deviceId": device.as_str(),
+        "drinkIdAtDevice": drink_no.as_str(),
+        "drinkSize": drink_size(size),
+    })
 }
 
-impl<'a> DrinkRequest<'a> {
-    pub(crate) fn new(device: &'a DeviceUuid, drink_no: &'a DrinkNo, size: Size) -> Self {
-        Self {
-            device_id: device.as_str(),
-            drink_id_at_device: drink_no.as_str(),
-            drink_size: drink_size(size),
-        }
-    }
+/// Body of `POST /api/commander/v1/command/make`: an array, since the endpoint takes a batch;
+/// we always send one command. `orderUuid` is the machine's order id from the QR, so the cloud
+/// can recognise a repeat; the price is integer kopecks.
+pub(crate) fn make_request(command: &MakeCommand) -> Value {
+    json!([{
+        "deviceId": command.device.device_uuid.as_str(),
+        "orderUuid": command.machine_order_id.as_str(),
+        "drinkUuid": command.drink_no.as_str(),
+        "size": make_size(command.size),
+        "price": command.price.kopecks(),
+    }])
 }
 
-/// One element of the array `POST /api/commander/v1/command/make` takes.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct MakeRequest<'a> {
-    pub(crate) device_id: &'a str,
-    /// The machine's order id from the QR (`uuid`), so the cloud can recognise a repeat.
-    pub(crate) order_uuid: &'a str,
-    pub(crate) drink_uuid: &'a str,
-    pub(crate) size: &'static str,
-    /// Integer kopecks.
-    pub(crate) price: i64,
-}
-
-impl<'a> MakeRequest<'a> {
-    /// The body is an array: the endpoint is batch-capable; we always send one command.
-    pub(crate) fn batch(command: &'a MakeCommand) -> [Self; 1] {
-        [Self {
-            device_id: command.device.device_uuid.as_str(),
-            order_uuid: command.machine_order_id.as_str(),
-            drink_uuid: command.drink_no.as_str(),
-            size: make_size(command.size),
-            price: command.price.kopecks(),
-        }]
-    }
-}
-
-/// Body of `POST /api/ui/v1/stat/heartbeat/recent`.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct HeartbeatRequest<'a> {
-    pub(crate) device_ids: [&'a str; 1],
-    pub(crate) offset: u32,
-    pub(crate) limit: u32,
-}
-
-impl<'a> HeartbeatRequest<'a> {
-    pub(crate) fn new(device: &'a DeviceUuid) -> Self {
-        Self {
-            device_ids: [device.as_str()],
-            offset: 0,
-            limit: 1,
-        }
-    }
+/// Body of `POST /api/ui/v1/stat/heartbeat/recent`: the one latest heartbeat of one device.
+pub(crate) fn heartbeat_request(device: &DeviceUuid) -> Value {
+    json!({"deviceIds": [device.as_str()], "offset": 0, "limit": 1})
 }
 
 fn unreadable(what: &str, body: &str) -> MachineError {

@@ -1,0 +1,185 @@
+//! Merchant, device and drink rows.
+
+use super::{from_i64, id, money, to_i64};
+use crate::codes::Code;
+use crate::error::StoreError;
+use crate::schema::{devices, drinks, merchants};
+use chrono::NaiveDate;
+use coffee_domain::{
+    CaptureMode, Currency, DeadlinePolicy, Device, DeviceUuid, Drink, DrinkNo, MachineKind,
+    Merchant, MerchantKey, Money, ProviderKind, ReceiptPolicy, SealedSecret, SimulatedOutcome,
+    Simulation, SizePrices, YookassaSettings,
+};
+use diesel::prelude::*;
+
+#[derive(Debug, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = merchants, primary_key(key), check_for_backend(diesel::pg::Pg), treat_none_as_null = true)]
+pub(crate) struct MerchantRow {
+    pub key: String,
+    pub name: String,
+    pub contact_email: String,
+    pub valid_until: NaiveDate,
+    pub capture: String,
+    pub receipt: String,
+    pub yookassa_shop_id: Option<String>,
+    pub yookassa_secret_key: Option<String>,
+    pub yookassa_vat_code: Option<i16>,
+    pub yookassa_tax_system_code: Option<i16>,
+}
+
+impl MerchantRow {
+    pub fn from_domain(merchant: &Merchant) -> Self {
+        Self {
+            key: merchant.key.as_str().to_owned(),
+            name: merchant.name.clone(),
+            contact_email: merchant.contact_email.clone(),
+            valid_until: merchant.valid_until,
+            capture: merchant.capture.code().to_owned(),
+            receipt: merchant.receipt.code().to_owned(),
+            yookassa_shop_id: merchant.yookassa.as_ref().map(|y| y.shop_id.clone()),
+            yookassa_secret_key: merchant
+                .yookassa
+                .as_ref()
+                .map(|y| y.secret_key.as_str().to_owned()),
+            yookassa_vat_code: merchant.yookassa.as_ref().map(|y| i16::from(y.vat_code)),
+            yookassa_tax_system_code: merchant
+                .yookassa
+                .as_ref()
+                .and_then(|y| y.tax_system_code)
+                .map(i16::from),
+        }
+    }
+
+    pub fn into_domain(self) -> Result<Merchant, StoreError> {
+        Ok(Merchant {
+            key: id(MerchantKey::parse(&self.key))?,
+            name: self.name,
+            contact_email: self.contact_email,
+            valid_until: self.valid_until,
+            capture: CaptureMode::decode(&self.capture)?,
+            receipt: ReceiptPolicy::decode(&self.receipt)?,
+            yookassa: match (
+                self.yookassa_shop_id,
+                self.yookassa_secret_key,
+                self.yookassa_vat_code,
+            ) {
+                (Some(shop_id), Some(secret_key), Some(vat_code)) => Some(YookassaSettings {
+                    shop_id,
+                    secret_key: SealedSecret::new(secret_key),
+                    vat_code: from_i64(i64::from(vat_code), "vat code")?,
+                    tax_system_code: self
+                        .yookassa_tax_system_code
+                        .map(|code| from_i64(i64::from(code), "tax system code"))
+                        .transpose()?,
+                }),
+                _ => None,
+            },
+        })
+    }
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = devices, primary_key(device_uuid), check_for_backend(diesel::pg::Pg), treat_none_as_null = true)]
+pub(crate) struct DeviceRow {
+    pub device_uuid: String,
+    pub merchant_key: String,
+    pub location: String,
+    pub provider: String,
+    pub redirect_url: Option<String>,
+    pub machine: String,
+    pub test: bool,
+    pub dispense_deadline_seconds: i64,
+    pub on_dispense_deadline: String,
+    pub simulation_outcome: String,
+    pub simulation_delay_ms: i64,
+    pub events_secret: Option<String>,
+}
+
+impl DeviceRow {
+    pub fn from_domain(device: &Device) -> Result<Self, StoreError> {
+        Ok(Self {
+            device_uuid: device.device_uuid.as_str().to_owned(),
+            merchant_key: device.merchant.as_str().to_owned(),
+            location: device.location.clone(),
+            provider: device.provider.code().to_owned(),
+            redirect_url: device.redirect_url.clone(),
+            machine: device.machine.code().to_owned(),
+            test: device.test,
+            dispense_deadline_seconds: i64::from(device.dispense_deadline_seconds),
+            on_dispense_deadline: device.on_dispense_deadline.code().to_owned(),
+            simulation_outcome: device.simulation.outcome.code().to_owned(),
+            simulation_delay_ms: to_i64(device.simulation.delay_ms, "simulation delay_ms")?,
+            events_secret: device.events_secret.as_ref().map(|s| s.as_str().to_owned()),
+        })
+    }
+
+    pub fn into_domain(self) -> Result<Device, StoreError> {
+        Ok(Device {
+            device_uuid: id(DeviceUuid::parse(&self.device_uuid))?,
+            merchant: id(MerchantKey::parse(&self.merchant_key))?,
+            location: self.location,
+            provider: ProviderKind::decode(&self.provider)?,
+            redirect_url: self.redirect_url,
+            machine: MachineKind::decode(&self.machine)?,
+            test: self.test,
+            dispense_deadline_seconds: from_i64(
+                self.dispense_deadline_seconds,
+                "dispense deadline",
+            )?,
+            on_dispense_deadline: DeadlinePolicy::decode(&self.on_dispense_deadline)?,
+            simulation: Simulation {
+                outcome: SimulatedOutcome::decode(&self.simulation_outcome)?,
+                delay_ms: from_i64(self.simulation_delay_ms, "simulation delay")?,
+            },
+            events_secret: self.events_secret.map(SealedSecret::new),
+        })
+    }
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = drinks, primary_key(device_uuid, drink_no), check_for_backend(diesel::pg::Pg), treat_none_as_null = true)]
+pub(crate) struct DrinkRow {
+    pub device_uuid: String,
+    pub drink_no: String,
+    pub name: String,
+    pub price_small: Option<i64>,
+    pub price_medium: Option<i64>,
+    pub price_big: Option<i64>,
+    pub currency: String,
+}
+
+impl DrinkRow {
+    pub fn from_domain(drink: &Drink) -> Self {
+        let prices = drink.prices;
+        // Only roubles exist; the column keeps the currency of every price of the drink.
+        let currency = [prices.small, prices.medium, prices.big]
+            .into_iter()
+            .flatten()
+            .map(|m| m.currency())
+            .next()
+            .unwrap_or(Currency::Rub);
+        Self {
+            device_uuid: drink.device.as_str().to_owned(),
+            drink_no: drink.drink_no.as_str().to_owned(),
+            name: drink.name.clone(),
+            price_small: prices.small.map(Money::kopecks),
+            price_medium: prices.medium.map(Money::kopecks),
+            price_big: prices.big.map(Money::kopecks),
+            currency: currency.code().to_owned(),
+        }
+    }
+
+    pub fn into_domain(self) -> Result<Drink, StoreError> {
+        let price = |kopecks: Option<i64>| kopecks.map(|k| money(k, &self.currency)).transpose();
+        Ok(Drink {
+            device: id(DeviceUuid::parse(&self.device_uuid))?,
+            drink_no: id(DrinkNo::parse(&self.drink_no))?,
+            prices: SizePrices {
+                small: price(self.price_small)?,
+                medium: price(self.price_medium)?,
+                big: price(self.price_big)?,
+            },
+            name: self.name,
+        })
+    }
+}

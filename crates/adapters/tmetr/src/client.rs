@@ -1,0 +1,234 @@
+//! The transport: the reqwest client (one timeout for connect and the whole call, redirects
+//! not followed), the bearer token on every call with one refresh after a 401, and the
+//! classification of outcomes into [`MachineError`]s: 429, 5xx, timeouts and network errors
+//! are `Unavailable` (the caller retries); any other non-2xx is `Rejected` (permanent).
+
+use crate::config::{ConfigError, TmetrConfig};
+use crate::token::{BearerToken, TokenProvider};
+use coffee_domain::ports::MachineError;
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::StatusCode;
+use serde::Serialize;
+
+/// The three Tmetr endpoints the server uses.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Endpoint {
+    Drink,
+    Make,
+    Heartbeat,
+}
+
+impl Endpoint {
+    fn path(self) -> &'static str {
+        match self {
+            Endpoint::Drink => "/api/ui/v1/static/drink",
+            Endpoint::Make => "/api/commander/v1/command/make",
+            Endpoint::Heartbeat => "/api/ui/v1/stat/heartbeat/recent",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Endpoint::Drink => "tmetr static/drink",
+            Endpoint::Make => "tmetr command/make",
+            Endpoint::Heartbeat => "tmetr heartbeat/recent",
+        }
+    }
+}
+
+/// Talks HTTP to Tmetr: one connection pool and one token cache for all calls.
+pub(crate) struct TmetrClient {
+    http: reqwest::Client,
+    base_url: String,
+    tokens: TokenProvider,
+}
+
+impl TmetrClient {
+    /// Builds the client; no network traffic until the first call. A static token's expiry
+    /// is checked (and warned about) here already.
+    pub(crate) fn new(config: TmetrConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout)
+            // A redirected POST may become a GET; a redirect means a wrong base URL anyway.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!(
+                "coffee-payments-server/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .build()
+            .map_err(|e| ConfigError::HttpClient(e.to_string()))?;
+        let tokens = TokenProvider::new(http.clone(), config.token, config.refresh);
+        Ok(Self {
+            http,
+            base_url: TmetrConfig::base_url_from_host(&config.base_url),
+            tokens,
+        })
+    }
+
+    pub(crate) fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Replaces the bearer token; see [`crate::TmetrGateway::set_token`].
+    pub(crate) async fn set_token(&self, token: String) {
+        self.tokens.replace(token).await;
+    }
+
+    /// POSTs `body` with a bearer token; on a 401 with refresh configured, gets one new token
+    /// and tries once more. Returns the 2xx body.
+    pub(crate) async fn call<B: Serialize + ?Sized>(
+        &self,
+        endpoint: Endpoint,
+        body: &B,
+    ) -> Result<String, MachineError> {
+        let token = self.tokens.current().await?;
+        let (status, text) = self.send(endpoint, body, &token).await?;
+        let (status, text) = if status == StatusCode::UNAUTHORIZED && self.tokens.can_refresh() {
+            tracing::info!(
+                endpoint = endpoint.name(),
+                "tmetr refused the token; refreshing once"
+            );
+            let token = self.tokens.refresh_after_rejection(&token).await?;
+            self.send(endpoint, body, &token).await?
+        } else {
+            (status, text)
+        };
+        classify_status(endpoint.name(), status, &text)?;
+        Ok(text)
+    }
+
+    async fn send<B: Serialize + ?Sized>(
+        &self,
+        endpoint: Endpoint,
+        body: &B,
+        token: &BearerToken,
+    ) -> Result<(StatusCode, String), MachineError> {
+        let mut bearer =
+            HeaderValue::try_from(format!("Bearer {}", token.value)).map_err(|_| {
+                MachineError::Rejected(
+                    "tmetr token contains characters not allowed in a header".into(),
+                )
+            })?;
+        bearer.set_sensitive(true);
+        let mut request = self
+            .http
+            .post(format!("{}{}", self.base_url, endpoint.path()))
+            .header(AUTHORIZATION, bearer)
+            .header(CONTENT_TYPE, "application/json")
+            // The original hard-coded `TimeZoneOffset: 3` (Moscow). Its unit (hours or
+            // minutes) and effect are undocumented, and heartbeatCreatedAt comes back
+            // "shifted into" the requested zone. With 0 either unit means UTC, so the
+            // timestamps we read are true Unix times and nothing needs un-shifting.
+            .header("TimeZoneOffset", "0")
+            .json(body);
+        if matches!(endpoint, Endpoint::Heartbeat) {
+            // The header the heartbeat endpoint's only written description names; 0 for the
+            // same reason as above.
+            request = request.header("X-TimeZoneOffset", "0");
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| transport_error(endpoint.name(), &e))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| transport_error(endpoint.name(), &e))?;
+        Ok((status, text))
+    }
+}
+
+/// At most this many characters of a response body go into an error message.
+const EXCERPT_CHARS: usize = 200;
+
+/// The start of a body, on one line, for error messages and logs.
+pub(crate) fn excerpt(body: &str) -> String {
+    let mut out: String = body
+        .chars()
+        .take(EXCERPT_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if body.chars().nth(EXCERPT_CHARS).is_some() {
+        out.push('…');
+    }
+    out.trim().to_owned()
+}
+
+/// `Ok` for 2xx; otherwise the error the caller should see.
+pub(crate) fn classify_status(
+    what: &str,
+    status: StatusCode,
+    body: &str,
+) -> Result<(), MachineError> {
+    if status.is_success() {
+        return Ok(());
+    }
+    let message = format!("{what} answered {status}: {}", excerpt(body));
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        Err(MachineError::Unavailable(message))
+    } else {
+        // 4xx, and 3xx too: redirects are not followed (a POST must not turn into a GET), so
+        // a redirect means a wrong base URL — retrying will not fix it.
+        Err(MachineError::Rejected(message))
+    }
+}
+
+/// A request that got no HTTP answer: timeout, refused connection, TLS or body error.
+pub(crate) fn transport_error(what: &str, error: &reqwest::Error) -> MachineError {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else {
+        "failed"
+    };
+    // The chain names the URL (never a secret: tokens travel in headers) and the root cause.
+    let detail = error_chain(error);
+    MachineError::Unavailable(format!("{what} {kind}: {detail}"))
+}
+
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_errors_and_throttling_are_retryable_and_client_errors_are_not() {
+        let unavailable = |s: u16| {
+            matches!(
+                classify_status("x", StatusCode::from_u16(s).unwrap(), ""),
+                Err(MachineError::Unavailable(_))
+            )
+        };
+        let rejected = |s: u16| {
+            matches!(
+                classify_status("x", StatusCode::from_u16(s).unwrap(), ""),
+                Err(MachineError::Rejected(_))
+            )
+        };
+        assert!(classify_status("x", StatusCode::OK, "").is_ok());
+        assert!(classify_status("x", StatusCode::ACCEPTED, "").is_ok());
+        assert!(unavailable(500) && unavailable(502) && unavailable(503) && unavailable(429));
+        assert!(rejected(400) && rejected(401) && rejected(404) && rejected(422) && rejected(302));
+    }
+
+    #[test]
+    fn excerpts_are_short_and_on_one_line() {
+        assert_eq!(excerpt("a\nb"), "a b");
+        let long = "x".repeat(1000);
+        assert_eq!(excerpt(&long).chars().count(), EXCERPT_CHARS + 1);
+    }
+}
