@@ -2,12 +2,13 @@
 //! ports, and runs the HTTP server with the background worker.
 
 use crate::accounts::SealedYookassaAccounts;
-use crate::app::{self, AppState};
+use crate::app;
 use crate::background::Background;
 use crate::config::Config;
 use crate::fleet;
 use crate::pages::{PageError, Pages};
 use crate::secrets::SecretBox;
+use crate::state::AppState;
 use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::{web, App, HttpServer};
 use chrono::Duration;

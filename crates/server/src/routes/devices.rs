@@ -1,7 +1,7 @@
 //! Machines that report over HTTP: `POST /v1/devices/{device_uuid}/events`.
 
-use crate::app::AppState;
 use crate::device_auth::{check_timestamp, verify_signature, DeviceAuthError};
+use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use coffee_domain::services::dispensing::{DispenseError, DispenseReport, DispenseResult};

@@ -1,7 +1,7 @@
 //! Provider notifications. Verified before believed (by the domain's settlement service);
 //! answered fast; a duplicate is a harmless 200.
 
-use crate::app::AppState;
+use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use coffee_adapter_yookassa::client_ip;
 use coffee_domain::ports::InboundNotification;
