@@ -1,7 +1,9 @@
 //! Configuration from the environment (and a `.env` file when present). Every bad value is
 //! refused at start-up with one message naming the variable — never at the first customer.
 
-use coffee_adapter_yookassa::{parse_cidr_list, IpNet, YookassaConfig};
+use crate::edge::parse_cidr_list;
+use coffee_adapter_yookassa::YookassaConfig;
+use ipnet::IpNet;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
@@ -244,7 +246,10 @@ impl Config {
         };
         let cidrs = |variable: &'static str, default: Vec<IpNet>| match get(variable) {
             None => Ok(default),
-            Some(raw) => parse_cidr_list(&raw).map_err(|message| ConfigError { variable, message }),
+            Some(raw) => parse_cidr_list(&raw).map_err(|e| ConfigError {
+                variable,
+                message: e.to_string(),
+            }),
         };
         let yookassa_trusted_ips = cidrs(
             "YOOKASSA_TRUSTED_IPS",

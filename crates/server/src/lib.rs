@@ -12,6 +12,7 @@ pub mod background;
 pub mod config;
 pub mod demo;
 pub mod device_auth;
+pub mod edge;
 pub mod error;
 pub mod fleet;
 pub mod pages;

@@ -5,6 +5,7 @@ use crate::accounts::SealedYookassaAccounts;
 use crate::app;
 use crate::background::Background;
 use crate::config::Config;
+use crate::edge::TrustedProxies;
 use crate::fleet;
 use crate::pages::{PageError, Pages};
 use crate::secrets::SecretBox;
@@ -80,7 +81,6 @@ pub fn yookassa_gateway(
     let yookassa = YookassaConfig {
         api_url: config.yookassa_api_url.clone(),
         trusted_ips: config.yookassa_trusted_ips.clone(),
-        trusted_proxies: config.trusted_proxies.clone(),
         ..YookassaConfig::default()
     };
     let accounts = Arc::new(SealedYookassaAccounts {
@@ -312,12 +312,13 @@ impl Application {
             wiring.ctx.clone(),
             Pages::load()?,
             wiring.sandbox,
-            config.trusted_proxies.clone(),
             wiring.secrets,
         ));
+        let trusted_proxies = web::Data::new(TrustedProxies::new(config.trusted_proxies.clone()));
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(trusted_proxies.clone())
                 .app_data(web::JsonConfig::default().limit(64 * 1024))
                 .configure(|cfg| app::configure(cfg, sandbox_enabled, demo))
                 .default_service(web::to(crate::routes::not_found))

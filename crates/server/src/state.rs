@@ -4,7 +4,6 @@ use crate::device_auth::ReplayGuard;
 use crate::pages::Pages;
 use crate::secrets::SecretBox;
 use coffee_adapter_memory::SandboxProvider;
-use coffee_adapter_yookassa::IpNet;
 use coffee_domain::ports::{CatalogRepository, Clock, OrderRepository};
 use coffee_domain::services::checkout::Checkout;
 use coffee_domain::services::dispensing::Dispensing;
@@ -22,8 +21,6 @@ pub struct AppState {
     pub pages: Pages,
     /// Present when the sandbox provider is enabled (demo mode or `SANDBOX_ENABLED=true`).
     pub sandbox: Option<Arc<SandboxProvider>>,
-    /// Peers whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`).
-    pub trusted_proxies: Vec<IpNet>,
     /// Opens devices' report keys.
     pub secrets: SecretBox,
     /// Device reports already accepted (replay protection inside the timestamp window).
@@ -36,7 +33,6 @@ impl AppState {
         ctx: Arc<Context>,
         pages: Pages,
         sandbox: Option<Arc<SandboxProvider>>,
-        trusted_proxies: Vec<IpNet>,
         secrets: SecretBox,
     ) -> Self {
         Self {
@@ -47,7 +43,6 @@ impl AppState {
             clock: ctx.ports.clock.clone(),
             pages,
             sandbox,
-            trusted_proxies,
             secrets,
             replay_guard: ReplayGuard::default(),
             catalog: ctx.ports.catalog.clone(),
