@@ -1,0 +1,158 @@
+//! Parsing and checking fleet files, with the line of every problem.
+
+use super::*;
+use coffee_domain::CaptureMode;
+
+fn parse(source: &str, text: &str) -> Result<Fleet, FleetError> {
+    parse_with_env(source, text, &|name| {
+        (name == "SHOP_SECRET").then(|| "live_abc".to_owned())
+    })
+}
+
+fn parse_with_env(
+    source: &str,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Fleet, FleetError> {
+    let sealer = SecretBox::from_secret_key("0123456789abcdef0123456789abcdef").unwrap();
+    super::parse(
+        source,
+        text,
+        &Secrets {
+            sealer: &sealer,
+            env,
+        },
+    )
+}
+
+const GOOD: &str = r#"
+[[merchants]]
+key = "demo"
+name = "Демо Кофе"
+contact_email = "owner@example.com"
+valid_until = "2099-12-31"
+capture = "after_dispense"
+receipt = "required"
+
+[[devices]]
+device_uuid = "demo-1"
+merchant = "demo"
+location = "Офис"
+
+[[drinks]]
+device = "demo-1"
+drink_no = "1"
+name = "Капучино"
+prices = { small = 12000, medium = 15000 }
+"#;
+
+#[test]
+fn a_good_file_parses_with_defaults() {
+    let fleet = parse("fleet.toml", GOOD).unwrap();
+    assert_eq!(fleet.merchants[0].capture, CaptureMode::AfterDispense);
+    assert_eq!(fleet.devices[0].provider, ProviderKind::Sandbox);
+    assert_eq!(fleet.devices[0].dispense_deadline_seconds, 180);
+    assert_eq!(fleet.drinks[0].prices.big, None);
+    assert_eq!(fleet.drinks[0].prices.medium.unwrap().kopecks(), 15000);
+}
+
+#[test]
+fn unknown_values_are_reported_with_their_line() {
+    let bad = GOOD.replace("capture = \"after_dispense\"", "capture = \"later\"");
+    let error = parse("fleet.toml", &bad).unwrap_err();
+    assert!(error.problems[0].starts_with("fleet.toml:7:"), "{error}");
+}
+
+#[test]
+fn every_semantic_problem_is_reported_with_its_line() {
+    let bad = GOOD
+        .replace("merchant = \"demo\"", "merchant = \"nobody\"")
+        .replace("medium = 15000", "medium = -5");
+    let error = parse("f.toml", &bad).unwrap_err();
+    assert!(
+        error
+            .problems
+            .iter()
+            .any(|p| p.starts_with("f.toml:10:") && p.contains("nobody")),
+        "{error}"
+    );
+    assert!(
+        error.problems.iter().any(|p| p.starts_with("f.toml:15:")),
+        "{error}"
+    );
+}
+
+#[test]
+fn custom_devices_need_a_redirect_url() {
+    let bad = GOOD.replace("location = \"Офис\"", "provider = \"custom\"");
+    assert!(parse("f", &bad)
+        .unwrap_err()
+        .to_string()
+        .contains("redirect_url"));
+}
+
+#[test]
+fn yookassa_credentials_are_sealed_and_may_come_from_the_environment() {
+    let with_shop = GOOD.replace(
+        "receipt = \"required\"\n",
+        "receipt = \"required\"\n[merchants.yookassa]\nshop_id = \"123\"\nsecret_key_env = \"SHOP_SECRET\"\nvat_code = 1\ntax_system_code = 2\n",
+    );
+    let fleet = parse("f.toml", &with_shop).unwrap();
+    let account = fleet.merchants[0].yookassa.clone().unwrap();
+    assert_eq!(account.shop_id, "123");
+    assert!(!account.secret_key.as_str().contains("live_abc"));
+    let sealer = SecretBox::from_secret_key("0123456789abcdef0123456789abcdef").unwrap();
+    assert_eq!(sealer.open(&account.secret_key).unwrap(), "live_abc");
+    assert_eq!(
+        parse("f.toml", &with_shop).unwrap(),
+        fleet,
+        "sealing is stable: re-applying changes nothing"
+    );
+
+    let unset = with_shop.replace("SHOP_SECRET", "NOT_SET");
+    let error = parse("f.toml", &unset).unwrap_err();
+    assert!(
+        error.to_string().contains("NOT_SET") && error.problems[0].starts_with("f.toml:2:"),
+        "{error}"
+    );
+    let both = with_shop.replace(
+        "secret_key_env = \"SHOP_SECRET\"",
+        "secret_key = \"a\"\nsecret_key_env = \"SHOP_SECRET\"",
+    );
+    assert!(parse("f.toml", &both)
+        .unwrap_err()
+        .to_string()
+        .contains("not both"));
+    let bad_vat = with_shop.replace("vat_code = 1", "vat_code = 40");
+    assert!(parse("f.toml", &bad_vat)
+        .unwrap_err()
+        .to_string()
+        .contains("vat_code"));
+}
+
+#[test]
+fn a_yookassa_device_needs_a_merchant_with_a_yookassa_account() {
+    let bad = GOOD.replace(
+        "location = \"Офис\"",
+        "location = \"Офис\"\nprovider = \"yookassa\"",
+    );
+    let error = parse("f.toml", &bad).unwrap_err();
+    assert!(
+        error.to_string().contains("[merchants.yookassa]"),
+        "{error}"
+    );
+}
+
+#[test]
+fn device_report_keys_are_sealed() {
+    let with_key = GOOD.replace(
+        "location = \"Офис\"",
+        "location = \"Офис\"\nevents_secret = \"device-key\"",
+    );
+    let fleet = parse("f.toml", &with_key).unwrap();
+    let sealed = fleet.devices[0].events_secret.clone().unwrap();
+    assert!(!sealed.as_str().contains("device-key"));
+    assert!(parse("f.toml", GOOD).unwrap().devices[0]
+        .events_secret
+        .is_none());
+}
