@@ -1,9 +1,10 @@
 //! # coffee-server — the composition root
 //!
 //! Owns everything that is not a decision: configuration (`config`), the actix-web routes
-//! (`routes`, mapped to HTTP in one place: `error`), the tera pages (`pages`, templates in
-//! the top-level `templates/`), the fleet file (`fleet`), the background worker
-//! (`background`), wiring adapters into ports (`startup`) and the `coffee-pay` CLI (`main.rs`).
+//! (`routes`, the state they share in `state`, the table in `app`; errors mapped to HTTP in
+//! one place: `error`), the tera pages (`pages`, templates in the top-level `templates/`), the
+//! fleet file (`fleet`), the background worker (`background`), wiring adapters into ports
+//! (`startup`) and the `coffee-pay` CLI (`main.rs`).
 
 pub mod accounts;
 pub mod app;
@@ -11,11 +12,13 @@ pub mod background;
 pub mod config;
 pub mod demo;
 pub mod device_auth;
+pub mod edge;
 pub mod error;
 pub mod fleet;
 pub mod pages;
 pub mod routes;
 pub mod secrets;
 pub mod startup;
+pub mod state;
 pub mod telemetry;
 pub mod urls;

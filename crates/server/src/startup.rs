@@ -2,12 +2,14 @@
 //! ports, and runs the HTTP server with the background worker.
 
 use crate::accounts::SealedYookassaAccounts;
-use crate::app::{self, AppState};
+use crate::app;
 use crate::background::Background;
 use crate::config::Config;
+use crate::edge::TrustedProxies;
 use crate::fleet;
 use crate::pages::{PageError, Pages};
 use crate::secrets::SecretBox;
+use crate::state::AppState;
 use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::{web, App, HttpServer};
 use chrono::Duration;
@@ -80,7 +82,6 @@ pub fn yookassa_gateway(
     let yookassa = YookassaConfig {
         api_url: config.yookassa_api_url.clone(),
         trusted_ips: config.yookassa_trusted_ips.clone(),
-        trusted_proxies: config.trusted_proxies.clone(),
         ..YookassaConfig::default()
     };
     let accounts = Arc::new(SealedYookassaAccounts {
@@ -312,13 +313,14 @@ impl Application {
             wiring.ctx.clone(),
             Pages::load()?,
             wiring.sandbox,
-            config.trusted_proxies.clone(),
             wiring.secrets,
             config.base_url.clone(),
         ));
+        let trusted_proxies = web::Data::new(TrustedProxies::new(config.trusted_proxies.clone()));
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(trusted_proxies.clone())
                 .app_data(web::JsonConfig::default().limit(64 * 1024))
                 .configure(|cfg| app::configure(cfg, sandbox_enabled, demo))
                 .default_service(web::to(crate::routes::not_found))

@@ -1,7 +1,10 @@
 //! # coffee-test-support
 //!
-//! Test-only helpers shared by the adapters' test suites (never a runtime dependency):
+//! Test-only helpers shared by the test suites (never a runtime dependency):
 //!
+//! * [`fixtures`] — builders of merchants, devices and drinks, from the fleet file's defaults;
+//! * [`fleet_file`] — fleets of those, as the TOML `coffee-pay fleet apply` reads or as the
+//!   domain's `Fleet`;
 //! * [`contract`] — the repository contract: one `pub async fn` check per rule every storage
 //!   adapter must keep, and [`contract_tests!`] to run them all as separate tests;
 //! * [`test_db`] — throw-away Postgres databases cloned from a template migrated once per
@@ -13,4 +16,6 @@
 
 pub mod contract;
 pub mod fakes;
+pub mod fixtures;
+pub mod fleet_file;
 pub mod test_db;

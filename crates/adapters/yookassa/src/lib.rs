@@ -42,4 +42,4 @@ pub use account::{SecretKey, YookassaAccount, YookassaAccounts};
 pub use config::{ConfigError, YookassaConfig, DEFAULT_API_URL, YOOKASSA_NETWORKS};
 pub use gateway::YookassaGateway;
 pub use ipnet::IpNet;
-pub use network::{client_ip, is_trusted, parse_cidr, parse_cidr_list};
+pub use network::is_trusted;

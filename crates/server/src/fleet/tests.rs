@@ -1,4 +1,5 @@
-//! The fleet file: parsing, defaults, and every problem reported with its line.
+//! Parsing and checking fleet files, with the line of every problem.
+
 use super::*;
 use coffee_domain::{CaptureMode, ProviderKind};
 
@@ -93,9 +94,9 @@ fn custom_devices_need_a_redirect_url() {
 #[test]
 fn yookassa_credentials_are_sealed_and_may_come_from_the_environment() {
     let with_shop = GOOD.replace(
-            "receipt = \"required\"\n",
-            "receipt = \"required\"\n[merchants.yookassa]\nshop_id = \"123\"\nsecret_key_env = \"SHOP_SECRET\"\nvat_code = 1\ntax_system_code = 2\n",
-        );
+        "receipt = \"required\"\n",
+        "receipt = \"required\"\n[merchants.yookassa]\nshop_id = \"123\"\nsecret_key_env = \"SHOP_SECRET\"\nvat_code = 1\ntax_system_code = 2\n",
+    );
     let fleet = parse("f.toml", &with_shop).unwrap();
     let account = fleet.merchants[0].yookassa.clone().unwrap();
     assert_eq!(account.shop_id, "123");
@@ -154,4 +155,61 @@ fn device_report_keys_are_sealed() {
     assert!(parse("f.toml", GOOD).unwrap().devices[0]
         .events_secret
         .is_none());
+}
+
+#[test]
+fn a_fleet_file_written_by_the_test_builders_reads_back_as_built() {
+    use coffee_domain::{DeadlinePolicy, MachineKind, ReceiptPolicy, SimulatedOutcome};
+    use coffee_test_support::fixtures::{day, device, drink, merchant};
+    use coffee_test_support::fleet_file::fleet;
+
+    let builders = fleet()
+        .merchant(
+            merchant("shop")
+                .name("Кофе \"Тест\"")
+                .contact_email("shop@example.com")
+                .valid_until(day(2026, 6, 1))
+                .capture(CaptureMode::AfterDispense)
+                .receipt(ReceiptPolicy::Required)
+                .yookassa("shop-1", "live_abc", 4)
+                .tax_system_code(2),
+        )
+        .merchant(merchant("plain"))
+        .device(
+            device("dev-1", "shop")
+                .location("Холл")
+                .provider(ProviderKind::Yookassa)
+                .machine(MachineKind::Tmetr)
+                .test_device()
+                .dispense_deadline_seconds(120)
+                .on_dispense_deadline(DeadlinePolicy::AssumeSuccess)
+                .simulated_outcome(SimulatedOutcome::Silent)
+                .simulated_delay_ms(20)
+                .events_secret("device-key"),
+        )
+        .device(device("ext-1", "plain").custom("https://pay.example.com/start?shop=7"))
+        .device(device("dev-2", "plain"))
+        .drink(
+            drink("dev-1", "1")
+                .name("Латте")
+                .small(100)
+                .medium(200)
+                .big(300),
+        )
+        .drink(drink("dev-2", "2").medium(15000));
+
+    let parsed = parse("builders.toml", &builders.to_toml()).unwrap();
+
+    // Secrets come back sealed; opened, they are the ones written.
+    let sealer = SecretBox::from_secret_key("0123456789abcdef0123456789abcdef").unwrap();
+    let mut expected = builders.build();
+    let parsed_shop = parsed.merchants[0].yookassa.clone().unwrap();
+    assert_eq!(sealer.open(&parsed_shop.secret_key).unwrap(), "live_abc");
+    let parsed_key = parsed.devices[0].events_secret.clone().unwrap();
+    assert_eq!(sealer.open(&parsed_key).unwrap(), "device-key");
+    if let Some(shop) = expected.merchants[0].yookassa.as_mut() {
+        shop.secret_key = parsed_shop.secret_key;
+    }
+    expected.devices[0].events_secret = Some(parsed_key);
+    assert_eq!(parsed, expected);
 }

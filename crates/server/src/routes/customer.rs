@@ -1,10 +1,10 @@
 //! The customer's flow: QR scan → order page → payment.
 
 use super::{html_failure, json_failure, redirect};
-use crate::app::AppState;
 use crate::error::{self, Failure};
 use crate::pages::{OrderPage, OrderStatusJson};
 use crate::urls;
+use crate::state::AppState;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use coffee_domain::services::checkout::{PaymentRequest, RawScan, ScanOutcome};

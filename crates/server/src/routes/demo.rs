@@ -1,7 +1,7 @@
 //! Demo mode's index: fresh QR links, so every click is a new order.
 
 use super::html_failure;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::{demo, error};
 use actix_web::{web, HttpResponse};
 use serde::Serialize;

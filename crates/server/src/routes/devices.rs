@@ -1,7 +1,8 @@
 //! Machines that report over HTTP: `POST /v1/devices/{device_uuid}/events`.
 
-use crate::app::AppState;
 use crate::device_auth::{check_timestamp, verify_signature, DeviceAuthError};
+use crate::edge::ClientAddr;
+use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use coffee_domain::services::dispensing::ReportOutcome;
@@ -24,9 +25,11 @@ fn refuse(status: actix_web::http::StatusCode, error: &str) -> HttpResponse {
     HttpResponse::build(status).json(json!({ "error": error }))
 }
 
+/// Every refusal and every applied report is logged with the sender, resolved at the edge.
 pub async fn report(
     state: web::Data<AppState>,
     request: HttpRequest,
+    sender: ClientAddr,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
@@ -43,7 +46,7 @@ pub async fn report(
         }
     };
     let Some(sealed) = &device.events_secret else {
-        tracing::warn!(device = %device_uuid, "device report refused: the device has no events key");
+        tracing::warn!(device = %device_uuid, %sender, "device report refused: the device has no events key");
         return refuse(S::UNAUTHORIZED, "no_events_key");
     };
     let secret = match state.secrets.open(sealed) {
@@ -58,7 +61,7 @@ pub async fn report(
         .get("x-signature")
         .and_then(|v| v.to_str().ok());
     if let Err(error) = verify_signature(secret.as_bytes(), &body, signature) {
-        tracing::warn!(device = %device_uuid, %error, "device report refused");
+        tracing::warn!(device = %device_uuid, %sender, %error, "device report refused");
         return refuse(S::UNAUTHORIZED, "bad_signature");
     }
     let Ok(event) = serde_json::from_slice::<DeviceEvent>(&body) else {
@@ -68,7 +71,7 @@ pub async fn report(
     let fresh = check_timestamp(event.at, now)
         .and_then(|()| state.replay_guard.check_and_remember(&body, now));
     if let Err(error) = fresh {
-        tracing::warn!(device = %device_uuid, machine_order_id = %event.order_uuid, %error, "device report refused");
+        tracing::warn!(device = %device_uuid, %sender, machine_order_id = %event.order_uuid, %error, "device report refused");
         let code = match error {
             DeviceAuthError::Replayed => "replayed",
             _ => "stale_timestamp",
@@ -98,7 +101,7 @@ pub async fn report(
                 ReportOutcome::Duplicate => "duplicate".into(),
                 ReportOutcome::Recorded(status) => format!("recorded ({status})"),
             };
-            tracing::info!(device = %device_uuid, machine_order_id = %event.order_uuid, %outcome, "device report applied");
+            tracing::info!(device = %device_uuid, %sender, machine_order_id = %event.order_uuid, %outcome, "device report applied");
             HttpResponse::Ok().json(json!({ "outcome": outcome }))
         }
         Err(DispenseError::UnknownOrder) => refuse(S::NOT_FOUND, "unknown_order"),

@@ -7,8 +7,8 @@ pub mod ops;
 pub mod sandbox;
 pub mod webhooks;
 
-use crate::app::AppState;
 use crate::error::Failure;
+use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::HttpResponse;
 

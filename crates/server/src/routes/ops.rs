@@ -1,4 +1,4 @@
-use crate::app::AppState;
+use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 
 /// Liveness: 200 while the process runs.

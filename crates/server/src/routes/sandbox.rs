@@ -1,8 +1,8 @@
 //! The sandbox provider's checkout page (demo and tests only).
 
 use super::{html_failure, redirect};
-use crate::app::AppState;
 use crate::error;
+use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use coffee_adapter_sandbox::SandboxAction;

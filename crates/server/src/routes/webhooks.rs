@@ -1,9 +1,9 @@
 //! Provider notifications. Verified before believed (by the domain's settlement service);
 //! answered fast; a duplicate is a harmless 200.
 
-use crate::app::AppState;
+use crate::edge::ClientAddr;
+use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
-use coffee_adapter_yookassa::client_ip;
 use coffee_domain::ports::InboundNotification;
 use coffee_domain::services::settlement::{NotificationOutcome, SettlementError};
 use coffee_domain::ProviderKind;
@@ -12,9 +12,10 @@ use coffee_domain::ProviderKind;
 pub async fn yookassa(
     state: web::Data<AppState>,
     request: HttpRequest,
+    sender: ClientAddr,
     body: web::Bytes,
 ) -> HttpResponse {
-    let notification = inbound(&state, &request, &body);
+    let notification = inbound(&request, sender, &body);
     match state
         .settlement
         .handle_notification(ProviderKind::Yookassa, &notification)
@@ -42,14 +43,7 @@ pub async fn yookassa(
     }
 }
 
-fn inbound(state: &AppState, request: &HttpRequest, body: &[u8]) -> InboundNotification {
-    let forwarded = request
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
-    let sender_ip = request
-        .peer_addr()
-        .map(|peer| client_ip(peer.ip(), forwarded, &state.trusted_proxies));
+fn inbound(request: &HttpRequest, sender: ClientAddr, body: &[u8]) -> InboundNotification {
     let headers = request
         .headers()
         .iter()
@@ -63,6 +57,6 @@ fn inbound(state: &AppState, request: &HttpRequest, body: &[u8]) -> InboundNotif
     InboundNotification {
         body: body.to_vec(),
         headers,
-        sender_ip,
+        sender_ip: sender.0,
     }
 }

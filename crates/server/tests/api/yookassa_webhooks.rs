@@ -129,6 +129,36 @@ async fn x_forwarded_for_is_believed_only_from_a_trusted_proxy() {
 }
 
 #[tokio::test]
+async fn a_forged_x_forwarded_for_line_does_not_get_past_a_proxy_that_adds_its_own_line() {
+    let (app, fake) =
+        spawn_with_yookassa_and(YK_FLEET, &[("TRUSTED_PROXIES", "127.0.0.1/32".to_owned())]).await;
+    let (order, payment_id) = start_payment(&app, "yk-1", "yk-proxy-lines").await;
+    fake.pay(&payment_id);
+    let body = fake.notification("payment.succeeded", &payment_id);
+    let send = |lines: [&'static str; 2]| {
+        let request = app
+            .client
+            .post(format!("{}/v1/yook-pay-webhook", app.address))
+            .header("x-forwarded-for", lines[0])
+            .header("x-forwarded-for", lines[1])
+            .body(body.clone());
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    let fetch_path = format!("/v3/payments/{payment_id}");
+
+    // The client forged a YooKassa address; the proxy put the real one on a line of its own.
+    assert_eq!(send([YOOKASSA_IP, "203.0.113.7"]).await, 200);
+    assert_still_pending_without_a_drink(&app, &order).await;
+    assert!(api_calls(&fake, "GET", &fetch_path).is_empty());
+
+    // Past a second trusted proxy's line, YooKassa's address on the first line is believed.
+    assert_eq!(send([YOOKASSA_IP, "127.0.0.1"]).await, 200);
+    app.wait_for_status(&order, "successful").await;
+    assert_eq!(api_calls(&fake, "GET", &fetch_path).len(), 1);
+    assert_eq!(app.machine.accepted().len(), 1);
+}
+
+#[tokio::test]
 async fn a_payment_whose_amount_differs_from_the_order_brews_no_drink() {
     let (app, fake) = spawn_with_yookassa(YK_FLEET).await;
     let (order, payment_id) = start_payment(&app, "yk-1", "yk-amount").await;

@@ -7,9 +7,9 @@ use base64::Engine as _;
 use coffee_adapter_tmetr::{TmetrConfig, TmetrGateway, TokenRefresh};
 use coffee_domain::ports::MakeCommand;
 use coffee_domain::{
-    DeadlinePolicy, Device, DeviceUuid, DrinkNo, MachineKind, MachineOrderId, MerchantKey, Money,
-    OrderId, ProviderKind, SimulatedOutcome, Simulation, Size,
+    Device, DrinkNo, MachineKind, MachineOrderId, Money, OrderId, ProviderKind, Size,
 };
+use coffee_test_support::fixtures;
 use std::time::Duration;
 use wiremock::MockServer;
 
@@ -23,23 +23,15 @@ pub const MAKE_PATH: &str = "/api/commander/v1/command/make";
 pub const HEARTBEAT_PATH: &str = "/api/ui/v1/stat/heartbeat/recent";
 pub const TOKEN_PATH: &str = "/auth/realms/test/protocol/openid-connect/token";
 
+/// A Tmetr machine of a YooKassa merchant.
 pub fn device() -> Device {
-    Device {
-        device_uuid: DeviceUuid::parse(DEVICE).unwrap(),
-        merchant: MerchantKey::parse("coffee-co").unwrap(),
-        location: "Lobby".into(),
-        provider: ProviderKind::Yookassa,
-        redirect_url: None,
-        machine: MachineKind::Tmetr,
-        test: false,
-        dispense_deadline_seconds: 120,
-        on_dispense_deadline: DeadlinePolicy::FailAndRefund,
-        simulation: Simulation {
-            outcome: SimulatedOutcome::Dispensed,
-            delay_ms: 0,
-        },
-        events_secret: None,
-    }
+    fixtures::device(DEVICE, "coffee-co")
+        .location("Lobby")
+        .provider(ProviderKind::Yookassa)
+        .machine(MachineKind::Tmetr)
+        .dispense_deadline_seconds(120)
+        .simulated_delay_ms(0)
+        .build()
 }
 
 pub fn drink() -> DrinkNo {

@@ -2,14 +2,15 @@
 //! a wiremock server, and YooKassa-shaped JSON answers.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use chrono::{Duration as ChronoDuration, NaiveDate, Utc};
+use chrono::{Duration as ChronoDuration, Utc};
 use coffee_adapter_yookassa::{SecretKey, YookassaAccount, YookassaConfig, YookassaGateway};
 use coffee_domain::ports::CreatePaymentRequest;
 use coffee_domain::{
     idempotency, CaptureMode, DeviceUuid, DrinkNo, MachineOrderId, Merchant, MerchantKey, Money,
     Order, OrderId, OrderStatus, Payment, PaymentId, PaymentState, ProviderKind, ReceiptContact,
-    ReceiptPolicy, Size,
+    Size,
 };
+use coffee_test_support::fixtures;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,16 +29,13 @@ pub const PROVIDER_PAYMENT_ID: &str = "23d93cac-000f-5000-8000-126628f15141";
 pub const CONFIRMATION_URL: &str =
     "https://yoomoney.ru/api-pages/v2/payment-confirm/epl?orderId=23d93cac-000f-5000-8000-126628f15141";
 
+/// The shop's merchant (no YooKassa settings: the gateway gets its account from [`account`]).
 pub fn merchant(capture: CaptureMode) -> Merchant {
-    Merchant {
-        key: MerchantKey::parse("acme-coffee").unwrap(),
-        name: "Acme Coffee".into(),
-        contact_email: "owner@acme.example".into(),
-        valid_until: NaiveDate::from_ymd_opt(2099, 12, 31).unwrap(),
-        capture,
-        receipt: ReceiptPolicy::Optional,
-        yookassa: None,
-    }
+    fixtures::merchant("acme-coffee")
+        .name("Acme Coffee")
+        .contact_email("owner@acme.example")
+        .capture(capture)
+        .build()
 }
 
 pub fn order_id() -> OrderId {

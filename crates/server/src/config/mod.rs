@@ -1,0 +1,135 @@
+//! Configuration from the environment (and a `.env` file when present). Every bad value is
+//! refused at start-up with one message naming the variable — never at the first customer.
+
+mod read;
+#[cfg(test)]
+mod tests;
+
+use ipnet::IpNet;
+use read::Vars;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration error: {variable}: {message}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone)]
+pub struct Config {
+    pub bind_addr: SocketAddr,
+    /// Public URL of this server (return URLs, sandbox checkout, QR examples).
+    pub base_url: String,
+    pub order_expiration_minutes: i64,
+    pub device_online_threshold_minutes: i64,
+    pub debug: bool,
+    pub log_format: LogFormat,
+    /// `None`: demo mode on in-memory storage.
+    pub database_url: Option<String>,
+    /// The sandbox provider outside demo mode.
+    pub sandbox_enabled: bool,
+    /// Encrypts stored credentials; required outside demo mode.
+    pub secret_key: Option<String>,
+    /// `serve` applies pending migrations at start (default true).
+    pub migrate_on_start: bool,
+    pub database_pool_size: usize,
+    /// Tmetr telemetry/commander API; `None` when `TMETR_HOST` is unset.
+    pub tmetr: Option<TmetrSettings>,
+    /// `YOOKASSA_API_URL`.
+    pub yookassa_api_url: String,
+    /// `YOOKASSA_TRUSTED_IPS`: notification senders believed; default the official ranges.
+    pub yookassa_trusted_ips: Vec<IpNet>,
+    /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// `JOB_LEASE_SECONDS`: a job whose worker died is taken over after this (default 60).
+    pub job_lease_seconds: i64,
+    /// `JOB_WORKERS`: job loops per process (default 4).
+    pub job_workers: usize,
+}
+
+/// `TMETR_*`: where Tmetr is and how to authenticate.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TmetrSettings {
+    /// `TMETR_HOST`: a bare host means `https://host`; a full URL is used as is.
+    pub host: String,
+    pub token: Option<String>,
+    pub token_url: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub refresh_token: Option<String>,
+    pub timeout_seconds: u64,
+}
+
+impl std::fmt::Debug for TmetrSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TmetrSettings")
+            .field("host", &self.host)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Never prints secrets: `SECRET_KEY` and the database password are left out.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("bind_addr", &self.bind_addr)
+            .field("base_url", &self.base_url)
+            .field("order_expiration_minutes", &self.order_expiration_minutes)
+            .field("demo", &self.is_demo())
+            .field("sandbox_enabled", &self.sandbox_enabled)
+            .field("tmetr", &self.tmetr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    pub fn is_demo(&self) -> bool {
+        self.database_url.is_none()
+    }
+
+    /// Reads the process environment, after loading `.env` if there is one.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let _ = dotenvy::dotenv();
+        Self::from_vars(&std::env::vars().collect())
+    }
+
+    /// Reads every area in a fixed order, so the first bad variable is the one reported.
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let vars = Vars::new(vars);
+        let http = read::http(&vars)?;
+        let orders = read::orders(&vars)?;
+        let runtime = read::runtime(&vars)?;
+        let database = read::database(&vars)?;
+        let tmetr = read::tmetr(&vars)?;
+        let yookassa = read::yookassa(&vars)?;
+        let trusted_proxies = read::trusted_proxies(&vars)?;
+        let workers = read::workers(&vars)?;
+        Ok(Config {
+            bind_addr: http.bind_addr,
+            base_url: http.base_url,
+            order_expiration_minutes: orders.expiration_minutes,
+            device_online_threshold_minutes: orders.device_online_threshold_minutes,
+            debug: runtime.debug,
+            log_format: runtime.log_format,
+            sandbox_enabled: runtime.sandbox_enabled,
+            database_url: database.url,
+            secret_key: database.secret_key,
+            migrate_on_start: database.migrate_on_start,
+            database_pool_size: database.pool_size,
+            tmetr,
+            yookassa_api_url: yookassa.api_url,
+            yookassa_trusted_ips: yookassa.trusted_ips,
+            trusted_proxies,
+            job_lease_seconds: workers.lease_seconds,
+            job_workers: workers.count,
+        })
+    }
+}

@@ -1,0 +1,291 @@
+//! One reader per area of the configuration. Each reads its variables in a fixed order and
+//! refuses a bad value with a message naming the variable.
+
+use super::{ConfigError, LogFormat, TmetrSettings};
+use crate::edge::parse_cidr_list;
+use crate::secrets::MIN_SECRET_KEY_LEN;
+use coffee_adapter_yookassa::{YookassaConfig, DEFAULT_API_URL};
+use ipnet::IpNet;
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::str::FromStr;
+
+/// The variables, trimmed; a blank variable counts as unset.
+pub(super) struct Vars<'a>(&'a HashMap<String, String>);
+
+impl<'a> Vars<'a> {
+    pub(super) fn new(vars: &'a HashMap<String, String>) -> Self {
+        Self(vars)
+    }
+
+    fn get(&self, name: &str) -> Option<String> {
+        self.0
+            .get(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// `true|1|yes|on` or `false|0|no|off`, in any case; `default` when unset.
+    fn flag(&self, variable: &'static str, default: bool) -> Result<bool, ConfigError> {
+        let Some(raw) = self.get(variable) else {
+            return Ok(default);
+        };
+        match raw.to_ascii_lowercase().as_str() {
+            "false" | "0" | "no" | "off" => Ok(false),
+            "true" | "1" | "yes" | "on" => Ok(true),
+            other => Err(refused(variable, format!("{other:?} is not true or false"))),
+        }
+    }
+
+    /// A number in `range`, `default` when unset. `unit` completes the message: "is not a
+    /// number{unit} between …".
+    fn number<T>(
+        &self,
+        variable: &'static str,
+        default: T,
+        range: RangeInclusive<T>,
+        unit: &str,
+    ) -> Result<T, ConfigError>
+    where
+        T: FromStr + PartialOrd + Display,
+    {
+        let Some(raw) = self.get(variable) else {
+            return Ok(default);
+        };
+        match raw.parse::<T>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(refused(
+                variable,
+                format!(
+                    "{raw:?} is not a number{unit} between {} and {}",
+                    range.start(),
+                    range.end()
+                ),
+            )),
+        }
+    }
+
+    /// A comma- or space-separated list of networks, `default` when unset.
+    fn networks(
+        &self,
+        variable: &'static str,
+        default: Vec<IpNet>,
+    ) -> Result<Vec<IpNet>, ConfigError> {
+        match self.get(variable) {
+            None => Ok(default),
+            Some(raw) => parse_cidr_list(&raw).map_err(|e| refused(variable, e.to_string())),
+        }
+    }
+}
+
+fn refused(variable: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        message: message.into(),
+    }
+}
+
+fn is_http_url(url: &str) -> bool {
+    url.starts_with("http://") || url.starts_with("https://")
+}
+
+pub(super) struct Http {
+    pub bind_addr: SocketAddr,
+    pub base_url: String,
+}
+
+/// `BIND_ADDR` (default `0.0.0.0:8080`) and `BASE_URL` (default derived from it).
+pub(super) fn http(vars: &Vars<'_>) -> Result<Http, ConfigError> {
+    let bind_addr: SocketAddr = match vars.get("BIND_ADDR") {
+        Some(raw) => raw.parse().map_err(|_| {
+            refused(
+                "BIND_ADDR",
+                format!("{raw:?} is not an address like 0.0.0.0:8080"),
+            )
+        })?,
+        None => SocketAddr::from(([0, 0, 0, 0], 8080)),
+    };
+    let base_url = match vars.get("BASE_URL") {
+        Some(raw) if is_http_url(&raw) => raw.trim_end_matches('/').to_owned(),
+        Some(raw) => {
+            return Err(refused(
+                "BASE_URL",
+                format!("{raw:?} must start with http:// or https://"),
+            ))
+        }
+        None => default_base_url(bind_addr),
+    };
+    Ok(Http {
+        bind_addr,
+        base_url,
+    })
+}
+
+fn default_base_url(bind: SocketAddr) -> String {
+    let host = if bind.ip().is_unspecified() {
+        "localhost".to_owned()
+    } else {
+        bind.ip().to_string()
+    };
+    format!("http://{host}:{}", bind.port())
+}
+
+pub(super) struct Orders {
+    pub expiration_minutes: i64,
+    pub device_online_threshold_minutes: i64,
+}
+
+/// `ORDER_EXPIRATION_MINUTES` and `DEVICE_ONLINE_THRESHOLD_MINUTES`, 15 each by default.
+pub(super) fn orders(vars: &Vars<'_>) -> Result<Orders, ConfigError> {
+    let minutes = |variable| vars.number(variable, 15, 1..=24 * 60, " of minutes");
+    Ok(Orders {
+        expiration_minutes: minutes("ORDER_EXPIRATION_MINUTES")?,
+        device_online_threshold_minutes: minutes("DEVICE_ONLINE_THRESHOLD_MINUTES")?,
+    })
+}
+
+pub(super) struct Runtime {
+    pub debug: bool,
+    pub sandbox_enabled: bool,
+    pub log_format: LogFormat,
+}
+
+/// `DEBUG`, `SANDBOX_ENABLED` and `LOG_FORMAT` (`text` or `json`).
+pub(super) fn runtime(vars: &Vars<'_>) -> Result<Runtime, ConfigError> {
+    let debug = vars.flag("DEBUG", false)?;
+    let sandbox_enabled = vars.flag("SANDBOX_ENABLED", false)?;
+    let log_format = match vars.get("LOG_FORMAT").as_deref() {
+        None | Some("text") => LogFormat::Text,
+        Some("json") => LogFormat::Json,
+        Some(other) => {
+            return Err(refused(
+                "LOG_FORMAT",
+                format!("{other:?} is neither \"text\" nor \"json\""),
+            ))
+        }
+    };
+    Ok(Runtime {
+        debug,
+        sandbox_enabled,
+        log_format,
+    })
+}
+
+pub(super) struct Database {
+    pub url: Option<String>,
+    pub secret_key: Option<String>,
+    pub migrate_on_start: bool,
+    pub pool_size: usize,
+}
+
+/// `DATABASE_URL` (unset: demo mode), `SECRET_KEY` (required with a database),
+/// `MIGRATE_ON_START` and `DATABASE_POOL_SIZE`.
+pub(super) fn database(vars: &Vars<'_>) -> Result<Database, ConfigError> {
+    let url = match vars.get("DATABASE_URL") {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Some(url)
+        }
+        Some(_) => {
+            return Err(refused(
+                "DATABASE_URL",
+                "must be a postgres:// URL (unset it for demo mode)",
+            ))
+        }
+        None => None,
+    };
+    let secret_key = vars.get("SECRET_KEY");
+    match (&url, &secret_key) {
+        (Some(_), None) => {
+            return Err(refused(
+                "SECRET_KEY",
+                "required outside demo mode (it encrypts stored credentials)",
+            ))
+        }
+        (_, Some(key)) if key.chars().count() < MIN_SECRET_KEY_LEN => {
+            return Err(refused(
+                "SECRET_KEY",
+                format!("must be at least {MIN_SECRET_KEY_LEN} characters"),
+            ))
+        }
+        _ => {}
+    }
+    Ok(Database {
+        url,
+        secret_key,
+        migrate_on_start: vars.flag("MIGRATE_ON_START", true)?,
+        pool_size: vars.number("DATABASE_POOL_SIZE", 16, 1..=512, "")?,
+    })
+}
+
+/// `TMETR_*`, read only when `TMETR_HOST` is set: a static token or a token URL with a client.
+pub(super) fn tmetr(vars: &Vars<'_>) -> Result<Option<TmetrSettings>, ConfigError> {
+    let Some(host) = vars.get("TMETR_HOST") else {
+        return Ok(None);
+    };
+    let settings = TmetrSettings {
+        host,
+        token: vars.get("TMETR_TOKEN"),
+        token_url: vars.get("TMETR_TOKEN_URL"),
+        client_id: vars.get("TMETR_CLIENT_ID"),
+        client_secret: vars.get("TMETR_CLIENT_SECRET"),
+        refresh_token: vars.get("TMETR_REFRESH_TOKEN"),
+        timeout_seconds: vars.number("TMETR_TIMEOUT_SECONDS", 5, 1..=120, " of seconds")?,
+    };
+    if settings.token.is_none() && settings.token_url.is_none() {
+        return Err(refused(
+            "TMETR_TOKEN",
+            "TMETR_HOST is set: give TMETR_TOKEN or TMETR_TOKEN_URL with client credentials",
+        ));
+    }
+    if settings.token_url.is_some() && settings.client_id.is_none() {
+        return Err(refused("TMETR_CLIENT_ID", "required with TMETR_TOKEN_URL"));
+    }
+    Ok(Some(settings))
+}
+
+pub(super) struct Yookassa {
+    pub api_url: String,
+    pub trusted_ips: Vec<IpNet>,
+}
+
+/// `YOOKASSA_API_URL` and `YOOKASSA_TRUSTED_IPS` (default YooKassa's published networks).
+pub(super) fn yookassa(vars: &Vars<'_>) -> Result<Yookassa, ConfigError> {
+    let api_url = match vars.get("YOOKASSA_API_URL") {
+        None => DEFAULT_API_URL.to_owned(),
+        Some(url) if is_http_url(&url) => url.trim_end_matches('/').to_owned(),
+        Some(url) => {
+            return Err(refused(
+                "YOOKASSA_API_URL",
+                format!("{url:?} is not an http(s) URL"),
+            ))
+        }
+    };
+    let trusted_ips = vars.networks(
+        "YOOKASSA_TRUSTED_IPS",
+        YookassaConfig::default_trusted_ips(),
+    )?;
+    Ok(Yookassa {
+        api_url,
+        trusted_ips,
+    })
+}
+
+/// `TRUSTED_PROXIES`: none by default.
+pub(super) fn trusted_proxies(vars: &Vars<'_>) -> Result<Vec<IpNet>, ConfigError> {
+    vars.networks("TRUSTED_PROXIES", Vec::new())
+}
+
+pub(super) struct Workers {
+    pub lease_seconds: i64,
+    pub count: usize,
+}
+
+/// `JOB_LEASE_SECONDS` (default 60) and `JOB_WORKERS` (default 4).
+pub(super) fn workers(vars: &Vars<'_>) -> Result<Workers, ConfigError> {
+    Ok(Workers {
+        lease_seconds: vars.number("JOB_LEASE_SECONDS", 60, 1..=3600, " of seconds")?,
+        count: vars.number("JOB_WORKERS", 4, 1..=64, "")?,
+    })
+}

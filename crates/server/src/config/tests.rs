@@ -1,0 +1,178 @@
+//! Defaults and refusals, read through `Config::from_vars`.
+
+use super::*;
+
+fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+#[test]
+fn defaults_give_demo_mode_on_port_8080() {
+    let config = Config::from_vars(&vars(&[])).unwrap();
+    assert!(config.is_demo());
+    assert_eq!(config.bind_addr.port(), 8080);
+    assert_eq!(config.base_url, "http://localhost:8080");
+    assert_eq!(config.order_expiration_minutes, 15);
+}
+
+#[test]
+fn production_mode_needs_a_secret_key() {
+    let error = Config::from_vars(&vars(&[("DATABASE_URL", "postgres://db/coffee")])).unwrap_err();
+    assert_eq!(error.variable, "SECRET_KEY");
+    let config = Config::from_vars(&vars(&[
+        ("DATABASE_URL", "postgres://db/coffee"),
+        ("SECRET_KEY", "0123456789abcdef0123456789abcdef"),
+    ]))
+    .unwrap();
+    assert!(!config.is_demo());
+    assert!(config.migrate_on_start);
+}
+
+#[test]
+fn tmetr_needs_credentials_and_a_sane_timeout() {
+    let error = Config::from_vars(&vars(&[("TMETR_HOST", "tmetr.example")])).unwrap_err();
+    assert_eq!(error.variable, "TMETR_TOKEN");
+    let error = Config::from_vars(&vars(&[
+        ("TMETR_HOST", "t"),
+        ("TMETR_TOKEN_URL", "https://login/t"),
+    ]))
+    .unwrap_err();
+    assert_eq!(error.variable, "TMETR_CLIENT_ID");
+    let error = Config::from_vars(&vars(&[
+        ("TMETR_HOST", "t"),
+        ("TMETR_TOKEN", "x"),
+        ("TMETR_TIMEOUT_SECONDS", "0"),
+    ]))
+    .unwrap_err();
+    assert_eq!(error.variable, "TMETR_TIMEOUT_SECONDS");
+    let config = Config::from_vars(&vars(&[
+        ("TMETR_HOST", "t"),
+        ("TMETR_TOKEN", "secret-token"),
+    ]))
+    .unwrap();
+    assert!(!format!("{config:?}").contains("secret-token"));
+}
+
+#[test]
+fn each_bad_value_is_refused_naming_its_variable() {
+    let cases = [
+        ("BIND_ADDR", "nonsense"),
+        ("BASE_URL", "ftp://x"),
+        ("ORDER_EXPIRATION_MINUTES", "-3"),
+        ("ORDER_EXPIRATION_MINUTES", "soon"),
+        ("DEBUG", "maybe"),
+        ("LOG_FORMAT", "xml"),
+        ("SANDBOX_ENABLED", "2"),
+        ("DATABASE_URL", "mysql://x"),
+        ("SECRET_KEY", "short"),
+        ("MIGRATE_ON_START", "later"),
+        ("DATABASE_POOL_SIZE", "0"),
+        ("JOB_WORKERS", "0"),
+        ("JOB_LEASE_SECONDS", "forever"),
+        ("YOOKASSA_API_URL", "api.yookassa.ru"),
+        ("YOOKASSA_TRUSTED_IPS", "10.0.0.0/99"),
+        ("TRUSTED_PROXIES", "not-an-ip"),
+    ];
+    for (variable, value) in cases {
+        let error = Config::from_vars(&vars(&[(variable, value)])).unwrap_err();
+        assert_eq!(error.variable, variable);
+        assert!(error.to_string().contains(variable));
+    }
+}
+
+#[test]
+fn each_refusal_says_what_is_wrong_with_the_value() {
+    let cases: [(&[(&str, &str)], &str); 20] = [
+        (
+            &[("BIND_ADDR", "nonsense")],
+            r#"BIND_ADDR: "nonsense" is not an address like 0.0.0.0:8080"#,
+        ),
+        (
+            &[("BASE_URL", "ftp://x")],
+            r#"BASE_URL: "ftp://x" must start with http:// or https://"#,
+        ),
+        (
+            &[("ORDER_EXPIRATION_MINUTES", "-3")],
+            r#"ORDER_EXPIRATION_MINUTES: "-3" is not a number of minutes between 1 and 1440"#,
+        ),
+        (
+            &[("DEVICE_ONLINE_THRESHOLD_MINUTES", "1441")],
+            r#"DEVICE_ONLINE_THRESHOLD_MINUTES: "1441" is not a number of minutes between 1 and 1440"#,
+        ),
+        (
+            &[("DEBUG", "Maybe")],
+            r#"DEBUG: "maybe" is not true or false"#,
+        ),
+        (
+            &[("LOG_FORMAT", "xml")],
+            r#"LOG_FORMAT: "xml" is neither "text" nor "json""#,
+        ),
+        (
+            &[("DATABASE_URL", "mysql://x")],
+            "DATABASE_URL: must be a postgres:// URL (unset it for demo mode)",
+        ),
+        (
+            &[("DATABASE_URL", "postgres://db/coffee")],
+            "SECRET_KEY: required outside demo mode (it encrypts stored credentials)",
+        ),
+        (
+            &[("SECRET_KEY", "short")],
+            "SECRET_KEY: must be at least 32 characters",
+        ),
+        (
+            &[("MIGRATE_ON_START", "later")],
+            r#"MIGRATE_ON_START: "later" is not true or false"#,
+        ),
+        (
+            &[("DATABASE_POOL_SIZE", "0")],
+            r#"DATABASE_POOL_SIZE: "0" is not a number between 1 and 512"#,
+        ),
+        (
+            &[("TMETR_HOST", "t")],
+            "TMETR_TOKEN: TMETR_HOST is set: give TMETR_TOKEN or TMETR_TOKEN_URL with client credentials",
+        ),
+        (
+            &[("TMETR_HOST", "t"), ("TMETR_TOKEN_URL", "https://login/t")],
+            "TMETR_CLIENT_ID: required with TMETR_TOKEN_URL",
+        ),
+        (
+            &[("TMETR_HOST", "t"), ("TMETR_TOKEN", "x"), ("TMETR_TIMEOUT_SECONDS", "121")],
+            r#"TMETR_TIMEOUT_SECONDS: "121" is not a number of seconds between 1 and 120"#,
+        ),
+        (
+            &[("YOOKASSA_API_URL", "api.yookassa.ru")],
+            r#"YOOKASSA_API_URL: "api.yookassa.ru" is not an http(s) URL"#,
+        ),
+        (
+            &[("YOOKASSA_TRUSTED_IPS", "10.0.0.0/99")],
+            r#"YOOKASSA_TRUSTED_IPS: "10.0.0.0/99" is not a CIDR network"#,
+        ),
+        (
+            &[("TRUSTED_PROXIES", "10.0.0.1, not-an-ip")],
+            r#"TRUSTED_PROXIES: "not-an-ip" is not an IP address or CIDR network"#,
+        ),
+        (
+            &[("JOB_LEASE_SECONDS", "forever")],
+            r#"JOB_LEASE_SECONDS: "forever" is not a number of seconds between 1 and 3600"#,
+        ),
+        (
+            &[("JOB_WORKERS", "65")],
+            r#"JOB_WORKERS: "65" is not a number between 1 and 64"#,
+        ),
+        (
+            // The first bad variable in reading order is the one reported.
+            &[("JOB_WORKERS", "0"), ("BIND_ADDR", "nonsense")],
+            r#"BIND_ADDR: "nonsense" is not an address like 0.0.0.0:8080"#,
+        ),
+    ];
+    for (pairs, expected) in cases {
+        let error = Config::from_vars(&vars(pairs)).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("configuration error: {expected}")
+        );
+    }
+}

@@ -1,0 +1,55 @@
+//! What every request handler shares: the use cases and the few things beside them.
+
+use crate::device_auth::ReplayGuard;
+use crate::pages::Pages;
+use crate::secrets::SecretBox;
+use coffee_adapter_sandbox::SandboxProvider;
+use coffee_domain::ports::{CatalogRepository, Clock, OrderRepository};
+use coffee_domain::services::checkout::Checkout;
+use coffee_domain::services::dispensing::Dispensing;
+use coffee_domain::services::settlement::Settlement;
+use coffee_domain::services::Context;
+use std::sync::Arc;
+
+/// What every request handler may use.
+pub struct AppState {
+    pub checkout: Checkout,
+    pub settlement: Settlement,
+    pub dispensing: Dispensing,
+    pub orders: Arc<dyn OrderRepository>,
+    pub clock: Arc<dyn Clock>,
+    pub pages: Pages,
+    /// Present when the sandbox provider is enabled (demo mode or `SANDBOX_ENABLED=true`).
+    pub sandbox: Option<Arc<SandboxProvider>>,
+    /// Opens devices' report keys.
+    pub secrets: SecretBox,
+    /// Device reports already accepted (replay protection inside the timestamp window).
+    pub replay_guard: ReplayGuard,
+    pub catalog: Arc<dyn CatalogRepository>,
+    /// `BASE_URL`: the public address providers send customers back to.
+    pub base_url: String,
+}
+
+impl AppState {
+    pub fn new(
+        ctx: Arc<Context>,
+        pages: Pages,
+        sandbox: Option<Arc<SandboxProvider>>,
+        secrets: SecretBox,
+        base_url: String,
+    ) -> Self {
+        Self {
+            checkout: Checkout::new(ctx.clone()),
+            settlement: Settlement::new(ctx.clone()),
+            dispensing: Dispensing::new(ctx.clone()),
+            orders: ctx.ports.orders.clone(),
+            clock: ctx.ports.clock.clone(),
+            pages,
+            sandbox,
+            secrets,
+            replay_guard: ReplayGuard::default(),
+            catalog: ctx.ports.catalog.clone(),
+            base_url,
+        }
+    }
+}

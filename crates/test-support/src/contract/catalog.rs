@@ -1,0 +1,164 @@
+//! `CatalogRepository`: fleets applied atomically and read back in key order.
+
+use super::support::{
+    assert_not_found, base_fleet, changes, device_id, drink_no, merchant_key, seed,
+};
+use super::Stores;
+use crate::fixtures::{device, drink, merchant};
+use crate::fleet_file::fleet;
+use coffee_domain::{CaptureMode, Device, Drink, Fleet, Merchant, ProviderKind};
+
+async fn stored_merchant(stores: &Stores, key: &str) -> Option<Merchant> {
+    stores.catalog.merchant(&merchant_key(key)).await.unwrap()
+}
+
+async fn stored_drinks(stores: &Stores, device: &str) -> Vec<Drink> {
+    stores.catalog.drinks(&device_id(device)).await.unwrap()
+}
+
+async fn stored_device(stores: &Stores, id: &str) -> Option<Device> {
+    stores.catalog.device(&device_id(id)).await.unwrap()
+}
+
+/// Applies `fleet` and checks what it changed.
+async fn assert_applied(
+    stores: &Stores,
+    fleet: &Fleet,
+    inserted: usize,
+    updated: usize,
+    unchanged: usize,
+) {
+    assert_eq!(
+        stores.catalog.apply_fleet(fleet).await.unwrap(),
+        changes(inserted, updated, unchanged)
+    );
+}
+
+/// Applying a fleet counts inserts, updates and unchanged rows; the same fleet twice changes
+/// nothing; what is read back is what was applied.
+pub async fn fleet_apply_is_idempotent_and_counts_changes(stores: &Stores) {
+    let base = base_fleet();
+    assert_applied(stores, &base, 6, 0, 0).await;
+    assert_applied(stores, &base, 0, 0, 6).await;
+
+    let mut edited = base.clone();
+    edited.merchants[0].name = "Renamed".into();
+    edited.merchants[0].capture = CaptureMode::AfterDispense;
+    edited.devices[1].provider = ProviderKind::Custom;
+    edited.devices[1].redirect_url = Some("https://ext.example/pay".into());
+    edited.devices[1].test = true;
+    edited.drinks[0].prices.big = None;
+    edited.drinks.push(drink("dev-b", "7").small(1).build());
+    assert_applied(stores, &edited, 1, 3, 3).await;
+    assert_applied(stores, &edited, 0, 0, 7).await;
+
+    assert_eq!(
+        stored_merchant(stores, "m1").await,
+        Some(edited.merchants[0].clone())
+    );
+    assert_eq!(
+        stored_device(stores, "dev-b").await,
+        Some(edited.devices[1].clone())
+    );
+    assert_eq!(
+        stores
+            .catalog
+            .drink(&device_id("dev-a"), &drink_no("1"))
+            .await
+            .unwrap(),
+        Some(edited.drinks[0].clone())
+    );
+
+    // Setting an optional value back to nothing is an update too.
+    let mut reverted = edited.clone();
+    reverted.devices[1].redirect_url = None;
+    assert_applied(stores, &reverted, 0, 1, 6).await;
+    assert_eq!(
+        stored_device(stores, "dev-b").await.unwrap().redirect_url,
+        None
+    );
+
+    // A fleet may name merchants and devices stored before.
+    let later = fleet()
+        .device(device("dev-c", "m1"))
+        .drink(drink("dev-a", "3").small(100))
+        .build();
+    assert_applied(stores, &later, 2, 0, 0).await;
+    assert_applied(stores, &Fleet::default(), 0, 0, 0).await;
+}
+
+/// A device naming an unknown merchant, or a drink an unknown device: `NotFound`, and nothing
+/// of that fleet is written.
+pub async fn fleet_with_an_unknown_reference_writes_nothing(stores: &Stores) {
+    let new_merchant = fleet()
+        .merchant(merchant("m-new"))
+        .device(device("dev-new", "m-new"));
+    let orphan_device = new_merchant.clone().device(device("dev-orphan", "ghost"));
+    assert_not_found(stores.catalog.apply_fleet(&orphan_device.build()).await);
+
+    let orphan_drink = new_merchant
+        .drink(drink("dev-new", "1").small(100))
+        .drink(drink("ghost-device", "1").small(100));
+    assert_not_found(stores.catalog.apply_fleet(&orphan_drink.build()).await);
+
+    assert_eq!(stored_merchant(stores, "m-new").await, None);
+    assert_eq!(stored_device(stores, "dev-new").await, None);
+    assert!(stores.catalog.devices().await.unwrap().is_empty());
+    assert!(stored_drinks(stores, "dev-new").await.is_empty());
+
+    // Stored data is not touched either.
+    seed(stores).await;
+    let mut edit_then_fail = base_fleet();
+    edit_then_fail.merchants[0].name = "Should not stick".into();
+    edit_then_fail
+        .drinks
+        .push(drink("ghost-device", "9").build());
+    assert_not_found(stores.catalog.apply_fleet(&edit_then_fail).await);
+    assert_eq!(
+        stored_merchant(stores, "m1").await.unwrap(),
+        base_fleet().merchants[0]
+    );
+}
+
+/// Devices list by id and drinks by number, in byte order (`Z` before `a`); unknown keys read
+/// as `None`.
+pub async fn catalog_lists_in_key_order(stores: &Stores) {
+    let keys = fleet()
+        .merchant(merchant("m1"))
+        .device(device("dev-a", "m1"))
+        .device(device("Dev-Z", "m1"))
+        .device(device("dev-B", "m1"))
+        .drink(drink("dev-a", "b").small(1))
+        .drink(drink("dev-a", "A").small(2))
+        .drink(drink("dev-a", "10").small(3))
+        .drink(drink("dev-a", "9").small(4))
+        .drink(drink("Dev-Z", "1").small(5));
+    stores.catalog.apply_fleet(&keys.build()).await.unwrap();
+    let ids: Vec<String> = stores
+        .catalog
+        .devices()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.device_uuid.to_string())
+        .collect();
+    assert_eq!(ids, ["Dev-Z", "dev-B", "dev-a"]);
+    let numbers: Vec<String> = stored_drinks(stores, "dev-a")
+        .await
+        .into_iter()
+        .map(|d| d.drink_no.to_string())
+        .collect();
+    assert_eq!(numbers, ["10", "9", "A", "b"]);
+
+    assert_eq!(stored_device(stores, "nobody").await, None);
+    assert!(stored_drinks(stores, "nobody").await.is_empty());
+    assert_eq!(
+        stores
+            .catalog
+            .drink(&device_id("dev-a"), &drink_no("404"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(stored_merchant(stores, "nobody").await, None);
+}

@@ -1,0 +1,296 @@
+//! `JobQueue`: due jobs claimed once each under a lease, retried, buried or completed only by
+//! their current claim.
+
+use super::support::{
+    assert_conflict, assert_not_found, assert_nothing_due, at, claim, job, job_by_kind,
+    order_with_jobs, seed, t0, unknown_order,
+};
+use super::Stores;
+use chrono::{DateTime, Duration, Utc};
+use coffee_domain::ports::RepositoryError;
+use coffee_domain::{Job, JobId, JobKind, JobState, OrderId};
+use std::collections::HashSet;
+use uuid::Uuid;
+
+/// The kinds of `jobs`, in order.
+fn kinds(jobs: &[Job]) -> Vec<JobKind> {
+    jobs.iter().map(|j| j.kind).collect()
+}
+
+/// Requeues `job` for `run_at` after `error`.
+async fn retry(
+    stores: &Stores,
+    job: &Job,
+    run_at: DateTime<Utc>,
+    error: &str,
+    count_attempt: bool,
+) {
+    stores
+        .jobs
+        .retry(job, run_at, error, count_attempt)
+        .await
+        .unwrap();
+}
+
+/// A stored job's state, attempts, run time and last error.
+async fn progress(
+    stores: &Stores,
+    order: OrderId,
+    id: JobId,
+) -> (JobState, u32, DateTime<Utc>, Option<String>) {
+    let job = job(stores, order, id).await;
+    (job.state, job.attempts, job.run_at, job.last_error)
+}
+
+/// The one job due at `now`, claimed.
+async fn claim_one(stores: &Stores, now: DateTime<Utc>, lease: Duration) -> Job {
+    let claimed = claim(stores, now, 1, lease).await;
+    assert_eq!(claimed.len(), 1, "claimed at {now}: {claimed:?}");
+    claimed[0].clone()
+}
+
+/// Every job of `orders` is running after its first attempt.
+async fn assert_all_running_once(stores: &Stores, orders: &[OrderId]) {
+    for order in orders {
+        for job in stores.jobs.jobs_of(*order).await.unwrap() {
+            assert_eq!((job.state, job.attempts), (JobState::Running, 1), "{job:?}");
+        }
+    }
+}
+
+/// Due jobs are claimed earliest run time first (ties in enqueue order), at most `limit`;
+/// future jobs wait; a claim counts an attempt and carries the kind's attempt budget.
+pub async fn claim_due_respects_run_at_order_and_limit(stores: &Stores) {
+    seed(stores).await;
+    let enqueued = [
+        (JobKind::SendMakeCommand, at(10)),
+        (JobKind::PollPayment, at(-5)),
+        (JobKind::CapturePayment, at(-20)),
+        (JobKind::RefundPayment, at(-5)),
+    ];
+    let order = order_with_jobs(stores, "moid-1", &enqueued).await;
+    let listed: Vec<JobKind> = stores
+        .jobs
+        .jobs_of(order.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.kind)
+        .collect();
+    assert_eq!(listed, enqueued.map(|(kind, _)| kind));
+
+    let lease = Duration::minutes(5);
+    let first = claim(stores, t0(), 2, lease).await;
+    let claimed: Vec<_> = first
+        .iter()
+        .map(|j| (j.kind, j.order_id, j.attempts, j.max_attempts))
+        .collect();
+    let first_attempt = |kind: JobKind| (kind, order.id, 1, kind.max_attempts());
+    assert_eq!(
+        claimed,
+        [
+            first_attempt(JobKind::CapturePayment),
+            first_attempt(JobKind::PollPayment)
+        ]
+    );
+    let second = claim(stores, t0(), 10, lease).await;
+    assert_eq!(kinds(&second), [JobKind::RefundPayment]);
+    assert_nothing_due(stores, t0(), lease).await;
+    assert_nothing_due(stores, at(9), lease).await;
+    let third = claim(stores, at(10), 10, lease).await;
+    assert_eq!(kinds(&third), [JobKind::SendMakeCommand]);
+    assert!(claim(stores, at(10), 0, lease).await.is_empty());
+
+    assert_all_running_once(stores, &[order.id]).await;
+    let capture = job_by_kind(stores, order.id, JobKind::CapturePayment).await;
+    assert_eq!(capture.id, first[0].id);
+    assert_eq!(capture.run_at, at(-20));
+}
+
+/// Twenty workers claiming fifty jobs at once: every job is handed out exactly once.
+pub async fn concurrent_claimers_never_share_a_job(stores: &Stores) {
+    seed(stores).await;
+    let mut orders = Vec::new();
+    for batch in 0..5 {
+        let jobs: Vec<(JobKind, DateTime<Utc>)> = (0..10)
+            .map(|i| {
+                (
+                    JobKind::ALL[i % JobKind::ALL.len()],
+                    at(-(i as i64) - batch),
+                )
+            })
+            .collect();
+        orders.push(
+            order_with_jobs(stores, &format!("moid-{batch}"), &jobs)
+                .await
+                .id,
+        );
+    }
+    let mut workers = Vec::new();
+    for _ in 0..20 {
+        let queue = stores.jobs.clone();
+        workers.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let claimed = queue.claim_due(t0(), 3, Duration::hours(1)).await.unwrap();
+                if claimed.is_empty() {
+                    return mine;
+                }
+                mine.extend(claimed.into_iter().map(|job| job.id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for worker in workers {
+        all.extend(worker.await.unwrap());
+    }
+    let unique: HashSet<JobId> = all.iter().copied().collect();
+    assert_eq!(unique.len(), all.len(), "a job was handed to two claimers");
+    assert_eq!(all.len(), 50, "every job is claimed");
+    assert_nothing_due(stores, t0(), Duration::hours(1)).await;
+    assert_all_running_once(stores, &orders).await;
+}
+
+/// A running job whose lease ran out (its worker died) is claimed again, with one more attempt;
+/// before that it is not.
+pub async fn an_expired_lease_makes_a_job_claimable_again(stores: &Stores) {
+    seed(stores).await;
+    let order = order_with_jobs(stores, "moid-1", &[(JobKind::SendMakeCommand, t0())]).await;
+    let lease = Duration::seconds(60);
+    let first = claim_one(stores, t0(), lease).await;
+    assert_eq!(first.attempts, 1);
+    assert_nothing_due(stores, at(30), lease).await;
+    assert_nothing_due(stores, at(59), lease).await;
+    let again = claim_one(stores, at(60), lease).await;
+    assert_eq!((again.id, again.attempts), (first.id, 2));
+    assert!(!again.is_last_attempt());
+    let stored = job(stores, order.id, first.id).await;
+    assert_eq!((stored.state, stored.attempts), (JobState::Running, 2));
+    assert_nothing_due(stores, at(119), lease).await;
+    assert_eq!(claim_one(stores, at(120), lease).await.attempts, 3);
+}
+
+/// A counted retry requeues the job for `run_at` with the error; the attempt stays counted.
+pub async fn retry_counts_attempts_and_records_the_error(stores: &Stores) {
+    seed(stores).await;
+    let order = order_with_jobs(stores, "moid-1", &[(JobKind::CapturePayment, t0())]).await;
+    let lease = Duration::minutes(5);
+    let first = claim_one(stores, t0(), lease).await;
+    retry(stores, &first, at(100), "provider 503", true).await;
+    assert_eq!(
+        progress(stores, order.id, first.id).await,
+        (JobState::Queued, 1, at(100), Some("provider 503".into()))
+    );
+    assert_nothing_due(stores, at(99), lease).await;
+    let claimed = claim_one(stores, at(100), lease).await;
+    assert_eq!((claimed.id, claimed.attempts), (first.id, 2));
+    retry(stores, &claimed, at(200), "timeout", true).await;
+    let stored = job(stores, order.id, first.id).await;
+    assert_eq!(
+        (stored.attempts, stored.last_error.as_deref()),
+        (2, Some("timeout"))
+    );
+}
+
+/// A planned re-run (`count_attempt = false`) gives the attempt back and keeps the last error.
+pub async fn retry_without_counting_keeps_attempts(stores: &Stores) {
+    seed(stores).await;
+    let order = order_with_jobs(stores, "moid-1", &[(JobKind::PollPayment, t0())]).await;
+    let lease = Duration::minutes(5);
+    let first = claim_one(stores, t0(), lease).await;
+    retry(stores, &first, at(10), "provider 500", true).await;
+    let claimed = claim_one(stores, at(10), lease).await;
+    assert_eq!(claimed.attempts, 2);
+    retry(stores, &claimed, at(20), "still pending", false).await;
+    assert_eq!(
+        progress(stores, order.id, first.id).await,
+        (JobState::Queued, 1, at(20), Some("provider 500".into()))
+    );
+    for round in 0..5 {
+        let claimed = claim_one(stores, at(20 + round), lease).await;
+        assert_eq!(claimed.attempts, 2, "round {round}");
+        retry(stores, &claimed, at(21 + round), "still pending", false).await;
+    }
+    assert_eq!(job(stores, order.id, first.id).await.attempts, 1);
+}
+
+/// `bury` makes a job dead with its error, `complete` makes it done; neither is claimed again.
+pub async fn bury_and_complete_end_a_job(stores: &Stores) {
+    seed(stores).await;
+    let order = order_with_jobs(
+        stores,
+        "moid-1",
+        &[
+            (JobKind::RefundPayment, at(-2)),
+            (JobKind::PollPayment, at(-1)),
+        ],
+    )
+    .await;
+    let lease = Duration::seconds(30);
+    let claimed = claim(stores, t0(), 10, lease).await;
+    assert_eq!(claimed.len(), 2);
+    let (refund, poll) = (claimed[0].id, claimed[1].id);
+    stores.jobs.bury(&claimed[0], "card expired").await.unwrap();
+    stores.jobs.complete(&claimed[1]).await.unwrap();
+
+    let stored = job(stores, order.id, refund).await;
+    assert_eq!(
+        (stored.state, stored.last_error.as_deref(), stored.attempts),
+        (JobState::Dead, Some("card expired"), 1)
+    );
+    let stored = job(stores, order.id, poll).await;
+    assert_eq!(
+        (stored.state, stored.last_error, stored.attempts),
+        (JobState::Done, None, 1)
+    );
+    // Not even after their leases would have run out.
+    assert_nothing_due(stores, at(3600), lease).await;
+    assert!(stores
+        .jobs
+        .jobs_of(unknown_order())
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// Every job operation on an unknown id is `NotFound`.
+pub async fn unknown_jobs_are_not_found(stores: &Stores) {
+    let ghost = Job {
+        id: JobId::from_uuid(Uuid::new_v4()),
+        kind: JobKind::PollPayment,
+        order_id: unknown_order(),
+        attempts: 1,
+        max_attempts: 1,
+        claim: Uuid::new_v4(),
+    };
+    assert_not_found(stores.jobs.complete(&ghost).await);
+    assert_not_found(stores.jobs.retry(&ghost, t0(), "x", true).await);
+    assert_not_found(stores.jobs.retry(&ghost, t0(), "x", false).await);
+    assert_not_found(stores.jobs.bury(&ghost, "x").await);
+}
+
+/// Only the current claim ends a job: a worker whose lease ran out and whose job was taken
+/// over gets `Conflict` from `complete`, `retry` and `bury`, and changes nothing.
+pub async fn a_stale_claim_cannot_end_a_job_taken_over(stores: &Stores) {
+    seed(stores).await;
+    let order = order_with_jobs(stores, "moid-1", &[(JobKind::SendMakeCommand, t0())]).await;
+    let lease = Duration::seconds(30);
+    let stale = claim_one(stores, t0(), lease).await;
+    let current = claim_one(stores, at(31), lease).await;
+    assert_eq!((stale.id, current.attempts), (current.id, 2));
+    assert_ne!(stale.claim, current.claim);
+    let before = job(stores, order.id, stale.id).await;
+    assert_conflict(stores.jobs.complete(&stale).await);
+    assert_conflict(stores.jobs.retry(&stale, at(40), "x", true).await);
+    assert_conflict(stores.jobs.bury(&stale, "x").await);
+    assert_eq!(job(stores, order.id, stale.id).await, before);
+    stores.jobs.complete(&current).await.unwrap();
+    assert_eq!(job(stores, order.id, stale.id).await.state, JobState::Done);
+    assert!(
+        matches!(
+            stores.jobs.complete(&current).await,
+            Err(RepositoryError::Conflict(_))
+        ),
+        "an ended job is no claim's"
+    );
+}

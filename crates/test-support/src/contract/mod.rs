@@ -1,0 +1,125 @@
+//! The repository contract: what every storage adapter must do, checked the same way against
+//! each of them (the in-memory store and Postgres).
+//!
+//! Every check is a `pub async fn(&Stores)` that panics on a violation and starts from an empty
+//! store. The checks are grouped by port (`catalog`, `orders`, `payments`, `jobs`) and share
+//! their fixtures and helpers (`support`). [`contract_tests!`](crate::contract_tests) expands
+//! one `#[tokio::test]` per check:
+//!
+//! ```ignore
+//! async fn fixture() -> Option<(Stores, ())> {
+//!     Some((Stores::from_one(Arc::new(MemoryStore::new())), ()))
+//! }
+//! coffee_test_support::contract_tests!(fixture);
+//! ```
+//!
+//! The fixture returns `None` to skip (Postgres not reachable outside CI); its second value is
+//! a guard kept alive for the test (e.g. the throw-away database).
+//!
+//! Times are whole seconds: Postgres keeps microseconds, the domain's `DateTime` nanoseconds.
+
+mod catalog;
+mod jobs;
+mod orders;
+mod payments;
+mod support;
+
+pub use catalog::{
+    catalog_lists_in_key_order, fleet_apply_is_idempotent_and_counts_changes,
+    fleet_with_an_unknown_reference_writes_nothing,
+};
+pub use jobs::{
+    a_stale_claim_cannot_end_a_job_taken_over, an_expired_lease_makes_a_job_claimable_again,
+    bury_and_complete_end_a_job, claim_due_respects_run_at_order_and_limit,
+    concurrent_claimers_never_share_a_job, retry_counts_attempts_and_records_the_error,
+    retry_without_counting_keeps_attempts, unknown_jobs_are_not_found,
+};
+pub use orders::{
+    apply_keeps_failure_reason_and_dispense_assumed_unless_set,
+    apply_payment_conflict_rolls_back_the_status_too, apply_status_conflict_writes_nothing,
+    apply_to_an_unknown_order_or_payment_is_not_found,
+    apply_writes_status_payment_history_and_jobs_together, concurrent_insert_or_get_inserts_once,
+    due_for_expiry_filters_orders_and_limits,
+    history_is_oldest_first_and_record_changes_nothing_else,
+    insert_or_get_is_idempotent_per_device_and_machine_order_id, ping_answers,
+};
+pub use payments::{
+    a_provider_event_is_applied_once, a_reused_provider_payment_id_is_duplicate,
+    a_second_payment_for_an_order_is_duplicate, payment_state_is_compare_and_set,
+};
+pub use support::{at, base_fleet, entry, order, payment, t0};
+
+use coffee_domain::ports::{CatalogRepository, JobQueue, OrderRepository, PaymentRepository};
+use std::sync::Arc;
+
+/// The four ports of one storage adapter.
+#[derive(Clone)]
+pub struct Stores {
+    pub catalog: Arc<dyn CatalogRepository>,
+    pub orders: Arc<dyn OrderRepository>,
+    pub payments: Arc<dyn PaymentRepository>,
+    pub jobs: Arc<dyn JobQueue>,
+}
+
+impl Stores {
+    /// All four ports served by one store.
+    pub fn from_one<S>(store: Arc<S>) -> Self
+    where
+        S: CatalogRepository + OrderRepository + PaymentRepository + JobQueue + 'static,
+    {
+        Self {
+            catalog: store.clone(),
+            orders: store.clone(),
+            payments: store.clone(),
+            jobs: store,
+        }
+    }
+}
+
+/// Expands one `#[tokio::test]` per contract check. The argument names an `async fn` returning
+/// `Option<(Stores, Guard)>`; `None` skips the test, the guard lives until the test ends.
+#[macro_export]
+macro_rules! contract_tests {
+    ($fixture:path) => {
+        $crate::contract_tests!(@each $fixture;
+            fleet_apply_is_idempotent_and_counts_changes,
+            fleet_with_an_unknown_reference_writes_nothing,
+            catalog_lists_in_key_order,
+            insert_or_get_is_idempotent_per_device_and_machine_order_id,
+            concurrent_insert_or_get_inserts_once,
+            apply_writes_status_payment_history_and_jobs_together,
+            apply_keeps_failure_reason_and_dispense_assumed_unless_set,
+            apply_status_conflict_writes_nothing,
+            apply_payment_conflict_rolls_back_the_status_too,
+            apply_to_an_unknown_order_or_payment_is_not_found,
+            a_second_payment_for_an_order_is_duplicate,
+            a_reused_provider_payment_id_is_duplicate,
+            a_provider_event_is_applied_once,
+            payment_state_is_compare_and_set,
+            history_is_oldest_first_and_record_changes_nothing_else,
+            due_for_expiry_filters_orders_and_limits,
+            claim_due_respects_run_at_order_and_limit,
+            concurrent_claimers_never_share_a_job,
+            an_expired_lease_makes_a_job_claimable_again,
+            retry_counts_attempts_and_records_the_error,
+            retry_without_counting_keeps_attempts,
+            bury_and_complete_end_a_job,
+            unknown_jobs_are_not_found,
+            a_stale_claim_cannot_end_a_job_taken_over,
+            ping_answers,
+        );
+    };
+    (@each $fixture:path; $($check:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let Some((stores, guard)) = $fixture().await else {
+                    return;
+                };
+                $crate::contract::$check(&stores).await;
+                drop(stores);
+                drop(guard);
+            }
+        )+
+    };
+}

@@ -1,0 +1,120 @@
+//! `PaymentRepository` and the money side of `OrderRepository::apply`: one payment per order,
+//! provider ids and provider messages stored once, payment states moved by compare-and-set.
+
+use super::support::{
+    assert_conflict, assert_refused_untouched, at, by_provider_id, entry, is_duplicate, new_job,
+    new_order, payment, payment_move, pending_order_with_payment, seed, status_move,
+};
+use super::Stores;
+use coffee_domain::ports::{OrderChange, ProviderEventRecord};
+use coffee_domain::{JobKind, OrderStatus, PaymentState, ProviderKind};
+
+/// An order has at most one payment: a second one is `Duplicate` and the change writes nothing.
+pub async fn a_second_payment_for_an_order_is_duplicate(stores: &Stores) {
+    seed(stores).await;
+    let (order, first) = pending_order_with_payment(stores, "moid-1", "pp-1").await;
+
+    let mut change = status_move(order.id, OrderStatus::Pending, OrderStatus::Pending);
+    change.new_payment = Some(payment(&order, "pp-2"));
+    change.history = vec![entry(order.id, 70, None, None, "second payment")];
+    change.jobs = vec![new_job(JobKind::PollPayment, order.id, at(70))];
+    assert_refused_untouched(stores, order.id, change, is_duplicate).await;
+    assert_eq!(
+        stores.payments.for_order(order.id).await.unwrap(),
+        Some(first)
+    );
+    assert_eq!(
+        by_provider_id(stores, ProviderKind::Sandbox, "pp-2").await,
+        None
+    );
+}
+
+/// A provider message is recorded with the change it causes; the same `(provider, event_key)`
+/// again is `Duplicate` and writes nothing, while another provider may use the same key.
+pub async fn a_provider_event_is_applied_once(stores: &Stores) {
+    seed(stores).await;
+    let (order, _) = pending_order_with_payment(stores, "moid-1", "pp-1").await;
+    let event = |provider| ProviderEventRecord {
+        provider,
+        event_key: "pp-1:succeeded".into(),
+    };
+    let mut first = OrderChange::new(order.id);
+    first.provider_event = Some(event(ProviderKind::Sandbox));
+    first.history = vec![entry(order.id, 70, None, None, "first delivery")];
+    stores.orders.apply(first).await.unwrap();
+
+    let mut again = OrderChange::new(order.id);
+    again.provider_event = Some(event(ProviderKind::Sandbox));
+    again.history = vec![entry(order.id, 71, None, None, "second delivery")];
+    again.jobs = vec![new_job(JobKind::SendMakeCommand, order.id, at(71))];
+    assert_refused_untouched(stores, order.id, again, is_duplicate).await;
+
+    let mut other_provider = OrderChange::new(order.id);
+    other_provider.provider_event = Some(event(ProviderKind::Yookassa));
+    stores.orders.apply(other_provider).await.unwrap();
+}
+
+/// A provider payment id is stored once per provider: reusing it is `Duplicate`; another
+/// provider may use the same id.
+pub async fn a_reused_provider_payment_id_is_duplicate(stores: &Stores) {
+    seed(stores).await;
+    let (_, first) = pending_order_with_payment(stores, "moid-1", "pp-1").await;
+    let other = new_order(stores, "moid-2").await;
+
+    let mut change = status_move(other.id, OrderStatus::Created, OrderStatus::Pending);
+    change.new_payment = Some(payment(&other, "pp-1"));
+    change.history = vec![entry(other.id, 1, None, None, "reuse")];
+    assert_refused_untouched(stores, other.id, change, is_duplicate).await;
+    assert_eq!(
+        by_provider_id(stores, ProviderKind::Sandbox, "pp-1").await,
+        Some(first)
+    );
+
+    let mut elsewhere = payment(&other, "pp-1");
+    elsewhere.provider = ProviderKind::Tbank;
+    let mut change = status_move(other.id, OrderStatus::Created, OrderStatus::Pending);
+    change.new_payment = Some(elsewhere.clone());
+    stores.orders.apply(change).await.unwrap();
+    assert_eq!(
+        by_provider_id(stores, ProviderKind::Tbank, "pp-1").await,
+        Some(elsewhere)
+    );
+}
+
+/// Money state moves only from the expected state; a loser gets `Conflict`.
+pub async fn payment_state_is_compare_and_set(stores: &Stores) {
+    seed(stores).await;
+    let (order, payment) = pending_order_with_payment(stores, "moid-1", "pp-1").await;
+    let moves = |expected, next| {
+        let mut change = OrderChange::new(order.id);
+        change.payment_state = payment_move(payment.id, expected, next);
+        change
+    };
+    stores
+        .orders
+        .apply(moves(PaymentState::Pending, PaymentState::Authorized))
+        .await
+        .unwrap();
+    assert_conflict(
+        stores
+            .orders
+            .apply(moves(PaymentState::Pending, PaymentState::Canceled))
+            .await,
+    );
+    let stored = stores.payments.for_order(order.id).await.unwrap().unwrap();
+    assert_eq!(stored.state, PaymentState::Authorized);
+    // Without a history line the payment's `updated_at` stays.
+    assert_eq!(stored.updated_at, payment.updated_at);
+    stores
+        .orders
+        .apply(moves(PaymentState::Authorized, PaymentState::Succeeded))
+        .await
+        .unwrap();
+    assert_eq!(
+        by_provider_id(stores, ProviderKind::Sandbox, "pp-1")
+            .await
+            .unwrap()
+            .state,
+        PaymentState::Succeeded
+    );
+}

@@ -1,0 +1,13 @@
+ALTER TABLE jobs DROP COLUMN sent_at;
+DROP INDEX jobs_claim_queued;
+CREATE INDEX jobs_claim_queued ON jobs (run_at, seq) WHERE state = 'queued';
+ALTER TABLE jobs DROP COLUMN priority;
+ALTER TABLE jobs DROP COLUMN payment_id;
+ALTER TABLE payments DROP COLUMN refund_id;
+DROP INDEX payments_pending;
+DROP INDEX payments_order;
+DROP INDEX payments_one_live_per_order;
+ALTER TABLE payments ADD CONSTRAINT payments_order_id_key UNIQUE (order_id);
+DROP INDEX orders_needing_attention;
+ALTER TABLE orders DROP COLUMN attention;
+ALTER TABLE orders DROP COLUMN make_outcome_unknown;
