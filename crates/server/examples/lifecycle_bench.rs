@@ -29,6 +29,8 @@ use coffee_domain::services::{Context, Ports, Settings};
 use coffee_domain::{MachineKind, OrderStatus, ProviderKind};
 use coffee_server::fleet;
 use coffee_server::secrets::SecretBox;
+use coffee_test_support::fixtures::{device, drink, merchant};
+use coffee_test_support::fleet_file::fleet;
 use coffee_test_support::test_db::TestDb;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -43,36 +45,19 @@ fn migrate(url: &str) -> Result<(), String> {
     run_migrations(url).map(|_| ()).map_err(|e| e.to_string())
 }
 
+/// One merchant with `DEVICES` sandbox machines, each selling drink 1 (medium, 150,00 ₽).
 fn fleet_text() -> String {
-    let mut text = String::from(
-        r#"
-[[merchants]]
-key = "bench"
-name = "Кофе Бенчмарк"
-contact_email = "owner@example.com"
-valid_until = "2099-12-31"
-capture = "immediate"
-receipt = "optional"
-"#,
-    );
-    for d in 1..=DEVICES {
-        text.push_str(&format!(
-            r#"
-[[devices]]
-device_uuid = "bench-{d}"
-merchant = "bench"
-provider = "sandbox"
-machine = "simulated"
-
-[[drinks]]
-device = "bench-{d}"
-drink_no = "1"
-name = "Капучино"
-prices = {{ medium = 15000 }}
-"#
-        ));
-    }
-    text
+    (1..=DEVICES)
+        .fold(
+            fleet().merchant(merchant("bench").name("Кофе Бенчмарк")),
+            |fleet, d| {
+                let id = format!("bench-{d}");
+                fleet
+                    .device(device(&id, "bench"))
+                    .drink(drink(&id, "1").name("Капучино").medium(15000))
+            },
+        )
+        .to_toml()
 }
 
 /// The services, wired as the server wires them, on one Postgres store.

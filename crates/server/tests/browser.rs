@@ -6,13 +6,18 @@
 //! Needs Debian's `chromium` and `chromium-driver`. Without them the tests say loudly that
 //! they were skipped — and fail instead when `CI=true`.
 
+#[allow(dead_code)] // the API tests use the rest
+#[path = "api/helpers.rs"]
+mod helpers;
+
 use base64::Engine;
 use coffee_adapter_memory::SystemClock;
-use coffee_server::config::Config;
-use coffee_server::startup::{demo_wiring, memory_wiring, Application};
+use coffee_domain::{ProviderKind, ReceiptPolicy};
 use coffee_test_support::fakes::yookassa::FakeYookassa;
+use coffee_test_support::fixtures::{device, drink, merchant};
+use coffee_test_support::fleet_file::{fleet, FleetBuilder};
+use helpers::{app, demo_app};
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -246,76 +251,31 @@ impl Browser {
     }
 }
 
-/// The demo application, as `cargo run` starts it, on a free port.
+/// The demo application, as `cargo run` starts it, on a free port and the real clock.
 async fn spawn_demo() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let address = format!("http://127.0.0.1:{port}");
-    let vars: HashMap<String, String> = [
-        ("BIND_ADDR", format!("127.0.0.1:{port}")),
-        ("BASE_URL", address.clone()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let config = Config::from_vars(&vars).unwrap();
-    let wiring = demo_wiring(&config, Arc::new(SystemClock)).await.unwrap();
-    let app = Application::start_on(listener, &config, wiring, Duration::from_millis(100)).unwrap();
-    tokio::spawn(app.run_until_stopped());
-    address
+    demo_app()
+        .clock(Arc::new(SystemClock))
+        .spawn()
+        .await
+        .address
 }
 
 /// A fleet with one YooKassa device (a receipt is required, as for most real shops).
-const YOOKASSA_FLEET: &str = r#"
-[[merchants]]
-key = "yk"
-name = "Кофе ЮKassa"
-contact_email = "owner@example.com"
-valid_until = "2099-12-31"
-capture = "immediate"
-receipt = "required"
-[merchants.yookassa]
-shop_id = "shop-1"
-secret_key = "test_secret"
-vat_code = 1
-
-[[devices]]
-device_uuid = "yk-browser"
-merchant = "yk"
-location = "Офис, 2 этаж"
-provider = "yookassa"
-simulated_delay_ms = 1000
-
-[[drinks]]
-device = "yk-browser"
-drink_no = "1"
-name = "Капучино"
-prices = { medium = 15000 }
-"#;
-
-/// The application on a free port, in memory with the real clock, seeded with `fleet` and
-/// configured with `extra` variables.
-async fn spawn_app_with_fleet(fleet: &str, extra: &[(&str, String)]) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let address = format!("http://127.0.0.1:{port}");
-    let mut vars: HashMap<String, String> = [
-        ("BIND_ADDR", format!("127.0.0.1:{port}")),
-        ("BASE_URL", address.clone()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    for (key, value) in extra {
-        vars.insert((*key).to_owned(), value.clone());
-    }
-    let config = Config::from_vars(&vars).unwrap();
-    let wiring = memory_wiring(&config, Arc::new(SystemClock), "browser-fleet.toml", fleet)
-        .await
-        .unwrap();
-    let app = Application::start_on(listener, &config, wiring, Duration::from_millis(100)).unwrap();
-    tokio::spawn(app.run_until_stopped());
-    address
+fn yookassa_fleet() -> FleetBuilder {
+    fleet()
+        .merchant(
+            merchant("yk")
+                .name("Кофе ЮKassa")
+                .receipt(ReceiptPolicy::Required)
+                .yookassa("shop-1", "test_secret", 1),
+        )
+        .device(
+            device("yk-browser", "yk")
+                .location("Офис, 2 этаж")
+                .provider(ProviderKind::Yookassa)
+                .simulated_delay_ms(1000),
+        )
+        .drink(drink("yk-browser", "1").name("Капучино").medium(15000))
 }
 
 fn profile_dir(name: &str) -> PathBuf {
@@ -400,14 +360,13 @@ async fn a_customer_of_a_yookassa_machine_pays_on_the_yookassa_checkout_page_and
         return;
     };
     let fake = FakeYookassa::start().await;
-    let address = spawn_app_with_fleet(
-        YOOKASSA_FLEET,
-        &[
-            ("YOOKASSA_API_URL", fake.api_url()),
-            ("YOOKASSA_TRUSTED_IPS", "127.0.0.1/32".to_owned()),
-        ],
-    )
-    .await;
+    let address = app(&yookassa_fleet())
+        .var("YOOKASSA_API_URL", fake.api_url())
+        .var("YOOKASSA_TRUSTED_IPS", "127.0.0.1/32")
+        .clock(Arc::new(SystemClock))
+        .spawn()
+        .await
+        .address;
     fake.send_webhooks_to(format!("{address}/v1/yook-pay-webhook"));
     let driver = Driver::start(&chromedriver).await;
     let browser = Browser::open(&driver, &chromium, &profile_dir("yookassa")).await;

@@ -14,8 +14,11 @@
 //! schedule comes from a seed that is printed; `CRASH_SEED=<n>` replays it. The servers' logs
 //! go to `target/tmp/crash-logs/` and are kept when a test fails.
 
+use coffee_domain::{DeadlinePolicy, MachineKind, ProviderKind};
 use coffee_test_support::fakes::tmetr::FakeTmetr;
 use coffee_test_support::fakes::yookassa::FakeYookassa;
+use coffee_test_support::fixtures::{device, drink, merchant};
+use coffee_test_support::fleet_file::fleet;
 use coffee_test_support::test_db::TestDb;
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -31,47 +34,28 @@ const SECRET_KEY: &str = "crash-test-secret-key-0123456789abcdef";
 const JOB_LEASE_SECONDS: &str = "2";
 const PRICE_KOPECKS: i64 = 15_000;
 
-const FLEET: &str = r#"
-[[merchants]]
-key = "yk"
-name = "Кофе ЮKassa"
-contact_email = "owner@example.com"
-valid_until = "2099-12-31"
-capture = "immediate"
-receipt = "optional"
-[merchants.yookassa]
-shop_id = "shop-1"
-secret_key = "test_secret"
-vat_code = 1
-
-[[devices]]
-device_uuid = "tm-1"
-merchant = "yk"
-provider = "yookassa"
-machine = "tmetr"
-dispense_deadline_seconds = 1
-on_dispense_deadline = "assume_success"
-
-[[devices]]
-device_uuid = "tm-2"
-merchant = "yk"
-provider = "yookassa"
-machine = "tmetr"
-dispense_deadline_seconds = 1
-on_dispense_deadline = "assume_success"
-
-[[drinks]]
-device = "tm-1"
-drink_no = "1"
-name = "Капучино"
-prices = { medium = 15000 }
-
-[[drinks]]
-device = "tm-2"
-drink_no = "1"
-name = "Капучино"
-prices = { medium = 15000 }
-"#;
+/// Two Tmetr machines of one YooKassa merchant; a machine that does not report within a
+/// second is taken to have brewed, so orders end decided quickly.
+fn fleet_file() -> String {
+    let machine = |id| {
+        device(id, "yk")
+            .provider(ProviderKind::Yookassa)
+            .machine(MachineKind::Tmetr)
+            .dispense_deadline_seconds(1)
+            .on_dispense_deadline(DeadlinePolicy::AssumeSuccess)
+    };
+    fleet()
+        .merchant(
+            merchant("yk")
+                .name("Кофе ЮKassa")
+                .yookassa("shop-1", "test_secret", 1),
+        )
+        .device(machine("tm-1"))
+        .device(machine("tm-2"))
+        .drink(drink("tm-1", "1").name("Капучино").medium(PRICE_KOPECKS))
+        .drink(drink("tm-2", "1").name("Капучино").medium(PRICE_KOPECKS))
+        .to_toml()
+}
 
 fn migrate(url: &str) -> Result<(), String> {
     coffee_adapter_postgres::run_migrations(url)
@@ -182,7 +166,7 @@ impl World {
     /// `coffee-pay fleet apply` with the production environment.
     async fn apply_fleet(&self) {
         let file = self.logs.join(format!("{}-fleet.toml", self.db.name()));
-        std::fs::write(&file, FLEET).expect("write fleet");
+        std::fs::write(&file, fleet_file()).expect("write fleet");
         let env = self.env(free_port());
         let (logs, fleet_file) = (self.logs.clone(), file.clone());
         let output = tokio::task::spawn_blocking(move || {

@@ -1,5 +1,7 @@
-use crate::helpers::spawn_app;
+use crate::helpers::{app, qr, spawn_app};
 use coffee_domain::services::expiry::Expiry;
+use coffee_test_support::fixtures::{device, drink, merchant};
+use coffee_test_support::fleet_file::fleet;
 
 #[tokio::test]
 async fn a_scan_redirects_to_the_order_page_and_a_rescan_finds_the_same_order() {
@@ -229,29 +231,12 @@ async fn after_dispense_merchants_are_charged_only_when_the_drink_is_out() {
 
 #[tokio::test]
 async fn a_custom_device_hands_the_order_to_its_own_system_with_the_order_parameters() {
-    const CUSTOM_FLEET: &str = r#"
-[[merchants]]
-key = "ext"
-name = "Внешняя касса"
-contact_email = "owner@example.com"
-valid_until = "2099-12-31"
-
-[[devices]]
-device_uuid = "ext-1"
-merchant = "ext"
-provider = "custom"
-redirect_url = "https://pay.example.com/start?shop=7"
-
-[[drinks]]
-device = "ext-1"
-drink_no = "1"
-name = "Какао"
-prices = { small = 9000 }
-"#;
-    let app = crate::helpers::spawn_app_with(CUSTOM_FLEET, &[]).await;
-    let response = app
-        .get(&crate::helpers::qr("ext-1", "1", "0", "ext-order-1"))
-        .await;
+    let external = fleet()
+        .merchant(merchant("ext").name("Внешняя касса"))
+        .device(device("ext-1", "ext").custom("https://pay.example.com/start?shop=7"))
+        .drink(drink("ext-1", "1").name("Какао").small(9000));
+    let app = app(&external).spawn().await;
+    let response = app.get(&qr("ext-1", "1", "0", "ext-order-1")).await;
     assert_eq!(response.status().as_u16(), 302);
     let location = response.headers()["location"].to_str().unwrap().to_owned();
     assert!(
@@ -267,9 +252,7 @@ prices = { small = 9000 }
     ] {
         assert!(location.contains(part), "{location} lacks {part}");
     }
-    let again = app
-        .get(&crate::helpers::qr("ext-1", "1", "0", "ext-order-1"))
-        .await;
+    let again = app.get(&qr("ext-1", "1", "0", "ext-order-1")).await;
     assert_eq!(
         again.headers()["location"].to_str().unwrap(),
         location,

@@ -2,21 +2,17 @@
 //! Only an authentic, fresh, first-seen report decides a `make_pending` order; everything
 //! else is refused and changes nothing.
 
-use crate::helpers::{start_time, TestApp};
-use crate::tmetr_flow::{make_pending_order, spawn_with_tmetr, TM_FLEET};
+use crate::helpers::{app, TestApp};
+use crate::tmetr_flow::{make_pending_order, spawn_with_tmetr, tm_fleet, tmetr_vars};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use coffee_adapter_memory::{FakeClock, MemoryStore};
+use coffee_adapter_memory::MemoryStore;
 use coffee_domain::ports::{Clock, OrderChange, OrderRepository, RepositoryError};
-use coffee_domain::services::Context;
 use coffee_domain::{
     DeviceUuid, HistoryEntry, HistorySource, MachineOrderId, Order, OrderId, OrderStatus,
 };
-use coffee_server::config::Config;
 use coffee_server::device_auth::sign;
-use coffee_server::startup::{memory_wiring, Application, Wiring};
 use coffee_test_support::fakes::tmetr::FakeTmetr;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -393,7 +389,7 @@ async fn with_assume_success_a_missed_deadline_makes_the_order_successful_and_th
 /// out after a report passed its checks, just as it is applied.
 struct FlakyLookups {
     inner: Arc<MemoryStore>,
-    failing: AtomicBool,
+    failing: Arc<AtomicBool>,
 }
 
 #[async_trait]
@@ -437,74 +433,33 @@ impl OrderRepository for FlakyLookups {
     }
 }
 
-/// Like `spawn_with_tmetr`, with the order store wrapped in [`FlakyLookups`].
-async fn spawn_with_flaky_lookups() -> (TestApp, FakeTmetr, Arc<FlakyLookups>) {
-    coffee_server::telemetry::init_for_tests();
+/// Like `spawn_with_tmetr`, with the orders served through [`FlakyLookups`]; the switch
+/// returned turns the failure on and off.
+async fn spawn_with_flaky_lookups() -> (TestApp, FakeTmetr, Arc<AtomicBool>) {
     let tmetr = FakeTmetr::start().await;
     tmetr.set_default_price(15000);
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let address = format!("http://127.0.0.1:{port}");
-    let vars: HashMap<String, String> = [
-        ("BIND_ADDR", format!("127.0.0.1:{port}")),
-        ("BASE_URL", address.clone()),
-        ("TMETR_HOST", tmetr.base_url()),
-        ("TMETR_TOKEN", "test-token".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let config = Config::from_vars(&vars).unwrap();
-    let clock = Arc::new(FakeClock::new(start_time()));
-    let wiring = memory_wiring(&config, clock.clone(), "tm-fleet.toml", TM_FLEET)
-        .await
-        .unwrap();
-    let store = wiring.memory.clone().unwrap();
-    let flaky = Arc::new(FlakyLookups {
-        inner: store.clone(),
-        failing: AtomicBool::new(false),
-    });
-    let mut ports = wiring.ctx.ports.clone();
-    ports.orders = flaky.clone();
-    let ctx = Context::new(ports, wiring.ctx.settings.clone());
-    let wiring = Wiring {
-        ctx: ctx.clone(),
-        ..wiring
-    };
-    let sandbox = wiring.sandbox.clone().unwrap();
-    let machine = wiring.machine.clone();
-    let app = Application::start_on(
-        listener,
-        &config,
-        wiring,
-        std::time::Duration::from_millis(20),
-    )
-    .unwrap();
-    tokio::spawn(app.run_until_stopped());
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(std::time::Duration::from_secs(10))
-        .build()
-        .unwrap();
-    let app = TestApp {
-        address,
-        client,
-        clock,
-        store,
-        sandbox,
-        machine,
-        ctx,
-    };
-    (app, tmetr, flaky)
+    let failing = Arc::new(AtomicBool::new(false));
+    let switch = failing.clone();
+    let app = app(&tm_fleet())
+        .vars(&tmetr_vars(&tmetr))
+        .orders(move |store| {
+            Arc::new(FlakyLookups {
+                inner: store,
+                failing: switch,
+            })
+        })
+        .spawn()
+        .await;
+    (app, tmetr, failing)
 }
 
 #[tokio::test]
 async fn a_report_that_met_a_storage_outage_is_503_and_its_retry_is_not_a_replay() {
-    let (app, _tmetr, orders) = spawn_with_flaky_lookups().await;
+    let (app, _tmetr, failing) = spawn_with_flaky_lookups().await;
     let order = make_pending_order(&app, "tm-1", "outage-1").await;
     let body = event_body("outage-1", "dispensed", app.clock.now());
 
-    orders.failing.store(true, Ordering::SeqCst);
+    failing.store(true, Ordering::SeqCst);
     let (status, json) = report(&app, "tm-1", "tm-1-key", &body).await;
     assert_eq!(
         (status, json["error"].as_str()),
@@ -513,7 +468,7 @@ async fn a_report_that_met_a_storage_outage_is_503_and_its_retry_is_not_a_replay
     assert_eq!(app.status(&order).await["status"], "make_pending");
 
     // The machine sends the very same report again once the database is back.
-    orders.failing.store(false, Ordering::SeqCst);
+    failing.store(false, Ordering::SeqCst);
     let (status, json) = report(&app, "tm-1", "tm-1-key", &body).await;
     assert_eq!(
         status, 200,

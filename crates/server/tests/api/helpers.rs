@@ -1,85 +1,67 @@
-//! `spawn_app()`: the real application on a free port, in memory, with a controllable clock.
+//! The application under test: the real app on a free port, in memory, seeded with a fleet
+//! file, on a clock the test moves (or the real one); and the HTTP moves tests are written in.
+//!
+//! `spawn_app()` runs it on [`shop_fleet`]; [`app`] builds any other:
+//! `app(&fleet).var("TMETR_HOST", url).spawn().await`. The browser tests include this file too.
 
 use chrono::{DateTime, TimeZone, Utc};
 use coffee_adapter_memory::{FakeClock, MemoryStore};
 use coffee_adapter_sandbox::{SandboxProvider, SimulatedMachine};
+use coffee_domain::ports::{Clock, OrderRepository};
 use coffee_domain::services::Context;
+use coffee_domain::{CaptureMode, ReceiptPolicy, SimulatedOutcome};
 use coffee_server::config::Config;
-use coffee_server::startup::{memory_wiring, Application};
+use coffee_server::startup::{memory_wiring, Application, Wiring, DEMO_FLEET};
+use coffee_test_support::fixtures::{day, device, drink, merchant};
+use coffee_test_support::fleet_file::{fleet, FleetBuilder};
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub const FLEET: &str = r#"
-[[merchants]]
-key = "shop"
-name = "Кофе Тест"
-contact_email = "owner@example.com"
-valid_until = "2026-06-01"
-capture = "immediate"
-receipt = "optional"
-
-[[merchants]]
-key = "strict"
-name = "Строгий Кофе"
-contact_email = "owner@example.com"
-valid_until = "2099-12-31"
-capture = "after_dispense"
-receipt = "required"
-
-[[merchants]]
-key = "expired"
-name = "Просроченный"
-contact_email = "owner@example.com"
-valid_until = "2026-05-31"
-
-[[devices]]
-device_uuid = "dev-1"
-merchant = "shop"
-location = "Холл"
-simulated_outcome = "dispensed"
-simulated_delay_ms = 20
-
-[[devices]]
-device_uuid = "dev-broken"
-merchant = "shop"
-simulated_outcome = "failed"
-simulated_delay_ms = 20
-
-[[devices]]
-device_uuid = "dev-strict"
-merchant = "strict"
-simulated_delay_ms = 20
-
-[[devices]]
-device_uuid = "dev-old"
-merchant = "expired"
-
-[[drinks]]
-device = "dev-1"
-drink_no = "1"
-name = "Капучино"
-prices = { small = 12000, medium = 15000 }
-
-[[drinks]]
-device = "dev-broken"
-drink_no = "1"
-name = "Латте"
-prices = { medium = 16000 }
-
-[[drinks]]
-device = "dev-strict"
-drink_no = "1"
-name = "Флэт уайт"
-prices = { medium = 17000 }
-
-[[drinks]]
-device = "dev-old"
-drink_no = "1"
-name = "Чай"
-prices = { medium = 5000 }
-"#;
+/// The fleet most tests run on: a shop paid up to [`start_time`]'s day with a machine that
+/// brews and one that fails, a shop that holds the money until the drink is out and wants
+/// receipts, and a shop whose subscription ended the day before.
+pub fn shop_fleet() -> FleetBuilder {
+    fleet()
+        .merchant(
+            merchant("shop")
+                .name("Кофе Тест")
+                .valid_until(day(2026, 6, 1)),
+        )
+        .merchant(
+            merchant("strict")
+                .name("Строгий Кофе")
+                .capture(CaptureMode::AfterDispense)
+                .receipt(ReceiptPolicy::Required),
+        )
+        .merchant(
+            merchant("expired")
+                .name("Просроченный")
+                .valid_until(day(2026, 5, 31)),
+        )
+        .device(
+            device("dev-1", "shop")
+                .location("Холл")
+                .simulated_delay_ms(20),
+        )
+        .device(
+            device("dev-broken", "shop")
+                .simulated_outcome(SimulatedOutcome::Failed)
+                .simulated_delay_ms(20),
+        )
+        .device(device("dev-strict", "strict").simulated_delay_ms(20))
+        .device(device("dev-old", "expired"))
+        .drink(
+            drink("dev-1", "1")
+                .name("Капучино")
+                .small(12000)
+                .medium(15000),
+        )
+        .drink(drink("dev-broken", "1").name("Латте").medium(16000))
+        .drink(drink("dev-strict", "1").name("Флэт уайт").medium(17000))
+        .drink(drink("dev-old", "1").name("Чай").medium(5000))
+}
 
 /// 2026-06-01 10:00 UTC: the "shop" merchant's last paid day.
 pub fn start_time() -> DateTime<Utc> {
@@ -88,61 +70,134 @@ pub fn start_time() -> DateTime<Utc> {
         .expect("valid time")
 }
 
-pub struct TestApp {
+/// A running application and handles on its insides.
+pub struct TestApp<C = FakeClock> {
     pub address: String,
     pub client: reqwest::Client,
-    pub clock: Arc<FakeClock>,
+    pub clock: Arc<C>,
+    /// The in-memory store (under any wrapper given to [`AppBuilder::orders`]).
     pub store: Arc<MemoryStore>,
     pub sandbox: Arc<SandboxProvider>,
     pub machine: Arc<SimulatedMachine>,
     pub ctx: Arc<Context>,
 }
 
+/// The application on [`shop_fleet`].
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(FLEET, &[]).await
+    app(&shop_fleet()).spawn().await
 }
 
-/// The application with another fleet and extra configuration variables.
-pub async fn spawn_app_with(fleet: &str, extra: &[(&str, String)]) -> TestApp {
-    coffee_server::telemetry::init_for_tests();
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let address = format!("http://127.0.0.1:{port}");
-    let mut vars: HashMap<String, String> = [
-        ("BIND_ADDR", format!("127.0.0.1:{port}")),
-        ("BASE_URL", address.clone()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    for (key, value) in extra {
-        vars.insert((*key).to_owned(), value.clone());
+/// The application on `fleet`, from [`start_time`] on a [`FakeClock`], without extra settings.
+pub fn app(fleet: &FleetBuilder) -> AppBuilder {
+    AppBuilder {
+        fleet_name: "test-fleet.toml",
+        fleet_text: fleet.to_toml(),
+        vars: Vec::new(),
+        clock: Arc::new(FakeClock::new(start_time())),
+        orders: None,
     }
-    let config = Config::from_vars(&vars).expect("config");
-    let clock = Arc::new(FakeClock::new(start_time()));
-    let wiring = memory_wiring(&config, clock.clone(), "test-fleet.toml", fleet)
-        .await
-        .expect("wiring");
-    let store = wiring.memory.clone().expect("memory store");
-    let sandbox = wiring.sandbox.clone().expect("sandbox");
-    let machine = wiring.machine.clone();
-    let ctx = wiring.ctx.clone();
-    let app =
-        Application::start_on(listener, &config, wiring, Duration::from_millis(20)).expect("start");
-    tokio::spawn(app.run_until_stopped());
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client");
-    TestApp {
-        address,
-        client,
-        clock,
-        store,
-        sandbox,
-        machine,
-        ctx,
+}
+
+/// The application as `cargo run` starts it: the demo fleet (and, like [`app`], a
+/// [`FakeClock`] unless [`AppBuilder::clock`] gives another).
+#[allow(dead_code)] // the browser tests use it
+pub fn demo_app() -> AppBuilder {
+    AppBuilder {
+        fleet_name: "deploy/demo-fleet.toml",
+        fleet_text: DEMO_FLEET.to_owned(),
+        ..app(&fleet())
+    }
+}
+
+type OrdersWrapper = Box<dyn FnOnce(Arc<MemoryStore>) -> Arc<dyn OrderRepository> + Send>;
+
+/// How to start the application; see [`app`].
+pub struct AppBuilder<C = FakeClock> {
+    fleet_name: &'static str,
+    fleet_text: String,
+    vars: Vec<(String, String)>,
+    clock: Arc<C>,
+    orders: Option<OrdersWrapper>,
+}
+
+impl<C: Clock + 'static> AppBuilder<C> {
+    /// One more configuration variable (`BIND_ADDR` and `BASE_URL` are the free port's).
+    pub fn var(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.vars.push((name.to_owned(), value.into()));
+        self
+    }
+
+    pub fn vars(self, vars: &[(&str, String)]) -> Self {
+        vars.iter().fold(self, |builder, (name, value)| {
+            builder.var(name, value.clone())
+        })
+    }
+
+    /// Another clock, such as the real one for a browser that counts down in real time.
+    #[allow(dead_code)] // the browser tests use it
+    pub fn clock<D: Clock + 'static>(self, clock: Arc<D>) -> AppBuilder<D> {
+        AppBuilder {
+            fleet_name: self.fleet_name,
+            fleet_text: self.fleet_text,
+            vars: self.vars,
+            clock,
+            orders: self.orders,
+        }
+    }
+
+    /// Serves orders through `wrap`'s repository, built around the in-memory store.
+    pub fn orders(
+        mut self,
+        wrap: impl FnOnce(Arc<MemoryStore>) -> Arc<dyn OrderRepository> + Send + 'static,
+    ) -> Self {
+        self.orders = Some(Box::new(wrap));
+        self
+    }
+
+    pub async fn spawn(self) -> TestApp<C> {
+        coffee_server::telemetry::init_for_tests();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let address = format!("http://127.0.0.1:{port}");
+        let mut vars: HashMap<String, String> = HashMap::from([
+            ("BIND_ADDR".to_owned(), format!("127.0.0.1:{port}")),
+            ("BASE_URL".to_owned(), address.clone()),
+        ]);
+        vars.extend(self.vars);
+        let config = Config::from_vars(&vars).expect("config");
+        let clock: Arc<dyn Clock> = self.clock.clone();
+        let mut wiring = memory_wiring(&config, clock, self.fleet_name, &self.fleet_text)
+            .await
+            .expect("wiring");
+        let store = wiring.memory.clone().expect("memory store");
+        if let Some(wrap) = self.orders {
+            let mut ports = wiring.ctx.ports.clone();
+            ports.orders = wrap(store.clone());
+            wiring = Wiring {
+                ctx: Context::new(ports, wiring.ctx.settings.clone()),
+                ..wiring
+            };
+        }
+        let sandbox = wiring.sandbox.clone().expect("sandbox");
+        let machine = wiring.machine.clone();
+        let ctx = wiring.ctx.clone();
+        let app = Application::start_on(listener, &config, wiring, Duration::from_millis(20))
+            .expect("start");
+        tokio::spawn(app.run_until_stopped());
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client");
+        TestApp {
+            address,
+            client,
+            clock: self.clock,
+            store,
+            sandbox,
+            machine,
+            ctx,
+        }
     }
 }
 
@@ -150,7 +205,7 @@ pub fn qr(device: &str, drink: &str, size: &str, uuid: &str) -> String {
     format!("/v1/pay?deviceUuid={device}&drinkNo={drink}&size={size}&uuid={uuid}&drinkName=Coffee&random=abc&ts=1742198482&salt=ff")
 }
 
-impl TestApp {
+impl<C> TestApp<C> {
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{path}", self.address))

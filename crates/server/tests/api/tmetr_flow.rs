@@ -3,71 +3,60 @@
 //! comes back when no drink will be made.
 
 use crate::devices::{event_body, report};
-use crate::helpers::{qr, spawn_app_with, TestApp};
+use crate::helpers::{app, qr, TestApp};
 use chrono::Duration;
 use coffee_domain::ports::{Clock, JobSummary};
-use coffee_domain::{JobKind, JobState, OrderId, OrderStatus};
+use coffee_domain::{
+    DeadlinePolicy, JobKind, JobState, MachineKind, OrderId, OrderStatus, ProviderKind,
+};
 use coffee_test_support::fakes::tmetr::{FakeTmetr, MakeRecord};
 use coffee_test_support::fakes::yookassa::FakeYookassa;
+use coffee_test_support::fixtures::{device, merchant};
+use coffee_test_support::fleet_file::{fleet, FleetBuilder};
 
-pub const TM_FLEET: &str = r#"
-[[merchants]]
-key = "tm"
-name = "Кофе Тметр"
-contact_email = "owner@example.com"
-valid_until = "2099-12-31"
-capture = "immediate"
-receipt = "optional"
+/// Tmetr machines: one with a report key and a 120 s deadline after which the money goes
+/// back, one whose deadline assumes the drink was made, one without a key, a test device, and
+/// one of a YooKassa merchant.
+pub fn tm_fleet() -> FleetBuilder {
+    let tmetr = |id, merchant| device(id, merchant).machine(MachineKind::Tmetr);
+    fleet()
+        .merchant(merchant("tm").name("Кофе Тметр"))
+        .merchant(
+            merchant("tm-yk")
+                .name("Кофе Тметр ЮKassa")
+                .yookassa("shop-tm", "test_secret", 1),
+        )
+        .device(
+            tmetr("tm-1", "tm")
+                .location("Вокзал")
+                .events_secret("tm-1-key")
+                .dispense_deadline_seconds(120)
+                .on_dispense_deadline(DeadlinePolicy::FailAndRefund),
+        )
+        .device(
+            tmetr("tm-assume", "tm")
+                .events_secret("tm-assume-key")
+                .dispense_deadline_seconds(120)
+                .on_dispense_deadline(DeadlinePolicy::AssumeSuccess),
+        )
+        .device(tmetr("tm-nokey", "tm"))
+        .device(tmetr("tm-test", "tm").test_device())
+        .device(
+            tmetr("tm-yk", "tm-yk")
+                .provider(ProviderKind::Yookassa)
+                .events_secret("tm-yk-key"),
+        )
+}
 
-[[merchants]]
-key = "tm-yk"
-name = "Кофе Тметр ЮKassa"
-contact_email = "owner@example.com"
-valid_until = "2099-12-31"
-capture = "immediate"
-receipt = "optional"
-[merchants.yookassa]
-shop_id = "shop-tm"
-secret_key = "test_secret"
-vat_code = 1
+/// The configuration that points the application at `tmetr`.
+pub fn tmetr_vars(tmetr: &FakeTmetr) -> [(&'static str, String); 2] {
+    [
+        ("TMETR_HOST", tmetr.base_url()),
+        ("TMETR_TOKEN", "test-token".to_owned()),
+    ]
+}
 
-[[devices]]
-device_uuid = "tm-1"
-merchant = "tm"
-location = "Вокзал"
-machine = "tmetr"
-events_secret = "tm-1-key"
-dispense_deadline_seconds = 120
-on_dispense_deadline = "fail_and_refund"
-
-[[devices]]
-device_uuid = "tm-assume"
-merchant = "tm"
-machine = "tmetr"
-events_secret = "tm-assume-key"
-dispense_deadline_seconds = 120
-on_dispense_deadline = "assume_success"
-
-[[devices]]
-device_uuid = "tm-nokey"
-merchant = "tm"
-machine = "tmetr"
-
-[[devices]]
-device_uuid = "tm-test"
-merchant = "tm"
-machine = "tmetr"
-test = true
-
-[[devices]]
-device_uuid = "tm-yk"
-merchant = "tm-yk"
-provider = "yookassa"
-machine = "tmetr"
-events_secret = "tm-yk-key"
-"#;
-
-/// The application with [`TM_FLEET`] talking to a fresh fake Tmetr (every drink 150,00 ₽
+/// The application with [`tm_fleet`] talking to a fresh fake Tmetr (every drink 150,00 ₽
 /// unless priced otherwise).
 pub async fn spawn_with_tmetr() -> (TestApp, FakeTmetr) {
     spawn_with_tmetr_and(&[]).await
@@ -76,12 +65,11 @@ pub async fn spawn_with_tmetr() -> (TestApp, FakeTmetr) {
 pub async fn spawn_with_tmetr_and(extra: &[(&str, String)]) -> (TestApp, FakeTmetr) {
     let tmetr = FakeTmetr::start().await;
     tmetr.set_default_price(15000);
-    let mut vars = vec![
-        ("TMETR_HOST", tmetr.base_url()),
-        ("TMETR_TOKEN", "test-token".to_owned()),
-    ];
-    vars.extend(extra.iter().cloned());
-    let app = spawn_app_with(TM_FLEET, &vars).await;
+    let app = app(&tm_fleet())
+        .vars(&tmetr_vars(&tmetr))
+        .vars(extra)
+        .spawn()
+        .await;
     (app, tmetr)
 }
 
@@ -244,14 +232,7 @@ async fn tmetr_devices_are_priced_by_tmetr_and_the_price_in_the_qr_is_ignored() 
 #[tokio::test]
 async fn a_tmetr_drink_without_a_price_is_a_503_page_and_no_order() {
     let tmetr = FakeTmetr::start().await; // no default price
-    let app = spawn_app_with(
-        TM_FLEET,
-        &[
-            ("TMETR_HOST", tmetr.base_url()),
-            ("TMETR_TOKEN", "test-token".to_owned()),
-        ],
-    )
-    .await;
+    let app = app(&tm_fleet()).vars(&tmetr_vars(&tmetr)).spawn().await;
     let response = app.get(&qr("tm-1", "1", "1", "no-price-1")).await;
     assert_eq!(response.status().as_u16(), 503);
     let page = response.text().await.unwrap();

@@ -1,143 +1,76 @@
 //! YooKassa end to end against the stateful local fake of its API: payments, polling, capture
 //! modes, refunds and 54-FZ receipts. Webhook verification is in `yookassa_webhooks`.
 
-use crate::helpers::{spawn_app_with, TestApp};
-use coffee_domain::{idempotency, OrderId, Payment};
+use crate::helpers::{app, TestApp};
+use coffee_domain::{
+    idempotency, CaptureMode, OrderId, Payment, ProviderKind, ReceiptPolicy, SimulatedOutcome,
+};
 use coffee_test_support::fakes::yookassa::{FakeYookassa, RecordedRequest};
+use coffee_test_support::fixtures::{device, drink, merchant};
+use coffee_test_support::fleet_file::{fleet, FleetBuilder};
 use std::time::Duration;
 
-pub const YK_FLEET: &str = r#"
-[[merchants]]
-key = "yk"
-name = "Кофе ЮKassa"
-contact_email = "owner@example.com"
-valid_until = "2099-12-31"
-capture = "immediate"
-receipt = "optional"
-[merchants.yookassa]
-shop_id = "shop-1"
-secret_key = "test_secret"
-vat_code = 1
+/// YooKassa merchants — one charged at once, one holding the money until the drink is out,
+/// one requiring receipts with its tax settings — each with machines that brew, fail or stay
+/// silent.
+pub fn yk_fleet() -> FleetBuilder {
+    let yookassa = |id, merchant| {
+        device(id, merchant)
+            .provider(ProviderKind::Yookassa)
+            .simulated_delay_ms(20)
+    };
+    fleet()
+        .merchant(
+            merchant("yk")
+                .name("Кофе ЮKassa")
+                .yookassa("shop-1", "test_secret", 1),
+        )
+        .merchant(
+            merchant("yk-hold")
+                .name("Кофе с удержанием")
+                .capture(CaptureMode::AfterDispense)
+                .yookassa("shop-hold", "test_hold_secret", 1),
+        )
+        .merchant(
+            merchant("yk-strict")
+                .name("Кофе с чеками")
+                .receipt(ReceiptPolicy::Required)
+                .yookassa("shop-strict", "test_strict_secret", 4)
+                .tax_system_code(2),
+        )
+        .device(yookassa("yk-1", "yk"))
+        .device(yookassa("yk-broken", "yk").simulated_outcome(SimulatedOutcome::Failed))
+        .device(yookassa("yk-hold", "yk-hold"))
+        .device(yookassa("yk-hold-broken", "yk-hold").simulated_outcome(SimulatedOutcome::Failed))
+        .device(
+            yookassa("yk-hold-silent", "yk-hold")
+                .simulated_outcome(SimulatedOutcome::Silent)
+                .simulated_delay_ms(3000),
+        )
+        .device(yookassa("yk-strict", "yk-strict"))
+        .drink(drink("yk-1", "1").name("Капучино").medium(15000))
+        .drink(drink("yk-broken", "1").name("Латте").medium(16000))
+        .drink(drink("yk-hold", "1").name("Флэт уайт").medium(17000))
+        .drink(drink("yk-hold-broken", "1").name("Раф").medium(18000))
+        .drink(drink("yk-hold-silent", "1").name("Мокко").medium(19000))
+        .drink(drink("yk-strict", "1").name("Американо").medium(11000))
+}
 
-[[merchants]]
-key = "yk-hold"
-name = "Кофе с удержанием"
-contact_email = "owner@example.com"
-valid_until = "2099-12-31"
-capture = "after_dispense"
-receipt = "optional"
-[merchants.yookassa]
-shop_id = "shop-hold"
-secret_key = "test_hold_secret"
-vat_code = 1
-
-[[merchants]]
-key = "yk-strict"
-name = "Кофе с чеками"
-contact_email = "owner@example.com"
-valid_until = "2099-12-31"
-capture = "immediate"
-receipt = "required"
-[merchants.yookassa]
-shop_id = "shop-strict"
-secret_key = "test_strict_secret"
-vat_code = 4
-tax_system_code = 2
-
-[[devices]]
-device_uuid = "yk-1"
-merchant = "yk"
-provider = "yookassa"
-simulated_delay_ms = 20
-
-[[devices]]
-device_uuid = "yk-broken"
-merchant = "yk"
-provider = "yookassa"
-simulated_outcome = "failed"
-simulated_delay_ms = 20
-
-[[devices]]
-device_uuid = "yk-hold"
-merchant = "yk-hold"
-provider = "yookassa"
-simulated_delay_ms = 20
-
-[[devices]]
-device_uuid = "yk-hold-broken"
-merchant = "yk-hold"
-provider = "yookassa"
-simulated_outcome = "failed"
-simulated_delay_ms = 20
-
-[[devices]]
-device_uuid = "yk-hold-silent"
-merchant = "yk-hold"
-provider = "yookassa"
-simulated_outcome = "silent"
-
-[[devices]]
-device_uuid = "yk-strict"
-merchant = "yk-strict"
-provider = "yookassa"
-simulated_delay_ms = 20
-
-[[drinks]]
-device = "yk-1"
-drink_no = "1"
-name = "Капучино"
-prices = { medium = 15000 }
-
-[[drinks]]
-device = "yk-broken"
-drink_no = "1"
-name = "Латте"
-prices = { medium = 16000 }
-
-[[drinks]]
-device = "yk-hold"
-drink_no = "1"
-name = "Флэт уайт"
-prices = { medium = 17000 }
-
-[[drinks]]
-device = "yk-hold-broken"
-drink_no = "1"
-name = "Раф"
-prices = { medium = 18000 }
-
-[[drinks]]
-device = "yk-hold-silent"
-drink_no = "1"
-name = "Мокко"
-prices = { medium = 19000 }
-
-[[drinks]]
-device = "yk-strict"
-drink_no = "1"
-name = "Американо"
-prices = { medium = 11000 }
-"#;
-
-/// The application against the fake YooKassa API, believing notifications from 127.0.0.1.
-pub async fn spawn_with_yookassa(fleet: &str) -> (TestApp, FakeYookassa) {
-    spawn_with_yookassa_and(
-        fleet,
-        &[("YOOKASSA_TRUSTED_IPS", "127.0.0.1/32".to_owned())],
-    )
-    .await
+/// The application on [`yk_fleet`] against the fake YooKassa API, believing notifications
+/// from 127.0.0.1.
+pub async fn spawn_with_yookassa() -> (TestApp, FakeYookassa) {
+    spawn_with_yookassa_and(&[("YOOKASSA_TRUSTED_IPS", "127.0.0.1/32".to_owned())]).await
 }
 
 /// The application against the fake YooKassa API with more configuration: without a
 /// `YOOKASSA_TRUSTED_IPS` of its own it believes only YooKassa's official networks.
-pub async fn spawn_with_yookassa_and(
-    fleet: &str,
-    extra: &[(&str, String)],
-) -> (TestApp, FakeYookassa) {
+pub async fn spawn_with_yookassa_and(extra: &[(&str, String)]) -> (TestApp, FakeYookassa) {
     let fake = FakeYookassa::start().await;
-    let mut vars = vec![("YOOKASSA_API_URL", fake.api_url())];
-    vars.extend(extra.iter().cloned());
-    let app = spawn_app_with(fleet, &vars).await;
+    let app = app(&yk_fleet())
+        .var("YOOKASSA_API_URL", fake.api_url())
+        .vars(extra)
+        .spawn()
+        .await;
     fake.send_webhooks_to(format!("{}/v1/yook-pay-webhook", app.address));
     (app, fake)
 }
@@ -213,7 +146,7 @@ pub fn api_calls(fake: &FakeYookassa, method: &str, path: &str) -> Vec<RecordedR
 
 #[tokio::test]
 async fn a_yookassa_payment_confirmed_by_webhook_and_api_brews_the_drink() {
-    let (app, fake) = spawn_with_yookassa(YK_FLEET).await;
+    let (app, fake) = spawn_with_yookassa().await;
     let order = app.scan("yk-1", "1", "1", "yk-happy").await;
     let redirect: serde_json::Value = app
         .initiate(&order, Some("anna@example.com"))
@@ -251,7 +184,7 @@ async fn a_yookassa_payment_confirmed_by_webhook_and_api_brews_the_drink() {
 
 #[tokio::test]
 async fn a_paid_order_whose_webhook_is_lost_is_found_by_polling_and_brews_the_drink() {
-    let (app, fake) = spawn_with_yookassa(YK_FLEET).await;
+    let (app, fake) = spawn_with_yookassa().await;
     let (order, payment_id) = start_payment(&app, "yk-1", "yk-poll").await;
     let payment_path = format!("/v3/payments/{payment_id}");
     fake.pay(&payment_id);
@@ -271,7 +204,7 @@ async fn a_paid_order_whose_webhook_is_lost_is_found_by_polling_and_brews_the_dr
 
 #[tokio::test]
 async fn a_payment_canceled_at_yookassa_leaves_the_order_not_paid() {
-    let (app, fake) = spawn_with_yookassa(YK_FLEET).await;
+    let (app, fake) = spawn_with_yookassa().await;
     let (order, payment_id) = start_payment(&app, "yk-1", "yk-cancel").await;
     fake.set_status(&payment_id, "canceled");
     let status = deliver(&app, fake.notification("payment.canceled", &payment_id)).await;
@@ -285,7 +218,7 @@ async fn a_payment_canceled_at_yookassa_leaves_the_order_not_paid() {
 #[tokio::test]
 async fn a_failed_drink_after_an_immediate_payment_is_refunded_with_a_key_derived_from_our_payment_id(
 ) {
-    let (app, fake) = spawn_with_yookassa(YK_FLEET).await;
+    let (app, fake) = spawn_with_yookassa().await;
     let (order, payment_id) = start_payment(&app, "yk-broken", "yk-refund").await;
     fake.pay(&payment_id);
     assert_eq!(
@@ -315,7 +248,7 @@ async fn a_failed_drink_after_an_immediate_payment_is_refunded_with_a_key_derive
 #[tokio::test]
 async fn a_waiting_for_capture_payment_counts_as_paid_in_after_dispense_mode_and_is_not_captured_yet(
 ) {
-    let (app, fake) = spawn_with_yookassa(YK_FLEET).await;
+    let (app, fake) = spawn_with_yookassa().await;
     let (order, payment_id) = start_payment(&app, "yk-hold-silent", "yk-hold-wait").await;
     assert_eq!(fake.requests()[0].body["capture"], false);
     fake.pay(&payment_id);
@@ -346,7 +279,7 @@ async fn a_waiting_for_capture_payment_counts_as_paid_in_after_dispense_mode_and
 
 #[tokio::test]
 async fn an_after_dispense_payment_is_captured_only_after_the_drink_is_dispensed() {
-    let (app, fake) = spawn_with_yookassa(YK_FLEET).await;
+    let (app, fake) = spawn_with_yookassa().await;
     let (order, payment_id) = start_payment(&app, "yk-hold", "yk-hold-ok").await;
     fake.pay(&payment_id);
     assert_eq!(
@@ -386,7 +319,7 @@ async fn an_after_dispense_payment_is_captured_only_after_the_drink_is_dispensed
 
 #[tokio::test]
 async fn an_after_dispense_hold_is_canceled_when_the_machine_fails() {
-    let (app, fake) = spawn_with_yookassa(YK_FLEET).await;
+    let (app, fake) = spawn_with_yookassa().await;
     let (order, payment_id) = start_payment(&app, "yk-hold-broken", "yk-hold-fail").await;
     fake.pay(&payment_id);
     assert_eq!(
@@ -415,7 +348,7 @@ async fn an_after_dispense_hold_is_canceled_when_the_machine_fails() {
 
 #[tokio::test]
 async fn an_email_for_the_receipt_goes_into_the_create_request() {
-    let (app, fake) = spawn_with_yookassa(YK_FLEET).await;
+    let (app, fake) = spawn_with_yookassa().await;
     start_payment_with(
         &app,
         "yk-1",
@@ -440,7 +373,7 @@ async fn an_email_for_the_receipt_goes_into_the_create_request() {
 
 #[tokio::test]
 async fn a_phone_for_the_receipt_goes_into_the_create_request_with_the_shops_tax_settings() {
-    let (app, fake) = spawn_with_yookassa(YK_FLEET).await;
+    let (app, fake) = spawn_with_yookassa().await;
     start_payment_with(
         &app,
         "yk-strict",
@@ -460,7 +393,7 @@ async fn a_phone_for_the_receipt_goes_into_the_create_request_with_the_shops_tax
 
 #[tokio::test]
 async fn no_contact_for_an_optional_receipt_sends_no_receipt() {
-    let (app, fake) = spawn_with_yookassa(YK_FLEET).await;
+    let (app, fake) = spawn_with_yookassa().await;
     start_payment(&app, "yk-1", "yk-receipt-none").await;
     let create = &api_calls(&fake, "POST", "/v3/payments")[0];
     assert!(create.body.get("receipt").is_none(), "{}", create.body);
@@ -468,7 +401,7 @@ async fn no_contact_for_an_optional_receipt_sends_no_receipt() {
 
 #[tokio::test]
 async fn a_required_receipt_without_a_contact_is_refused_before_anything_reaches_yookassa() {
-    let (app, fake) = spawn_with_yookassa(YK_FLEET).await;
+    let (app, fake) = spawn_with_yookassa().await;
     let order = app.scan("yk-strict", "1", "1", "yk-receipt-required").await;
     let response = app.initiate(&order, None).await;
     assert_eq!(response.status().as_u16(), 422);

@@ -5,7 +5,7 @@
 use crate::helpers::TestApp;
 use crate::yookassa::{
     api_calls, deliver, history, our_payment, spawn_with_yookassa, spawn_with_yookassa_and,
-    start_payment, YK_FLEET,
+    start_payment,
 };
 use coffee_domain::idempotency;
 use coffee_domain::services::expiry::Expiry;
@@ -41,7 +41,7 @@ async fn assert_still_pending_without_a_drink(app: &TestApp, order: &str) {
 
 #[tokio::test]
 async fn a_forged_success_for_a_payment_the_api_says_is_pending_brews_no_drink() {
-    let (app, fake) = spawn_with_yookassa(YK_FLEET).await;
+    let (app, fake) = spawn_with_yookassa().await;
     let (order, payment_id) = start_payment(&app, "yk-1", "yk-forged").await;
     assert_eq!(
         deliver(&app, forged_success(&payment_id, "150.00")).await,
@@ -65,11 +65,8 @@ async fn a_forged_success_for_a_payment_the_api_says_is_pending_brews_no_drink()
 
 #[tokio::test]
 async fn a_notification_from_outside_the_trusted_ranges_brews_no_drink() {
-    let (app, fake) = spawn_with_yookassa_and(
-        YK_FLEET,
-        &[("YOOKASSA_TRUSTED_IPS", "185.71.76.0/27".to_owned())],
-    )
-    .await;
+    let (app, fake) =
+        spawn_with_yookassa_and(&[("YOOKASSA_TRUSTED_IPS", "185.71.76.0/27".to_owned())]).await;
     let (order, payment_id) = start_payment(&app, "yk-1", "yk-outsider").await;
     // Even a true story is not believed from an outsider (127.0.0.1 here).
     fake.pay(&payment_id);
@@ -85,7 +82,7 @@ async fn a_notification_from_outside_the_trusted_ranges_brews_no_drink() {
 async fn x_forwarded_for_is_believed_only_from_a_trusted_proxy() {
     // YooKassa's official ranges (the default) and a reverse proxy on 127.0.0.1.
     let (app, fake) =
-        spawn_with_yookassa_and(YK_FLEET, &[("TRUSTED_PROXIES", "127.0.0.1/32".to_owned())]).await;
+        spawn_with_yookassa_and(&[("TRUSTED_PROXIES", "127.0.0.1/32".to_owned())]).await;
     let (order, payment_id) = start_payment(&app, "yk-1", "yk-proxy").await;
     fake.pay(&payment_id);
     let body = fake.notification("payment.succeeded", &payment_id);
@@ -131,7 +128,7 @@ async fn x_forwarded_for_is_believed_only_from_a_trusted_proxy() {
 #[tokio::test]
 async fn a_forged_x_forwarded_for_line_does_not_get_past_a_proxy_that_adds_its_own_line() {
     let (app, fake) =
-        spawn_with_yookassa_and(YK_FLEET, &[("TRUSTED_PROXIES", "127.0.0.1/32".to_owned())]).await;
+        spawn_with_yookassa_and(&[("TRUSTED_PROXIES", "127.0.0.1/32".to_owned())]).await;
     let (order, payment_id) = start_payment(&app, "yk-1", "yk-proxy-lines").await;
     fake.pay(&payment_id);
     let body = fake.notification("payment.succeeded", &payment_id);
@@ -160,7 +157,7 @@ async fn a_forged_x_forwarded_for_line_does_not_get_past_a_proxy_that_adds_its_o
 
 #[tokio::test]
 async fn a_payment_whose_amount_differs_from_the_order_brews_no_drink() {
-    let (app, fake) = spawn_with_yookassa(YK_FLEET).await;
+    let (app, fake) = spawn_with_yookassa().await;
     let (order, payment_id) = start_payment(&app, "yk-1", "yk-amount").await;
     fake.pay(&payment_id);
     fake.set_amount(&payment_id, "1.50");
@@ -176,7 +173,7 @@ async fn a_payment_whose_amount_differs_from_the_order_brews_no_drink() {
 
 #[tokio::test]
 async fn the_same_notification_twenty_times_at_once_brews_one_drink() {
-    let (app, fake) = spawn_with_yookassa(YK_FLEET).await;
+    let (app, fake) = spawn_with_yookassa().await;
     let (order, payment_id) = start_payment(&app, "yk-1", "yk-storm").await;
     fake.pay(&payment_id);
     let body = fake.notification("payment.succeeded", &payment_id);
@@ -206,7 +203,7 @@ async fn the_same_notification_twenty_times_at_once_brews_one_drink() {
 
 #[tokio::test]
 async fn a_repeated_notification_answers_200_and_changes_nothing() {
-    let (app, fake) = spawn_with_yookassa(YK_FLEET).await;
+    let (app, fake) = spawn_with_yookassa().await;
     let (order, payment_id) = start_payment(&app, "yk-1", "yk-dup").await;
     fake.pay(&payment_id);
     let body = fake.notification("payment.succeeded", &payment_id);
@@ -225,7 +222,7 @@ async fn a_repeated_notification_answers_200_and_changes_nothing() {
 
 #[tokio::test]
 async fn a_notification_about_an_unknown_payment_answers_200_and_changes_nothing() {
-    let (app, fake) = spawn_with_yookassa(YK_FLEET).await;
+    let (app, fake) = spawn_with_yookassa().await;
     let (order, payment_id) = start_payment(&app, "yk-1", "yk-unknown").await;
     fake.pay(&payment_id);
     let before = app.status(&order).await;
@@ -253,7 +250,7 @@ async fn a_notification_about_an_unknown_payment_answers_200_and_changes_nothing
 
 #[tokio::test]
 async fn a_malformed_notification_from_yookassa_is_answered_400_and_changes_nothing() {
-    let (app, fake) = spawn_with_yookassa(YK_FLEET).await;
+    let (app, fake) = spawn_with_yookassa().await;
     let (order, payment_id) = start_payment(&app, "yk-1", "yk-malformed").await;
     fake.pay(&payment_id);
     let bodies: Vec<Vec<u8>> = vec![
@@ -278,7 +275,7 @@ async fn a_malformed_notification_from_yookassa_is_answered_400_and_changes_noth
 #[tokio::test]
 async fn a_notification_is_answered_503_while_yookassa_or_our_storage_is_down_and_applied_on_retry()
 {
-    let (app, fake) = spawn_with_yookassa(YK_FLEET).await;
+    let (app, fake) = spawn_with_yookassa().await;
     let (order, payment_id) = start_payment(&app, "yk-1", "yk-outage").await;
     fake.pay(&payment_id);
     let body = fake.notification("payment.succeeded", &payment_id);
@@ -307,7 +304,7 @@ async fn a_notification_is_answered_503_while_yookassa_or_our_storage_is_down_an
 
 #[tokio::test]
 async fn a_payment_after_expiry_brews_no_drink_and_is_refunded() {
-    let (app, fake) = spawn_with_yookassa(YK_FLEET).await;
+    let (app, fake) = spawn_with_yookassa().await;
     let (order, payment_id) = start_payment(&app, "yk-1", "yk-late").await;
     app.clock.advance(chrono::Duration::minutes(16));
     Expiry::new(app.ctx.clone()).expire_due(100).await.unwrap();
@@ -337,7 +334,7 @@ async fn a_payment_after_expiry_brews_no_drink_and_is_refunded() {
 
 #[tokio::test]
 async fn a_refund_notice_for_a_payment_we_did_not_refund_is_not_believed() {
-    let (app, fake) = spawn_with_yookassa(YK_FLEET).await;
+    let (app, fake) = spawn_with_yookassa().await;
     let (order, payment_id) = start_payment(&app, "yk-1", "yk-refund-forged").await;
     fake.pay(&payment_id);
     assert_eq!(
