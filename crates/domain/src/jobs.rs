@@ -1,6 +1,6 @@
 //! Side effects as durable jobs, committed in the same unit as the transition that causes them.
 
-use crate::{JobId, OrderId};
+use crate::{JobId, OrderId, Payment, PaymentId};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -47,6 +47,19 @@ impl JobKind {
         JobKind::ALL.into_iter().find(|k| k.as_str() == text)
     }
 
+    /// Claim order among due jobs, lowest first: what moves a paid order or returns money
+    /// runs before polling, whatever `run_at` says, so a poll storm cannot delay a drink.
+    pub fn priority(self) -> i16 {
+        match self {
+            JobKind::SendMakeCommand
+            | JobKind::CapturePayment
+            | JobKind::CancelPayment
+            | JobKind::RefundPayment
+            | JobKind::DispenseDeadline => 0,
+            JobKind::PollPayment => 1,
+        }
+    }
+
     /// How many times a job of this kind is tried before it is declared dead.
     pub fn max_attempts(self) -> u32 {
         match self {
@@ -62,15 +75,32 @@ impl JobKind {
 pub struct NewJob {
     pub kind: JobKind,
     pub order_id: OrderId,
+    /// The payment attempt a money job is about (an order may have several attempts).
+    pub payment_id: Option<PaymentId>,
     pub run_at: DateTime<Utc>,
 }
 
 impl NewJob {
     pub fn now(kind: JobKind, order_id: OrderId, now: DateTime<Utc>) -> Self {
+        Self::at(kind, order_id, now)
+    }
+
+    pub fn at(kind: JobKind, order_id: OrderId, run_at: DateTime<Utc>) -> Self {
         Self {
             kind,
             order_id,
-            run_at: now,
+            payment_id: None,
+            run_at,
+        }
+    }
+
+    /// A job about one payment attempt.
+    pub fn for_payment(kind: JobKind, payment: &Payment, run_at: DateTime<Utc>) -> Self {
+        Self {
+            kind,
+            order_id: payment.order_id,
+            payment_id: Some(payment.id),
+            run_at,
         }
     }
 }
@@ -92,11 +122,17 @@ pub struct Job {
     pub id: JobId,
     pub kind: JobKind,
     pub order_id: OrderId,
+    /// The payment attempt a money job is about; `None` for order jobs (and for money jobs
+    /// queued before attempts were named: they act on the order's latest payment).
+    pub payment_id: Option<PaymentId>,
     /// Attempts started so far, including the current one.
     pub attempts: u32,
     pub max_attempts: u32,
     /// This claim's token: only the current claim may complete, retry or bury the job.
     pub claim: Uuid,
+    /// An earlier claim marked the make command sent and never recorded what came of it (its
+    /// worker died mid-call): the command may have reached the machine.
+    pub sent: bool,
 }
 
 impl Job {

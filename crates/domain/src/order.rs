@@ -45,6 +45,48 @@ impl FailureReason {
     }
 }
 
+/// Why an order needs an operator to look at it. The money-safety rules set it; the console
+/// lists such orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Attention {
+    /// A make command was sent without a clear answer and no machine report came: the money
+    /// went back, and the drink may have been made.
+    MakeOutcomeUnknown,
+    /// The provider's payment does not match ours (amount, currency, order, missing order id).
+    ProviderMismatch,
+    /// Money came in for an order that could no longer be served; it is being returned.
+    MoneyAfterOrderEnded,
+    /// The provider released a hold after the drink was made: the drink was not paid for.
+    HoldCanceledAfterDrink,
+    /// The provider refused or canceled a refund we asked for.
+    RefundRefused,
+}
+
+impl Attention {
+    pub const ALL: [Attention; 5] = [
+        Attention::MakeOutcomeUnknown,
+        Attention::ProviderMismatch,
+        Attention::MoneyAfterOrderEnded,
+        Attention::HoldCanceledAfterDrink,
+        Attention::RefundRefused,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Attention::MakeOutcomeUnknown => "make_outcome_unknown",
+            Attention::ProviderMismatch => "provider_mismatch",
+            Attention::MoneyAfterOrderEnded => "money_after_order_ended",
+            Attention::HoldCanceledAfterDrink => "hold_canceled_after_drink",
+            Attention::RefundRefused => "refund_refused",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Attention> {
+        Attention::ALL.into_iter().find(|a| a.as_str() == text)
+    }
+}
+
 /// Where a 54-FZ receipt goes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "value", rename_all = "snake_case")]
@@ -152,6 +194,11 @@ pub struct Order {
     pub receipt_contact: Option<ReceiptContact>,
     /// Success was assumed by the deadline policy, not reported by the machine.
     pub dispense_assumed: bool,
+    /// The make command was sent and its fate is unknown: only a machine report may say the
+    /// drink was made; at the deadline the money goes back.
+    pub make_outcome_unknown: bool,
+    /// Set when an operator must look at the order.
+    pub attention: Option<Attention>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

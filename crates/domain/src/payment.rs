@@ -133,7 +133,8 @@ pub struct IllegalPaymentTransition {
     pub event: PaymentEvent,
 }
 
-/// One payment attempt of an order (an order has at most one).
+/// One payment attempt of an order. An order has at most one live attempt; after a canceled
+/// or refused one the customer may try again with a new one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payment {
     pub id: PaymentId,
@@ -146,6 +147,9 @@ pub struct Payment {
     pub confirmation_url: String,
     /// The key the create call carried; retries reuse it so the provider never charges twice.
     pub idempotency_key: String,
+    /// The provider's id of our refund, once asked for: a pending refund is re-checked by
+    /// fetching it, never by asking again.
+    pub refund_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -154,8 +158,14 @@ pub struct Payment {
 pub mod idempotency {
     use crate::{OrderId, PaymentId};
 
-    pub fn create(order: OrderId) -> String {
-        format!("coffee-create-{order}")
+    /// The first attempt keeps the key it always had; a retry after a failed attempt is a new
+    /// payment, so it gets its own key (the same for concurrent presses of one retry).
+    pub fn create(order: OrderId, attempt: usize) -> String {
+        if attempt <= 1 {
+            format!("coffee-create-{order}")
+        } else {
+            format!("coffee-create-{order}-{attempt}")
+        }
     }
     pub fn capture(payment: PaymentId) -> String {
         format!("coffee-capture-{payment}")

@@ -2,7 +2,7 @@
 //! method documents the errors it must return.
 
 use crate::{
-    CaptureMode, Device, DeviceUuid, Drink, DrinkNo, FailureReason, Fleet, FleetChanges,
+    Attention, CaptureMode, Device, DeviceUuid, Drink, DrinkNo, FailureReason, Fleet, FleetChanges,
     HistoryEntry, Job, JobId, JobKind, JobState, MachineOrderId, Merchant, MerchantKey, Money,
     NewJob, Order, OrderId, OrderStatus, Payment, PaymentId, PaymentState, ProviderKind,
     ReceiptContact, Size,
@@ -38,7 +38,10 @@ pub struct StatusChange {
     pub expected: OrderStatus,
     /// May equal `expected` to record a reason without moving.
     pub next: OrderStatus,
+    /// Sets the order's failure reason; `None` keeps the one it has.
     pub failure_reason: Option<FailureReason>,
+    /// Clears the reason a failed payment attempt left (a new attempt starts).
+    pub clears_failure_reason: bool,
     pub dispense_assumed: bool,
 }
 
@@ -70,8 +73,21 @@ pub struct OrderChange {
     pub new_payment: Option<Payment>,
     pub payment_state: Option<PaymentStateChange>,
     pub provider_event: Option<ProviderEventRecord>,
+    /// The provider's id of a refund just asked for, kept on the payment.
+    pub refund_id: Option<RefundRecord>,
+    /// Marks the make command's fate unknown (never cleared).
+    pub make_outcome_unknown: bool,
+    /// Flags the order for an operator (never cleared by a decision).
+    pub attention: Option<Attention>,
     pub history: Vec<HistoryEntry>,
     pub jobs: Vec<NewJob>,
+}
+
+/// A refund's provider id, recorded on its payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRecord {
+    pub payment_id: PaymentId,
+    pub refund_id: String,
 }
 
 impl OrderChange {
@@ -83,6 +99,9 @@ impl OrderChange {
             new_payment: None,
             payment_state: None,
             provider_event: None,
+            refund_id: None,
+            make_outcome_unknown: false,
+            attention: None,
             history: Vec::new(),
             jobs: Vec::new(),
         }
@@ -128,7 +147,7 @@ pub trait OrderRepository: Send + Sync {
     ) -> Result<Option<Order>, RepositoryError>;
     /// Applies the change all-or-nothing. Errors: `Conflict` when the order's status or the
     /// payment's state is not the expected one; `Duplicate` when `new_payment` would give the
-    /// order a second payment or reuse a provider payment id, or when `provider_event` was
+    /// order a second live payment (one not `canceled`) or reuse a provider payment id, or when `provider_event` was
     /// already recorded; `NotFound` for an unknown order
     /// or payment; `Unavailable`.
     async fn apply(&self, change: OrderChange) -> Result<(), RepositoryError>;
@@ -136,6 +155,8 @@ pub trait OrderRepository: Send + Sync {
     async fn record(&self, entries: Vec<HistoryEntry>) -> Result<(), RepositoryError>;
     /// The order's timeline, oldest first. Errors: `Unavailable`.
     async fn history(&self, id: OrderId) -> Result<Vec<HistoryEntry>, RepositoryError>;
+    /// Orders flagged for an operator, newest first, at most `limit`. Errors: `Unavailable`.
+    async fn needing_attention(&self, limit: usize) -> Result<Vec<Order>, RepositoryError>;
     /// Orders in `created` or `pending` whose `expires_at` is at or before `now`, oldest
     /// first, at most `limit`. Errors: `Unavailable`.
     async fn due_for_expiry(
@@ -150,8 +171,15 @@ pub trait OrderRepository: Send + Sync {
 /// Payments.
 #[async_trait]
 pub trait PaymentRepository: Send + Sync {
-    /// The order's payment, if it has one. Errors: `Unavailable`.
+    /// The order's latest payment attempt, if it has one. Errors: `Unavailable`.
     async fn for_order(&self, order: OrderId) -> Result<Option<Payment>, RepositoryError>;
+    /// `Ok(None)` when unknown. Errors: `Unavailable`.
+    async fn get(&self, id: PaymentId) -> Result<Option<Payment>, RepositoryError>;
+    /// Every payment attempt of the order, oldest first. Errors: `Unavailable`.
+    async fn attempts_of(&self, order: OrderId) -> Result<Vec<Payment>, RepositoryError>;
+    /// How many payments of the device's orders are still `pending` at their provider.
+    /// Errors: `Unavailable`.
+    async fn pending_on_device(&self, device: &DeviceUuid) -> Result<usize, RepositoryError>;
     /// `Ok(None)` when unknown. Errors: `Unavailable`.
     async fn by_provider_id(
         &self,
@@ -187,6 +215,10 @@ pub trait JobQueue: Send + Sync {
         error: &str,
         count_attempt: bool,
     ) -> Result<(), RepositoryError>;
+    /// Records, before the make command is sent, that this claim is sending it: a claim that
+    /// takes over after a crash sees `Job::sent` and does not send again. `retry` clears it.
+    /// Errors: as [`JobQueue::complete`].
+    async fn mark_sent(&self, job: &Job) -> Result<(), RepositoryError>;
     /// Gives up: the job becomes `dead` with its last error. Errors: as [`JobQueue::complete`].
     async fn bury(&self, job: &Job, error: &str) -> Result<(), RepositoryError>;
     /// Jobs of an order with their states, for operators and tests. Errors: `Unavailable`.
@@ -246,6 +278,9 @@ pub struct ProviderPayment {
     pub amount: Money,
     /// Our order id, as we put it into the payment's metadata.
     pub order_id: Option<OrderId>,
+    /// When the customer paid (captured or held), as the provider recorded it: a late payment
+    /// is judged by this, not by when we heard of it.
+    pub paid_at: Option<DateTime<Utc>>,
 }
 
 /// Provider statuses translated into the domain's words.
@@ -265,8 +300,11 @@ pub enum ProviderPaymentStatus {
 pub enum NotificationClaim {
     /// Something happened to this payment; re-fetch it to learn what.
     Payment { provider_payment_id: String },
-    /// A refund of this payment completed.
-    RefundSucceeded { provider_payment_id: String },
+    /// A refund of this payment completed; believed only after the refund is fetched.
+    RefundSucceeded {
+        provider_payment_id: String,
+        refund_id: String,
+    },
     /// A notification we do not act on (logged).
     Ignored { reason: String },
 }
@@ -301,12 +339,25 @@ pub struct CreatedPayment {
     pub confirmation_url: String,
 }
 
-/// Whether a refund is complete.
+/// Where a refund is, as the provider says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundStatus {
+    /// The provider's id of the refund: stored, so a pending refund is re-checked by fetching
+    /// it, never by asking for it again.
+    pub refund_id: String,
+    /// The provider payment it returns money of.
+    pub provider_payment_id: String,
+    pub state: RefundState,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RefundOutcome {
-    Completed,
-    /// Accepted, not yet complete; ask again later (same idempotency key).
-    InProgress,
+pub enum RefundState {
+    /// The money is on its way back to the customer for good.
+    Succeeded,
+    /// Accepted, not yet complete: fetch it again later.
+    Pending,
+    /// The provider refused or canceled the refund: an operator must look.
+    Canceled,
 }
 
 /// A payment provider (YooKassa, T-Bank, the sandbox).
@@ -340,14 +391,21 @@ pub trait PaymentGateway: Send + Sync {
         payment: &Payment,
         idempotency_key: &str,
     ) -> Result<(), PaymentGatewayError>;
-    /// Refunds a captured payment in full.
+    /// Refunds a captured payment in full; the same `idempotency_key` never refunds twice.
     /// Errors: `Rejected`, `NotFound`, `Unavailable`, `Unauthorized`.
     async fn refund(
         &self,
         merchant: &Merchant,
         payment: &Payment,
         idempotency_key: &str,
-    ) -> Result<RefundOutcome, PaymentGatewayError>;
+    ) -> Result<RefundStatus, PaymentGatewayError>;
+    /// Fetches a refund by its id: the only view of a refund we trust.
+    /// Errors: `NotFound`, `Unavailable`, `Unauthorized`, `InvalidResponse`.
+    async fn get_refund(
+        &self,
+        merchant: &Merchant,
+        refund_id: &str,
+    ) -> Result<RefundStatus, PaymentGatewayError>;
     /// Checks who sent a notification and what it claims, without believing its content.
     /// Errors: `Malformed`, `Untrusted`.
     async fn verify_notification(
@@ -359,9 +417,14 @@ pub trait PaymentGateway: Send + Sync {
 /// Errors of a machine gateway call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MachineError {
-    /// Timeout, 5xx or a network error: retry later.
+    /// The request certainly did not reach the machine or its cloud (connection refused or
+    /// reset before it was written, DNS failure, 429/503 with nothing accepted): retry later.
     #[error("machine gateway unavailable: {0}")]
     Unavailable(String),
+    /// The make command was sent and no clear answer came back (a timeout after sending, an
+    /// ambiguous 5xx): it may have been accepted. Never resent blindly, never assumed made.
+    #[error("make command outcome unknown: {0}")]
+    OutcomeUnknown(String),
     /// Refused for good (4xx): retrying will not help.
     #[error("machine gateway rejected the request: {0}")]
     Rejected(String),
@@ -398,8 +461,10 @@ pub trait MachineGateway: Send + Sync {
     /// The time of the last heartbeat, `Ok(None)` when there never was one.
     /// Errors: `Unavailable`, `Rejected`.
     async fn last_heartbeat(&self, device: &Device) -> Result<Option<DateTime<Utc>>, MachineError>;
-    /// Sends the make command. Repeating it with the same machine order id must be harmless.
-    /// Errors: `Unavailable` (retry), `Rejected` (permanent).
+    /// Sends the make command once (no retry inside the adapter once the request may have
+    /// been written). Errors: `Unavailable` (certainly not delivered: the caller may retry),
+    /// `OutcomeUnknown` (may have been accepted: the caller must not resend), `Rejected`
+    /// (refused for good).
     async fn make(&self, command: &MakeCommand) -> Result<(), MachineError>;
 }
 

@@ -21,6 +21,9 @@ pub struct Settings {
     /// How long a claimed job is its worker's before another may take it over (a worker that
     /// died mid-job is replaced after this).
     pub job_lease: Duration,
+    /// At most this many payments of one device may wait to be paid at once
+    /// (`MAX_PENDING_PAYMENTS_PER_DEVICE`); beyond it «Оплатить» answers 429.
+    pub max_pending_payments_per_device: usize,
 }
 
 /// Moscow: UTC+3 all year.
@@ -36,6 +39,7 @@ impl Default for Settings {
             poll_slow: Duration::seconds(60),
             poll_after_expiry: Duration::hours(1),
             job_lease: Duration::seconds(60),
+            max_pending_payments_per_device: 20,
             business_utc_offset: FixedOffset::east_opt(MOSCOW_SECONDS_EAST)
                 .unwrap_or_else(|| Utc.fix()),
         }

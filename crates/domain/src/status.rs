@@ -1,10 +1,11 @@
 //! The seven order statuses and the one function that moves between them.
 //!
 //! ```text
-//! created ──PaymentCreated──▶ pending ──PaymentConfirmed──▶ paid ──MakeAccepted──▶ make_pending ──Dispensed/DispenseAssumed──▶ successful
-//!    │                          │                             │                        │
-//!    └─PaymentCreationFailed─▶ failed   └─PaymentCanceled/Expired─▶ not_paid   └─MachineUnreachable─▶ failed ◀─DispenseFailed/DispenseTimedOut─┘
-//! created ──Expired──▶ not_paid
+//! created ──PaymentCreated──▶ pending ──PaymentConfirmed──▶ paid ──MakeAccepted/MakeOutcomeUnknown──▶ make_pending ──Dispensed/DispenseAssumed──▶ successful
+//!  ▲  │ ▲                        │  │                         │                                      │
+//!  │  │ └PaymentCreationFailed┘  │  └─Expired─▶ not_paid      └─MachineUnreachable─▶ failed ◀─DispenseFailed/DispenseTimedOut─┘
+//!  │  └──Expired──▶ not_paid     │
+//!  └──────PaymentCanceled────────┘   (a failed attempt leaves the order payable until it expires)
 //! ```
 //!
 //! Terminal statuses (`successful`, `not_paid`, `failed`) never move again. An event that has
@@ -76,11 +77,11 @@ impl fmt::Display for OrderStatus {
 pub enum OrderEvent {
     /// The provider accepted our payment request.
     PaymentCreated,
-    /// The provider refused to create the payment.
+    /// The provider refused to create the payment: the order stays payable.
     PaymentCreationFailed,
     /// The provider confirmed the money (captured or held).
     PaymentConfirmed,
-    /// The payment was canceled before money was taken.
+    /// The payment was canceled before money was taken: the order is payable again.
     PaymentCanceled,
     /// The order was not paid by `expires_at`.
     Expired,
@@ -88,6 +89,8 @@ pub enum OrderEvent {
     MakeAccepted,
     /// The make command could not be delivered, even after retries.
     MachineUnreachable,
+    /// The make command was sent without a clear answer: it may have been accepted.
+    MakeOutcomeUnknown,
     /// The machine reported the drink dispensed.
     Dispensed,
     /// No report by the deadline, and the device's policy assumes success.
@@ -99,7 +102,7 @@ pub enum OrderEvent {
 }
 
 impl OrderEvent {
-    pub const ALL: [OrderEvent; 11] = [
+    pub const ALL: [OrderEvent; 12] = [
         OrderEvent::PaymentCreated,
         OrderEvent::PaymentCreationFailed,
         OrderEvent::PaymentConfirmed,
@@ -107,6 +110,7 @@ impl OrderEvent {
         OrderEvent::Expired,
         OrderEvent::MakeAccepted,
         OrderEvent::MachineUnreachable,
+        OrderEvent::MakeOutcomeUnknown,
         OrderEvent::Dispensed,
         OrderEvent::DispenseAssumed,
         OrderEvent::DispenseFailed,
@@ -141,12 +145,14 @@ pub fn transition(from: OrderStatus, event: OrderEvent) -> Result<Transition, Il
     match from {
         S::Created => match event {
             E::PaymentCreated => Ok(To(S::Pending)),
-            E::PaymentCreationFailed => Ok(To(S::Failed)),
+            // The order stays payable; the move records why the attempt failed.
+            E::PaymentCreationFailed => Ok(To(S::Created)),
             E::Expired => Ok(To(S::NotPaid)),
+            E::PaymentCanceled => Ok(Duplicate),
             E::PaymentConfirmed
-            | E::PaymentCanceled
             | E::MakeAccepted
             | E::MachineUnreachable
+            | E::MakeOutcomeUnknown
             | E::Dispensed
             | E::DispenseAssumed
             | E::DispenseFailed
@@ -155,10 +161,12 @@ pub fn transition(from: OrderStatus, event: OrderEvent) -> Result<Transition, Il
         S::Pending => match event {
             E::PaymentCreated => Ok(Duplicate),
             E::PaymentConfirmed => Ok(To(S::Paid)),
-            E::PaymentCanceled | E::Expired => Ok(To(S::NotPaid)),
+            E::PaymentCanceled => Ok(To(S::Created)),
+            E::Expired => Ok(To(S::NotPaid)),
             E::PaymentCreationFailed
             | E::MakeAccepted
             | E::MachineUnreachable
+            | E::MakeOutcomeUnknown
             | E::Dispensed
             | E::DispenseAssumed
             | E::DispenseFailed
@@ -166,7 +174,7 @@ pub fn transition(from: OrderStatus, event: OrderEvent) -> Result<Transition, Il
         },
         S::Paid => match event {
             E::PaymentCreated | E::PaymentConfirmed => Ok(Duplicate),
-            E::MakeAccepted => Ok(To(S::MakePending)),
+            E::MakeAccepted | E::MakeOutcomeUnknown => Ok(To(S::MakePending)),
             E::MachineUnreachable => Ok(To(S::Failed)),
             E::PaymentCreationFailed
             | E::PaymentCanceled
@@ -177,7 +185,9 @@ pub fn transition(from: OrderStatus, event: OrderEvent) -> Result<Transition, Il
             | E::DispenseTimedOut => illegal,
         },
         S::MakePending => match event {
-            E::PaymentCreated | E::PaymentConfirmed | E::MakeAccepted => Ok(Duplicate),
+            E::PaymentCreated | E::PaymentConfirmed | E::MakeAccepted | E::MakeOutcomeUnknown => {
+                Ok(Duplicate)
+            }
             E::Dispensed | E::DispenseAssumed => Ok(To(S::Successful)),
             E::DispenseFailed | E::DispenseTimedOut => Ok(To(S::Failed)),
             E::PaymentCreationFailed | E::PaymentCanceled | E::Expired | E::MachineUnreachable => {
@@ -188,6 +198,7 @@ pub fn transition(from: OrderStatus, event: OrderEvent) -> Result<Transition, Il
             E::PaymentCreated
             | E::PaymentConfirmed
             | E::MakeAccepted
+            | E::MakeOutcomeUnknown
             | E::Dispensed
             | E::DispenseAssumed => Ok(Duplicate),
             E::PaymentCreationFailed
@@ -204,6 +215,7 @@ pub fn transition(from: OrderStatus, event: OrderEvent) -> Result<Transition, Il
             | E::PaymentConfirmed
             | E::MakeAccepted
             | E::MachineUnreachable
+            | E::MakeOutcomeUnknown
             | E::Dispensed
             | E::DispenseAssumed
             | E::DispenseFailed
@@ -219,6 +231,7 @@ pub fn transition(from: OrderStatus, event: OrderEvent) -> Result<Transition, Il
             | E::PaymentCanceled
             | E::Expired
             | E::MakeAccepted
+            | E::MakeOutcomeUnknown
             | E::Dispensed
             | E::DispenseAssumed => illegal,
         },

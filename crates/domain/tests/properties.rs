@@ -8,7 +8,9 @@ mod support;
 
 use chrono::Duration;
 use coffee_adapter_sandbox::{MachineFailure, SandboxAction};
-use coffee_domain::ports::{InboundNotification, PaymentGatewayError, ProviderPaymentStatus};
+use coffee_domain::ports::{
+    InboundNotification, PaymentGatewayError, PaymentRepository, ProviderPaymentStatus,
+};
 use coffee_domain::services::checkout::PaymentRequest;
 use coffee_domain::services::dispensing::DispenseResult;
 use coffee_domain::services::settlement::SettlementError;
@@ -140,6 +142,14 @@ impl Observer {
                 None => {}
             }
             if let Some(payment) = h.payment(id).await {
+                // A new attempt after a canceled one starts its own money story (the replaced
+                // attempt is checked to be canceled below).
+                if self.payment_ids[i]
+                    .as_ref()
+                    .is_some_and(|(seen, _)| *seen != payment.id)
+                {
+                    self.returned_money[i] = false;
+                }
                 if self.returned_money[i] {
                     prop_assert!(
                         !payment.state.holds_customer_money(),
@@ -190,14 +200,30 @@ impl Observer {
                 );
                 prop_assert_eq!(order.failure_reason, Some(FailureReason::PaidAfterExpiry));
             }
-            // One payment per order, never replaced.
-            let payment_id = h.payment(id).await.map(|p| (p.id, p.provider_payment_id));
-            match (&self.payment_ids[i], payment_id) {
-                (Some(seen), now) => {
-                    prop_assert_eq!(Some(seen), now.as_ref(), "order {}: payment replaced", i)
+            // At most one live payment per order: a new attempt only once the one before it
+            // was canceled (the customer may pay again after a failed attempt).
+            let current = h.payment(id).await.map(|p| (p.id, p.provider_payment_id));
+            if let (Some(seen), Some(now)) = (&self.payment_ids[i], &current) {
+                if seen.0 != now.0 {
+                    let previous = h
+                        .store
+                        .get(seen.0)
+                        .await
+                        .map_err(|e| TestCaseError::fail(e.to_string()))?
+                        .map(|p| p.state);
+                    prop_assert_eq!(
+                        previous,
+                        Some(PaymentState::Canceled),
+                        "order {}: payment replaced while live",
+                        i
+                    );
                 }
-                (None, now) => self.payment_ids[i] = now,
             }
+            prop_assert!(
+                current.is_some() || self.payment_ids[i].is_none(),
+                "order {i}: payment vanished"
+            );
+            self.payment_ids[i] = current;
         }
         // A make command is only ever sent for a paid order.
         let calls = h.recorder.calls();

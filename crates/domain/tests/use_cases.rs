@@ -353,7 +353,7 @@ async fn a_paid_order_cannot_start_another_payment() {
 }
 
 #[tokio::test]
-async fn a_payment_the_provider_refuses_to_create_fails_the_order() {
+async fn a_payment_the_provider_refuses_to_create_leaves_the_order_payable_for_another_try() {
     let h = Harness::new().await;
     let order = h.scan_order("dev-1", "mo-1").await;
     h.sandbox.fail_next(PaymentGatewayError::Rejected {
@@ -373,10 +373,22 @@ async fn a_payment_the_provider_refuses_to_create_fails_the_order() {
         matches!(result, Err(InitiatePaymentError::ProviderRejected(_))),
         "{result:?}"
     );
-    let failed = h.order(order.id).await;
-    assert_eq!(failed.status, OrderStatus::Failed);
-    assert_eq!(failed.failure_reason, Some(FailureReason::PaymentRejected));
+    let refused = h.order(order.id).await;
+    assert_eq!(refused.status, OrderStatus::Created);
+    assert_eq!(refused.failure_reason, Some(FailureReason::PaymentRejected));
     assert!(h.payment(order.id).await.is_none());
+
+    // «Повторить оплату»: the next press creates the payment, and paying it brews.
+    h.initiate(order.id).await;
+    let retried = h.order(order.id).await;
+    assert_eq!(retried.status, OrderStatus::Pending);
+    assert_eq!(
+        retried.failure_reason, None,
+        "a new attempt clears the old reason"
+    );
+    h.pay(order.id).await;
+    h.drain().await;
+    assert_eq!(h.machine.make_calls(), 1);
 }
 
 #[tokio::test]
@@ -767,7 +779,7 @@ async fn a_dispense_report_for_an_unpaid_order_is_recorded_and_changes_nothing()
     );
     assert_eq!(h.order(order.id).await.status, OrderStatus::Pending);
     let last = h.history(order.id).await.pop().unwrap();
-    assert!(last.message.contains("ignored"), "{}", last.message);
+    assert!(last.message.contains("не учтено"), "{}", last.message);
     assert_eq!((last.from, last.to), (None, None));
 }
 
@@ -878,18 +890,30 @@ async fn a_hold_placed_after_expiry_is_released_and_never_brewed() {
 }
 
 #[tokio::test]
-async fn a_customer_who_cancels_at_the_provider_leaves_the_order_not_paid() {
+async fn a_customer_who_cancels_at_the_provider_may_pay_again_until_the_order_expires() {
     let h = Harness::new().await;
     let order = h.pending_order("dev-1", "mo-1").await;
+    let first = h.payment(order.id).await.unwrap();
     let notification = h.customer_acts(order.id, SandboxAction::Cancel).await;
     assert_eq!(h.deliver(&notification).await, NotificationOutcome::Applied);
     let order = h.order(order.id).await;
-    assert_eq!(order.status, OrderStatus::NotPaid);
+    assert_eq!(order.status, OrderStatus::Created);
     assert_eq!(order.failure_reason, Some(FailureReason::PaymentCanceled));
     assert_eq!(
         h.payment(order.id).await.unwrap().state,
         PaymentState::Canceled
     );
+    // A new attempt is a new payment with its own idempotency key.
+    h.initiate(order.id).await;
+    let second = h.payment(order.id).await.unwrap();
+    assert_ne!(second.id, first.id);
+    assert_ne!(second.provider_payment_id, first.provider_payment_id);
+    assert_ne!(second.idempotency_key, first.idempotency_key);
+    assert_eq!(second.state, PaymentState::Pending);
+    // Only expiry makes it not_paid.
+    h.advance(chrono::Duration::minutes(16));
+    h.drain().await;
+    assert_eq!(h.order(order.id).await.status, OrderStatus::NotPaid);
     h.drain().await;
     assert_eq!(h.machine.make_calls(), 0);
     assert_no_dead_jobs(&h);
@@ -1151,7 +1175,7 @@ async fn a_result_arriving_after_the_deadline_decided_is_recorded_without_a_seco
     );
     let late = &history[history.len() - 2];
     assert!(
-        late.message.starts_with("machine reported dispensed"),
+        late.message.starts_with("автомат сообщил: напиток выдан"),
         "{}",
         late.message
     );
@@ -1254,4 +1278,150 @@ async fn a_storage_outage_surfaces_as_unavailable_and_loses_nothing() {
     assert_eq!(h.deliver(&notification).await, NotificationOutcome::Applied);
     h.run_jobs().await;
     assert_eq!(h.machine.make_calls(), 1);
+}
+
+// ---- make commands whose fate is unknown ----------------------------------------------------
+
+/// A paid order whose make command went out and got no clear answer.
+async fn paid_with_unanswered_command(
+    h: &Harness,
+    failure: MachineFailure,
+) -> coffee_domain::Order {
+    let order = h.pending_order("dev-1", "mo-1").await;
+    h.pay(order.id).await;
+    h.machine.fail_next(failure);
+    h.run_jobs().await;
+    h.order(order.id).await
+}
+
+#[tokio::test]
+async fn a_make_command_without_a_clear_answer_is_never_sent_again() {
+    let h = Harness::new().await;
+    let order = paid_with_unanswered_command(&h, MachineFailure::AnswerLost).await;
+    assert_eq!(order.status, OrderStatus::MakePending);
+    assert!(order.make_outcome_unknown);
+    h.advance(Duration::seconds(10));
+    h.run_jobs().await;
+    assert_eq!(h.machine.make_calls(), 1, "the command is not repeated");
+}
+
+#[tokio::test]
+async fn an_unknown_make_outcome_is_refunded_at_the_deadline_and_flagged_even_on_an_assume_success_device(
+) {
+    let h = Harness::with(&[DeviceSetup::new("dev-1").policy(DeadlinePolicy::AssumeSuccess)]).await;
+    let order = paid_with_unanswered_command(&h, MachineFailure::LostAfterSending).await;
+    h.advance(Duration::seconds(i64::from(DEADLINE_SECONDS) + 1));
+    h.drain().await;
+    let order = h.order(order.id).await;
+    assert_eq!(order.status, OrderStatus::Failed);
+    assert!(!order.dispense_assumed);
+    assert_eq!(
+        order.attention,
+        Some(coffee_domain::Attention::MakeOutcomeUnknown)
+    );
+    assert_eq!(
+        h.payment(order.id).await.unwrap().state,
+        PaymentState::Refunded
+    );
+    assert_eq!(h.machine.make_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_machine_report_decides_an_unknown_make_outcome() {
+    let h = Harness::new().await;
+    let order = paid_with_unanswered_command(&h, MachineFailure::AnswerLost).await;
+    assert_eq!(
+        h.dispensed(&order).await,
+        ReportOutcome::Moved(OrderStatus::Successful)
+    );
+    h.advance(Duration::seconds(i64::from(DEADLINE_SECONDS) + 1));
+    h.drain().await;
+    let order = h.order(order.id).await;
+    assert_eq!(order.status, OrderStatus::Successful);
+    assert_eq!(order.attention, None);
+}
+
+#[tokio::test]
+async fn a_worker_that_died_while_sending_is_replaced_without_a_second_command() {
+    use coffee_domain::ports::JobQueue;
+    let h = Harness::new().await;
+    let order = h.pending_order("dev-1", "mo-1").await;
+    h.pay(order.id).await;
+    // A worker claims the make command, records it as sent, and dies before the answer.
+    let claimed = h
+        .store
+        .claim_due(h.now(), 1, Duration::seconds(60))
+        .await
+        .unwrap();
+    let job = claimed
+        .into_iter()
+        .find(|j| j.kind == JobKind::SendMakeCommand)
+        .unwrap();
+    h.store.mark_sent(&job).await.unwrap();
+    // Its lease runs out; another worker takes the job over.
+    h.advance(Duration::seconds(61));
+    h.run_jobs().await;
+    let order = h.order(order.id).await;
+    assert_eq!(order.status, OrderStatus::MakePending);
+    assert!(order.make_outcome_unknown);
+    assert_eq!(
+        h.machine.make_calls(),
+        0,
+        "the takeover does not send again"
+    );
+}
+
+#[tokio::test]
+async fn a_command_that_certainly_did_not_arrive_is_retried() {
+    let h = Harness::new().await;
+    let order = paid_with_unanswered_command(&h, MachineFailure::Unavailable).await;
+    assert_eq!(order.status, OrderStatus::Paid);
+    h.advance(Duration::seconds(5));
+    h.run_jobs().await;
+    let order = h.order(order.id).await;
+    assert_eq!(order.status, OrderStatus::MakePending);
+    assert!(!order.make_outcome_unknown);
+    assert_eq!(h.machine.make_calls(), 2);
+}
+
+// ---- abuse limits ----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_device_has_at_most_twenty_payments_waiting_to_be_paid() {
+    let h = Harness::new().await;
+    for n in 0..20 {
+        h.pending_order("dev-1", &format!("mo-{n}")).await;
+    }
+    let one_too_many = h.scan_order("dev-1", "mo-20").await;
+    let result = h
+        .checkout
+        .initiate_payment(PaymentRequest {
+            order_id: one_too_many.id,
+            return_url: "http://test/order".into(),
+            email: None,
+            phone: None,
+        })
+        .await;
+    assert!(
+        matches!(result, Err(InitiatePaymentError::TooManyPendingPayments)),
+        "{result:?}"
+    );
+    assert!(h.payment(one_too_many.id).await.is_none());
+}
+
+#[tokio::test]
+async fn an_expired_order_is_polled_by_one_chain_not_two() {
+    let h = Harness::new().await;
+    let order = h.pending_order("dev-1", "mo-1").await;
+    h.advance(Duration::minutes(16));
+    h.sweep().await;
+    let polls = h
+        .jobs(order.id)
+        .await
+        .into_iter()
+        .filter(|j| j.kind == JobKind::PollPayment)
+        .filter(|j| matches!(j.state, JobState::Queued | JobState::Running))
+        .count();
+    assert_eq!(h.order(order.id).await.status, OrderStatus::NotPaid);
+    assert_eq!(polls, 1);
 }

@@ -116,6 +116,11 @@ impl From<&InitiatePaymentError> for Failure {
                 "missing_credentials",
                 texts::MISSING_CREDENTIALS,
             ),
+            InitiatePaymentError::TooManyPendingPayments => Failure::new(
+                S::TOO_MANY_REQUESTS,
+                "too_many_pending_payments",
+                texts::TOO_MANY_PENDING_PAYMENTS,
+            ),
             InitiatePaymentError::ProviderRejected(_) => Failure::new(
                 S::BAD_GATEWAY,
                 "payment_creation_failed",

@@ -55,6 +55,10 @@ pub mod texts {
     pub const INVALID_PHONE: &str =
         "Некорректный номер телефона. Введите номер в формате +79001234567.";
     pub const CONTACT_REQUIRED: &str = "Email или телефон обязателен для получения чека.";
+    pub const PAYMENT_FAILED_RETRY: &str =
+        "Оплата не прошла, деньги не списаны. Можно повторить оплату.";
+    pub const TOO_MANY_PENDING_PAYMENTS: &str =
+        "Сейчас на этом автомате слишком много неоплаченных заказов. Попробуйте через несколько минут.";
     pub const NOT_FOUND: &str = "Страница не найдена.";
 }
 
@@ -149,6 +153,7 @@ pub fn status_message(view: &OrderView, now: DateTime<Utc>) -> String {
     let money = view.payment.as_ref().map(|p| p.state);
     match order.status {
         OrderStatus::Created if order.is_expired_at(now) => texts::ORDER_EXPIRED.into(),
+        OrderStatus::Created if failed_attempt(order) => texts::PAYMENT_FAILED_RETRY.into(),
         OrderStatus::Created => "Оплатите заказ, и автомат приготовит напиток.".into(),
         OrderStatus::Pending => "Проверяем оплату заказа...".into(),
         OrderStatus::Paid => "Заказ оплачен, начинаем готовить.".into(),
@@ -171,6 +176,14 @@ pub fn status_message(view: &OrderView, now: DateTime<Utc>) -> String {
             _ => format!("Не удалось приготовить напиток. {}", money_note(money)),
         },
     }
+}
+
+/// The last payment attempt was refused or canceled; the order is still payable.
+fn failed_attempt(order: &coffee_domain::Order) -> bool {
+    matches!(
+        order.failure_reason,
+        Some(FailureReason::PaymentRejected | FailureReason::PaymentCanceled)
+    )
 }
 
 fn money_note(money: Option<PaymentState>) -> &'static str {
@@ -215,6 +228,8 @@ pub struct OrderPage {
     pub price_display: String,
     pub tone: &'static str,
     pub can_pay: bool,
+    /// The last attempt failed: the button says «Повторить оплату».
+    pub retry: bool,
     pub receipt_policy: ReceiptPolicy,
     pub expires_display: String,
     pub minutes_left: i64,
@@ -236,6 +251,7 @@ impl OrderPage {
             price_display: order.price.to_display_rub(),
             tone: tone(order.status),
             can_pay: order.status == OrderStatus::Created && !order.is_expired_at(now),
+            retry: failed_attempt(order),
             receipt_policy: view.receipt_policy,
             expires_display: moscow_time(order.expires_at),
             minutes_left: (order.expires_at - now).num_minutes().max(0),

@@ -97,6 +97,7 @@ pub fn settings(config: &Config) -> Settings {
         order_ttl: Duration::minutes(config.order_expiration_minutes),
         device_online_threshold: Duration::minutes(config.device_online_threshold_minutes),
         job_lease: Duration::seconds(config.job_lease_seconds),
+        max_pending_payments_per_device: config.max_pending_payments_per_device,
         ..Settings::default()
     }
 }

@@ -4,8 +4,9 @@
 //!
 //! * Crash: one process is SIGKILLed at random moments (and once or more right after the
 //!   machine cloud accepted a make command, before the process could record it) while orders
-//!   are paid and brewed; it is restarted each time. Every paid order must end decided, with
-//!   exactly one distinct make command, and no job dead.
+//!   are paid and brewed; it is restarted each time. Every paid order must end decided: brewed,
+//!   or — when a kill left its make command's fate unknown — refunded and flagged for an
+//!   operator; no make command is ever sent twice, and no job is dead.
 //! * Replicas: two processes on one database receive 200 duplicate notifications for 50
 //!   orders at once → exactly 50 make commands, none repeated.
 //!
@@ -156,6 +157,8 @@ impl World {
             // One job loop: a kill interrupts at most one make command, which bounds repeats.
             ("JOB_WORKERS", "1".to_owned()),
             ("DATABASE_POOL_SIZE", "8".to_owned()),
+            // Fifty orders on one machine wait to be paid at once here, on purpose.
+            ("MAX_PENDING_PAYMENTS_PER_DEVICE", "1000".to_owned()),
             ("RUST_LOG", "info".to_owned()),
         ]
         .into_iter()
@@ -453,11 +456,12 @@ struct Final {
     /// Shown when an assertion fails.
     #[allow(dead_code)]
     failure_reason: Option<String>,
+    attention: Option<String>,
 }
 
 async fn final_states(sql: &tokio_postgres::Client) -> HashMap<String, Final> {
     sql.query(
-        "SELECT o.machine_order_id, o.status, p.state, o.failure_reason \
+        "SELECT o.machine_order_id, o.status, p.state, o.failure_reason, o.attention \
          FROM orders o LEFT JOIN payments p ON p.order_id = o.id",
         &[],
     )
@@ -471,6 +475,7 @@ async fn final_states(sql: &tokio_postgres::Client) -> HashMap<String, Final> {
                 status: row.get(1),
                 payment: row.get(2),
                 failure_reason: row.get(3),
+                attention: row.get(4),
             },
         )
     })
@@ -654,42 +659,55 @@ async fn a_server_killed_at_random_moments_brews_every_paid_order_once_and_leave
     let finals = final_states(&sql).await;
     assert_eq!(finals.len(), ORDERS);
     let mut successful = HashSet::new();
+    let mut unknown_refunded = HashSet::new();
     for order in &paid {
         let state = &finals[&order.machine_order_id];
-        let money_back = matches!(state.payment.as_deref(), Some("refunded" | "canceled"));
-        assert!(
-            state.status == "successful" || money_back,
-            "order {} ({}) paid but ended {state:?}",
-            order.machine_order_id,
-            order.order_id
-        );
-        // Tmetr always accepts here, so a refund would be a crash turned into a failure.
-        assert_eq!(
-            state.status, "successful",
-            "order {} ({}): the machine never refused, yet {state:?}",
-            order.machine_order_id, order.order_id
-        );
-        assert_eq!(state.payment.as_deref(), Some("succeeded"));
         let at_provider = world.yookassa.payment(&order.payment_id).expect("payment");
-        assert!(at_provider.status == "succeeded" && !at_provider.refunded);
-        successful.insert(order.machine_order_id.clone());
+        if state.status == "successful" {
+            assert_eq!(state.payment.as_deref(), Some("succeeded"));
+            assert!(at_provider.status == "succeeded" && !at_provider.refunded);
+            successful.insert(order.machine_order_id.clone());
+        } else {
+            // Tmetr always accepts here: the only way not to brew is a kill that left the
+            // command's fate unknown. Then the money goes back and an operator looks; the
+            // cost is at most a free drink, never a charge without one.
+            assert_eq!(
+                (
+                    state.status.as_str(),
+                    state.payment.as_deref(),
+                    state.attention.as_deref()
+                ),
+                ("failed", Some("refunded"), Some("make_outcome_unknown")),
+                "order {} ({}) paid but ended {state:?}",
+                order.machine_order_id,
+                order.order_id
+            );
+            assert!(at_provider.refunded);
+            unknown_refunded.insert(order.machine_order_id.clone());
+        }
     }
 
-    // Make commands: one distinct per brewed order; repeats only from kills.
+    // Make commands: never one sent twice; every brewed order had exactly one.
     let accepted = world.tmetr.accepted();
     let distinct: HashSet<String> = accepted.iter().map(|m| m.order_uuid.clone()).collect();
-    assert_eq!(
-        distinct, successful,
-        "the machine cloud got a make command for exactly the successful orders"
+    assert!(
+        successful.is_subset(&distinct),
+        "every successful order had its make command"
+    );
+    assert!(
+        distinct
+            .difference(&successful)
+            .all(|o| unknown_refunded.contains(o)),
+        "a command reached the machine only for successful or flagged orders"
     );
     let mut per_order: HashMap<&str, usize> = HashMap::new();
     for m in &accepted {
         *per_order.entry(m.order_uuid.as_str()).or_default() += 1;
     }
     let repeats = accepted.len() - distinct.len();
-    // One job at a time per process: a kill cuts off at most one make command in flight.
-    assert!(
-        repeats as u64 <= kills,
+    // A claim marks the command sent before sending: a takeover never sends it again.
+    assert_eq!(
+        repeats, 0,
         "{repeats} repeated make commands for {kills} kills: {per_order:?}"
     );
     let (orders_with_make_job, make_job_count, reclaimed) = make_jobs(&sql).await;
@@ -704,12 +722,13 @@ async fn a_server_killed_at_random_moments_brews_every_paid_order_once_and_leave
     let deliveries: u32 = paid.iter().map(|o| o.deliveries).sum();
     note(&format!(
         "crash test: {ORDERS} orders, {kills} kills ({targeted_hits} right after a make acceptance) \
-         in {:.1} s; all decided {:.1} s after the last restart; {} successful; \
-         make commands: {} distinct, {} total, {repeats} repeat(s) (same orderUuid, for the cloud to deduplicate); \
+         in {:.1} s; all decided {:.1} s after the last restart; {} successful, {} refunded with an unknown make outcome (flagged); \
+         make commands: {} distinct, {} total, {repeats} repeat(s); \
          make jobs taken over after a kill: {reclaimed}; webhooks: {deliveries} deliveries, {redelivered} order(s) redelivered",
         chaos.as_secs_f64(),
         settle.as_secs_f64(),
         successful.len(),
+        unknown_refunded.len(),
         distinct.len(),
         accepted.len(),
     ));

@@ -4,8 +4,8 @@
 
 use crate::error::StoreError;
 use coffee_domain::{
-    CaptureMode, DeadlinePolicy, FailureReason, HistorySource, JobKind, JobState, MachineKind,
-    OrderStatus, PaymentState, ProviderKind, ReceiptPolicy, SimulatedOutcome, Size,
+    Attention, CaptureMode, DeadlinePolicy, FailureReason, HistorySource, JobKind, JobState,
+    MachineKind, OrderStatus, PaymentState, ProviderKind, ReceiptPolicy, SimulatedOutcome, Size,
 };
 
 /// Converts between a domain enum and its stored text.
@@ -59,6 +59,7 @@ domain_code!(OrderStatus, "order status");
 domain_code!(PaymentState, "payment state");
 domain_code!(JobKind, "job kind");
 domain_code!(FailureReason, "failure reason");
+domain_code!(Attention, "attention");
 impl Code for Size {
     const WHAT: &'static str = "size";
     fn code(self) -> &'static str {

@@ -70,6 +70,8 @@ diesel::table! {
         dispense_assumed -> Bool,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        make_outcome_unknown -> Bool,
+        attention -> Nullable<Text>,
     }
 }
 
@@ -87,6 +89,7 @@ diesel::table! {
         idempotency_key -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        refund_id -> Nullable<Text>,
     }
 }
 
@@ -127,6 +130,9 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         claim_token -> Nullable<Uuid>,
+        payment_id -> Nullable<Uuid>,
+        priority -> Int2,
+        sent_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use coffee_domain::ports::{
     CreatePaymentRequest, CreatedPayment, InboundNotification, NotificationClaim,
     NotificationError, PaymentGateway, PaymentGatewayError, ProviderPayment, ProviderPaymentStatus,
-    RefundOutcome,
+    RefundState, RefundStatus,
 };
 use coffee_domain::{CaptureMode, Merchant, Money, OrderId, Payment};
 use serde::{Deserialize, Serialize};
@@ -154,6 +154,24 @@ impl SandboxProvider {
             status: payment.status.clone(),
             amount: payment.amount,
             order_id: Some(payment.order_id),
+            paid_at: None,
+        }
+    }
+
+    /// The sandbox's one refund of a payment.
+    fn refund_id(provider_payment_id: &str) -> String {
+        format!("sbr_{provider_payment_id}")
+    }
+
+    fn refund_status(payment: &SandboxPayment) -> RefundStatus {
+        RefundStatus {
+            refund_id: Self::refund_id(&payment.id),
+            provider_payment_id: payment.id.clone(),
+            state: if payment.refunded {
+                RefundState::Succeeded
+            } else {
+                RefundState::Pending
+            },
         }
     }
 }
@@ -245,15 +263,29 @@ impl PaymentGateway for SandboxProvider {
         _merchant: &Merchant,
         payment: &Payment,
         idempotency_key: &str,
-    ) -> Result<RefundOutcome, PaymentGatewayError> {
+    ) -> Result<RefundStatus, PaymentGatewayError> {
         let call = format!("refund {idempotency_key}");
         self.move_payment(call, payment, |stored| {
             if stored.status != ProviderPaymentStatus::Succeeded {
                 return Err("payment is not captured");
             }
             stored.refunded = true;
-            Ok(RefundOutcome::Completed)
+            Ok(Self::refund_status(stored))
         })
+    }
+
+    async fn get_refund(
+        &self,
+        _merchant: &Merchant,
+        refund_id: &str,
+    ) -> Result<RefundStatus, PaymentGatewayError> {
+        let state = self.begin(format!("get refund {refund_id}"))?;
+        refund_id
+            .strip_prefix("sbr_")
+            .and_then(|payment_id| state.payments.get(payment_id))
+            .filter(|payment| payment.refunded)
+            .map(Self::refund_status)
+            .ok_or(PaymentGatewayError::NotFound)
     }
 
     async fn verify_notification(
@@ -276,6 +308,7 @@ impl PaymentGateway for SandboxProvider {
                 provider_payment_id: parsed.payment_id,
             }),
             "refund" => Ok(NotificationClaim::RefundSucceeded {
+                refund_id: Self::refund_id(&parsed.payment_id),
                 provider_payment_id: parsed.payment_id,
             }),
             other => Ok(NotificationClaim::Ignored {

@@ -18,6 +18,11 @@ pub enum MachineFailure {
     Unavailable,
     /// Refused for good.
     Rejected,
+    /// The command arrives and is brewed, but its answer is lost (a timeout after sending).
+    AnswerLost,
+    /// The command is lost after sending and nothing is brewed; the caller cannot tell this
+    /// from `AnswerLost`.
+    LostAfterSending,
 }
 
 #[derive(Debug, Default)]
@@ -102,17 +107,24 @@ impl MachineGateway for SimulatedMachine {
     }
 
     async fn make(&self, command: &MakeCommand) -> Result<(), MachineError> {
+        let failure;
         {
             let mut state = self.lock();
             state.make_calls += 1;
-            match state.failures.pop_front() {
+            failure = state.failures.pop_front();
+            match failure {
                 Some(MachineFailure::Unavailable) => {
                     return Err(MachineError::Unavailable("simulated timeout".into()))
                 }
                 Some(MachineFailure::Rejected) => {
                     return Err(MachineError::Rejected("simulated refusal".into()))
                 }
-                None => {}
+                Some(MachineFailure::LostAfterSending) => {
+                    return Err(MachineError::OutcomeUnknown(
+                        "simulated timeout after sending".into(),
+                    ))
+                }
+                Some(MachineFailure::AnswerLost) | None => {}
             }
             let key = (
                 command.device.device_uuid.clone(),
@@ -123,13 +135,20 @@ impl MachineGateway for SimulatedMachine {
             }
             state.accepted.push(command.clone());
         }
+        let answered = if failure == Some(MachineFailure::AnswerLost) {
+            Err(MachineError::OutcomeUnknown(
+                "simulated timeout after the machine took the command".into(),
+            ))
+        } else {
+            Ok(())
+        };
         let simulation = command.device.simulation;
         let result = match simulation.outcome {
             SimulatedOutcome::Dispensed => DispenseResult::Dispensed,
             SimulatedOutcome::Failed => DispenseResult::Failed {
                 code: Some("simulated_failure".into()),
             },
-            SimulatedOutcome::Silent => return Ok(()),
+            SimulatedOutcome::Silent => return answered,
         };
         if let Some(reports) = self.reports.clone() {
             let report = DispenseReport {
@@ -147,6 +166,6 @@ impl MachineGateway for SimulatedMachine {
                 });
             });
         }
-        Ok(())
+        answered
     }
 }

@@ -1,7 +1,10 @@
 //! The transport: the reqwest client (one timeout for connect and the whole call, redirects
 //! not followed), the bearer token on every call with one refresh after a 401, and the
 //! classification of outcomes into [`MachineError`]s: 429, 5xx, timeouts and network errors
-//! are `Unavailable` (the caller retries); any other non-2xx is `Rejected` (permanent).
+//! are `Unavailable` (the caller retries); any other non-2xx is `Rejected` (permanent). A make
+//! command is classified more carefully: only what certainly did not reach Tmetr (no
+//! connection, 429, 503) is `Unavailable`; a timeout after sending or another 5xx (a proxy's
+//! 502/504 may hide an accepted command) is `OutcomeUnknown`, never retried.
 
 use crate::config::{ConfigError, TmetrConfig};
 use crate::token::{BearerToken, TokenProvider};
@@ -16,6 +19,8 @@ pub(crate) enum Endpoint {
     Drink,
     Make,
     Heartbeat,
+    /// The token refresh URL (configured apart from the base URL).
+    Token,
 }
 
 impl Endpoint {
@@ -24,7 +29,13 @@ impl Endpoint {
             Endpoint::Drink => "/api/ui/v1/static/drink",
             Endpoint::Make => "/api/commander/v1/command/make",
             Endpoint::Heartbeat => "/api/ui/v1/stat/heartbeat/recent",
+            Endpoint::Token => "",
         }
+    }
+
+    /// A request whose repetition could brew a second drink.
+    fn is_command(self) -> bool {
+        matches!(self, Endpoint::Make)
     }
 
     fn name(self) -> &'static str {
@@ -32,6 +43,7 @@ impl Endpoint {
             Endpoint::Drink => "tmetr static/drink",
             Endpoint::Make => "tmetr command/make",
             Endpoint::Heartbeat => "tmetr heartbeat/recent",
+            Endpoint::Token => "tmetr token endpoint",
         }
     }
 }
@@ -95,7 +107,7 @@ impl TmetrClient {
         } else {
             (status, text)
         };
-        classify_status(endpoint.name(), status, &text)?;
+        classify_status(endpoint, status, &text)?;
         Ok(text)
     }
 
@@ -131,12 +143,12 @@ impl TmetrClient {
         let response = request
             .send()
             .await
-            .map_err(|e| transport_error(endpoint.name(), &e))?;
+            .map_err(|e| transport_error(endpoint, &e))?;
         let status = response.status();
         let text = response
             .text()
             .await
-            .map_err(|e| transport_error(endpoint.name(), &e))?;
+            .map_err(|e| transport_error(endpoint, &e))?;
         Ok((status, text))
     }
 }
@@ -159,15 +171,20 @@ pub(crate) fn excerpt(body: &str) -> String {
 
 /// `Ok` for 2xx; otherwise the error the caller should see.
 pub(crate) fn classify_status(
-    what: &str,
+    endpoint: Endpoint,
     status: StatusCode,
     body: &str,
 ) -> Result<(), MachineError> {
     if status.is_success() {
         return Ok(());
     }
-    let message = format!("{what} answered {status}: {}", excerpt(body));
-    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+    let message = format!("{} answered {status}: {}", endpoint.name(), excerpt(body));
+    let nothing_accepted =
+        status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE;
+    if status.is_server_error() && endpoint.is_command() && !nothing_accepted {
+        // A gateway in front of Tmetr may answer 502/504 after Tmetr took the command.
+        Err(MachineError::OutcomeUnknown(message))
+    } else if status.is_server_error() || nothing_accepted {
         Err(MachineError::Unavailable(message))
     } else {
         // 4xx, and 3xx too: redirects are not followed (a POST must not turn into a GET), so
@@ -176,8 +193,9 @@ pub(crate) fn classify_status(
     }
 }
 
-/// A request that got no HTTP answer: timeout, refused connection, TLS or body error.
-pub(crate) fn transport_error(what: &str, error: &reqwest::Error) -> MachineError {
+/// A request that got no HTTP answer: timeout, refused connection, TLS or body error. For a
+/// make command only a failed connection proves the command was not delivered.
+pub(crate) fn transport_error(endpoint: Endpoint, error: &reqwest::Error) -> MachineError {
     let kind = if error.is_timeout() {
         "timed out"
     } else if error.is_connect() {
@@ -186,8 +204,12 @@ pub(crate) fn transport_error(what: &str, error: &reqwest::Error) -> MachineErro
         "failed"
     };
     // The chain names the URL (never a secret: tokens travel in headers) and the root cause.
-    let detail = error_chain(error);
-    MachineError::Unavailable(format!("{what} {kind}: {detail}"))
+    let message = format!("{} {kind}: {}", endpoint.name(), error_chain(error));
+    if endpoint.is_command() && !error.is_connect() {
+        MachineError::OutcomeUnknown(message)
+    } else {
+        MachineError::Unavailable(message)
+    }
 }
 
 fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
@@ -205,24 +227,46 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 mod tests {
     use super::*;
 
+    fn classify(endpoint: Endpoint, status: u16) -> Result<(), MachineError> {
+        classify_status(endpoint, StatusCode::from_u16(status).unwrap(), "")
+    }
+
     #[test]
     fn server_errors_and_throttling_are_retryable_and_client_errors_are_not() {
         let unavailable = |s: u16| {
             matches!(
-                classify_status("x", StatusCode::from_u16(s).unwrap(), ""),
+                classify(Endpoint::Drink, s),
                 Err(MachineError::Unavailable(_))
             )
         };
-        let rejected = |s: u16| {
-            matches!(
-                classify_status("x", StatusCode::from_u16(s).unwrap(), ""),
-                Err(MachineError::Rejected(_))
-            )
-        };
-        assert!(classify_status("x", StatusCode::OK, "").is_ok());
-        assert!(classify_status("x", StatusCode::ACCEPTED, "").is_ok());
+        let rejected =
+            |s: u16| matches!(classify(Endpoint::Drink, s), Err(MachineError::Rejected(_)));
+        assert!(classify(Endpoint::Drink, 200).is_ok());
+        assert!(classify(Endpoint::Make, 202).is_ok());
         assert!(unavailable(500) && unavailable(502) && unavailable(503) && unavailable(429));
         assert!(rejected(400) && rejected(401) && rejected(404) && rejected(422) && rejected(302));
+    }
+
+    #[test]
+    fn a_make_command_is_retried_only_when_tmetr_certainly_did_not_take_it() {
+        let unknown = |s: u16| {
+            matches!(
+                classify(Endpoint::Make, s),
+                Err(MachineError::OutcomeUnknown(_))
+            )
+        };
+        let unavailable = |s: u16| {
+            matches!(
+                classify(Endpoint::Make, s),
+                Err(MachineError::Unavailable(_))
+            )
+        };
+        assert!(unknown(500) && unknown(502) && unknown(504));
+        assert!(unavailable(503) && unavailable(429));
+        assert!(matches!(
+            classify(Endpoint::Make, 409),
+            Err(MachineError::Rejected(_))
+        ));
     }
 
     #[test]

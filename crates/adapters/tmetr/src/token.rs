@@ -6,7 +6,7 @@
 //! them. A refresh happens under one async mutex, so concurrent callers wait for one token
 //! request instead of each sending their own.
 
-use crate::client::{classify_status, excerpt, transport_error};
+use crate::client::{classify_status, excerpt, transport_error, Endpoint};
 use crate::config::TokenRefresh;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -309,13 +309,13 @@ impl TokenProvider {
             .form(form)
             .send()
             .await
-            .map_err(|e| transport_error(WHAT, &e))?;
+            .map_err(|e| transport_error(Endpoint::Token, &e))?;
         let status = response.status();
         let body = response
             .text()
             .await
-            .map_err(|e| transport_error(WHAT, &e))?;
-        classify_status(WHAT, status, &body)?;
+            .map_err(|e| transport_error(Endpoint::Token, &e))?;
+        classify_status(Endpoint::Token, status, &body)?;
         serde_json::from_str::<TokenResponse>(&body).map_err(|e| {
             MachineError::Unavailable(format!(
                 "{WHAT} answered unreadable JSON ({e}): {}",

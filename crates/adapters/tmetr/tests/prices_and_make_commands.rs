@@ -242,7 +242,7 @@ async fn a_client_error_on_make_is_rejected_with_status_and_body_excerpt() {
 }
 
 #[tokio::test]
-async fn a_slow_tmetr_times_out_as_unavailable() {
+async fn a_make_command_that_times_out_after_sending_has_an_unknown_outcome() {
     let server = MockServer::start().await;
     Mock::given(path(MAKE_PATH))
         .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(3)))
@@ -256,7 +256,7 @@ async fn a_slow_tmetr_times_out_as_unavailable() {
     let made = gateway.make(&command(Size::Small, 100)).await;
 
     assert!(
-        matches!(made, Err(MachineError::Unavailable(ref m)) if m.contains("timed out")),
+        matches!(made, Err(MachineError::OutcomeUnknown(ref m)) if m.contains("timed out")),
         "{made:?}"
     );
     assert!(

@@ -10,7 +10,7 @@ use crate::transformers::{self, CancelBody, CaptureBody, PaymentWire, RefundBody
 use async_trait::async_trait;
 use coffee_domain::ports::{
     CreatePaymentRequest, CreatedPayment, InboundNotification, NotificationClaim,
-    NotificationError, PaymentGateway, PaymentGatewayError, ProviderPayment, RefundOutcome,
+    NotificationError, PaymentGateway, PaymentGatewayError, ProviderPayment, RefundStatus,
 };
 use coffee_domain::{Merchant, Payment};
 use ipnet::IpNet;
@@ -181,7 +181,7 @@ impl PaymentGateway for YookassaGateway {
         merchant: &Merchant,
         payment: &Payment,
         idempotency_key: &str,
-    ) -> Result<RefundOutcome, PaymentGatewayError> {
+    ) -> Result<RefundStatus, PaymentGatewayError> {
         let account = self.account(merchant).await?;
         let body = RefundBody {
             payment_id: payment.provider_payment_id.clone(),
@@ -190,7 +190,26 @@ impl PaymentGateway for YookassaGateway {
         let refund: RefundWire = self
             .post(&account, "refund", &["refunds"], idempotency_key, &body)
             .await?;
-        transformers::refund_outcome(refund)
+        transformers::refund_status(refund, Some(&payment.provider_payment_id))
+    }
+
+    async fn get_refund(
+        &self,
+        merchant: &Merchant,
+        refund_id: &str,
+    ) -> Result<RefundStatus, PaymentGatewayError> {
+        let account = self.account(merchant).await?;
+        let call = Call {
+            operation: "get refund",
+            method: Method::GET,
+            path: &["refunds", refund_id],
+            idempotency_key: None,
+            body: None,
+            missing: Missing::NotFound,
+        };
+        let answer = self.client.execute(&account, call).await?;
+        let refund: RefundWire = decode("get refund", &answer)?;
+        transformers::refund_status(refund, None)
     }
 
     async fn verify_notification(

@@ -56,6 +56,7 @@ fn claim(body: &[u8]) -> Result<NotificationClaim, NotificationError> {
                 .ok_or_else(|| malformed("refund notification without object.payment_id"))?;
             Ok(NotificationClaim::RefundSucceeded {
                 provider_payment_id: payment_id,
+                refund_id: object_id,
             })
         }
         YookassaEvent::Unknown(other) => Ok(NotificationClaim::Ignored {

@@ -4,7 +4,7 @@
 
 mod support;
 
-use coffee_domain::ports::{PaymentGateway, PaymentGatewayError, RefundOutcome};
+use coffee_domain::ports::{PaymentGateway, PaymentGatewayError, RefundState, RefundStatus};
 use coffee_domain::{idempotency, CaptureMode, PaymentId};
 use serde_json::{json, Value};
 use support::*;
@@ -21,7 +21,7 @@ fn refund_json(status: &str) -> Value {
     })
 }
 
-async fn refund_with_answer(answer: Value) -> Result<RefundOutcome, PaymentGatewayError> {
+async fn refund_with_answer(answer: Value) -> Result<RefundState, PaymentGatewayError> {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v3/refunds"))
@@ -37,7 +37,10 @@ async fn refund_with_answer(answer: Value) -> Result<RefundOutcome, PaymentGatew
             &idempotency::refund(payment.id),
         )
         .await
+        .map(|refund| refund.state)
 }
+
+const REFUND_ID: &str = "216749f7-0016-50be-b000-078d43a63ae4";
 
 #[tokio::test]
 async fn capture_posts_the_full_amount_with_the_callers_key() {
@@ -192,7 +195,14 @@ async fn refund_posts_payment_id_and_amount_with_the_callers_key() {
         .await
         .unwrap();
 
-    assert_eq!(outcome, RefundOutcome::Completed);
+    assert_eq!(
+        outcome,
+        RefundStatus {
+            refund_id: REFUND_ID.into(),
+            provider_payment_id: PROVIDER_PAYMENT_ID.into(),
+            state: RefundState::Succeeded,
+        }
+    );
     assert_eq!(
         body(&requests(&server).await[0]),
         json!({ "payment_id": PROVIDER_PAYMENT_ID, "amount": { "value": "0.05", "currency": "RUB" } })
@@ -203,28 +213,61 @@ async fn refund_posts_payment_id_and_amount_with_the_callers_key() {
 async fn refund_outcomes_follow_the_refund_status() {
     assert_eq!(
         refund_with_answer(refund_json("succeeded")).await,
-        Ok(RefundOutcome::Completed)
+        Ok(RefundState::Succeeded)
     );
     assert_eq!(
         refund_with_answer(refund_json("pending")).await,
-        Ok(RefundOutcome::InProgress)
+        Ok(RefundState::Pending)
     );
-
+    // A canceled refund is a state the domain flags for an operator, not a transport error.
     let mut canceled = refund_json("canceled");
     canceled["cancellation_details"] =
         json!({ "party": "yoo_money", "reason": "insufficient_funds" });
-    match refund_with_answer(canceled).await {
-        Err(PaymentGatewayError::Rejected { code, message }) => {
-            assert_eq!(code, "refund_canceled");
-            assert!(message.contains("insufficient_funds"), "{message}");
-        }
-        other => panic!("expected Rejected, got {other:?}"),
-    }
+    assert_eq!(
+        refund_with_answer(canceled).await,
+        Ok(RefundState::Canceled)
+    );
 
     assert!(matches!(
         refund_with_answer(refund_json("mystery")).await,
         Err(PaymentGatewayError::InvalidResponse(_))
     ));
+}
+
+#[tokio::test]
+async fn a_refund_is_fetched_by_its_id_without_a_key() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v3/refunds/{REFUND_ID}")))
+        .and(header("authorization", EXPECTED_AUTHORIZATION))
+        .respond_with(ResponseTemplate::new(200).set_body_json(refund_json("succeeded")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let refund = gateway(&server)
+        .get_refund(&merchant(CaptureMode::Immediate), REFUND_ID)
+        .await
+        .unwrap();
+    assert_eq!(refund.state, RefundState::Succeeded);
+    assert_eq!(refund.provider_payment_id, PROVIDER_PAYMENT_ID);
+    assert!(requests(&server).await[0]
+        .headers
+        .get("idempotence-key")
+        .is_none());
+
+    let missing = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({
+            "type": "error", "code": "not_found", "description": "Refund not found"
+        })))
+        .mount(&missing)
+        .await;
+    assert_eq!(
+        gateway(&missing)
+            .get_refund(&merchant(CaptureMode::Immediate), "nope")
+            .await,
+        Err(PaymentGatewayError::NotFound)
+    );
 }
 
 #[tokio::test]

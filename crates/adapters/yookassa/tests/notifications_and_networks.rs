@@ -145,7 +145,7 @@ async fn garbage_from_an_outside_address_is_untrusted_not_malformed() {
 }
 
 #[tokio::test]
-async fn refund_succeeded_claims_the_refunded_payment_id() {
+async fn refund_succeeded_claims_the_refund_and_the_refunded_payment_id() {
     let body = serde_json::json!({
         "type": "notification",
         "event": "refund.succeeded",
@@ -160,7 +160,8 @@ async fn refund_succeeded_claims_the_refunded_payment_id() {
     assert_eq!(
         verify(&body, Some("77.75.153.1")).await,
         Ok(NotificationClaim::RefundSucceeded {
-            provider_payment_id: PROVIDER_PAYMENT_ID.into()
+            provider_payment_id: PROVIDER_PAYMENT_ID.into(),
+            refund_id: "216749f7-0016-50be-b000-078d43a63ae4".into(),
         })
     );
 }

@@ -2,11 +2,11 @@
 
 use super::{note, Decision, Snapshot};
 use crate::ports::OrderChange;
-use crate::{transition, HistorySource, OrderEvent, PaymentState, Transition};
+use crate::{transition, HistorySource, OrderEvent, Transition};
 use chrono::{DateTime, Utc};
 
-/// Expires a due order. A pending payment keeps being polled, so that a late success is found
-/// and refunded.
+/// Expires a due order. A pending payment's own polling chain keeps running past expiry, so
+/// that a late success is found and refunded.
 pub fn expire(snapshot: &Snapshot, now: DateTime<Utc>) -> Decision {
     let order = &snapshot.order;
     if !order.is_expired_at(now) {
@@ -14,23 +14,14 @@ pub fn expire(snapshot: &Snapshot, now: DateTime<Utc>) -> Decision {
     }
     match transition(order.status, OrderEvent::Expired) {
         Ok(Transition::To(next)) => {
-            let still_pending = snapshot
-                .payment
-                .as_ref()
-                .is_some_and(|p| p.state == PaymentState::Pending);
             let line = note(
                 order,
                 now,
                 HistorySource::Worker,
                 Some(next),
-                "not paid in time",
+                "не оплачен вовремя",
             );
-            Decision::Commit(OrderChange::expired(
-                order,
-                next,
-                still_pending.then_some(now),
-                line,
-            ))
+            Decision::Commit(OrderChange::expired(order, next, line))
         }
         Ok(Transition::Duplicate) => Decision::Duplicate { note: None },
         // Paid or failed a moment ago: that decision stands.

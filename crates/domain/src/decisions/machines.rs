@@ -4,7 +4,7 @@
 use super::{compensation, note, Decision, Snapshot};
 use crate::ports::OrderChange;
 use crate::{
-    transition, DeadlinePolicy, Device, FailureReason, HistorySource, Order, OrderEvent,
+    transition, Attention, DeadlinePolicy, Device, FailureReason, HistorySource, Order, OrderEvent,
     OrderStatus, PaymentState, Transition,
 };
 use chrono::{DateTime, Duration, Utc};
@@ -16,6 +16,8 @@ pub enum MachineNews {
     MakeAccepted,
     /// The make command could not be delivered; `why` says what was tried.
     MakeUndeliverable { why: String },
+    /// The make command was sent and no clear answer came: it may have been accepted.
+    MakeOutcomeUnknown { why: String },
     /// The machine reported the drink dispensed.
     Dispensed { at: DateTime<Utc> },
     /// The machine reported that it could not make the drink.
@@ -35,7 +37,7 @@ impl MachineNews {
                 OrderEvent::MakeAccepted,
                 None,
                 HistorySource::Worker,
-                "make command accepted".into(),
+                "автомат принял команду приготовления".into(),
             ),
             MachineNews::MakeUndeliverable { why } => (
                 OrderEvent::MachineUnreachable,
@@ -43,18 +45,24 @@ impl MachineNews {
                 HistorySource::Worker,
                 why.clone(),
             ),
+            MachineNews::MakeOutcomeUnknown { why } => (
+                OrderEvent::MakeOutcomeUnknown,
+                None,
+                HistorySource::Worker,
+                format!("судьба команды приготовления неизвестна, повторно не отправляется: {why}"),
+            ),
             MachineNews::Dispensed { at } => (
                 OrderEvent::Dispensed,
                 None,
                 HistorySource::Machine,
-                format!("machine reported dispensed at {at}"),
+                format!("автомат сообщил: напиток выдан ({at})"),
             ),
             MachineNews::DispenseFailed { code, at } => (
                 OrderEvent::DispenseFailed,
                 Some(FailureReason::DispenseFailed),
                 HistorySource::Machine,
                 format!(
-                    "machine reported failure{} at {at}",
+                    "автомат сообщил: напиток не приготовлен{} ({at})",
                     code.as_deref()
                         .map(|c| format!(" ({c})"))
                         .unwrap_or_default()
@@ -66,7 +74,7 @@ impl MachineNews {
                 OrderEvent::DispenseAssumed,
                 None,
                 HistorySource::Worker,
-                "no report by the deadline: success assumed".into(),
+                "к сроку отчёта от автомата нет: напиток считается выданным".into(),
             ),
             MachineNews::DeadlinePassed {
                 policy: DeadlinePolicy::FailAndRefund,
@@ -74,7 +82,7 @@ impl MachineNews {
                 OrderEvent::DispenseTimedOut,
                 Some(FailureReason::DispenseTimedOut),
                 HistorySource::Worker,
-                "no report by the deadline: order failed".into(),
+                "к сроку отчёта от автомата нет: заказ не выполнен".into(),
             ),
         }
     }
@@ -100,7 +108,21 @@ pub fn machine_event(
     now: DateTime<Utc>,
 ) -> Decision {
     let order = &snapshot.order;
-    let (event, reason, source, message) = news.describe();
+    // A command that may have reached the machine is never assumed made: without a report
+    // the money goes back and an operator looks.
+    let unknown_at_deadline =
+        order.make_outcome_unknown && matches!(news, MachineNews::DeadlinePassed { .. });
+    let news = if unknown_at_deadline {
+        &MachineNews::DeadlinePassed {
+            policy: DeadlinePolicy::FailAndRefund,
+        }
+    } else {
+        news
+    };
+    let (event, reason, source, mut message) = news.describe();
+    if unknown_at_deadline {
+        message.push_str(" (судьба команды приготовления была неизвестна)");
+    }
     // A result can overtake the record of the command's acceptance: the result proves it.
     let from = match (order.status, event) {
         (OrderStatus::Paid, OrderEvent::Dispensed | OrderEvent::DispenseFailed) => {
@@ -115,13 +137,7 @@ pub fn machine_event(
         Ok(Transition::To(next)) => next,
         Ok(Transition::Duplicate) => {
             // Every machine message belongs in the timeline, even one that changes nothing.
-            let line = note(
-                order,
-                now,
-                source,
-                None,
-                format!("{message}: already applied"),
-            );
+            let line = note(order, now, source, None, format!("{message}: уже учтено"));
             return Decision::Duplicate { note: Some(line) };
         }
         Err(illegal) => {
@@ -130,7 +146,10 @@ pub fn machine_event(
                 now,
                 source,
                 None,
-                format!("{message}: ignored, {illegal}"),
+                format!(
+                    "{message}: не учтено, событие {:?} недопустимо в статусе {}",
+                    illegal.event, illegal.from
+                ),
             );
             return Decision::ignored_and_noted(line, illegal.to_string());
         }
@@ -144,7 +163,7 @@ pub fn machine_event(
                 None => message,
             };
             let line = note(order, now, source, Some(next), line);
-            Decision::Commit(OrderChange::failed_with_compensation(
+            let failed = OrderChange::failed_with_compensation(
                 order,
                 next,
                 reason.unwrap_or(FailureReason::DispenseFailed),
@@ -152,12 +171,17 @@ pub fn machine_event(
                 owed.unwrap_or_default(),
                 None,
                 line,
-            ))
+            );
+            Decision::Commit(if unknown_at_deadline {
+                failed.flagged(Attention::MakeOutcomeUnknown)
+            } else {
+                failed
+            })
         }
         OrderStatus::Successful => {
             let held = payment.is_some_and(|p| p.state == PaymentState::Authorized);
             let line = if held {
-                format!("{message}; capture queued")
+                format!("{message}; списание удержанных денег поставлено в очередь")
             } else {
                 message
             };
@@ -174,7 +198,10 @@ pub fn machine_event(
             let deadline =
                 device.map(|d| now + Duration::seconds(i64::from(d.dispense_deadline_seconds)));
             let line = note(order, now, source, Some(next), message);
-            Decision::Commit(OrderChange::make_pending(order, next, deadline, line))
+            let unknown = event == OrderEvent::MakeOutcomeUnknown;
+            Decision::Commit(OrderChange::make_pending(
+                order, next, unknown, deadline, line,
+            ))
         }
         OrderStatus::Created | OrderStatus::Pending | OrderStatus::Paid | OrderStatus::NotPaid => {
             let line = note(order, now, source, Some(next), message);

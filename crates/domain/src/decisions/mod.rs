@@ -27,8 +27,8 @@ mod tests;
 
 use crate::ports::{OrderChange, PaymentStateChange, ProviderEventRecord, StatusChange};
 use crate::{
-    FailureReason, HistoryEntry, HistorySource, JobKind, NewJob, Order, OrderStatus, Payment,
-    PaymentState, ReceiptContact,
+    Attention, FailureReason, HistoryEntry, HistorySource, JobKind, NewJob, Order, OrderStatus,
+    Payment, PaymentState, ReceiptContact,
 };
 use chrono::{DateTime, Utc};
 
@@ -50,10 +50,12 @@ pub enum Decision {
     /// The event was already applied: nothing changes. `note` keeps the message in the
     /// order's timeline when it is worth keeping (every machine message is).
     Duplicate { note: Option<HistoryEntry> },
-    /// Not acted upon; `note` records why in the order's timeline.
+    /// Not acted upon; `note` records why in the order's timeline and `flag` marks the order
+    /// for an operator when what was ignored may have cost someone money.
     Ignored {
         reason: Ignore,
         note: Option<HistoryEntry>,
+        flag: Option<Attention>,
     },
 }
 
@@ -81,6 +83,7 @@ impl Decision {
         Decision::Ignored {
             reason: Ignore::Because(why.into()),
             note: Some(note),
+            flag: None,
         }
     }
 
@@ -89,6 +92,20 @@ impl Decision {
         Decision::Ignored {
             reason: Ignore::Because(why.into()),
             note: None,
+            flag: None,
+        }
+    }
+
+    /// Marks an ignored event for an operator.
+    pub(crate) fn flagged(self, attention: Attention) -> Self {
+        match self {
+            Decision::Ignored { reason, note, .. } => Decision::Ignored {
+                reason,
+                note,
+                flag: Some(attention),
+            },
+            Decision::Commit(change) => Decision::Commit(change.flagged(attention)),
+            duplicate @ Decision::Duplicate { .. } => duplicate,
         }
     }
 }
@@ -126,7 +143,7 @@ pub fn compensation(payment: &Payment, now: DateTime<Utc>) -> Compensation {
     match payment.state {
         PaymentState::Authorized => Compensation {
             payment_state: None,
-            jobs: vec![NewJob::now(JobKind::CancelPayment, payment.order_id, now)],
+            jobs: vec![NewJob::for_payment(JobKind::CancelPayment, payment, now)],
             note: Some("удержание средств будет снято"),
         },
         PaymentState::Succeeded => Compensation {
@@ -135,7 +152,7 @@ pub fn compensation(payment: &Payment, now: DateTime<Utc>) -> Compensation {
                 expected: PaymentState::Succeeded,
                 next: PaymentState::RefundPending,
             }),
-            jobs: vec![NewJob::now(JobKind::RefundPayment, payment.order_id, now)],
+            jobs: vec![NewJob::for_payment(JobKind::RefundPayment, payment, now)],
             note: Some("деньги будут возвращены"),
         },
         PaymentState::Pending
@@ -152,10 +169,16 @@ pub fn compensation(payment: &Payment, now: DateTime<Utc>) -> Compensation {
 /// The named shapes of change a decision commits. Each starts from the order as loaded, so
 /// its compare-and-set expects exactly the status the decision saw.
 impl OrderChange {
-    fn from_order(order: &Order, line: HistoryEntry) -> Self {
+    pub(crate) fn from_order(order: &Order, line: HistoryEntry) -> Self {
         let mut change = OrderChange::new(order.id);
         change.history.push(line);
         change
+    }
+
+    /// Flags the order for an operator in the same commit.
+    pub fn flagged(mut self, attention: Attention) -> Self {
+        self.attention = Some(attention);
+        self
     }
 
     fn with_status(
@@ -168,6 +191,7 @@ impl OrderChange {
             expected: order.status,
             next,
             failure_reason: reason,
+            clears_failure_reason: false,
             dispense_assumed: false,
         });
         self
@@ -183,12 +207,14 @@ impl OrderChange {
         line: HistoryEntry,
     ) -> Self {
         let mut change = Self::from_order(order, line).with_status(order, next, None);
+        if let Some(status) = change.status.as_mut() {
+            // A failed attempt's reason does not outlive the new attempt.
+            status.clears_failure_reason = true;
+        }
         change.receipt_contact = contact;
-        change.jobs.push(NewJob {
-            kind: JobKind::PollPayment,
-            order_id: order.id,
-            run_at: poll_at,
-        });
+        change
+            .jobs
+            .push(NewJob::for_payment(JobKind::PollPayment, &payment, poll_at));
         change.new_payment = Some(payment);
         change
     }
@@ -258,20 +284,20 @@ impl OrderChange {
         change
     }
 
-    /// A make command was accepted: the dispense deadline is set.
+    /// A make command was accepted, or sent with its fate unknown: the dispense deadline is set.
     pub fn make_pending(
         order: &Order,
         next: OrderStatus,
+        outcome_unknown: bool,
         deadline: Option<DateTime<Utc>>,
         line: HistoryEntry,
     ) -> Self {
         let mut change = Self::moved(order, next, None, line);
+        change.make_outcome_unknown = outcome_unknown;
         if let Some(run_at) = deadline {
-            change.jobs.push(NewJob {
-                kind: JobKind::DispenseDeadline,
-                order_id: order.id,
-                run_at,
-            });
+            change
+                .jobs
+                .push(NewJob::at(JobKind::DispenseDeadline, order.id, run_at));
         }
         change
     }
@@ -297,22 +323,10 @@ impl OrderChange {
         change
     }
 
-    /// Not paid in time; a still-pending payment keeps being polled so a late success is found
-    /// and refunded.
-    pub fn expired(
-        order: &Order,
-        next: OrderStatus,
-        poll_at: Option<DateTime<Utc>>,
-        line: HistoryEntry,
-    ) -> Self {
-        let mut change = Self::moved(order, next, Some(FailureReason::Expired), line);
-        if let Some(run_at) = poll_at {
-            change.jobs.push(NewJob {
-                kind: JobKind::PollPayment,
-                order_id: order.id,
-                run_at,
-            });
-        }
-        change
+    /// Not paid in time. A still-pending payment is not polled anew here: its own polling
+    /// chain runs on past expiry, so a late success is found and refunded (one chain per
+    /// payment, never two).
+    pub fn expired(order: &Order, next: OrderStatus, line: HistoryEntry) -> Self {
+        Self::moved(order, next, Some(FailureReason::Expired), line)
     }
 }

@@ -42,6 +42,8 @@ pub fn new_order(
         failure_reason: None,
         receipt_contact: None,
         dispense_assumed: false,
+        make_outcome_unknown: false,
+        attention: None,
         created_at: now,
         updated_at: now,
     };
@@ -51,7 +53,7 @@ pub fn new_order(
         source: HistorySource::Customer,
         from: None,
         to: Some(OrderStatus::Created),
-        message: format!("QR scanned, price {}", order.price),
+        message: format!("QR-код отсканирован, цена {}", order.price),
     };
     (order, line)
 }

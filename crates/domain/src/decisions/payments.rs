@@ -4,10 +4,11 @@
 use super::{compensation, note, Decision, Ignore, Snapshot};
 use crate::ports::{
     OrderChange, PaymentStateChange, ProviderEventRecord, ProviderPayment, ProviderPaymentStatus,
+    RefundRecord, RefundState, RefundStatus,
 };
 use crate::settings::Settings;
 use crate::{
-    transition, FailureReason, HistorySource, Order, OrderEvent, OrderStatus, Payment,
+    transition, Attention, FailureReason, HistorySource, Order, OrderEvent, OrderStatus, Payment,
     PaymentEvent, PaymentState, PaymentTransition, ReceiptContact, Transition,
 };
 use chrono::{DateTime, Utc};
@@ -41,7 +42,7 @@ pub fn payment_created(
                 HistorySource::Customer,
                 Some(next),
                 format!(
-                    "payment {} created at {}",
+                    "платёж {} создан у провайдера {}",
                     payment.provider_payment_id,
                     payment.provider.as_str()
                 ),
@@ -60,7 +61,8 @@ pub fn payment_created(
     }
 }
 
-/// The provider refused to create the payment for good.
+/// The provider refused to create the payment: the order stays payable (a new attempt may
+/// follow) and remembers why, so the page can say «Оплата не прошла».
 pub fn payment_rejected(snapshot: &Snapshot, why: &str, now: DateTime<Utc>) -> Decision {
     let order = &snapshot.order;
     match transition(order.status, OrderEvent::PaymentCreationFailed) {
@@ -70,7 +72,7 @@ pub fn payment_rejected(snapshot: &Snapshot, why: &str, now: DateTime<Utc>) -> D
                 now,
                 HistorySource::Provider,
                 Some(next),
-                format!("provider rejected the payment: {why}"),
+                format!("провайдер отказал в платеже: {why}"),
             );
             Decision::Commit(OrderChange::moved(
                 order,
@@ -95,58 +97,132 @@ pub fn provider_payment(
         return Decision::ignored("order has no payment");
     };
     let mismatch = if fetched.provider_payment_id != payment.provider_payment_id {
-        Some("provider returned another payment id".to_owned())
+        Some("провайдер ответил о другом платеже".to_owned())
     } else if fetched.amount != payment.amount {
         Some(format!(
-            "amount mismatch: provider {} vs order {}",
+            "сумма не совпадает: у провайдера {}, в заказе {}",
             fetched.amount, payment.amount
         ))
+    } else if fetched.order_id.is_none() {
+        Some("в платеже нет номера нашего заказа".to_owned())
     } else if fetched.order_id.is_some_and(|id| id != payment.order_id) {
-        Some("payment belongs to another order".to_owned())
+        Some("платёж относится к другому заказу".to_owned())
     } else {
         None
     };
     let event = match (&mismatch, &fetched.status) {
-        (Some(why), _) => return not_believed(snapshot, now, why),
+        (Some(why), _) => {
+            return not_believed(snapshot, now, why).flagged(Attention::ProviderMismatch)
+        }
         (None, ProviderPaymentStatus::Pending) => {
             return Decision::Ignored {
                 reason: Ignore::StillPending,
                 note: None,
+                flag: None,
             }
         }
         (None, ProviderPaymentStatus::WaitingForCapture) => PaymentEvent::Authorized,
         (None, ProviderPaymentStatus::Succeeded) => PaymentEvent::Captured,
         (None, ProviderPaymentStatus::Canceled) => PaymentEvent::Canceled,
         (None, ProviderPaymentStatus::Other(status)) => {
-            return not_believed(snapshot, now, &format!("unknown provider status {status}"))
+            return not_believed(
+                snapshot,
+                now,
+                &format!("неизвестный статус провайдера {status}"),
+            )
         }
     };
     let record = ProviderEventRecord {
         provider: payment.provider,
         event_key: format!("{}:{}", fetched.provider_payment_id, event_key(event)),
     };
-    payment_event(snapshot, event, Some(record), now)
+    payment_event_paid_at(snapshot, event, Some(record), fetched.paid_at, now)
 }
 
-/// A refund notice completes only a refund we asked for: the fetched payment says nothing
-/// about refunds, so a notice about any other payment is not believed.
-pub fn refund_notice(snapshot: &Snapshot, now: DateTime<Utc>) -> Decision {
-    match snapshot.payment.as_ref().map(|p| p.state) {
-        Some(PaymentState::RefundPending | PaymentState::Refunded) => {
+/// A refund notice completes only a refund we asked for, and only as the provider's API shows
+/// the refund (fetched by its id): succeeded, and returning this very payment.
+pub fn refund_notice(snapshot: &Snapshot, refund: &RefundStatus, now: DateTime<Utc>) -> Decision {
+    let Some(payment) = &snapshot.payment else {
+        return Decision::ignored("order has no payment");
+    };
+    if refund.provider_payment_id != payment.provider_payment_id {
+        return not_believed(snapshot, now, "возврат другого платежа");
+    }
+    match (payment.state, refund.state) {
+        (PaymentState::RefundPending | PaymentState::Refunded, RefundState::Succeeded) => {
             payment_event(snapshot, PaymentEvent::Refunded, None, now)
         }
-        Some(
+        (PaymentState::RefundPending | PaymentState::Refunded, RefundState::Pending) => {
+            Decision::Ignored {
+                reason: Ignore::StillPending,
+                note: None,
+                flag: None,
+            }
+        }
+        (_, RefundState::Canceled) => refund_refused(snapshot, now),
+        (
             PaymentState::Pending
             | PaymentState::Authorized
             | PaymentState::Succeeded
             | PaymentState::Canceled,
-        )
-        | None => not_believed(
+            RefundState::Succeeded | RefundState::Pending,
+        ) => not_believed(
             snapshot,
             now,
-            "refund notice for a payment we did not refund",
+            "уведомление о возврате платежа, который мы не возвращали",
         ),
     }
+}
+
+/// What the provider answered to our refund request (or to fetching it again): done, on its
+/// way (its id is kept so it is fetched, never asked for again), or refused.
+pub fn refund_answer(snapshot: &Snapshot, refund: &RefundStatus, now: DateTime<Utc>) -> Decision {
+    let Some(payment) = &snapshot.payment else {
+        return Decision::ignored("order has no payment");
+    };
+    let record = RefundRecord {
+        payment_id: payment.id,
+        refund_id: refund.refund_id.clone(),
+    };
+    let known = payment.refund_id.as_deref() == Some(refund.refund_id.as_str());
+    match refund.state {
+        RefundState::Succeeded => {
+            match payment_event(snapshot, PaymentEvent::Refunded, None, now) {
+                Decision::Commit(mut change) => {
+                    change.refund_id = (!known).then_some(record);
+                    Decision::Commit(change)
+                }
+                other => other,
+            }
+        }
+        RefundState::Pending if known => Decision::Ignored {
+            reason: Ignore::StillPending,
+            note: None,
+            flag: None,
+        },
+        RefundState::Pending => {
+            let line = note(
+                &snapshot.order,
+                now,
+                HistorySource::Provider,
+                None,
+                format!(
+                    "возврат {} принят провайдером, ещё не завершён",
+                    refund.refund_id
+                ),
+            );
+            let mut change = OrderChange::from_order(&snapshot.order, line);
+            change.refund_id = Some(record);
+            Decision::Commit(change)
+        }
+        RefundState::Canceled => refund_refused(snapshot, now),
+    }
+}
+
+/// The provider will not return the money: an operator must.
+fn refund_refused(snapshot: &Snapshot, now: DateTime<Utc>) -> Decision {
+    not_believed(snapshot, now, "провайдер отклонил или отменил возврат")
+        .flagged(Attention::RefundRefused)
 }
 
 /// The heart of "exactly one drink, never a charge without a drink": what a money event does
@@ -158,6 +234,18 @@ pub fn payment_event(
     provider_event: Option<ProviderEventRecord>,
     now: DateTime<Utc>,
 ) -> Decision {
+    payment_event_paid_at(snapshot, event, provider_event, None, now)
+}
+
+/// [`payment_event`] with the time the customer paid, as the provider recorded it: a payment
+/// is late when the customer paid after the order expired, not when we heard of it.
+pub fn payment_event_paid_at(
+    snapshot: &Snapshot,
+    event: PaymentEvent,
+    provider_event: Option<ProviderEventRecord>,
+    paid_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Decision {
     let order = &snapshot.order;
     let Some(payment) = &snapshot.payment else {
         return Decision::ignored("order has no payment");
@@ -165,20 +253,35 @@ pub fn payment_event(
     let next_state = match payment.state.apply(event) {
         Ok(PaymentTransition::To(next)) => next,
         Ok(PaymentTransition::Duplicate) => return Decision::Duplicate { note: None },
-        Err(illegal) => return not_believed(snapshot, now, &illegal.to_string()),
+        Err(illegal) => {
+            let why = format!(
+                "событие {:?} недопустимо для платежа в состоянии {}",
+                illegal.event, illegal.from
+            );
+            return not_believed(snapshot, now, &why);
+        }
     };
     let money = PaymentStateChange {
         payment_id: payment.id,
         expected: payment.state,
         next: next_state,
     };
-    let moved_line = format!("payment {} → {}", payment.state, next_state);
+    let moved_line = format!("платёж: {} → {}", payment.state, next_state);
     if next_state.holds_customer_money() && !payment.state.holds_customer_money() {
         let moved = Payment {
             state: next_state,
             ..payment.clone()
         };
-        return money_taken(snapshot, &moved, money, provider_event, now, moved_line);
+        let paid_at = paid_at.unwrap_or(now);
+        return money_taken(
+            snapshot,
+            &moved,
+            money,
+            provider_event,
+            paid_at,
+            now,
+            moved_line,
+        );
     }
     if next_state == PaymentState::Canceled {
         if let Ok(Transition::To(next)) = transition(order.status, OrderEvent::PaymentCanceled) {
@@ -187,7 +290,7 @@ pub fn payment_event(
                 now,
                 HistorySource::Provider,
                 Some(next),
-                format!("{moved_line}; order not paid"),
+                format!("{moved_line}; оплата не прошла, заказ можно оплатить снова"),
             );
             return Decision::Commit(
                 OrderChange::money_moved(order, money, provider_event, line).with_status(
@@ -198,29 +301,40 @@ pub fn payment_event(
             );
         }
     }
+    let hold_lost = next_state == PaymentState::Canceled
+        && payment.state == PaymentState::Authorized
+        && order.status == OrderStatus::Successful;
     let line = note(order, now, HistorySource::Provider, None, moved_line);
-    Decision::Commit(OrderChange::money_moved(order, money, provider_event, line))
+    let change = OrderChange::money_moved(order, money, provider_event, line);
+    Decision::Commit(if hold_lost {
+        // The drink was made and the provider released the hold: nobody paid for it.
+        change.flagged(Attention::HoldCanceledAfterDrink)
+    } else {
+        change
+    })
 }
 
 /// Money was just taken (held or captured). In time for a pending order: paid, one make
 /// command. Too late (expired, canceled, failed): no drink, the money goes back.
+#[allow(clippy::too_many_arguments)] // each is a distinct fact of the decision
 fn money_taken(
     snapshot: &Snapshot,
     moved: &Payment,
     money: PaymentStateChange,
     provider_event: Option<ProviderEventRecord>,
+    paid_at: DateTime<Utc>,
     now: DateTime<Utc>,
     moved_line: String,
 ) -> Decision {
     let order = &snapshot.order;
     match transition(order.status, OrderEvent::PaymentConfirmed) {
-        Ok(Transition::To(paid)) if !order.is_expired_at(now) => {
+        Ok(Transition::To(paid)) if !order.is_expired_at(paid_at) => {
             let line = note(
                 order,
                 now,
                 HistorySource::Provider,
                 Some(paid),
-                format!("{moved_line}; order paid, make command queued"),
+                format!("{moved_line}; заказ оплачен, команда приготовления поставлена в очередь"),
             );
             Decision::Commit(OrderChange::paid(
                 order,
@@ -255,18 +369,21 @@ fn money_taken(
                 HistorySource::Provider,
                 Some(next),
                 format!(
-                    "{moved_line}; paid after the order could no longer be made, money returned"
+                    "{moved_line}; оплата пришла, когда заказ уже нельзя было выполнить: деньги возвращаются"
                 ),
             );
-            Decision::Commit(OrderChange::failed_with_compensation(
-                order,
-                next,
-                reason,
-                Some(money),
-                compensation(moved, now),
-                provider_event,
-                line,
-            ))
+            Decision::Commit(
+                OrderChange::failed_with_compensation(
+                    order,
+                    next,
+                    reason,
+                    Some(money),
+                    compensation(moved, now),
+                    provider_event,
+                    line,
+                )
+                .flagged(Attention::MoneyAfterOrderEnded),
+            )
         }
     }
 }
@@ -278,7 +395,7 @@ fn not_believed(snapshot: &Snapshot, now: DateTime<Utc>, why: &str) -> Decision 
         now,
         HistorySource::Provider,
         None,
-        format!("notification ignored: {why}"),
+        format!("уведомление не принято: {why}"),
     );
     Decision::ignored_and_noted(line, why)
 }

@@ -4,8 +4,12 @@
 
 use super::expiry::expire;
 use super::machines::{machine_event, MachineNews};
-use super::payments::{payment_created, payment_event, payment_rejected, refund_notice};
+use super::payments::{
+    payment_created, payment_event, payment_rejected, provider_payment, refund_answer,
+    refund_notice,
+};
 use super::{Decision, Snapshot};
+use crate::ports::{ProviderPayment, ProviderPaymentStatus, RefundState, RefundStatus};
 use crate::settings::Settings;
 use crate::{
     CaptureMode, DeadlinePolicy, Device, DeviceUuid, DrinkNo, FailureReason, MachineKind,
@@ -38,6 +42,8 @@ fn order(status: OrderStatus) -> Order {
         },
         receipt_contact: None,
         dispense_assumed: false,
+        make_outcome_unknown: false,
+        attention: None,
         created_at: start(),
         updated_at: start(),
     }
@@ -54,6 +60,7 @@ fn payment(state: PaymentState, capture: CaptureMode) -> Payment {
         state,
         confirmation_url: "http://test/pay".into(),
         idempotency_key: "k".into(),
+        refund_id: Some("r-1".into()),
         created_at: start(),
         updated_at: start(),
     }
@@ -108,7 +115,7 @@ fn held(status: OrderStatus) -> Snapshot {
     snapshot
 }
 
-const EVENTS: [&str; 13] = [
+const EVENTS: [&str; 14] = [
     "payment created",
     "payment rejected",
     "provider: authorized",
@@ -117,12 +124,22 @@ const EVENTS: [&str; 13] = [
     "refund notice",
     "make accepted",
     "make undeliverable",
+    "make outcome unknown",
     "dispensed",
     "dispense failed",
     "deadline, assume success",
     "deadline, fail and refund",
     "expiry",
 ];
+
+/// The provider's view of our refund of the payment: complete.
+fn refunded() -> RefundStatus {
+    RefundStatus {
+        refund_id: "r-1".into(),
+        provider_payment_id: "sb-1".into(),
+        state: RefundState::Succeeded,
+    }
+}
 
 fn decide(event: &str, snapshot: &Snapshot) -> Decision {
     let now = start() + Duration::minutes(1);
@@ -138,10 +155,13 @@ fn decide(event: &str, snapshot: &Snapshot) -> Decision {
         "provider: authorized" => payment_event(snapshot, PaymentEvent::Authorized, None, now),
         "provider: captured" => payment_event(snapshot, PaymentEvent::Captured, None, now),
         "provider: canceled" => payment_event(snapshot, PaymentEvent::Canceled, None, now),
-        "refund notice" => refund_notice(snapshot, now),
+        "refund notice" => refund_notice(snapshot, &refunded(), now),
         "make accepted" => machine(MachineNews::MakeAccepted),
         "make undeliverable" => machine(MachineNews::MakeUndeliverable {
             why: "unreachable".into(),
+        }),
+        "make outcome unknown" => machine(MachineNews::MakeOutcomeUnknown {
+            why: "timed out after sending".into(),
         }),
         "dispensed" => machine(MachineNews::Dispensed { at: now }),
         "dispense failed" => machine(MachineNews::DispenseFailed {
@@ -174,6 +194,9 @@ fn summary(decision: &Decision) -> String {
                     if status.dispense_assumed {
                         parts.push("assumed".into());
                     }
+                    if change.make_outcome_unknown {
+                        parts.push("unknown".into());
+                    }
                 }
                 None => parts.push("-".into()),
             }
@@ -185,11 +208,20 @@ fn summary(decision: &Decision) -> String {
             }
             let jobs: Vec<&str> = change.jobs.iter().map(|j| j.kind.as_str()).collect();
             parts.push(format!("jobs [{}]", jobs.join(", ")));
+            if let Some(attention) = change.attention {
+                parts.push(format!("flag {}", attention.as_str()));
+            }
             assert_eq!(change.history.len(), 1, "one history line per change");
             parts.join(" ")
         }
         Decision::Duplicate { note } => noted("duplicate", note.is_some()),
-        Decision::Ignored { note, .. } => noted("ignored", note.is_some()),
+        Decision::Ignored { note, flag, .. } => {
+            let ignored = noted("ignored", note.is_some());
+            match flag {
+                Some(attention) => format!("{ignored} flag {}", attention.as_str()),
+                None => ignored,
+            }
+        }
     }
 }
 
@@ -228,13 +260,14 @@ fn every_event_in_every_status_decides_as_the_table_says_when_money_is_captured_
     check(
         &[
             (Created, "payment created", "commit created→pending +payment jobs [poll_payment]"),
-            (Created, "payment rejected", "commit created→failed payment_rejected jobs []"),
+            (Created, "payment rejected", "commit created→created payment_rejected jobs []"),
             (Created, "provider: authorized", "ignored"),
             (Created, "provider: captured", "ignored"),
             (Created, "provider: canceled", "ignored"),
-            (Created, "refund notice", "ignored (noted)"),
+            (Created, "refund notice", "ignored"),
             (Created, "make accepted", "ignored (noted)"),
             (Created, "make undeliverable", "ignored (noted)"),
+            (Created, "make outcome unknown", "ignored (noted)"),
             (Created, "dispensed", "ignored (noted)"),
             (Created, "dispense failed", "ignored (noted)"),
             (Created, "deadline, assume success", "ignored (noted)"),
@@ -244,15 +277,16 @@ fn every_event_in_every_status_decides_as_the_table_says_when_money_is_captured_
             (Pending, "payment rejected", "ignored"),
             (Pending, "provider: authorized", "commit pending→paid money pending→authorized jobs [send_make_command]"),
             (Pending, "provider: captured", "commit pending→paid money pending→succeeded jobs [send_make_command]"),
-            (Pending, "provider: canceled", "commit pending→not_paid payment_canceled money pending→canceled jobs []"),
+            (Pending, "provider: canceled", "commit pending→created payment_canceled money pending→canceled jobs []"),
             (Pending, "refund notice", "ignored (noted)"),
             (Pending, "make accepted", "ignored (noted)"),
             (Pending, "make undeliverable", "ignored (noted)"),
+            (Pending, "make outcome unknown", "ignored (noted)"),
             (Pending, "dispensed", "ignored (noted)"),
             (Pending, "dispense failed", "ignored (noted)"),
             (Pending, "deadline, assume success", "ignored (noted)"),
             (Pending, "deadline, fail and refund", "ignored (noted)"),
-            (Pending, "expiry", "commit pending→not_paid expired jobs [poll_payment]"),
+            (Pending, "expiry", "commit pending→not_paid expired jobs []"),
             (Paid, "payment created", "duplicate"),
             (Paid, "payment rejected", "ignored"),
             (Paid, "provider: authorized", "duplicate"),
@@ -261,6 +295,7 @@ fn every_event_in_every_status_decides_as_the_table_says_when_money_is_captured_
             (Paid, "refund notice", "ignored (noted)"),
             (Paid, "make accepted", "commit paid→make_pending jobs [dispense_deadline]"),
             (Paid, "make undeliverable", "commit paid→failed machine_unreachable money succeeded→refund_pending jobs [refund_payment]"),
+            (Paid, "make outcome unknown", "commit paid→make_pending unknown jobs [dispense_deadline]"),
             (Paid, "dispensed", "commit paid→successful jobs []"),
             (Paid, "dispense failed", "commit paid→failed dispense_failed money succeeded→refund_pending jobs [refund_payment]"),
             (Paid, "deadline, assume success", "ignored (noted)"),
@@ -274,6 +309,7 @@ fn every_event_in_every_status_decides_as_the_table_says_when_money_is_captured_
             (MakePending, "refund notice", "ignored (noted)"),
             (MakePending, "make accepted", "duplicate (noted)"),
             (MakePending, "make undeliverable", "ignored (noted)"),
+            (MakePending, "make outcome unknown", "duplicate (noted)"),
             (MakePending, "dispensed", "commit make_pending→successful jobs []"),
             (MakePending, "dispense failed", "commit make_pending→failed dispense_failed money succeeded→refund_pending jobs [refund_payment]"),
             (MakePending, "deadline, assume success", "commit make_pending→successful assumed jobs []"),
@@ -287,6 +323,7 @@ fn every_event_in_every_status_decides_as_the_table_says_when_money_is_captured_
             (Successful, "refund notice", "ignored (noted)"),
             (Successful, "make accepted", "duplicate (noted)"),
             (Successful, "make undeliverable", "ignored (noted)"),
+            (Successful, "make outcome unknown", "duplicate (noted)"),
             (Successful, "dispensed", "duplicate (noted)"),
             (Successful, "dispense failed", "ignored (noted)"),
             (Successful, "deadline, assume success", "duplicate (noted)"),
@@ -294,12 +331,13 @@ fn every_event_in_every_status_decides_as_the_table_says_when_money_is_captured_
             (Successful, "expiry", "ignored"),
             (NotPaid, "payment created", "ignored"),
             (NotPaid, "payment rejected", "ignored"),
-            (NotPaid, "provider: authorized", "commit not_paid→not_paid paid_after_expiry money pending→authorized jobs [cancel_payment]"),
-            (NotPaid, "provider: captured", "commit not_paid→not_paid paid_after_expiry money pending→refund_pending jobs [refund_payment]"),
+            (NotPaid, "provider: authorized", "commit not_paid→not_paid paid_after_expiry money pending→authorized jobs [cancel_payment] flag money_after_order_ended"),
+            (NotPaid, "provider: captured", "commit not_paid→not_paid paid_after_expiry money pending→refund_pending jobs [refund_payment] flag money_after_order_ended"),
             (NotPaid, "provider: canceled", "commit - money pending→canceled jobs []"),
             (NotPaid, "refund notice", "ignored (noted)"),
             (NotPaid, "make accepted", "ignored (noted)"),
             (NotPaid, "make undeliverable", "ignored (noted)"),
+            (NotPaid, "make outcome unknown", "ignored (noted)"),
             (NotPaid, "dispensed", "ignored (noted)"),
             (NotPaid, "dispense failed", "ignored (noted)"),
             (NotPaid, "deadline, assume success", "ignored (noted)"),
@@ -313,6 +351,7 @@ fn every_event_in_every_status_decides_as_the_table_says_when_money_is_captured_
             (Failed, "refund notice", "commit - money refund_pending→refunded jobs []"),
             (Failed, "make accepted", "ignored (noted)"),
             (Failed, "make undeliverable", "duplicate (noted)"),
+            (Failed, "make outcome unknown", "ignored (noted)"),
             (Failed, "dispensed", "ignored (noted)"),
             (Failed, "dispense failed", "duplicate (noted)"),
             (Failed, "deadline, assume success", "ignored (noted)"),
@@ -373,6 +412,7 @@ fn a_held_payment_is_captured_after_the_drink_and_released_when_there_is_none() 
         ),
         (Failed, "refund notice", "ignored (noted)"),
         (Failed, "provider: captured", "ignored (noted)"),
+        (Failed, "provider: canceled", "duplicate"),
     ];
     let mut failures = Vec::new();
     for (status, event, expected) in rows {
@@ -393,7 +433,7 @@ fn money_taken_after_expiry_never_pays_the_order_and_goes_back() {
     let decision = payment_event(&snapshot, PaymentEvent::Captured, None, late);
     assert_eq!(
         summary(&decision),
-        "commit pending→not_paid paid_after_expiry money pending→refund_pending jobs [refund_payment]"
+        "commit pending→not_paid paid_after_expiry money pending→refund_pending jobs [refund_payment] flag money_after_order_ended"
     );
 }
 
@@ -418,6 +458,134 @@ fn a_failed_order_keeps_its_own_reason_when_late_money_arrives() {
     let decision = payment_event(&snapshot, PaymentEvent::Captured, None, start());
     assert_eq!(
         summary(&decision),
-        "commit failed→failed dispense_failed money pending→refund_pending jobs [refund_payment]"
+        "commit failed→failed dispense_failed money pending→refund_pending jobs [refund_payment] flag money_after_order_ended"
     );
+}
+
+#[test]
+fn a_make_command_of_unknown_fate_is_refunded_at_the_deadline_even_when_success_would_be_assumed() {
+    let mut snapshot = immediate(MakePending);
+    snapshot.order.make_outcome_unknown = true;
+    let decision = machine_event(
+        &snapshot,
+        &MachineNews::DeadlinePassed {
+            policy: DeadlinePolicy::AssumeSuccess,
+        },
+        None,
+        start(),
+    );
+    assert_eq!(
+        summary(&decision),
+        "commit make_pending→failed dispense_timed_out money succeeded→refund_pending jobs [refund_payment] flag make_outcome_unknown"
+    );
+    // A machine report still decides: the drink was made.
+    let reported = machine_event(
+        &snapshot,
+        &MachineNews::Dispensed { at: start() },
+        None,
+        start(),
+    );
+    assert_eq!(summary(&reported), "commit make_pending→successful jobs []");
+}
+
+#[test]
+fn a_provider_payment_that_does_not_match_ours_changes_nothing_and_flags_the_order() {
+    let snapshot = immediate(Pending);
+    let mut fetched = ProviderPayment {
+        provider_payment_id: "sb-1".into(),
+        status: ProviderPaymentStatus::Succeeded,
+        amount: Money::rub(1).unwrap(),
+        order_id: Some(snapshot.order.id),
+        paid_at: None,
+    };
+    let mismatch = provider_payment(&snapshot, &fetched, start());
+    assert_eq!(summary(&mismatch), "ignored (noted) flag provider_mismatch");
+    fetched.amount = Money::rub(15_000).unwrap();
+    fetched.order_id = None;
+    let anonymous = provider_payment(&snapshot, &fetched, start());
+    assert_eq!(
+        summary(&anonymous),
+        "ignored (noted) flag provider_mismatch"
+    );
+}
+
+#[test]
+fn a_late_payment_is_judged_by_when_the_customer_paid_not_by_when_we_heard() {
+    let snapshot = immediate(Pending);
+    let fetched = ProviderPayment {
+        provider_payment_id: "sb-1".into(),
+        status: ProviderPaymentStatus::Succeeded,
+        amount: Money::rub(15_000).unwrap(),
+        order_id: Some(snapshot.order.id),
+        paid_at: Some(start() + Duration::minutes(14)),
+    };
+    // We hear of it after expiry, but the customer paid in time: the drink is made.
+    let heard_late = start() + Duration::minutes(20);
+    assert_eq!(
+        summary(&provider_payment(&snapshot, &fetched, heard_late)),
+        "commit pending→paid money pending→succeeded jobs [send_make_command]"
+    );
+    let paid_late = ProviderPayment {
+        paid_at: Some(start() + Duration::minutes(16)),
+        ..fetched
+    };
+    assert_eq!(
+        summary(&provider_payment(&snapshot, &paid_late, start() + Duration::minutes(16))),
+        "commit pending→not_paid paid_after_expiry money pending→refund_pending jobs [refund_payment] flag money_after_order_ended"
+    );
+}
+
+#[test]
+fn a_hold_released_by_the_provider_after_the_drink_flags_the_order() {
+    let mut snapshot = immediate(Successful);
+    if let Some(payment) = snapshot.payment.as_mut() {
+        payment.state = PaymentState::Authorized;
+        payment.capture = CaptureMode::AfterDispense;
+    }
+    let decision = payment_event(&snapshot, PaymentEvent::Canceled, None, start());
+    assert_eq!(
+        summary(&decision),
+        "commit - money authorized→canceled jobs [] flag hold_canceled_after_drink"
+    );
+}
+
+#[test]
+fn a_refund_is_believed_only_as_the_provider_shows_it() {
+    let snapshot = immediate(Failed);
+    let pending = RefundStatus {
+        state: RefundState::Pending,
+        ..refunded()
+    };
+    assert_eq!(
+        summary(&refund_notice(&snapshot, &pending, start())),
+        "ignored"
+    );
+    let other = RefundStatus {
+        provider_payment_id: "sb-other".into(),
+        ..refunded()
+    };
+    assert_eq!(
+        summary(&refund_notice(&snapshot, &other, start())),
+        "ignored (noted)"
+    );
+    let refused = RefundStatus {
+        state: RefundState::Canceled,
+        ..refunded()
+    };
+    assert_eq!(
+        summary(&refund_answer(&snapshot, &refused, start())),
+        "ignored (noted) flag refund_refused"
+    );
+    let mut fresh = immediate(Failed);
+    if let Some(payment) = fresh.payment.as_mut() {
+        payment.refund_id = None;
+    }
+    let Decision::Commit(change) = refund_answer(&fresh, &pending, start()) else {
+        panic!("a new pending refund is recorded");
+    };
+    assert_eq!(
+        change.refund_id.map(|r| r.refund_id).as_deref(),
+        Some("r-1")
+    );
+    assert!(change.payment_state.is_none());
 }

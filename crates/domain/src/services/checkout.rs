@@ -132,6 +132,8 @@ pub enum InitiatePaymentError {
     ProviderNotConfigured(ProviderKind),
     #[error("payment provider rejected the payment: {0}")]
     ProviderRejected(String),
+    #[error("too many payments of this machine are waiting to be paid")]
+    TooManyPendingPayments,
     #[error("payment provider unavailable: {0}")]
     ProviderUnavailable(String),
     #[error("fleet misconfigured: {0}")]
@@ -345,6 +347,12 @@ impl Checkout {
                 InitiatePaymentError::Misconfigured(format!("merchant {} missing", order.merchant))
             })?;
         let contact = receipt_contact(merchant.receipt, &request)?;
+        // Each live payment is polled and can be paid: junk scans must not pile them up.
+        let pending = ports.payments.pending_on_device(&order.device).await?;
+        if pending >= self.ctx.settings.max_pending_payments_per_device {
+            return Err(InitiatePaymentError::TooManyPendingPayments);
+        }
+        let attempt = ports.payments.attempts_of(order.id).await?.len() + 1;
         let gateway = self
             .ctx
             .payment_gateway(device.provider)
@@ -357,7 +365,7 @@ impl Checkout {
             description: description(&order.drink_name),
             return_url: request.return_url.clone(),
             receipt_contact: contact.clone(),
-            idempotency_key: idempotency::create(order.id),
+            idempotency_key: idempotency::create(order.id, attempt),
             order: order.clone(),
             merchant: merchant.clone(),
         };
@@ -383,6 +391,7 @@ impl Checkout {
             state: PaymentState::Pending,
             confirmation_url: created.confirmation_url,
             idempotency_key: create.idempotency_key,
+            refund_id: None,
             created_at: now,
             updated_at: now,
         };

@@ -19,10 +19,10 @@ pub mod worker;
 
 use crate::decisions::{Decision, Ignore, Snapshot};
 use crate::ports::{
-    CatalogRepository, Clock, IdGenerator, JobQueue, MachineGateway, OrderRepository,
+    CatalogRepository, Clock, IdGenerator, JobQueue, MachineGateway, OrderChange, OrderRepository,
     PaymentGateway, PaymentRepository, RepositoryError,
 };
-use crate::{MachineKind, OrderId, OrderStatus, ProviderKind};
+use crate::{MachineKind, OrderId, OrderStatus, PaymentId, ProviderKind};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -86,17 +86,38 @@ impl Context {
         self.ports.machine_gateways.get(&machine)
     }
 
-    /// The order and its payment as stored now. Errors: `NotFound` for an unknown order;
-    /// `Unavailable`.
-    async fn snapshot(&self, order_id: OrderId) -> Result<Snapshot, RepositoryError> {
+    /// The order and the payment in question (`payment`, or else its latest attempt) as
+    /// stored now. Errors: `NotFound` for an unknown order; `Unavailable`.
+    async fn snapshot(
+        &self,
+        order_id: OrderId,
+        payment: Option<PaymentId>,
+    ) -> Result<Snapshot, RepositoryError> {
         let order = self
             .ports
             .orders
             .get(order_id)
             .await?
             .ok_or_else(|| RepositoryError::NotFound(format!("order {order_id}")))?;
-        let payment = self.ports.payments.for_order(order_id).await?;
+        let payment = match payment {
+            Some(id) => self
+                .ports
+                .payments
+                .get(id)
+                .await?
+                .filter(|p| p.order_id == order_id),
+            None => self.ports.payments.for_order(order_id).await?,
+        };
         Ok(Snapshot { order, payment })
+    }
+
+    /// [`Context::commit_retrying_on`] the order's latest payment attempt.
+    pub(crate) async fn commit_retrying(
+        &self,
+        order_id: OrderId,
+        decide: impl FnMut(&Snapshot, DateTime<Utc>) -> Decision,
+    ) -> Result<Committed, RepositoryError> {
+        self.commit_retrying_on(order_id, None, decide).await
     }
 
     /// The one place that loads, decides, applies and retries: `decide` is asked on freshly
@@ -106,14 +127,18 @@ impl Context {
     ///
     /// Errors: `NotFound` for an unknown order; `Conflict` after too many lost races;
     /// `Unavailable`.
+    ///
+    /// `payment` names the payment attempt the news is about (an old attempt's message must
+    /// never move a newer one); `None` is the latest.
     #[tracing::instrument(skip_all, fields(order.id = %order_id))]
-    pub(crate) async fn commit_retrying(
+    pub(crate) async fn commit_retrying_on(
         &self,
         order_id: OrderId,
+        payment: Option<PaymentId>,
         mut decide: impl FnMut(&Snapshot, DateTime<Utc>) -> Decision,
     ) -> Result<Committed, RepositoryError> {
         for _ in 0..MAX_RACE_RETRIES {
-            let snapshot = self.snapshot(order_id).await?;
+            let snapshot = self.snapshot(order_id, payment).await?;
             let status = snapshot.order.status;
             match decide(&snapshot, self.now()) {
                 Decision::Commit(change) => {
@@ -136,9 +161,17 @@ impl Context {
                     }
                     return Ok(Committed::Duplicate { status });
                 }
-                Decision::Ignored { reason, note } => {
-                    if let Some(line) = note {
-                        self.ports.orders.record(vec![line]).await?;
+                Decision::Ignored { reason, note, flag } => {
+                    match (flag, note) {
+                        (Some(attention), note) => {
+                            let mut flagged = OrderChange::new(order_id);
+                            flagged.attention = Some(attention);
+                            flagged.history.extend(note);
+                            self.ports.orders.apply(flagged).await?;
+                            tracing::warn!(attention = attention.as_str(), %reason, "order flagged for an operator");
+                        }
+                        (None, Some(line)) => self.ports.orders.record(vec![line]).await?,
+                        (None, None) => {}
                     }
                     return Ok(Committed::Ignored { reason, status });
                 }

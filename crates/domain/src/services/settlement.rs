@@ -9,9 +9,9 @@ use super::{Committed, Context};
 use crate::decisions::{payments, Ignore};
 use crate::ports::{
     InboundNotification, NotificationClaim, NotificationError, PaymentGatewayError,
-    ProviderPayment, RepositoryError,
+    ProviderPayment, RefundStatus, RepositoryError,
 };
-use crate::{Merchant, OrderId, Payment, PaymentEvent, ProviderKind};
+use crate::{Merchant, Payment, PaymentEvent, ProviderKind};
 use std::sync::Arc;
 
 /// What became of a notification or poll result; the webhook answers 200 to all of them.
@@ -87,13 +87,14 @@ impl Settlement {
                 return Ok(NotificationOutcome::Ignored(format!("untrusted: {why}")))
             }
         };
-        let (provider_payment_id, refund_claimed) = match claim {
+        let (provider_payment_id, refund_id) = match claim {
             NotificationClaim::Payment {
                 provider_payment_id,
-            } => (provider_payment_id, false),
+            } => (provider_payment_id, None),
             NotificationClaim::RefundSucceeded {
                 provider_payment_id,
-            } => (provider_payment_id, true),
+                refund_id,
+            } => (provider_payment_id, Some(refund_id)),
             NotificationClaim::Ignored { reason } => {
                 return Ok(NotificationOutcome::Ignored(reason))
             }
@@ -111,27 +112,36 @@ impl Settlement {
         };
         tracing::Span::current().record("order.id", tracing::field::display(payment.order_id));
         let merchant = self.merchant_of(&payment).await?;
-        let fetched = match gateway.get_payment(&merchant, &provider_payment_id).await {
-            Ok(fetched) => fetched,
-            Err(PaymentGatewayError::NotFound) => {
-                return Ok(NotificationOutcome::Ignored(format!(
-                    "payment {provider_payment_id} not confirmed by the provider's API"
-                )))
-            }
-            Err(error) => return Err(SettlementError::Unavailable(error.to_string())),
+        let unconfirmed = || {
+            NotificationOutcome::Ignored(format!(
+                "payment {provider_payment_id} not confirmed by the provider's API"
+            ))
         };
-        let committed = if refund_claimed {
-            self.ctx
-                .commit_retrying(payment.order_id, |snapshot, now| {
-                    payments::refund_notice(snapshot, now)
-                })
-                .await?
-        } else {
-            self.ctx
-                .commit_retrying(payment.order_id, |snapshot, now| {
-                    payments::provider_payment(snapshot, &fetched, now)
-                })
-                .await?
+        let committed = match refund_id {
+            Some(refund_id) => {
+                let refund = match gateway.get_refund(&merchant, &refund_id).await {
+                    Ok(refund) => refund,
+                    Err(PaymentGatewayError::NotFound) => return Ok(unconfirmed()),
+                    Err(error) => return Err(SettlementError::Unavailable(error.to_string())),
+                };
+                self.ctx
+                    .commit_retrying_on(payment.order_id, Some(payment.id), |snapshot, now| {
+                        payments::refund_notice(snapshot, &refund, now)
+                    })
+                    .await?
+            }
+            None => {
+                let fetched = match gateway.get_payment(&merchant, &provider_payment_id).await {
+                    Ok(fetched) => fetched,
+                    Err(PaymentGatewayError::NotFound) => return Ok(unconfirmed()),
+                    Err(error) => return Err(SettlementError::Unavailable(error.to_string())),
+                };
+                self.ctx
+                    .commit_retrying_on(payment.order_id, Some(payment.id), |snapshot, now| {
+                        payments::provider_payment(snapshot, &fetched, now)
+                    })
+                    .await?
+            }
         };
         Ok(committed.into())
     }
@@ -152,33 +162,49 @@ impl Settlement {
             })
     }
 
-    /// Applies the provider's (trusted, fetched) view of the order's payment.
-    #[tracing::instrument(skip_all, fields(order.id = %order_id))]
+    /// Applies the provider's (trusted, fetched) view of one of our payments.
+    #[tracing::instrument(skip_all, fields(order.id = %payment.order_id))]
     pub async fn apply_provider_payment(
         &self,
-        order_id: OrderId,
+        payment: &Payment,
         fetched: &ProviderPayment,
     ) -> Result<NotificationOutcome, SettlementError> {
         let committed = self
             .ctx
-            .commit_retrying(order_id, |snapshot, now| {
+            .commit_retrying_on(payment.order_id, Some(payment.id), |snapshot, now| {
                 payments::provider_payment(snapshot, fetched, now)
             })
             .await?;
         Ok(committed.into())
     }
 
-    /// Applies a money event we caused ourselves (our capture, cancel or refund succeeded).
-    #[tracing::instrument(skip_all, fields(order.id = %order_id, ?event))]
+    /// Applies a money event we caused ourselves (our capture or cancel succeeded).
+    #[tracing::instrument(skip_all, fields(order.id = %payment.order_id, ?event))]
     pub async fn apply_payment_event(
         &self,
-        order_id: OrderId,
+        payment: &Payment,
         event: PaymentEvent,
     ) -> Result<NotificationOutcome, SettlementError> {
         let committed = self
             .ctx
-            .commit_retrying(order_id, |snapshot, now| {
+            .commit_retrying_on(payment.order_id, Some(payment.id), |snapshot, now| {
                 payments::payment_event(snapshot, event, None, now)
+            })
+            .await?;
+        Ok(committed.into())
+    }
+
+    /// Applies the provider's answer about our refund of `payment`.
+    #[tracing::instrument(skip_all, fields(order.id = %payment.order_id))]
+    pub async fn apply_refund_answer(
+        &self,
+        payment: &Payment,
+        refund: &RefundStatus,
+    ) -> Result<NotificationOutcome, SettlementError> {
+        let committed = self
+            .ctx
+            .commit_retrying_on(payment.order_id, Some(payment.id), |snapshot, now| {
+                payments::refund_answer(snapshot, refund, now)
             })
             .await?;
         Ok(committed.into())

@@ -2,14 +2,12 @@
 //! job that runs twice (a worker died after acting, before completing) is harmless: the make
 //! command carries the machine's order id and provider calls carry idempotency keys.
 
-use super::settlement::{Settlement, SettlementError};
+use super::settlement::{NotificationOutcome, Settlement, SettlementError};
 use super::Context;
 use crate::decisions::machines::{
     awaits_dispense_result, awaits_make_command, machine_event, MachineNews,
 };
-use crate::ports::{
-    MachineError, MakeCommand, PaymentGatewayError, RefundOutcome, RepositoryError,
-};
+use crate::ports::{MachineError, MakeCommand, PaymentGatewayError, RefundState, RepositoryError};
 use crate::{
     idempotency, retry_delay, DeadlinePolicy, Job, JobKind, Merchant, Payment, PaymentEvent,
     PaymentState,
@@ -139,36 +137,24 @@ impl Worker {
             return Ok(JobOutcome::Done);
         }
         let device = ports.catalog.device(&order.device).await?;
-        let gateway = device
-            .as_ref()
-            .and_then(|d| self.ctx.machine_gateway(d.machine));
-        let result = match (&device, gateway) {
-            (Some(device), Some(gateway)) => {
-                let command = MakeCommand {
-                    order_id: order.id,
-                    device: device.clone(),
-                    machine_order_id: order.machine_order_id.clone(),
-                    drink_no: order.drink_no.clone(),
-                    size: order.size,
-                    price: order.price,
-                };
-                gateway.make(&command).await
+        let news = if job.sent {
+            // An earlier claim sent the command and died before recording what came of it.
+            MachineNews::MakeOutcomeUnknown {
+                why: "обработчик, отправлявший команду, остановился, не получив ответа".into(),
             }
-            _ => Err(MachineError::Rejected(
-                "no machine gateway for this device".into(),
-            )),
-        };
-        let news = match result {
-            Ok(()) => MachineNews::MakeAccepted,
-            Err(MachineError::Unavailable(why)) if !job.is_last_attempt() => {
-                return Err(JobError::Retry(why));
+        } else {
+            // Recorded before sending: a crash from here on can never lead to a second send.
+            ports.jobs.mark_sent(job).await?;
+            match self.send(&order, device.as_ref()).await {
+                Ok(()) => MachineNews::MakeAccepted,
+                Err(MachineError::Unavailable(why)) if !job.is_last_attempt() => {
+                    return Err(JobError::Retry(why));
+                }
+                Err(MachineError::OutcomeUnknown(why)) => MachineNews::MakeOutcomeUnknown { why },
+                Err(error) => MachineNews::MakeUndeliverable {
+                    why: format!("автомат недоступен, попыток: {}; {error}", job.attempts),
+                },
             }
-            Err(error) => MachineNews::MakeUndeliverable {
-                why: format!(
-                    "machine unreachable after {} attempt(s): {error}",
-                    job.attempts
-                ),
-            },
         };
         self.ctx
             .commit_retrying(order.id, |snapshot, now| {
@@ -178,13 +164,38 @@ impl Worker {
         Ok(JobOutcome::Done)
     }
 
+    /// One make command to the device's machine gateway.
+    async fn send(
+        &self,
+        order: &crate::Order,
+        device: Option<&crate::Device>,
+    ) -> Result<(), MachineError> {
+        let (Some(device), Some(gateway)) = (
+            device,
+            device.and_then(|d| self.ctx.machine_gateway(d.machine)),
+        ) else {
+            return Err(MachineError::Rejected(
+                "no machine gateway for this device".into(),
+            ));
+        };
+        let command = MakeCommand {
+            order_id: order.id,
+            device: device.clone(),
+            machine_order_id: order.machine_order_id.clone(),
+            drink_no: order.drink_no.clone(),
+            size: order.size,
+            price: order.price,
+        };
+        gateway.make(&command).await
+    }
+
     async fn payment_and_merchant(&self, job: &Job) -> Result<(Payment, Merchant), JobError> {
         let ports = &self.ctx.ports;
-        let payment = ports
-            .payments
-            .for_order(job.order_id)
-            .await?
-            .ok_or_else(|| JobError::Permanent("order has no payment".into()))?;
+        let payment = match job.payment_id {
+            Some(id) => ports.payments.get(id).await?,
+            None => ports.payments.for_order(job.order_id).await?,
+        }
+        .ok_or_else(|| JobError::Permanent("order has no payment".into()))?;
         let order = ports
             .orders
             .get(job.order_id)
@@ -217,7 +228,7 @@ impl Worker {
             .await
             .map_err(gateway_error)?;
         self.settlement
-            .apply_payment_event(payment.order_id, PaymentEvent::Captured)
+            .apply_payment_event(&payment, PaymentEvent::Captured)
             .await?;
         Ok(JobOutcome::Done)
     }
@@ -235,7 +246,7 @@ impl Worker {
             .await
             .map_err(gateway_error)?;
         self.settlement
-            .apply_payment_event(payment.order_id, PaymentEvent::Canceled)
+            .apply_payment_event(&payment, PaymentEvent::Canceled)
             .await?;
         Ok(JobOutcome::Done)
     }
@@ -245,21 +256,30 @@ impl Worker {
         if payment.state != PaymentState::RefundPending {
             return Ok(JobOutcome::Done);
         }
-        let outcome = self
-            .gateway(&payment)?
-            .refund(&merchant, &payment, &idempotency::refund(payment.id))
-            .await
-            .map_err(gateway_error)?;
-        match outcome {
-            RefundOutcome::Completed => {
-                self.settlement
-                    .apply_payment_event(payment.order_id, PaymentEvent::Refunded)
-                    .await?;
-                Ok(JobOutcome::Done)
+        let gateway = self.gateway(&payment)?;
+        // A refund asked for before is fetched, never asked for again.
+        let answer = match &payment.refund_id {
+            Some(refund_id) => gateway.get_refund(&merchant, refund_id).await,
+            None => {
+                gateway
+                    .refund(&merchant, &payment, &idempotency::refund(payment.id))
+                    .await
             }
-            RefundOutcome::InProgress => Ok(JobOutcome::RunAgainAt(
-                self.ctx.now() + self.ctx.settings.poll_slow,
-            )),
+        }
+        .map_err(gateway_error)?;
+        match self
+            .settlement
+            .apply_refund_answer(&payment, &answer)
+            .await?
+        {
+            NotificationOutcome::StillPending | NotificationOutcome::Applied
+                if answer.state == RefundState::Pending =>
+            {
+                Ok(JobOutcome::RunAgainAt(
+                    self.ctx.now() + self.ctx.settings.poll_slow,
+                ))
+            }
+            _ => Ok(JobOutcome::Done),
         }
     }
 
@@ -276,12 +296,12 @@ impl Worker {
             .await
             .map_err(gateway_error)?;
         self.settlement
-            .apply_provider_payment(payment.order_id, &fetched)
+            .apply_provider_payment(&payment, &fetched)
             .await?;
         let ports = &self.ctx.ports;
         let still_pending = ports
             .payments
-            .for_order(job.order_id)
+            .get(payment.id)
             .await?
             .is_some_and(|p| p.state == PaymentState::Pending);
         if !still_pending {

@@ -30,6 +30,8 @@ pub struct Config {
     pub base_url: String,
     pub order_expiration_minutes: i64,
     pub device_online_threshold_minutes: i64,
+    /// `MAX_PENDING_PAYMENTS_PER_DEVICE`: payments of one device waiting to be paid at once.
+    pub max_pending_payments_per_device: usize,
     pub debug: bool,
     pub log_format: LogFormat,
     /// `None`: demo mode on in-memory storage.
@@ -116,6 +118,7 @@ impl Config {
             bind_addr: http.bind_addr,
             base_url: http.base_url,
             order_expiration_minutes: orders.expiration_minutes,
+            max_pending_payments_per_device: orders.max_pending_payments_per_device,
             device_online_threshold_minutes: orders.device_online_threshold_minutes,
             debug: runtime.debug,
             log_format: runtime.log_format,

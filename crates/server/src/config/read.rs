@@ -135,14 +135,22 @@ fn default_base_url(bind: SocketAddr) -> String {
 pub(super) struct Orders {
     pub expiration_minutes: i64,
     pub device_online_threshold_minutes: i64,
+    pub max_pending_payments_per_device: usize,
 }
 
-/// `ORDER_EXPIRATION_MINUTES` and `DEVICE_ONLINE_THRESHOLD_MINUTES`, 15 each by default.
+/// `ORDER_EXPIRATION_MINUTES` and `DEVICE_ONLINE_THRESHOLD_MINUTES`, 15 each by default;
+/// `MAX_PENDING_PAYMENTS_PER_DEVICE` (default 20).
 pub(super) fn orders(vars: &Vars<'_>) -> Result<Orders, ConfigError> {
     let minutes = |variable| vars.number(variable, 15, 1..=24 * 60, " of minutes");
     Ok(Orders {
         expiration_minutes: minutes("ORDER_EXPIRATION_MINUTES")?,
         device_online_threshold_minutes: minutes("DEVICE_ONLINE_THRESHOLD_MINUTES")?,
+        max_pending_payments_per_device: vars.number(
+            "MAX_PENDING_PAYMENTS_PER_DEVICE",
+            20,
+            1..=10_000,
+            " of payments",
+        )?,
     })
 }
 

@@ -155,15 +155,32 @@ async fn a_failing_machine_fails_the_order_and_returns_the_money() {
 }
 
 #[tokio::test]
-async fn canceling_in_the_sandbox_leaves_the_order_not_paid() {
+async fn canceling_in_the_sandbox_leaves_the_order_payable_with_a_retry_button() {
     let app = spawn_app().await;
     let order = app.scan("dev-1", "1", "1", "cancel-1").await;
     let redirect: serde_json::Value = app.initiate(&order, None).await.json().await.unwrap();
-    app.pay(redirect["redirect_url"].as_str().unwrap(), "cancel")
-        .await;
-    let json = app.wait_for_status(&order, "not_paid").await;
-    assert_eq!(json["payment_status"], "canceled");
+    let first_url = redirect["redirect_url"].as_str().unwrap().to_owned();
+    app.pay(&first_url, "cancel").await;
+    let json = app.wait_for_payment_status(&order, "canceled").await;
+    assert_eq!(json["status"], "created");
+    assert_eq!(json["failure_reason"], "payment_canceled");
     assert!(app.machine.accepted().is_empty());
+    let page = app
+        .get(&format!("/v1/order-status-page?order_id={order}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Оплата не прошла"), "{page}");
+    assert!(page.contains("Повторить оплату"), "{page}");
+
+    // The retry is a new payment; paying it brews the drink.
+    let again: serde_json::Value = app.initiate(&order, None).await.json().await.unwrap();
+    let second_url = again["redirect_url"].as_str().unwrap().to_owned();
+    assert_ne!(second_url, first_url);
+    app.pay(&second_url, "pay").await;
+    app.wait_for_status(&order, "successful").await;
+    assert_eq!(app.machine.accepted().len(), 1);
 }
 
 #[tokio::test]

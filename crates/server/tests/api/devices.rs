@@ -71,7 +71,7 @@ async fn a_signed_dispensed_report_makes_the_order_successful() {
     assert_eq!(last.from, Some(OrderStatus::MakePending));
     assert_eq!(last.to, Some(OrderStatus::Successful));
     assert!(
-        last.message.starts_with("machine reported dispensed"),
+        last.message.starts_with("автомат сообщил: напиток выдан"),
         "{}",
         last.message
     );
@@ -291,7 +291,7 @@ async fn with_fail_and_refund_a_missed_deadline_fails_the_order_and_returns_the_
         .unwrap();
     assert_eq!(failed.source, HistorySource::Worker);
     assert!(
-        failed.message.contains("no report by the deadline"),
+        failed.message.contains("к сроку отчёта от автомата нет"),
         "{}",
         failed.message
     );
@@ -329,7 +329,8 @@ async fn a_result_arriving_after_the_deadline_decided_is_recorded_without_a_seco
     assert_eq!(late.source, HistorySource::Machine);
     assert_eq!((late.from, late.to), (None, None));
     assert!(
-        late.message.starts_with("machine reported dispensed") && late.message.contains("ignored"),
+        late.message.starts_with("автомат сообщил: напиток выдан")
+            && late.message.contains("не учтено"),
         "{}",
         late.message
     );
@@ -361,7 +362,7 @@ async fn with_assume_success_a_missed_deadline_makes_the_order_successful_and_th
         .unwrap();
     assert_eq!(assumed.source, HistorySource::Worker);
     assert!(
-        assumed.message.contains("success assumed"),
+        assumed.message.contains("напиток считается выданным"),
         "{}",
         assumed.message
     );
@@ -379,7 +380,7 @@ async fn with_assume_success_a_missed_deadline_makes_the_order_successful_and_th
         .last()
         .unwrap()
         .message
-        .starts_with("machine reported failure"));
+        .starts_with("автомат сообщил: напиток не приготовлен"));
     let json = app.status(&order).await;
     assert_eq!(json["status"], "successful");
     assert_eq!(json["payment_status"], "succeeded");
@@ -427,6 +428,9 @@ impl OrderRepository for FlakyLookups {
         limit: usize,
     ) -> Result<Vec<Order>, RepositoryError> {
         self.inner.due_for_expiry(now, limit).await
+    }
+    async fn needing_attention(&self, limit: usize) -> Result<Vec<Order>, RepositoryError> {
+        self.inner.needing_attention(limit).await
     }
     async fn ping(&self) -> Result<(), RepositoryError> {
         self.inner.ping().await

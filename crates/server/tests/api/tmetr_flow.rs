@@ -342,11 +342,7 @@ async fn a_machine_unreachable_after_the_last_retry_fails_the_order_and_returns_
         .iter()
         .find(|e| e.to == Some(OrderStatus::Failed))
         .expect("a transition to failed");
-    assert!(
-        failed.message.contains("after 6 attempt(s)"),
-        "{}",
-        failed.message
-    );
+    assert!(failed.message.contains("попыток: 6"), "{}", failed.message);
 
     // No seventh attempt, however long we wait: the next one would have been accepted.
     app.clock.advance(Duration::minutes(10));
@@ -378,4 +374,47 @@ async fn a_make_command_refused_with_a_4xx_fails_the_order_and_refunds_without_r
     quiet_moment().await;
     assert_eq!(tmetr.make_requests(), 1, "a 4xx is not retried");
     assert!(tmetr.accepted().is_empty());
+}
+
+#[tokio::test]
+async fn a_504_after_tmetr_took_the_command_is_not_resent_and_a_report_decides() {
+    let (app, tmetr) = spawn_with_tmetr().await;
+    tmetr.accept_next_make_then_answer(504);
+    let order = pay_in_sandbox(&app, "tm-1", "gateway-timeout-1").await;
+    let json = app.wait_for_status(&order, "make_pending").await;
+    assert_eq!(json["status"], "make_pending");
+    app.clock.advance(Duration::minutes(1));
+    quiet_moment().await;
+    assert_eq!(
+        tmetr.make_requests(),
+        1,
+        "an unknown outcome is never resent"
+    );
+    assert_eq!(tmetr.accepted_for("gateway-timeout-1"), 1);
+
+    let body = event_body("gateway-timeout-1", "dispensed", app.clock.now());
+    let (status, answer) = report(&app, "tm-1", "tm-1-key", &body).await;
+    assert_eq!(status, 200, "{answer}");
+    app.wait_for_status(&order, "successful").await;
+    assert_eq!(tmetr.make_requests(), 1);
+}
+
+#[tokio::test]
+async fn an_unknown_make_outcome_without_a_report_is_refunded_at_the_deadline_and_flagged() {
+    let (app, tmetr) = spawn_with_tmetr().await;
+    tmetr.accept_next_make_then_answer(502);
+    let order = pay_in_sandbox(&app, "tm-1", "gateway-timeout-2").await;
+    app.wait_for_status(&order, "make_pending").await;
+    app.clock.advance(Duration::seconds(181));
+    app.wait_for_status(&order, "failed").await;
+    let json = app.wait_for_payment_status(&order, "refunded").await;
+    assert_eq!(json["failure_reason"], "dispense_timed_out");
+    assert_eq!(tmetr.make_requests(), 1);
+    let flagged = app.ctx.ports.orders.needing_attention(10).await.unwrap();
+    assert_eq!(flagged.len(), 1);
+    assert_eq!(flagged[0].id.to_string(), order);
+    assert_eq!(
+        flagged[0].attention,
+        Some(coffee_domain::Attention::MakeOutcomeUnknown)
+    );
 }

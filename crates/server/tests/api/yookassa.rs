@@ -203,15 +203,15 @@ async fn a_paid_order_whose_webhook_is_lost_is_found_by_polling_and_brews_the_dr
 }
 
 #[tokio::test]
-async fn a_payment_canceled_at_yookassa_leaves_the_order_not_paid() {
+async fn a_payment_canceled_at_yookassa_leaves_the_order_payable_again() {
     let (app, fake) = spawn_with_yookassa().await;
     let (order, payment_id) = start_payment(&app, "yk-1", "yk-cancel").await;
     fake.set_status(&payment_id, "canceled");
     let status = deliver(&app, fake.notification("payment.canceled", &payment_id)).await;
     assert_eq!(status, 200);
-    let json = app.wait_for_status(&order, "not_paid").await;
+    let json = app.wait_for_payment_status(&order, "canceled").await;
+    assert_eq!(json["status"], "created");
     assert_eq!(json["failure_reason"], "payment_canceled");
-    assert_eq!(json["payment_status"], "canceled");
     assert!(app.machine.accepted().is_empty());
 }
 
@@ -308,11 +308,11 @@ async fn an_after_dispense_payment_is_captured_only_after_the_drink_is_dispensed
     let history = history(&app, &order).await;
     let dispensed = history
         .iter()
-        .position(|m| m.contains("capture queued"))
+        .position(|m| m.contains("списание удержанных денег поставлено в очередь"))
         .expect("capture queued on dispense");
     let paid = history
         .iter()
-        .position(|m| m.contains("order paid"))
+        .position(|m| m.contains("заказ оплачен"))
         .expect("order paid");
     assert!(paid < dispensed, "{history:?}");
 }

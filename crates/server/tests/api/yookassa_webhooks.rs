@@ -166,7 +166,7 @@ async fn a_payment_whose_amount_differs_from_the_order_brews_no_drink() {
     assert_still_pending_without_a_drink(&app, &order).await;
     let history = history(&app, &order).await;
     assert!(
-        history.iter().any(|m| m.contains("amount mismatch")),
+        history.iter().any(|m| m.contains("сумма не совпадает")),
         "{history:?}"
     );
 }
@@ -194,7 +194,7 @@ async fn the_same_notification_twenty_times_at_once_brews_one_drink() {
     assert_eq!(
         history
             .iter()
-            .filter(|m| m.contains("make command queued"))
+            .filter(|m| m.contains("команда приготовления поставлена в очередь"))
             .count(),
         1,
         "{history:?}"

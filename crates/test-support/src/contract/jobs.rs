@@ -58,8 +58,9 @@ async fn assert_all_running_once(stores: &Stores, orders: &[OrderId]) {
     }
 }
 
-/// Due jobs are claimed earliest run time first (ties in enqueue order), at most `limit`;
-/// future jobs wait; a claim counts an attempt and carries the kind's attempt budget.
+/// Due jobs are claimed urgent kinds first (make commands and money before polls), then
+/// earliest run time (ties in enqueue order), at most `limit`; future jobs wait; a claim
+/// counts an attempt and carries the kind's attempt budget.
 pub async fn claim_due_respects_run_at_order_and_limit(stores: &Stores) {
     seed(stores).await;
     let enqueued = [
@@ -90,11 +91,11 @@ pub async fn claim_due_respects_run_at_order_and_limit(stores: &Stores) {
         claimed,
         [
             first_attempt(JobKind::CapturePayment),
-            first_attempt(JobKind::PollPayment)
+            first_attempt(JobKind::RefundPayment)
         ]
     );
     let second = claim(stores, t0(), 10, lease).await;
-    assert_eq!(kinds(&second), [JobKind::RefundPayment]);
+    assert_eq!(kinds(&second), [JobKind::PollPayment]);
     assert_nothing_due(stores, t0(), lease).await;
     assert_nothing_due(stores, at(9), lease).await;
     let third = claim(stores, at(10), 10, lease).await;
@@ -259,9 +260,11 @@ pub async fn unknown_jobs_are_not_found(stores: &Stores) {
         id: JobId::from_uuid(Uuid::new_v4()),
         kind: JobKind::PollPayment,
         order_id: unknown_order(),
+        payment_id: None,
         attempts: 1,
         max_attempts: 1,
         claim: Uuid::new_v4(),
+        sent: false,
     };
     assert_not_found(stores.jobs.complete(&ghost).await);
     assert_not_found(stores.jobs.retry(&ghost, t0(), "x", true).await);
@@ -293,4 +296,51 @@ pub async fn a_stale_claim_cannot_end_a_job_taken_over(stores: &Stores) {
         ),
         "an ended job is no claim's"
     );
+}
+
+/// Thousands of overdue polls do not hold up a paid order's make command: it is the next job
+/// claimed, and claiming it stays fast.
+pub async fn a_poll_storm_does_not_delay_a_make_command(stores: &Stores) {
+    seed(stores).await;
+    let polls: Vec<(JobKind, DateTime<Utc>)> = (0..3_000)
+        .map(|n| (JobKind::PollPayment, at(-3_600 + n)))
+        .collect();
+    order_with_jobs(stores, "moid-polls", &polls).await;
+    let paid = order_with_jobs(stores, "moid-paid", &[(JobKind::SendMakeCommand, at(0))]).await;
+    let started = std::time::Instant::now();
+    let first = claim(stores, t0(), 1, Duration::minutes(1)).await;
+    let took = started.elapsed();
+    assert_eq!(kinds(&first), [JobKind::SendMakeCommand]);
+    assert_eq!(first[0].order_id, paid.id);
+    assert!(
+        took < std::time::Duration::from_secs(1),
+        "claiming behind 3 000 polls took {took:?}"
+    );
+    eprintln!("make command claimed behind 3 000 overdue polls in {took:?}");
+}
+
+/// A claim marked as sending its make command hands that mark to the claim that takes over
+/// after its lease ran out; putting the job back to retry clears it.
+pub async fn a_sent_mark_survives_a_takeover_and_a_retry_clears_it(stores: &Stores) {
+    seed(stores).await;
+    let order = order_with_jobs(stores, "moid-1", &[(JobKind::SendMakeCommand, at(0))]).await;
+    let lease = Duration::seconds(60);
+    let first = claim(stores, t0(), 1, lease).await;
+    assert!(!first[0].sent);
+    stores.jobs.mark_sent(&first[0]).await.unwrap();
+    let taken_over = claim(stores, at(61), 1, lease).await;
+    assert_eq!(taken_over[0].id, first[0].id);
+    assert!(
+        taken_over[0].sent,
+        "the takeover must know the command may be out"
+    );
+    assert_conflict(stores.jobs.mark_sent(&first[0]).await);
+    stores
+        .jobs
+        .retry(&taken_over[0], at(62), "not delivered", true)
+        .await
+        .unwrap();
+    let retried = claim(stores, at(62), 1, lease).await;
+    assert_eq!(retried[0].order_id, order.id);
+    assert!(!retried[0].sent);
 }

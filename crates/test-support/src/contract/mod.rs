@@ -29,6 +29,8 @@ pub use catalog::{
     fleet_with_an_unknown_reference_writes_nothing,
 };
 pub use jobs::{
+    a_poll_storm_does_not_delay_a_make_command,
+    a_sent_mark_survives_a_takeover_and_a_retry_clears_it,
     a_stale_claim_cannot_end_a_job_taken_over, an_expired_lease_makes_a_job_claimable_again,
     bury_and_complete_end_a_job, claim_due_respects_run_at_order_and_limit,
     concurrent_claimers_never_share_a_job, retry_counts_attempts_and_records_the_error,
@@ -44,8 +46,9 @@ pub use orders::{
     insert_or_get_is_idempotent_per_device_and_machine_order_id, ping_answers,
 };
 pub use payments::{
-    a_provider_event_is_applied_once, a_reused_provider_payment_id_is_duplicate,
-    a_second_payment_for_an_order_is_duplicate, payment_state_is_compare_and_set,
+    a_new_attempt_follows_a_canceled_payment, a_provider_event_is_applied_once,
+    a_reused_provider_payment_id_is_duplicate, a_second_payment_for_an_order_is_duplicate,
+    payment_state_is_compare_and_set, refund_ids_and_operator_flags_are_kept,
 };
 pub use support::{at, base_fleet, entry, order, payment, t0};
 
@@ -106,6 +109,10 @@ macro_rules! contract_tests {
             bury_and_complete_end_a_job,
             unknown_jobs_are_not_found,
             a_stale_claim_cannot_end_a_job_taken_over,
+            a_poll_storm_does_not_delay_a_make_command,
+            a_sent_mark_survives_a_takeover_and_a_retry_clears_it,
+            a_new_attempt_follows_a_canceled_payment,
+            refund_ids_and_operator_flags_are_kept,
             ping_answers,
         );
     };

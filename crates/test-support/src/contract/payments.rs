@@ -1,15 +1,16 @@
-//! `PaymentRepository` and the money side of `OrderRepository::apply`: one payment per order,
+//! `PaymentRepository` and the money side of `OrderRepository::apply`: one live payment per order,
 //! provider ids and provider messages stored once, payment states moved by compare-and-set.
 
 use super::support::{
     assert_conflict, assert_refused_untouched, at, by_provider_id, entry, is_duplicate, new_job,
-    new_order, payment, payment_move, pending_order_with_payment, seed, status_move,
+    new_order, payment, payment_move, pending_order_with_payment, seed, status_move, stored_order,
 };
 use super::Stores;
-use coffee_domain::ports::{OrderChange, ProviderEventRecord};
-use coffee_domain::{JobKind, OrderStatus, PaymentState, ProviderKind};
+use coffee_domain::ports::{OrderChange, ProviderEventRecord, RefundRecord};
+use coffee_domain::{Attention, JobKind, OrderStatus, PaymentState, ProviderKind};
 
-/// An order has at most one payment: a second one is `Duplicate` and the change writes nothing.
+/// An order has at most one live payment: a second one is `Duplicate` and the change writes
+/// nothing.
 pub async fn a_second_payment_for_an_order_is_duplicate(stores: &Stores) {
     seed(stores).await;
     let (order, first) = pending_order_with_payment(stores, "moid-1", "pp-1").await;
@@ -117,4 +118,110 @@ pub async fn payment_state_is_compare_and_set(stores: &Stores) {
             .state,
         PaymentState::Succeeded
     );
+}
+
+/// After a canceled attempt the order may get a new payment; the latest attempt is the
+/// order's payment, every attempt is kept, and only pending ones count as waiting on the device.
+pub async fn a_new_attempt_follows_a_canceled_payment(stores: &Stores) {
+    seed(stores).await;
+    let (order, first) = pending_order_with_payment(stores, "moid-1", "pp-1").await;
+    let mut cancel = status_move(order.id, OrderStatus::Pending, OrderStatus::Created);
+    cancel.payment_state = payment_move(first.id, PaymentState::Pending, PaymentState::Canceled);
+    cancel.history = vec![entry(order.id, 70, None, None, "canceled")];
+    stores.orders.apply(cancel).await.unwrap();
+
+    let mut second = payment(&order, "pp-2");
+    second.created_at = at(80);
+    let mut retry = status_move(order.id, OrderStatus::Created, OrderStatus::Pending);
+    retry.new_payment = Some(second.clone());
+    retry.history = vec![entry(order.id, 80, None, None, "second attempt")];
+    stores.orders.apply(retry).await.unwrap();
+
+    assert_eq!(
+        stores
+            .payments
+            .for_order(order.id)
+            .await
+            .unwrap()
+            .map(|p| p.id),
+        Some(second.id)
+    );
+    let attempts: Vec<_> = stores
+        .payments
+        .attempts_of(order.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.id, p.state))
+        .collect();
+    assert_eq!(
+        attempts,
+        [
+            (first.id, PaymentState::Canceled),
+            (second.id, PaymentState::Pending)
+        ]
+    );
+    assert_eq!(
+        stores
+            .payments
+            .get(first.id)
+            .await
+            .unwrap()
+            .map(|p| p.state),
+        Some(PaymentState::Canceled)
+    );
+    assert_eq!(
+        stores
+            .payments
+            .pending_on_device(&order.device)
+            .await
+            .unwrap(),
+        1
+    );
+    // A third while the second is live: refused.
+    let mut third = status_move(order.id, OrderStatus::Pending, OrderStatus::Pending);
+    third.new_payment = Some(payment(&order, "pp-3"));
+    third.history = vec![entry(order.id, 90, None, None, "third attempt")];
+    assert_refused_untouched(stores, order.id, third, is_duplicate).await;
+}
+
+/// A refund's provider id is kept on its payment, and an order flagged for an operator is
+/// listed until someone looks (the flag is never cleared by a change).
+pub async fn refund_ids_and_operator_flags_are_kept(stores: &Stores) {
+    seed(stores).await;
+    let (order, payment) = pending_order_with_payment(stores, "moid-1", "pp-1").await;
+    let mut change = OrderChange::new(order.id);
+    change.refund_id = Some(RefundRecord {
+        payment_id: payment.id,
+        refund_id: "rf-1".into(),
+    });
+    change.attention = Some(Attention::RefundRefused);
+    change.make_outcome_unknown = true;
+    change.history = vec![entry(order.id, 70, None, None, "flagged")];
+    stores.orders.apply(change).await.unwrap();
+    let mut later = OrderChange::new(order.id);
+    later.history = vec![entry(order.id, 80, None, None, "nothing new")];
+    stores.orders.apply(later).await.unwrap();
+
+    let stored = stored_order(stores, order.id).await;
+    assert_eq!(stored.attention, Some(Attention::RefundRefused));
+    assert!(stored.make_outcome_unknown);
+    assert_eq!(
+        stores
+            .payments
+            .get(payment.id)
+            .await
+            .unwrap()
+            .and_then(|p| p.refund_id),
+        Some("rf-1".into())
+    );
+    let flagged: Vec<_> = stores
+        .orders
+        .needing_attention(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
+    assert_eq!(flagged, [order.id]);
 }

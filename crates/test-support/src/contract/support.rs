@@ -83,6 +83,8 @@ pub fn order(device: &str, machine_order_id: &str, expires_at: DateTime<Utc>) ->
         failure_reason: None,
         receipt_contact: None,
         dispense_assumed: false,
+        make_outcome_unknown: false,
+        attention: None,
         created_at: at(-60),
         updated_at: at(-60),
     }
@@ -101,6 +103,7 @@ pub fn payment(order: &Order, provider_payment_id: &str) -> Payment {
         state: PaymentState::Pending,
         confirmation_url: format!("https://pay.example/{provider_payment_id}"),
         idempotency_key: format!("coffee-create-{}", order.id),
+        refund_id: None,
         created_at: at(0),
         updated_at: at(0),
     }
@@ -144,6 +147,7 @@ pub(super) fn status(expected: OrderStatus, next: OrderStatus) -> Option<StatusC
         expected,
         next,
         failure_reason: None,
+        clears_failure_reason: false,
         dispense_assumed: false,
     })
 }
@@ -168,11 +172,7 @@ pub(super) fn payment_move(
 }
 
 pub(super) fn new_job(kind: JobKind, order: OrderId, run_at: DateTime<Utc>) -> NewJob {
-    NewJob {
-        kind,
-        order_id: order,
-        run_at,
-    }
+    NewJob::at(kind, order, run_at)
 }
 
 /// Inserts a new order for `dev-a` expiring at `t0 + 900`.

@@ -27,6 +27,8 @@ struct State {
     make_requests: usize,
     make_failures: VecDeque<u16>,
     make_delay: Option<Duration>,
+    /// Statuses answered after the command was recorded (a proxy's 502/504 in front of Tmetr).
+    make_answers_after_recording: VecDeque<u16>,
 }
 
 #[derive(Clone)]
@@ -84,6 +86,9 @@ impl Respond for Handler {
                         size: command["size"].as_str().unwrap_or_default().to_owned(),
                         price: command["price"].as_i64().unwrap_or_default(),
                     });
+                }
+                if let Some(status) = state.make_answers_after_recording.pop_front() {
+                    return ResponseTemplate::new(status).set_body_string("Gateway Timeout");
                 }
                 let accepted = ResponseTemplate::new(200).set_body_json(json!({}));
                 match state.make_delay {
@@ -161,6 +166,14 @@ impl FakeTmetr {
     /// The next make requests fail with these statuses, in order.
     pub fn fail_next_make(&self, status: u16) {
         lock(&self.state).make_failures.push_back(status);
+    }
+
+    /// The next make request is recorded as accepted (the drink is made) and then answered with
+    /// `status`, as a proxy in front of Tmetr would after timing out on it.
+    pub fn accept_next_make_then_answer(&self, status: u16) {
+        lock(&self.state)
+            .make_answers_after_recording
+            .push_back(status);
     }
 
     /// Make commands are recorded as accepted at once but answered only after `delay`.

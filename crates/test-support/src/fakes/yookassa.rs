@@ -177,6 +177,20 @@ impl Respond for Handler {
                         .set_body_json(json!({"type": "error", "code": "invalid_request", "description": "not refundable"})),
                 }
             }
+            ("GET", ["v3", "refunds", refund_id]) => {
+                let refunded = refund_id
+                    .strip_prefix("rf-")
+                    .and_then(|id| state.payments.get(id))
+                    .filter(|p| p.refunded);
+                match refunded {
+                    Some(p) => ResponseTemplate::new(200).set_body_json(json!({
+                        "id": refund_id, "payment_id": p.id, "status": "succeeded",
+                        "amount": {"value": p.amount, "currency": "RUB"}
+                    })),
+                    None => ResponseTemplate::new(404)
+                        .set_body_json(json!({"type": "error", "code": "not_found"})),
+                }
+            }
             ("GET", ["checkout", id]) => match state.payments.get(*id) {
                 // `set_body_raw` with the mime type: `set_body_string` would serve `text/plain`.
                 Some(p) => ResponseTemplate::new(200).set_body_raw(format!(

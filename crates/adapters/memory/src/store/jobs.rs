@@ -5,7 +5,7 @@ use super::{MemoryStore, State};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use coffee_domain::ports::{JobQueue, JobSummary, RepositoryError};
-use coffee_domain::{Job, JobId, JobKind, JobState, NewJob, OrderId};
+use coffee_domain::{Job, JobId, JobKind, JobState, NewJob, OrderId, PaymentId};
 use uuid::Uuid;
 
 /// A job as the queue keeps it.
@@ -13,6 +13,7 @@ use uuid::Uuid;
 pub(super) struct JobRow {
     kind: JobKind,
     order_id: OrderId,
+    payment_id: Option<PaymentId>,
     state: JobState,
     attempts: u32,
     max_attempts: u32,
@@ -21,6 +22,8 @@ pub(super) struct JobRow {
     last_error: Option<String>,
     /// The current claim's token; `None` while nobody holds the job.
     claim: Option<Uuid>,
+    /// A claim marked the make command sent; cleared when the job is put back to retry.
+    sent: bool,
 }
 
 impl JobRow {
@@ -29,6 +32,7 @@ impl JobRow {
         Self {
             kind: job.kind,
             order_id: job.order_id,
+            payment_id: job.payment_id,
             state: JobState::Queued,
             attempts: 0,
             max_attempts: job.kind.max_attempts(),
@@ -36,6 +40,7 @@ impl JobRow {
             lease_until: None,
             last_error: None,
             claim: None,
+            sent: false,
         }
     }
 
@@ -61,7 +66,8 @@ impl JobQueue for MemoryStore {
         lease: Duration,
     ) -> Result<Vec<Job>, RepositoryError> {
         let mut state = self.lock()?;
-        let mut due: Vec<(DateTime<Utc>, JobId)> = state
+        // Urgent kinds first whatever their run time, then by run time (ids keep insertion order).
+        let mut due: Vec<(i16, DateTime<Utc>, JobId)> = state
             .jobs
             .iter()
             .filter(|(_, row)| match row.state {
@@ -69,12 +75,12 @@ impl JobQueue for MemoryStore {
                 JobState::Running => row.lease_until.is_some_and(|until| until <= now),
                 JobState::Done | JobState::Dead => false,
             })
-            .map(|(id, row)| (row.run_at, *id))
+            .map(|(id, row)| (row.kind.priority(), row.run_at, *id))
             .collect();
         due.sort();
         due.truncate(limit);
         let mut claimed = Vec::with_capacity(due.len());
-        for (_, id) in due {
+        for (_, _, id) in due {
             if let Some(row) = state.jobs.get_mut(&id) {
                 row.state = JobState::Running;
                 row.attempts += 1;
@@ -86,8 +92,10 @@ impl JobQueue for MemoryStore {
                     id,
                     kind: row.kind,
                     order_id: row.order_id,
+                    payment_id: row.payment_id,
                     attempts: row.attempts,
                     max_attempts: row.max_attempts,
+                    sent: row.sent,
                 });
             }
         }
@@ -116,11 +124,18 @@ impl JobQueue for MemoryStore {
         row.run_at = run_at;
         row.lease_until = None;
         row.claim = None;
+        row.sent = false;
         if count_attempt {
             row.last_error = Some(error.to_owned());
         } else {
             row.attempts = row.attempts.saturating_sub(1);
         }
+        Ok(())
+    }
+
+    async fn mark_sent(&self, job: &Job) -> Result<(), RepositoryError> {
+        let mut state = self.lock()?;
+        held(&mut state, job)?.sent = true;
         Ok(())
     }
 

@@ -23,7 +23,8 @@ struct State {
     orders: HashMap<OrderId, Order>,
     order_by_machine_id: HashMap<(DeviceUuid, MachineOrderId), OrderId>,
     payments: HashMap<PaymentId, Payment>,
-    payment_by_order: HashMap<OrderId, PaymentId>,
+    /// Every payment attempt of an order, oldest first.
+    payments_by_order: HashMap<OrderId, Vec<PaymentId>>,
     payment_by_provider_id: HashMap<(ProviderKind, String), PaymentId>,
     provider_events: HashSet<(ProviderKind, String)>,
     history: Vec<HistoryEntry>,

@@ -6,7 +6,9 @@ use super::MemoryStore;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use coffee_domain::ports::{OrderChange, OrderRepository, RepositoryError};
-use coffee_domain::{DeviceUuid, HistoryEntry, JobId, MachineOrderId, Order, OrderId, OrderStatus};
+use coffee_domain::{
+    DeviceUuid, HistoryEntry, JobId, MachineOrderId, Order, OrderId, OrderStatus, PaymentState,
+};
 use uuid::Uuid;
 
 #[async_trait]
@@ -60,9 +62,16 @@ impl OrderRepository for MemoryStore {
             }
         }
         if let Some(new_payment) = &change.new_payment {
-            if state.payment_by_order.contains_key(&new_payment.order_id) {
+            let live = state
+                .payments_by_order
+                .get(&new_payment.order_id)
+                .into_iter()
+                .flatten()
+                .filter_map(|id| state.payments.get(id))
+                .any(|p| p.state != PaymentState::Canceled);
+            if live {
                 return Err(RepositoryError::Duplicate(format!(
-                    "order {} already has a payment",
+                    "order {} already has a live payment",
                     new_payment.order_id
                 )));
             }
@@ -108,8 +117,14 @@ impl OrderRepository for MemoryStore {
                 order.status = status.next;
                 if status.failure_reason.is_some() {
                     order.failure_reason = status.failure_reason;
+                } else if status.clears_failure_reason {
+                    order.failure_reason = None;
                 }
                 order.dispense_assumed |= status.dispense_assumed;
+            }
+            order.make_outcome_unknown |= change.make_outcome_unknown;
+            if change.attention.is_some() {
+                order.attention = change.attention;
             }
             if let Some(contact) = change.receipt_contact {
                 order.receipt_contact = Some(contact);
@@ -119,7 +134,11 @@ impl OrderRepository for MemoryStore {
             }
         }
         if let Some(payment) = change.new_payment {
-            state.payment_by_order.insert(payment.order_id, payment.id);
+            state
+                .payments_by_order
+                .entry(payment.order_id)
+                .or_default()
+                .push(payment.id);
             state.payment_by_provider_id.insert(
                 (payment.provider, payment.provider_payment_id.clone()),
                 payment.id,
@@ -132,6 +151,11 @@ impl OrderRepository for MemoryStore {
                 if let Some(now) = now {
                     payment.updated_at = now;
                 }
+            }
+        }
+        if let Some(refund) = change.refund_id {
+            if let Some(payment) = state.payments.get_mut(&refund.payment_id) {
+                payment.refund_id = Some(refund.refund_id);
             }
         }
         if let Some(event) = change.provider_event {
@@ -161,6 +185,19 @@ impl OrderRepository for MemoryStore {
             .filter(|h| h.order_id == id)
             .cloned()
             .collect())
+    }
+
+    async fn needing_attention(&self, limit: usize) -> Result<Vec<Order>, RepositoryError> {
+        let state = self.lock()?;
+        let mut flagged: Vec<Order> = state
+            .orders
+            .values()
+            .filter(|o| o.attention.is_some())
+            .cloned()
+            .collect();
+        flagged.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(a.id.cmp(&b.id)));
+        flagged.truncate(limit);
+        Ok(flagged)
     }
 
     async fn due_for_expiry(

@@ -6,7 +6,7 @@ use crate::error::StoreError;
 use crate::schema::jobs;
 use chrono::{DateTime, Utc};
 use coffee_domain::ports::JobSummary;
-use coffee_domain::{JobId, JobKind, JobState, OrderId};
+use coffee_domain::{JobId, JobKind, JobState, OrderId, PaymentId};
 use diesel::prelude::*;
 use uuid::Uuid;
 
@@ -20,6 +20,8 @@ pub(crate) struct NewJobRow {
     pub attempts: i32,
     pub max_attempts: i32,
     pub run_at: DateTime<Utc>,
+    pub payment_id: Option<Uuid>,
+    pub priority: i16,
 }
 
 impl NewJobRow {
@@ -33,6 +35,8 @@ impl NewJobRow {
             max_attempts: i32::try_from(job.kind.max_attempts())
                 .map_err(|_| StoreError::corrupt("max attempts does not fit the schema"))?,
             run_at: job.run_at,
+            payment_id: job.payment_id.map(|p| p.as_uuid()),
+            priority: job.kind.priority(),
         })
     }
 }
@@ -48,7 +52,10 @@ pub(crate) struct ClaimedJobRow {
     pub attempts: i32,
     pub max_attempts: i32,
     pub run_at: DateTime<Utc>,
+    pub priority: i16,
     pub claim_token: Option<Uuid>,
+    pub payment_id: Option<Uuid>,
+    pub sent_at: Option<DateTime<Utc>>,
 }
 
 impl ClaimedJobRow {
@@ -57,6 +64,8 @@ impl ClaimedJobRow {
             id: JobId::from_uuid(self.id),
             kind: JobKind::decode(&self.kind)?,
             order_id: OrderId::from_uuid(self.order_id),
+            payment_id: self.payment_id.map(PaymentId::from_uuid),
+            sent: self.sent_at.is_some(),
             attempts: from_i64(i64::from(self.attempts), "job attempts")?,
             max_attempts: from_i64(i64::from(self.max_attempts), "job max attempts")?,
             claim: self

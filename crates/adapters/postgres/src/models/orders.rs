@@ -6,8 +6,8 @@ use crate::error::StoreError;
 use crate::schema::{order_history, orders};
 use chrono::{DateTime, Utc};
 use coffee_domain::{
-    DeviceUuid, DrinkNo, FailureReason, HistoryEntry, HistorySource, MachineOrderId, MerchantKey,
-    Order, OrderId, OrderStatus, ReceiptContact, Size,
+    Attention, DeviceUuid, DrinkNo, FailureReason, HistoryEntry, HistorySource, MachineOrderId,
+    MerchantKey, Order, OrderId, OrderStatus, ReceiptContact, Size,
 };
 use diesel::prelude::*;
 use uuid::Uuid;
@@ -32,6 +32,8 @@ pub(crate) struct OrderRow {
     pub dispense_assumed: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub make_outcome_unknown: bool,
+    pub attention: Option<String>,
 }
 
 pub(crate) fn contact_columns(contact: &ReceiptContact) -> (&'static str, &str) {
@@ -62,6 +64,8 @@ impl OrderRow {
             dispense_assumed: order.dispense_assumed,
             created_at: order.created_at,
             updated_at: order.updated_at,
+            make_outcome_unknown: order.make_outcome_unknown,
+            attention: order.attention.map(|a| a.code().to_owned()),
         }
     }
 
@@ -97,6 +101,12 @@ impl OrderRow {
                 .transpose()?,
             receipt_contact,
             dispense_assumed: self.dispense_assumed,
+            make_outcome_unknown: self.make_outcome_unknown,
+            attention: self
+                .attention
+                .as_deref()
+                .map(Attention::decode)
+                .transpose()?,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })
@@ -109,8 +119,11 @@ impl OrderRow {
 #[diesel(table_name = orders)]
 pub(crate) struct OrderPatch<'a> {
     pub status: Option<&'a str>,
-    pub failure_reason: Option<&'a str>,
+    /// `Some(None)` clears the reason, `None` leaves it.
+    pub failure_reason: Option<Option<&'a str>>,
     pub dispense_assumed: Option<bool>,
+    pub make_outcome_unknown: Option<bool>,
+    pub attention: Option<&'a str>,
     pub receipt_contact_kind: Option<&'a str>,
     pub receipt_contact_value: Option<&'a str>,
     pub updated_at: Option<DateTime<Utc>>,
@@ -121,6 +134,8 @@ impl OrderPatch<'_> {
         self.status.is_none()
             && self.failure_reason.is_none()
             && self.dispense_assumed.is_none()
+            && self.make_outcome_unknown.is_none()
+            && self.attention.is_none()
             && self.receipt_contact_kind.is_none()
             && self.receipt_contact_value.is_none()
             && self.updated_at.is_none()

@@ -24,6 +24,7 @@ pub(crate) struct PaymentRow {
     pub idempotency_key: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub refund_id: Option<String>,
 }
 
 impl PaymentRow {
@@ -41,6 +42,7 @@ impl PaymentRow {
             idempotency_key: payment.idempotency_key.clone(),
             created_at: payment.created_at,
             updated_at: payment.updated_at,
+            refund_id: payment.refund_id.clone(),
         }
     }
 
@@ -55,6 +57,7 @@ impl PaymentRow {
             state: PaymentState::decode(&self.state)?,
             confirmation_url: self.confirmation_url,
             idempotency_key: self.idempotency_key,
+            refund_id: self.refund_id,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })

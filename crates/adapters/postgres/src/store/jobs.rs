@@ -76,7 +76,9 @@ impl JobQueue for PgStore {
                         (jobs::state.eq(queued).and(jobs::run_at.le(now)))
                             .or(jobs::state.eq(running).and(jobs::lease_until.le(now))),
                     )
-                    .order((jobs::run_at, jobs::seq))
+                    // Urgent kinds first whatever their run time: a poll storm cannot hold
+                    // up a paid order's make command.
+                    .order((jobs::priority, jobs::run_at, jobs::seq))
                     .limit(limit_of(limit))
                     .select(jobs::id)
                     .for_update()
@@ -100,7 +102,7 @@ impl JobQueue for PgStore {
                         .returning(ClaimedJobRow::as_returning())
                         .get_results(conn)
                         .await?;
-                claimed.sort_by_key(|row| (row.run_at, row.seq));
+                claimed.sort_by_key(|row| (row.priority, row.run_at, row.seq));
                 claimed
                     .into_iter()
                     .map(ClaimedJobRow::into_domain)
@@ -141,6 +143,8 @@ impl JobQueue for PgStore {
                 jobs::lease_until.eq(None::<DateTime<Utc>>),
                 jobs::claim_token.eq(None::<Uuid>),
                 jobs::updated_at.eq(db_now),
+                // Put back only after the command certainly did not reach the machine.
+                jobs::sent_at.eq(None::<DateTime<Utc>>),
             );
             let touched = if count_attempt {
                 diesel::update(held(job))
@@ -157,6 +161,17 @@ impl JobQueue for PgStore {
                     .execute(conn)
                     .await?
             };
+            not_held_unless_touched(conn, job, touched).await
+        })
+        .await
+    }
+
+    async fn mark_sent(&self, job: &Job) -> Result<(), RepositoryError> {
+        self.run(async |conn| {
+            let touched = diesel::update(held(job))
+                .set((jobs::sent_at.eq(db_now), jobs::updated_at.eq(db_now)))
+                .execute(conn)
+                .await?;
             not_held_unless_touched(conn, job, touched).await
         })
         .await

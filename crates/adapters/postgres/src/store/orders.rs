@@ -27,8 +27,14 @@ async fn apply_to_order(
     let status = change.status.as_ref();
     let patch = OrderPatch {
         status: status.map(|s| s.next.code()),
-        failure_reason: status.and_then(|s| s.failure_reason).map(Code::code),
+        failure_reason: status.and_then(|s| match s.failure_reason {
+            Some(reason) => Some(Some(reason.code())),
+            None if s.clears_failure_reason => Some(None),
+            None => None,
+        }),
         dispense_assumed: status.filter(|s| s.dispense_assumed).map(|_| true),
+        make_outcome_unknown: change.make_outcome_unknown.then_some(true),
+        attention: change.attention.map(Code::code),
         receipt_contact_kind: contact.map(|(kind, _)| kind),
         receipt_contact_value: contact.map(|(_, value)| value),
         updated_at: change.history.last().map(|h| h.at),
@@ -80,19 +86,22 @@ async fn apply_to_order(
     }
 }
 
-/// Step 2 of `apply`: a new payment must be the order's first and reuse no provider id.
+/// Step 2 of `apply`: a new payment must be the order's only live one (earlier attempts were
+/// canceled) and reuse no provider id.
 async fn check_new_payment(
     conn: &mut AsyncPgConnection,
     payment: &Payment,
 ) -> Result<(), StoreError> {
-    let order_has_payment = select(exists(
-        payments::table.filter(payments::order_id.eq(payment.order_id.as_uuid())),
+    let order_has_live_payment = select(exists(
+        payments::table
+            .filter(payments::order_id.eq(payment.order_id.as_uuid()))
+            .filter(payments::state.ne(PaymentState::Canceled.code())),
     ))
     .get_result::<bool>(conn)
     .await?;
-    if order_has_payment {
+    if order_has_live_payment {
         return Err(RepositoryError::Duplicate(format!(
-            "order {} already has a payment",
+            "order {} already has a live payment",
             payment.order_id
         ))
         .into());
@@ -244,6 +253,12 @@ impl OrderRepository for PgStore {
                         .execute(conn)
                         .await?;
                 }
+                if let Some(refund) = &change.refund_id {
+                    diesel::update(payments::table.find(refund.payment_id.as_uuid()))
+                        .set(payments::refund_id.eq(&refund.refund_id))
+                        .execute(conn)
+                        .await?;
+                }
                 if let Some(event) = &change.provider_event {
                     // A second delivery of an applied message is a unique violation: `Duplicate`.
                     diesel::insert_into(provider_events::table)
@@ -286,6 +301,17 @@ impl OrderRepository for PgStore {
                 .filter(order_history::order_id.eq(id.as_uuid()))
                 .order(order_history::seq),
             HistoryRow
+        )
+    }
+
+    async fn needing_attention(&self, limit: usize) -> Result<Vec<Order>, RepositoryError> {
+        find_all!(
+            self,
+            orders::table
+                .filter(orders::attention.is_not_null())
+                .order((orders::updated_at.desc(), orders::id))
+                .limit(limit_of(limit)),
+            OrderRow
         )
     }
 

@@ -1,12 +1,14 @@
-//! The payment port: an order's payment, a payment by its provider id.
+//! The payment port: an order's payment attempts, a payment by its id or provider id, the
+//! device's payments still waiting to be paid.
 
 use super::PgStore;
 use crate::codes::Code;
+use crate::error::StoreError;
 use crate::models::PaymentRow;
-use crate::schema::payments;
+use crate::schema::{orders, payments};
 use async_trait::async_trait;
 use coffee_domain::ports::{PaymentRepository, RepositoryError};
-use coffee_domain::{OrderId, Payment, ProviderKind};
+use coffee_domain::{DeviceUuid, OrderId, Payment, PaymentId, PaymentState, ProviderKind};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -15,9 +17,39 @@ impl PaymentRepository for PgStore {
     async fn for_order(&self, order: OrderId) -> Result<Option<Payment>, RepositoryError> {
         find_one!(
             self,
-            payments::table.filter(payments::order_id.eq(order.as_uuid())),
+            payments::table
+                .filter(payments::order_id.eq(order.as_uuid()))
+                .order((payments::created_at.desc(), payments::id.desc())),
             PaymentRow
         )
+    }
+
+    async fn get(&self, id: PaymentId) -> Result<Option<Payment>, RepositoryError> {
+        find_one!(self, payments::table.find(id.as_uuid()), PaymentRow)
+    }
+
+    async fn attempts_of(&self, order: OrderId) -> Result<Vec<Payment>, RepositoryError> {
+        find_all!(
+            self,
+            payments::table
+                .filter(payments::order_id.eq(order.as_uuid()))
+                .order((payments::created_at, payments::id)),
+            PaymentRow
+        )
+    }
+
+    async fn pending_on_device(&self, device: &DeviceUuid) -> Result<usize, RepositoryError> {
+        self.run(async |conn| {
+            let count: i64 = payments::table
+                .inner_join(orders::table)
+                .filter(payments::state.eq(PaymentState::Pending.code()))
+                .filter(orders::device_uuid.eq(device.as_str()))
+                .count()
+                .get_result(conn)
+                .await?;
+            usize::try_from(count).map_err(|_| StoreError::corrupt("negative count"))
+        })
+        .await
     }
 
     async fn by_provider_id(

@@ -15,7 +15,7 @@ mod responses;
 pub(crate) use requests::{create_payment_body, CancelBody, CaptureBody, RefundBody};
 pub use requests::{MAX_DESCRIPTION_CHARS, PAYMENT_MODE, PAYMENT_SUBJECT, RECEIPT_QUANTITY};
 pub(crate) use responses::{
-    cancel_result, capture_result, created_payment, provider_payment, refund_outcome, ErrorWire,
+    cancel_result, capture_result, created_payment, provider_payment, refund_status, ErrorWire,
     PaymentWire, ProcessingWire, RefundWire,
 };
 

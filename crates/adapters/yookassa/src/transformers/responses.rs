@@ -2,7 +2,10 @@
 //! leniently (unknown fields are ignored), and their mapping to the port's outcomes and errors.
 
 use super::{YookassaPaymentStatus, YookassaRefundStatus};
-use coffee_domain::ports::{CreatedPayment, PaymentGatewayError, ProviderPayment, RefundOutcome};
+use chrono::{DateTime, Utc};
+use coffee_domain::ports::{
+    CreatedPayment, PaymentGatewayError, ProviderPayment, RefundState, RefundStatus,
+};
 use coffee_domain::{Currency, Money, OrderId};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -27,6 +30,9 @@ pub(crate) struct PaymentWire {
     recipient: Option<RecipientWire>,
     #[serde(default)]
     cancellation_details: Option<CancellationWire>,
+    /// When the money was captured (ISO 8601): a late payment is judged by it.
+    #[serde(default)]
+    captured_at: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,6 +72,8 @@ impl CancellationWire {
 pub(crate) struct RefundWire {
     id: String,
     status: String,
+    #[serde(default)]
+    payment_id: Option<String>,
     #[serde(default)]
     cancellation_details: Option<CancellationWire>,
 }
@@ -211,11 +219,21 @@ pub(crate) fn provider_payment(
             )))
         }
     };
+    let paid_at = payment
+        .captured_at
+        .as_deref()
+        .map(|text| {
+            DateTime::parse_from_rfc3339(text)
+                .map(|at| at.with_timezone(&Utc))
+                .map_err(|e| invalid(format!("payment {} captured_at: {e}", payment.id)))
+        })
+        .transpose()?;
     Ok(ProviderPayment {
         status: YookassaPaymentStatus::parse(&payment.status).into(),
         provider_payment_id: payment.id,
         amount,
         order_id,
+        paid_at,
     })
 }
 
@@ -277,26 +295,41 @@ pub(crate) fn cancel_result(
     }
 }
 
-/// The answer to a refund. A `canceled` refund is a permanent rejection (the port has no
-/// "refund rejected" outcome); an unknown status is an invalid response (asked again later
-/// with the same key, which returns the same refund).
-pub(crate) fn refund_outcome(refund: RefundWire) -> Result<RefundOutcome, PaymentGatewayError> {
-    match YookassaRefundStatus::parse(&refund.status) {
-        YookassaRefundStatus::Succeeded => Ok(RefundOutcome::Completed),
-        YookassaRefundStatus::Pending => Ok(RefundOutcome::InProgress),
-        YookassaRefundStatus::Canceled => Err(PaymentGatewayError::Rejected {
-            code: "refund_canceled".to_owned(),
-            message: format!(
-                "refund {} was canceled: {}",
-                refund.id,
-                CancellationWire::describe(refund.cancellation_details.as_ref())
-            ),
-        }),
-        YookassaRefundStatus::Unknown(status) => Err(invalid(format!(
-            "refund {} has unknown status {status}",
-            refund.id
-        ))),
-    }
+/// A refund as YooKassa shows it (the answer to creating it, or `GET /refunds/{id}`). A
+/// `canceled` refund is a state the domain flags for an operator; an unknown status is an
+/// invalid response (asked again later, which returns the same refund).
+pub(crate) fn refund_status(
+    refund: RefundWire,
+    expected_payment_id: Option<&str>,
+) -> Result<RefundStatus, PaymentGatewayError> {
+    let provider_payment_id = refund
+        .payment_id
+        .filter(|id| !id.trim().is_empty())
+        .or_else(|| expected_payment_id.map(str::to_owned))
+        .ok_or_else(|| invalid(format!("refund {} names no payment", refund.id)))?;
+    let state = match YookassaRefundStatus::parse(&refund.status) {
+        YookassaRefundStatus::Succeeded => RefundState::Succeeded,
+        YookassaRefundStatus::Pending => RefundState::Pending,
+        YookassaRefundStatus::Canceled => {
+            tracing::warn!(
+                refund = %refund.id,
+                details = %CancellationWire::describe(refund.cancellation_details.as_ref()),
+                "YooKassa canceled a refund"
+            );
+            RefundState::Canceled
+        }
+        YookassaRefundStatus::Unknown(status) => {
+            return Err(invalid(format!(
+                "refund {} has unknown status {status}",
+                refund.id
+            )))
+        }
+    };
+    Ok(RefundStatus {
+        refund_id: refund.id,
+        provider_payment_id,
+        state,
+    })
 }
 
 #[cfg(test)]

@@ -58,6 +58,8 @@ pub fn order(price_kopecks: i64) -> Order {
         failure_reason: None,
         receipt_contact: None,
         dispense_assumed: false,
+        make_outcome_unknown: false,
+        attention: None,
         created_at: now,
         updated_at: now,
     }
@@ -77,7 +79,7 @@ pub fn create_request(
         description: "Оплата напитка: Капучино".into(),
         return_url: format!("https://pay.example.ru/v1/order-status-page?order_id={ORDER_UUID}"),
         receipt_contact: contact,
-        idempotency_key: idempotency::create(order.id),
+        idempotency_key: idempotency::create(order.id, 1),
         order,
     }
 }
@@ -93,7 +95,8 @@ pub fn payment(amount_kopecks: i64) -> Payment {
         capture: CaptureMode::AfterDispense,
         state: PaymentState::Authorized,
         confirmation_url: CONFIRMATION_URL.into(),
-        idempotency_key: idempotency::create(order_id()),
+        idempotency_key: idempotency::create(order_id(), 1),
+        refund_id: None,
         created_at: now,
         updated_at: now,
     }
