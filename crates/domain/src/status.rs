@@ -135,105 +135,73 @@ pub struct IllegalTransition {
     pub event: OrderEvent,
 }
 
-/// The transition table. Exhaustive on purpose: a new status or event does not compile until
-/// every pair is decided.
+/// One cell of the transition table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cell {
+    To(OrderStatus),
+    Dup,
+    No,
+}
+
+impl OrderStatus {
+    /// The row of the transition table.
+    fn row(self) -> usize {
+        match self {
+            OrderStatus::Created => 0,
+            OrderStatus::Pending => 1,
+            OrderStatus::Paid => 2,
+            OrderStatus::NotPaid => 3,
+            OrderStatus::MakePending => 4,
+            OrderStatus::Successful => 5,
+            OrderStatus::Failed => 6,
+        }
+    }
+}
+
+impl OrderEvent {
+    /// The column of the transition table.
+    fn column(self) -> usize {
+        match self {
+            OrderEvent::PaymentCreated => 0,
+            OrderEvent::PaymentCreationFailed => 1,
+            OrderEvent::PaymentConfirmed => 2,
+            OrderEvent::PaymentCanceled => 3,
+            OrderEvent::Expired => 4,
+            OrderEvent::MakeAccepted => 5,
+            OrderEvent::MachineUnreachable => 6,
+            OrderEvent::MakeOutcomeUnknown => 7,
+            OrderEvent::Dispensed => 8,
+            OrderEvent::DispenseAssumed => 9,
+            OrderEvent::DispenseFailed => 10,
+            OrderEvent::DispenseTimedOut => 11,
+        }
+    }
+}
+
+/// Every status × every event, decided. Its size follows `OrderStatus::ALL` and
+/// `OrderEvent::ALL`: a new status or event does not compile until its row or column is
+/// written. Terminal rows hold no `To`.
+#[rustfmt::skip]
+const TABLE: [[Cell; OrderEvent::ALL.len()]; OrderStatus::ALL.len()] = {
+    use Cell::{Dup, No, To};
+    use OrderStatus::{Created, Failed, MakePending, NotPaid, Paid, Pending, Successful};
+    [
+        //              Created       CreationFail  Confirmed  Canceled      Expired       MakeAccepted      Unreachable   OutcomeUnknown    Dispensed        Assumed          DispFailed   TimedOut
+        /* created */  [To(Pending),  To(Created),  No,        Dup,          To(NotPaid),  No,               No,           No,               No,              No,              No,          No],
+        /* pending */  [Dup,          No,           To(Paid),  To(Created),  To(NotPaid),  No,               No,           No,               No,              No,              No,          No],
+        /* paid */     [Dup,          No,           Dup,       No,           No,           To(MakePending),  To(Failed),   To(MakePending),  No,              No,              No,          No],
+        /* not_paid */ [No,           No,           No,        Dup,          Dup,          No,               No,           No,               No,              No,              No,          No],
+        /* make_p. */  [Dup,          No,           Dup,       No,           No,           Dup,              No,           Dup,              To(Successful),  To(Successful),  To(Failed),  To(Failed)],
+        /* success */  [Dup,          No,           Dup,       No,           No,           Dup,              No,           Dup,              Dup,             Dup,             No,          No],
+        /* failed */   [No,           Dup,          No,        No,           No,           No,               Dup,          No,               No,              No,              Dup,         Dup],
+    ]
+};
+
+/// The transition table: where `event` takes an order in status `from`.
 pub fn transition(from: OrderStatus, event: OrderEvent) -> Result<Transition, IllegalTransition> {
-    use OrderEvent as E;
-    use OrderStatus as S;
-    use Transition::{Duplicate, To};
-    let illegal = Err(IllegalTransition { from, event });
-    match from {
-        S::Created => match event {
-            E::PaymentCreated => Ok(To(S::Pending)),
-            // The order stays payable; the move records why the attempt failed.
-            E::PaymentCreationFailed => Ok(To(S::Created)),
-            E::Expired => Ok(To(S::NotPaid)),
-            E::PaymentCanceled => Ok(Duplicate),
-            E::PaymentConfirmed
-            | E::MakeAccepted
-            | E::MachineUnreachable
-            | E::MakeOutcomeUnknown
-            | E::Dispensed
-            | E::DispenseAssumed
-            | E::DispenseFailed
-            | E::DispenseTimedOut => illegal,
-        },
-        S::Pending => match event {
-            E::PaymentCreated => Ok(Duplicate),
-            E::PaymentConfirmed => Ok(To(S::Paid)),
-            E::PaymentCanceled => Ok(To(S::Created)),
-            E::Expired => Ok(To(S::NotPaid)),
-            E::PaymentCreationFailed
-            | E::MakeAccepted
-            | E::MachineUnreachable
-            | E::MakeOutcomeUnknown
-            | E::Dispensed
-            | E::DispenseAssumed
-            | E::DispenseFailed
-            | E::DispenseTimedOut => illegal,
-        },
-        S::Paid => match event {
-            E::PaymentCreated | E::PaymentConfirmed => Ok(Duplicate),
-            E::MakeAccepted | E::MakeOutcomeUnknown => Ok(To(S::MakePending)),
-            E::MachineUnreachable => Ok(To(S::Failed)),
-            E::PaymentCreationFailed
-            | E::PaymentCanceled
-            | E::Expired
-            | E::Dispensed
-            | E::DispenseAssumed
-            | E::DispenseFailed
-            | E::DispenseTimedOut => illegal,
-        },
-        S::MakePending => match event {
-            E::PaymentCreated | E::PaymentConfirmed | E::MakeAccepted | E::MakeOutcomeUnknown => {
-                Ok(Duplicate)
-            }
-            E::Dispensed | E::DispenseAssumed => Ok(To(S::Successful)),
-            E::DispenseFailed | E::DispenseTimedOut => Ok(To(S::Failed)),
-            E::PaymentCreationFailed | E::PaymentCanceled | E::Expired | E::MachineUnreachable => {
-                illegal
-            }
-        },
-        S::Successful => match event {
-            E::PaymentCreated
-            | E::PaymentConfirmed
-            | E::MakeAccepted
-            | E::MakeOutcomeUnknown
-            | E::Dispensed
-            | E::DispenseAssumed => Ok(Duplicate),
-            E::PaymentCreationFailed
-            | E::PaymentCanceled
-            | E::Expired
-            | E::MachineUnreachable
-            | E::DispenseFailed
-            | E::DispenseTimedOut => illegal,
-        },
-        S::NotPaid => match event {
-            E::PaymentCanceled | E::Expired => Ok(Duplicate),
-            E::PaymentCreated
-            | E::PaymentCreationFailed
-            | E::PaymentConfirmed
-            | E::MakeAccepted
-            | E::MachineUnreachable
-            | E::MakeOutcomeUnknown
-            | E::Dispensed
-            | E::DispenseAssumed
-            | E::DispenseFailed
-            | E::DispenseTimedOut => illegal,
-        },
-        S::Failed => match event {
-            E::PaymentCreationFailed
-            | E::MachineUnreachable
-            | E::DispenseFailed
-            | E::DispenseTimedOut => Ok(Duplicate),
-            E::PaymentCreated
-            | E::PaymentConfirmed
-            | E::PaymentCanceled
-            | E::Expired
-            | E::MakeAccepted
-            | E::MakeOutcomeUnknown
-            | E::Dispensed
-            | E::DispenseAssumed => illegal,
-        },
+    match TABLE[from.row()][event.column()] {
+        Cell::To(next) => Ok(Transition::To(next)),
+        Cell::Dup => Ok(Transition::Duplicate),
+        Cell::No => Err(IllegalTransition { from, event }),
     }
 }

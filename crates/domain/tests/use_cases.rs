@@ -1350,7 +1350,11 @@ async fn a_worker_that_died_while_sending_is_replaced_without_a_second_command()
     // A worker claims the make command, records it as sent, and dies before the answer.
     let claimed = h
         .store
-        .claim_due(h.now(), 1, Duration::seconds(60))
+        .claim_due(coffee_domain::ports::Claim {
+            now: h.now(),
+            limit: 1,
+            lease: Duration::seconds(60),
+        })
         .await
         .unwrap();
     let job = claimed

@@ -8,10 +8,14 @@
 
 use crate::config::{ConfigError, TmetrConfig};
 use crate::token::{BearerToken, TokenProvider};
+use coffee_domain::ports::error_chain;
 use coffee_domain::ports::MachineError;
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::StatusCode;
 use serde::Serialize;
+
+/// How we introduce ourselves to the service.
+const USER_AGENT: &str = concat!("coffee-payments-server/", env!("CARGO_PKG_VERSION"));
 
 /// The three Tmetr endpoints the server uses.
 #[derive(Debug, Clone, Copy)]
@@ -65,10 +69,7 @@ impl TmetrClient {
             .connect_timeout(config.timeout)
             // A redirected POST may become a GET; a redirect means a wrong base URL anyway.
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!(
-                "coffee-payments-server/",
-                env!("CARGO_PKG_VERSION")
-            ))
+            .user_agent(USER_AGENT)
             .build()
             .map_err(|e| ConfigError::HttpClient(e.to_string()))?;
         let tokens = TokenProvider::new(http.clone(), config.token, config.refresh);
@@ -210,17 +211,6 @@ pub(crate) fn transport_error(endpoint: Endpoint, error: &reqwest::Error) -> Mac
     } else {
         MachineError::Unavailable(message)
     }
-}
-
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

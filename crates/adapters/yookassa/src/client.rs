@@ -8,10 +8,14 @@
 use crate::account::YookassaAccount;
 use crate::config::{ConfigError, YookassaConfig};
 use crate::transformers::{ErrorWire, ProcessingWire};
+use coffee_domain::ports::error_chain;
 use coffee_domain::ports::PaymentGatewayError;
 use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Client, Method, StatusCode, Url};
 use std::time::Duration;
+
+/// How we introduce ourselves to the service.
+const USER_AGENT: &str = concat!("coffee-payments-server/", env!("CARGO_PKG_VERSION"));
 
 /// Longest `Idempotence-Key` YooKassa accepts; a longer one is refused with `invalid_request`.
 pub(crate) const MAX_IDEMPOTENCE_KEY_CHARS: usize = 64;
@@ -60,10 +64,7 @@ impl YookassaClient {
             .timeout(config.timeout)
             .connect_timeout(config.connect_timeout.min(config.timeout))
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!(
-                "coffee-payments-server/",
-                env!("CARGO_PKG_VERSION")
-            ))
+            .user_agent(USER_AGENT)
             .build()
             .map_err(|e| ConfigError::HttpClient(e.to_string()))?;
         Ok(Self {
@@ -268,17 +269,6 @@ fn describe_transport_error(error: &reqwest::Error) -> String {
     } else {
         format!("network error: {}", error_chain(error))
     }
-}
-
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Checks the caller's key once: YooKassa refuses keys longer than 64 characters, and a

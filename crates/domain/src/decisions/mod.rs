@@ -11,7 +11,7 @@
 //! | QR scan | [`orders::new_order`] |
 //! | payment created / refused at the provider | [`payments::payment_created`], [`payments::payment_rejected`] |
 //! | provider payment news (notification, poll, our own capture/cancel/refund) | [`payments::provider_payment`], [`payments::payment_event`] |
-//! | refund news | [`payments::refund_notice`] |
+//! | our refund's answer, refund news | [`refunds::refund_answer`], [`refunds::refund_notice`] |
 //! | make command accepted / undeliverable, machine report, dispense deadline | [`machines::machine_event`] |
 //! | order not paid in time | [`expiry::expire`] |
 //!
@@ -21,6 +21,7 @@ pub mod expiry;
 pub mod machines;
 pub mod orders;
 pub mod payments;
+pub mod refunds;
 
 #[cfg(test)]
 mod tests;
@@ -294,12 +295,14 @@ impl OrderChange {
     ) -> Self {
         let mut change = Self::moved(order, next, None, line);
         change.make_outcome_unknown = outcome_unknown;
-        if let Some(run_at) = deadline {
-            change
-                .jobs
-                .push(NewJob::at(JobKind::DispenseDeadline, order.id, run_at));
-        }
-        change
+        change.with_job_at(JobKind::DispenseDeadline, deadline)
+    }
+
+    /// Adds a job of the order when `run_at` says when.
+    fn with_job_at(mut self, kind: JobKind, run_at: Option<DateTime<Utc>>) -> Self {
+        self.jobs
+            .extend(run_at.map(|at| NewJob::at(kind, self.order_id, at)));
+        self
     }
 
     /// The drink is out (reported, or assumed by the device's deadline policy); a held payment
@@ -315,12 +318,7 @@ impl OrderChange {
         if let Some(status) = change.status.as_mut() {
             status.dispense_assumed = assumed;
         }
-        if let Some(now) = capture_at {
-            change
-                .jobs
-                .push(NewJob::now(JobKind::CapturePayment, order.id, now));
-        }
-        change
+        change.with_job_at(JobKind::CapturePayment, capture_at)
     }
 
     /// Not paid in time. A still-pending payment is not polled anew here: its own polling

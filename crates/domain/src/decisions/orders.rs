@@ -7,17 +7,25 @@ use crate::{
 };
 use chrono::{DateTime, Utc};
 
+/// A scan whose parameters all parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scan {
+    pub device: DeviceUuid,
+    pub drink_no: DrinkNo,
+    pub size: Size,
+    pub machine_order_id: MachineOrderId,
+    /// The QR's own text: never shown nor sent to a provider.
+    pub drink_name: String,
+}
+
 /// What a priced scan orders.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderRequest {
     pub id: OrderId,
-    pub machine_order_id: MachineOrderId,
-    pub device: DeviceUuid,
+    pub scan: Scan,
     pub merchant: MerchantKey,
-    pub drink_no: DrinkNo,
-    /// The catalogue's name for the drink (never the QR's text when the catalogue knows it).
+    /// The catalogue's name for the drink, or «Напиток».
     pub drink_name: String,
-    pub size: Size,
     /// Priced server-side: by the machine's telemetry or the local catalogue.
     pub price: Money,
 }
@@ -30,12 +38,12 @@ pub fn new_order(
 ) -> (Order, HistoryEntry) {
     let order = Order {
         id: request.id,
-        machine_order_id: request.machine_order_id,
-        device: request.device,
+        machine_order_id: request.scan.machine_order_id,
+        device: request.scan.device,
         merchant: request.merchant,
-        drink_no: request.drink_no,
+        drink_no: request.scan.drink_no,
         drink_name: request.drink_name,
-        size: request.size,
+        size: request.scan.size,
         price: request.price,
         status: OrderStatus::Created,
         expires_at: now + settings.order_ttl,

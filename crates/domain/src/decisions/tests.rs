@@ -4,10 +4,8 @@
 
 use super::expiry::expire;
 use super::machines::{machine_event, MachineNews};
-use super::payments::{
-    payment_created, payment_event, payment_rejected, provider_payment, refund_answer,
-    refund_notice,
-};
+use super::payments::{payment_created, payment_event, payment_rejected, provider_payment};
+use super::refunds::{refund_answer, refund_notice};
 use super::{Decision, Snapshot};
 use crate::ports::{ProviderPayment, ProviderPaymentStatus, RefundState, RefundStatus};
 use crate::settings::Settings;

@@ -6,7 +6,7 @@
 //! the stored payment.
 
 use super::{Committed, Context};
-use crate::decisions::{payments, Ignore};
+use crate::decisions::{payments, refunds, Ignore};
 use crate::ports::{
     InboundNotification, NotificationClaim, NotificationError, PaymentGatewayError,
     ProviderPayment, RefundStatus, RepositoryError,
@@ -126,7 +126,7 @@ impl Settlement {
                 };
                 self.ctx
                     .commit_retrying_on(payment.order_id, Some(payment.id), |snapshot, now| {
-                        payments::refund_notice(snapshot, &refund, now)
+                        refunds::refund_notice(snapshot, &refund, now)
                     })
                     .await?
             }
@@ -204,7 +204,7 @@ impl Settlement {
         let committed = self
             .ctx
             .commit_retrying_on(payment.order_id, Some(payment.id), |snapshot, now| {
-                payments::refund_answer(snapshot, refund, now)
+                refunds::refund_answer(snapshot, refund, now)
             })
             .await?;
         Ok(committed.into())

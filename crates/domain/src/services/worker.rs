@@ -7,7 +7,9 @@ use super::Context;
 use crate::decisions::machines::{
     awaits_dispense_result, awaits_make_command, machine_event, MachineNews,
 };
-use crate::ports::{MachineError, MakeCommand, PaymentGatewayError, RefundState, RepositoryError};
+use crate::ports::{
+    Claim, MachineError, MakeCommand, PaymentGatewayError, RefundState, RepositoryError, RunAgain,
+};
 use crate::{
     idempotency, retry_delay, DeadlinePolicy, Job, JobKind, Merchant, Payment, PaymentEvent,
     PaymentState,
@@ -82,7 +84,11 @@ impl Worker {
         let mut count = 0;
         while count < limit {
             let claimed = queue
-                .claim_due(self.ctx.now(), 1, self.ctx.settings.job_lease)
+                .claim_due(Claim {
+                    now: self.ctx.now(),
+                    limit: 1,
+                    lease: self.ctx.settings.job_lease,
+                })
                 .await?;
             let Some(job) = claimed.into_iter().next() else {
                 break;
@@ -92,11 +98,14 @@ impl Worker {
             let now = self.ctx.now();
             let settled = match result {
                 Ok(JobOutcome::Done) => queue.complete(&job).await,
-                Ok(JobOutcome::RunAgainAt(at)) => queue.retry(&job, at, "scheduled", false).await,
+                Ok(JobOutcome::RunAgainAt(at)) => queue.retry(&job, RunAgain::as_planned(at)).await,
                 Err(JobError::Retry(why)) if !job.is_last_attempt() => {
                     tracing::warn!(order.id = %job.order_id, job = job.kind.as_str(), attempt = job.attempts, error = %why, "job will be retried");
                     queue
-                        .retry(&job, now + retry_delay(job.attempts), &why, true)
+                        .retry(
+                            &job,
+                            RunAgain::after_failure(now + retry_delay(job.attempts), &why),
+                        )
                         .await
                 }
                 Err(JobError::Retry(why) | JobError::Permanent(why)) => {

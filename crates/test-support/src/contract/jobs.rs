@@ -7,7 +7,7 @@ use super::support::{
 };
 use super::Stores;
 use chrono::{DateTime, Duration, Utc};
-use coffee_domain::ports::RepositoryError;
+use coffee_domain::ports::{Claim, RepositoryError, RunAgain};
 use coffee_domain::{Job, JobId, JobKind, JobState, OrderId};
 use std::collections::HashSet;
 use uuid::Uuid;
@@ -27,7 +27,14 @@ async fn retry(
 ) {
     stores
         .jobs
-        .retry(job, run_at, error, count_attempt)
+        .retry(
+            job,
+            if count_attempt {
+                RunAgain::after_failure(run_at, error)
+            } else {
+                RunAgain::as_planned(run_at)
+            },
+        )
         .await
         .unwrap();
 }
@@ -133,7 +140,14 @@ pub async fn concurrent_claimers_never_share_a_job(stores: &Stores) {
         workers.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
-                let claimed = queue.claim_due(t0(), 3, Duration::hours(1)).await.unwrap();
+                let claimed = queue
+                    .claim_due(Claim {
+                        now: t0(),
+                        limit: 3,
+                        lease: Duration::hours(1),
+                    })
+                    .await
+                    .unwrap();
                 if claimed.is_empty() {
                     return mine;
                 }
@@ -267,8 +281,9 @@ pub async fn unknown_jobs_are_not_found(stores: &Stores) {
         sent: false,
     };
     assert_not_found(stores.jobs.complete(&ghost).await);
-    assert_not_found(stores.jobs.retry(&ghost, t0(), "x", true).await);
-    assert_not_found(stores.jobs.retry(&ghost, t0(), "x", false).await);
+    let failed = RunAgain::after_failure(t0(), "x");
+    assert_not_found(stores.jobs.retry(&ghost, failed).await);
+    assert_not_found(stores.jobs.retry(&ghost, RunAgain::as_planned(t0())).await);
     assert_not_found(stores.jobs.bury(&ghost, "x").await);
 }
 
@@ -284,7 +299,12 @@ pub async fn a_stale_claim_cannot_end_a_job_taken_over(stores: &Stores) {
     assert_ne!(stale.claim, current.claim);
     let before = job(stores, order.id, stale.id).await;
     assert_conflict(stores.jobs.complete(&stale).await);
-    assert_conflict(stores.jobs.retry(&stale, at(40), "x", true).await);
+    assert_conflict(
+        stores
+            .jobs
+            .retry(&stale, RunAgain::after_failure(at(40), "x"))
+            .await,
+    );
     assert_conflict(stores.jobs.bury(&stale, "x").await);
     assert_eq!(job(stores, order.id, stale.id).await, before);
     stores.jobs.complete(&current).await.unwrap();
@@ -337,7 +357,10 @@ pub async fn a_sent_mark_survives_a_takeover_and_a_retry_clears_it(stores: &Stor
     assert_conflict(stores.jobs.mark_sent(&first[0]).await);
     stores
         .jobs
-        .retry(&taken_over[0], at(62), "not delivered", true)
+        .retry(
+            &taken_over[0],
+            RunAgain::after_failure(at(62), "not delivered"),
+        )
         .await
         .unwrap();
     let retried = claim(stores, at(62), 1, lease).await;

@@ -312,7 +312,11 @@ pub(super) async fn claim(
     limit: usize,
     lease: Duration,
 ) -> Vec<Job> {
-    stores.jobs.claim_due(now, limit, lease).await.unwrap()
+    stores
+        .jobs
+        .claim_due(coffee_domain::ports::Claim { now, limit, lease })
+        .await
+        .unwrap()
 }
 
 /// Nothing is claimable at `now`.

@@ -3,8 +3,8 @@
 
 use super::{MemoryStore, State};
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, Utc};
-use coffee_domain::ports::{JobQueue, JobSummary, RepositoryError};
+use chrono::{DateTime, Utc};
+use coffee_domain::ports::{Claim, JobQueue, JobSummary, RepositoryError, RunAgain};
 use coffee_domain::{Job, JobId, JobKind, JobState, NewJob, OrderId, PaymentId};
 use uuid::Uuid;
 
@@ -59,12 +59,8 @@ impl JobRow {
 
 #[async_trait]
 impl JobQueue for MemoryStore {
-    async fn claim_due(
-        &self,
-        now: DateTime<Utc>,
-        limit: usize,
-        lease: Duration,
-    ) -> Result<Vec<Job>, RepositoryError> {
+    async fn claim_due(&self, claim: Claim) -> Result<Vec<Job>, RepositoryError> {
+        let Claim { now, limit, lease } = claim;
         let mut state = self.lock()?;
         // Urgent kinds first whatever their run time, then by run time (ids keep insertion order).
         let mut due: Vec<(i16, DateTime<Utc>, JobId)> = state
@@ -111,24 +107,17 @@ impl JobQueue for MemoryStore {
         Ok(())
     }
 
-    async fn retry(
-        &self,
-        job: &Job,
-        run_at: DateTime<Utc>,
-        error: &str,
-        count_attempt: bool,
-    ) -> Result<(), RepositoryError> {
+    async fn retry(&self, job: &Job, again: RunAgain<'_>) -> Result<(), RepositoryError> {
         let mut state = self.lock()?;
         let row = held(&mut state, job)?;
         row.state = JobState::Queued;
-        row.run_at = run_at;
+        row.run_at = again.at;
         row.lease_until = None;
         row.claim = None;
         row.sent = false;
-        if count_attempt {
-            row.last_error = Some(error.to_owned());
-        } else {
-            row.attempts = row.attempts.saturating_sub(1);
+        match again.failed {
+            Some(error) => row.last_error = Some(error.to_owned()),
+            None => row.attempts = row.attempts.saturating_sub(1),
         }
         Ok(())
     }

@@ -7,8 +7,8 @@ use crate::error::StoreError;
 use crate::models::{ClaimedJobRow, JobSummaryRow};
 use crate::schema::jobs;
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, Utc};
-use coffee_domain::ports::{JobQueue, JobSummary, RepositoryError};
+use chrono::{DateTime, Utc};
+use coffee_domain::ports::{Claim, JobQueue, JobSummary, RepositoryError, RunAgain};
 use coffee_domain::{Job, JobState, OrderId};
 use diesel::dsl::{exists, now as db_now, select, sql};
 use diesel::prelude::*;
@@ -56,12 +56,8 @@ async fn not_held_unless_touched(
 
 #[async_trait]
 impl JobQueue for PgStore {
-    async fn claim_due(
-        &self,
-        now: DateTime<Utc>,
-        limit: usize,
-        lease: Duration,
-    ) -> Result<Vec<Job>, RepositoryError> {
+    async fn claim_due(&self, claim: Claim) -> Result<Vec<Job>, RepositoryError> {
+        let Claim { now, limit, lease } = claim;
         let lease_until = now
             .checked_add_signed(lease)
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
@@ -129,24 +125,18 @@ impl JobQueue for PgStore {
         .await
     }
 
-    async fn retry(
-        &self,
-        job: &Job,
-        run_at: DateTime<Utc>,
-        error: &str,
-        count_attempt: bool,
-    ) -> Result<(), RepositoryError> {
+    async fn retry(&self, job: &Job, again: RunAgain<'_>) -> Result<(), RepositoryError> {
         self.run(async |conn| {
             let requeue = (
                 jobs::state.eq(JobState::Queued.code()),
-                jobs::run_at.eq(run_at),
+                jobs::run_at.eq(again.at),
                 jobs::lease_until.eq(None::<DateTime<Utc>>),
                 jobs::claim_token.eq(None::<Uuid>),
                 jobs::updated_at.eq(db_now),
                 // Put back only after the command certainly did not reach the machine.
                 jobs::sent_at.eq(None::<DateTime<Utc>>),
             );
-            let touched = if count_attempt {
+            let touched = if let Some(error) = again.failed {
                 diesel::update(held(job))
                     .set((requeue, jobs::last_error.eq(error)))
                     .execute(conn)

@@ -1,0 +1,161 @@
+//! The storage ports: catalogue, orders, payments and the durable job queue.
+
+use super::*;
+use crate::{
+    Device, DeviceUuid, Drink, DrinkNo, Fleet, FleetChanges, HistoryEntry, Job, JobId, JobKind,
+    JobState, MachineOrderId, Merchant, MerchantKey, Order, OrderId, Payment, PaymentId,
+    ProviderKind,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+
+/// Merchants, devices and drinks.
+#[async_trait]
+pub trait CatalogRepository: Send + Sync {
+    /// `Ok(None)` when unknown. Errors: `Unavailable`.
+    async fn merchant(&self, key: &MerchantKey) -> Result<Option<Merchant>, RepositoryError>;
+    /// `Ok(None)` when unknown. Errors: `Unavailable`.
+    async fn device(&self, device: &DeviceUuid) -> Result<Option<Device>, RepositoryError>;
+    /// All devices, ordered by id. Errors: `Unavailable`.
+    async fn devices(&self) -> Result<Vec<Device>, RepositoryError>;
+    /// `Ok(None)` when the device does not sell it. Errors: `Unavailable`.
+    async fn drink(
+        &self,
+        device: &DeviceUuid,
+        drink_no: &DrinkNo,
+    ) -> Result<Option<Drink>, RepositoryError>;
+    /// All drinks of a device. Errors: `Unavailable`.
+    async fn drinks(&self, device: &DeviceUuid) -> Result<Vec<Drink>, RepositoryError>;
+    /// Upserts the whole fleet atomically; applying the same fleet twice changes nothing.
+    /// Errors: `NotFound` when a device names an unknown merchant or a drink an unknown
+    /// device (nothing written); `Unavailable`.
+    async fn apply_fleet(&self, fleet: &Fleet) -> Result<FleetChanges, RepositoryError>;
+}
+
+/// Orders, their history, and the atomic unit of change.
+#[async_trait]
+pub trait OrderRepository: Send + Sync {
+    /// Inserts the order unless one with the same device and machine order id exists; returns
+    /// the stored order and whether it was inserted now. Errors: `Unavailable`.
+    async fn insert_or_get(&self, order: Order) -> Result<(Order, bool), RepositoryError>;
+    /// `Ok(None)` when unknown. Errors: `Unavailable`.
+    async fn get(&self, id: OrderId) -> Result<Option<Order>, RepositoryError>;
+    /// `Ok(None)` when unknown. Errors: `Unavailable`.
+    async fn find_by_machine_order_id(
+        &self,
+        device: &DeviceUuid,
+        machine_order_id: &MachineOrderId,
+    ) -> Result<Option<Order>, RepositoryError>;
+    /// Applies the change all-or-nothing. Errors: `Conflict` when the order's status or the
+    /// payment's state is not the expected one; `Duplicate` when `new_payment` would give the
+    /// order a second live payment (one not `canceled`) or reuse a provider payment id, or when `provider_event` was
+    /// already recorded; `NotFound` for an unknown order
+    /// or payment; `Unavailable`.
+    async fn apply(&self, change: OrderChange) -> Result<(), RepositoryError>;
+    /// Adds history lines that change nothing else. Errors: `Unavailable`.
+    async fn record(&self, entries: Vec<HistoryEntry>) -> Result<(), RepositoryError>;
+    /// The order's timeline, oldest first. Errors: `Unavailable`.
+    async fn history(&self, id: OrderId) -> Result<Vec<HistoryEntry>, RepositoryError>;
+    /// Orders flagged for an operator, newest first, at most `limit`. Errors: `Unavailable`.
+    async fn needing_attention(&self, limit: usize) -> Result<Vec<Order>, RepositoryError>;
+    /// Orders in `created` or `pending` whose `expires_at` is at or before `now`, oldest
+    /// first, at most `limit`. Errors: `Unavailable`.
+    async fn due_for_expiry(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Order>, RepositoryError>;
+    /// Cheap reachability probe for `/ready`. Errors: `Unavailable`.
+    async fn ping(&self) -> Result<(), RepositoryError>;
+}
+
+/// Payments.
+#[async_trait]
+pub trait PaymentRepository: Send + Sync {
+    /// The order's latest payment attempt, if it has one. Errors: `Unavailable`.
+    async fn for_order(&self, order: OrderId) -> Result<Option<Payment>, RepositoryError>;
+    /// `Ok(None)` when unknown. Errors: `Unavailable`.
+    async fn get(&self, id: PaymentId) -> Result<Option<Payment>, RepositoryError>;
+    /// Every payment attempt of the order, oldest first. Errors: `Unavailable`.
+    async fn attempts_of(&self, order: OrderId) -> Result<Vec<Payment>, RepositoryError>;
+    /// How many payments of the device's orders are still `pending` at their provider.
+    /// Errors: `Unavailable`.
+    async fn pending_on_device(&self, device: &DeviceUuid) -> Result<usize, RepositoryError>;
+    /// `Ok(None)` when unknown. Errors: `Unavailable`.
+    async fn by_provider_id(
+        &self,
+        provider: ProviderKind,
+        provider_payment_id: &str,
+    ) -> Result<Option<Payment>, RepositoryError>;
+}
+
+/// The durable job queue. Jobs are enqueued through [`OrderRepository::apply`] together with
+/// the transition that causes them; the queue hands them to workers.
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    /// Claims up to `claim.limit` queued jobs whose run time has come (and running jobs whose
+    /// lease ran out: their worker died) — urgent kinds first, then by run time —, increments
+    /// their attempts and leases them until `claim.now + claim.lease`. A claimed job is never
+    /// handed to two workers while its lease holds. Errors: `Unavailable`.
+    async fn claim_due(&self, claim: Claim) -> Result<Vec<Job>, RepositoryError>;
+    /// Marks the claimed job done. Errors: `Conflict` when `job` is no longer the current
+    /// claim (its lease ran out and another worker took it over, or it already ended);
+    /// `NotFound`; `Unavailable`.
+    async fn complete(&self, job: &Job) -> Result<(), RepositoryError>;
+    /// Puts the claimed job back to run again as `again` says. Errors: as
+    /// [`JobQueue::complete`].
+    async fn retry(&self, job: &Job, again: RunAgain<'_>) -> Result<(), RepositoryError>;
+    /// Records, before the make command is sent, that this claim is sending it: a claim that
+    /// takes over after a crash sees `Job::sent` and does not send again. `retry` clears it.
+    /// Errors: as [`JobQueue::complete`].
+    async fn mark_sent(&self, job: &Job) -> Result<(), RepositoryError>;
+    /// Gives up: the job becomes `dead` with its last error. Errors: as [`JobQueue::complete`].
+    async fn bury(&self, job: &Job, error: &str) -> Result<(), RepositoryError>;
+    /// Jobs of an order with their states, for operators and tests. Errors: `Unavailable`.
+    async fn jobs_of(&self, order: OrderId) -> Result<Vec<JobSummary>, RepositoryError>;
+}
+
+/// What a worker asks the queue for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    /// Jobs due at or before this time.
+    pub now: DateTime<Utc>,
+    pub limit: usize,
+    /// How long the claimed jobs are this worker's.
+    pub lease: Duration,
+}
+
+/// When a claimed job runs again, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunAgain<'a> {
+    pub at: DateTime<Utc>,
+    /// A failure: the error is recorded and the attempt counts.
+    pub failed: Option<&'a str>,
+}
+
+impl<'a> RunAgain<'a> {
+    /// After a failed attempt: recorded, and counted against the kind's attempt budget.
+    pub fn after_failure(at: DateTime<Utc>, error: &'a str) -> Self {
+        Self {
+            at,
+            failed: Some(error),
+        }
+    }
+
+    /// A planned re-run (polling) that is no failure: the attempt is given back.
+    pub fn as_planned(at: DateTime<Utc>) -> Self {
+        Self { at, failed: None }
+    }
+}
+
+/// A job as operators see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobSummary {
+    pub id: JobId,
+    pub kind: JobKind,
+    pub order_id: OrderId,
+    pub state: JobState,
+    pub attempts: u32,
+    pub run_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+}
