@@ -8,11 +8,12 @@ mod file;
 
 use crate::secrets::SecretBox;
 use chrono::NaiveDate;
+use coffee_domain::fleet_rules::default_deadline_policy;
 use coffee_domain::{
     Device, DeviceUuid, Drink, DrinkNo, Fleet, Merchant, MerchantKey, Money, SealedSecret,
     Simulation, SizePrices, YookassaSettings,
 };
-use file::{DeviceEntry, DrinkEntry, FleetFile, MerchantEntry};
+use file::{DeviceEntry, DrinkEntry, FleetFile, MerchantEntry, DEMO_MACHINE, DEMO_PROVIDER};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", .problems.join("\n"))]
@@ -248,17 +249,24 @@ fn device(
             problem.push(format!("device {device_uuid}: {why}"));
             None
         });
+    let (provider, machine) = (
+        d.provider.unwrap_or(DEMO_PROVIDER),
+        d.machine.unwrap_or(DEMO_MACHINE),
+    );
+    let on_dispense_deadline = d
+        .on_dispense_deadline
+        .unwrap_or_else(|| default_deadline_policy(machine, events_secret.is_some()));
     let declared = Device {
         events_secret,
         device_uuid: device_uuid.clone(),
         merchant: merchant_key.clone(),
         location: d.location.clone(),
-        provider: d.provider,
+        provider,
         redirect_url: d.redirect_url.clone(),
-        machine: d.machine,
+        machine,
         test: d.test,
         dispense_deadline_seconds: d.dispense_deadline_seconds,
-        on_dispense_deadline: d.on_dispense_deadline,
+        on_dispense_deadline,
         simulation: Simulation {
             outcome: d.simulated_outcome,
             delay_ms: d.simulated_delay_ms,

@@ -158,6 +158,42 @@ fn device_report_keys_are_sealed() {
 }
 
 #[test]
+fn a_machine_without_a_way_to_report_defaults_to_keeping_the_money_at_its_deadline() {
+    use coffee_domain::DeadlinePolicy;
+    let tmetr = GOOD.replace(
+        "location = \"Офис\"",
+        "location = \"Офис\"\nmachine = \"tmetr\"",
+    );
+    let device = &parse("f.toml", &tmetr).unwrap().devices[0];
+    assert_eq!(device.on_dispense_deadline, DeadlinePolicy::AssumeSuccess);
+
+    let reporting = tmetr.replace(
+        "machine = \"tmetr\"",
+        "machine = \"tmetr\"\nevents_secret = \"device-key\"",
+    );
+    let device = &parse("f.toml", &reporting).unwrap().devices[0];
+    assert_eq!(device.on_dispense_deadline, DeadlinePolicy::FailAndRefund);
+    let simulated = &parse("f.toml", GOOD).unwrap().devices[0];
+    assert_eq!(
+        simulated.on_dispense_deadline,
+        DeadlinePolicy::FailAndRefund
+    );
+}
+
+#[test]
+fn a_refund_at_the_deadline_is_refused_for_a_machine_that_cannot_report() {
+    let refunding = GOOD.replace(
+        "location = \"Офис\"",
+        "location = \"Офис\"\nmachine = \"tmetr\"\non_dispense_deadline = \"fail_and_refund\"",
+    );
+    let error = parse("f.toml", &refunding).unwrap_err();
+    assert_eq!(
+        error.problems[0],
+        "f.toml:10: device demo-1: on_dispense_deadline = \"fail_and_refund\" needs a way for the machine to report: set events_secret, or the drink would be refunded after every deadline"
+    );
+}
+
+#[test]
 fn a_fleet_file_written_by_the_test_builders_reads_back_as_built() {
     use coffee_domain::{DeadlinePolicy, MachineKind, ReceiptPolicy, SimulatedOutcome};
     use coffee_test_support::fixtures::{day, device, drink, merchant};

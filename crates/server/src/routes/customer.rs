@@ -3,8 +3,8 @@
 use super::{html_failure, json_failure, redirect};
 use crate::error::{self, Failure};
 use crate::pages::{OrderPage, OrderStatusJson};
-use crate::urls;
 use crate::state::AppState;
+use crate::urls;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use coffee_domain::services::checkout::{PaymentRequest, RawScan, ScanOutcome};
