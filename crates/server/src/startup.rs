@@ -124,6 +124,7 @@ pub async fn memory_wiring(
             sealer: &secrets,
             env: &env,
         },
+        fleet::Destination::Demo,
     )
     .map_err(|e| StartupError::Fleet(e.to_string()))?;
     store

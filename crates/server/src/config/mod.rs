@@ -34,8 +34,14 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `None`: demo mode on in-memory storage.
     pub database_url: Option<String>,
-    /// The sandbox provider outside demo mode.
+    /// The sandbox provider outside demo mode (only with `sandbox_allow_with_database`).
     pub sandbox_enabled: bool,
+    /// `SANDBOX_ALLOW_WITH_DATABASE`: staging may use the sandbox provider and simulated
+    /// machines on a database — in the server and in the fleet it applies.
+    pub sandbox_allow_with_database: bool,
+    /// The first production setting present (`SECRET_KEY`, `YOOKASSA_*`, `TMETR_*`, …);
+    /// without `DATABASE_URL`, `serve` refuses it rather than start a silent demo.
+    pub production_setting: Option<String>,
     /// Encrypts stored credentials; required outside demo mode.
     pub secret_key: Option<String>,
     /// `serve` applies pending migrations at start (default true).
@@ -95,6 +101,21 @@ impl Config {
         self.database_url.is_none()
     }
 
+    /// What `coffee-pay serve` refuses beyond a bad value: production settings without
+    /// `DATABASE_URL`, which would start a demo on a machine meant for customers. Tests and
+    /// `fleet check` read such settings in memory freely.
+    pub fn check_serve(&self) -> Result<(), ConfigError> {
+        match (&self.database_url, &self.production_setting) {
+            (None, Some(setting)) => Err(ConfigError {
+                variable: "DATABASE_URL",
+                message: format!(
+                    "not set, but {setting} is: production settings need the database (unset {setting} for demo mode)"
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Reads the process environment, after loading `.env` if there is one.
     pub fn from_env() -> Result<Self, ConfigError> {
         let _ = dotenvy::dotenv();
@@ -112,6 +133,7 @@ impl Config {
         let yookassa = read::yookassa(&vars)?;
         let trusted_proxies = read::trusted_proxies(&vars)?;
         let workers = read::workers(&vars)?;
+        read::production(&http, &runtime, &database)?;
         Ok(Config {
             bind_addr: http.bind_addr,
             base_url: http.base_url,
@@ -120,6 +142,8 @@ impl Config {
             debug: runtime.debug,
             log_format: runtime.log_format,
             sandbox_enabled: runtime.sandbox_enabled,
+            sandbox_allow_with_database: runtime.sandbox_allow_with_database,
+            production_setting: read::production_setting(&vars),
             database_url: database.url,
             secret_key: database.secret_key,
             migrate_on_start: database.migrate_on_start,

@@ -56,8 +56,10 @@ pub(super) struct DeviceEntry {
     pub(super) merchant: String,
     #[serde(default)]
     pub(super) location: String,
+    /// Required when the fleet goes to a database; demo fleets default it.
     pub(super) provider: Option<ProviderKind>,
     pub(super) redirect_url: Option<String>,
+    /// Required when the fleet goes to a database; demo fleets default it.
     pub(super) machine: Option<MachineKind>,
     #[serde(default)]
     pub(super) test: bool,
@@ -73,7 +75,9 @@ pub(super) struct DeviceEntry {
     pub(super) events_secret_env: Option<String>,
 }
 
+/// A demo fleet's provider when none is declared.
 pub(super) const DEMO_PROVIDER: ProviderKind = ProviderKind::Sandbox;
+/// A demo fleet's machine when none is declared.
 pub(super) const DEMO_MACHINE: MachineKind = MachineKind::Simulated;
 
 fn default_deadline() -> u32 {
