@@ -56,6 +56,8 @@ pub mod texts {
         "Некорректный номер телефона. Введите номер в формате +79001234567.";
     pub const CONTACT_REQUIRED: &str = "Email или телефон обязателен для получения чека.";
     pub const NOT_FOUND: &str = "Страница не найдена.";
+    pub const METHOD_NOT_ALLOWED: &str = "Этот адрес не принимает такой запрос.";
+    pub const PAYLOAD_TOO_LARGE: &str = "Слишком большой запрос.";
 }
 
 pub struct Pages {

@@ -4,6 +4,7 @@
 
 mod customer_flow;
 mod devices;
+mod edge;
 mod errors;
 mod helpers;
 mod tmetr_flow;
