@@ -1,11 +1,12 @@
 //! The route table. Handlers live in `routes`, the state they share in `state`.
 
-use crate::routes;
+use crate::{edge, routes};
 use actix_web::http::{header, Method};
+use actix_web::middleware::from_fn;
 use actix_web::{web, FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder};
 
 /// The HTTP surface, route by route in `docs/api.md`. Paths are fixed: machines in the field
-/// print them.
+/// print them. The routes that create orders and payments are held to the abuse limits.
 pub fn configure(cfg: &mut web::ServiceConfig, sandbox_enabled: bool, demo: bool) {
     if demo {
         cfg.service(get("/", routes::demo::index));
@@ -14,18 +15,18 @@ pub fn configure(cfg: &mut web::ServiceConfig, sandbox_enabled: bool, demo: bool
         .service(get("/static/site.css", routes::assets::site_css))
         .service(get("/static/order.js", routes::assets::order_js))
         .service(get("/ready", routes::ops::ready))
-        .service(get("/v1/pay", routes::customer::scan))
-        .service(get("/v1/tbank-pay", routes::customer::scan))
-        .service(get("/v1/yook-pay", routes::customer::scan))
+        .service(get("/v1/pay", routes::customer::scan).wrap(from_fn(edge::limit_scans)))
+        .service(get("/v1/tbank-pay", routes::customer::scan).wrap(from_fn(edge::limit_scans)))
+        .service(get("/v1/yook-pay", routes::customer::scan).wrap(from_fn(edge::limit_scans)))
         .service(get("/v1/order-status-page", routes::customer::order_page))
         .service(get(
             "/v1/order-status/{order_id}",
             routes::customer::order_status,
         ))
-        .service(post(
-            "/v1/initiate-payment",
-            routes::customer::initiate_payment,
-        ))
+        .service(
+            post("/v1/initiate-payment", routes::customer::initiate_payment)
+                .wrap(from_fn(edge::limit_by_client)),
+        )
         .service(post("/v1/yook-pay-webhook", routes::webhooks::yookassa))
         .service(post(
             "/v1/devices/{device_uuid}/events",

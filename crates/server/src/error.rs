@@ -163,3 +163,8 @@ pub const PAYLOAD_TOO_LARGE: Failure = Failure::new(
     "payload_too_large",
     texts::PAYLOAD_TOO_LARGE,
 );
+pub const TOO_MANY_REQUESTS: Failure = Failure::new(
+    StatusCode::TOO_MANY_REQUESTS,
+    "too_many_requests",
+    texts::TOO_MANY_REQUESTS,
+);

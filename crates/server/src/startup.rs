@@ -5,7 +5,7 @@ use crate::accounts::SealedYookassaAccounts;
 use crate::app;
 use crate::background::Background;
 use crate::config::Config;
-use crate::edge::{self, TrustedProxies};
+use crate::edge::{self, RateLimits, TrustedProxies};
 use crate::fleet;
 use crate::pages::{PageError, Pages};
 use crate::secrets::SecretBox;
@@ -319,10 +319,16 @@ impl Application {
             config.base_url.clone(),
         ));
         let trusted_proxies = web::Data::new(TrustedProxies::new(config.trusted_proxies.clone()));
+        // One set of buckets for every worker thread of this process.
+        let rate_limits = web::Data::new(RateLimits::new(
+            config.rate_limit_per_ip_per_minute,
+            config.rate_limit_per_device_per_minute,
+        ));
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(trusted_proxies.clone())
+                .app_data(rate_limits.clone())
                 // One documented limit for every body (docs/api.md), whatever reads it.
                 .app_data(web::PayloadConfig::new(edge::BODY_LIMIT))
                 .app_data(web::JsonConfig::default().limit(edge::BODY_LIMIT))

@@ -59,6 +59,11 @@ pub struct Config {
     pub job_lease_seconds: i64,
     /// `JOB_WORKERS`: job loops per process (default 4).
     pub job_workers: usize,
+    /// `RATE_LIMIT_PER_IP_PER_MINUTE`: scans and payment requests per client (default 60;
+    /// 0: no limit).
+    pub rate_limit_per_ip_per_minute: u32,
+    /// `RATE_LIMIT_PER_DEVICE_PER_MINUTE`: scans per device (default 120; 0: no limit).
+    pub rate_limit_per_device_per_minute: u32,
 }
 
 /// `TMETR_*`: where Tmetr is and how to authenticate.
@@ -133,6 +138,7 @@ impl Config {
         let yookassa = read::yookassa(&vars)?;
         let trusted_proxies = read::trusted_proxies(&vars)?;
         let workers = read::workers(&vars)?;
+        let rate_limits = read::rate_limits(&vars)?;
         read::production(&http, &runtime, &database)?;
         Ok(Config {
             bind_addr: http.bind_addr,
@@ -154,6 +160,8 @@ impl Config {
             trusted_proxies,
             job_lease_seconds: workers.lease_seconds,
             job_workers: workers.count,
+            rate_limit_per_ip_per_minute: rate_limits.per_ip_per_minute,
+            rate_limit_per_device_per_minute: rate_limits.per_device_per_minute,
         })
     }
 }

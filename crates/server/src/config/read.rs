@@ -360,3 +360,18 @@ pub(super) fn workers(vars: &Vars<'_>) -> Result<Workers, ConfigError> {
         count: vars.number("JOB_WORKERS", 4, 1..=64, "")?,
     })
 }
+
+pub(super) struct RateLimits {
+    pub per_ip_per_minute: u32,
+    pub per_device_per_minute: u32,
+}
+
+/// `RATE_LIMIT_PER_IP_PER_MINUTE` (default 60) and `RATE_LIMIT_PER_DEVICE_PER_MINUTE`
+/// (default 120); 0 turns a limit off.
+pub(super) fn rate_limits(vars: &Vars<'_>) -> Result<RateLimits, ConfigError> {
+    let per_minute = |variable, default| vars.number(variable, default, 0..=100_000, "");
+    Ok(RateLimits {
+        per_ip_per_minute: per_minute("RATE_LIMIT_PER_IP_PER_MINUTE", 60)?,
+        per_device_per_minute: per_minute("RATE_LIMIT_PER_DEVICE_PER_MINUTE", 120)?,
+    })
+}

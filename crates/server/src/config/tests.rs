@@ -19,6 +19,35 @@ fn defaults_give_demo_mode_on_port_8080() {
 }
 
 #[test]
+fn rate_limits_default_to_60_per_client_and_120_per_device_and_0_turns_them_off() {
+    let config = Config::from_vars(&vars(&[])).unwrap();
+    assert_eq!(
+        (
+            config.rate_limit_per_ip_per_minute,
+            config.rate_limit_per_device_per_minute
+        ),
+        (60, 120)
+    );
+    let off = Config::from_vars(&vars(&[
+        ("RATE_LIMIT_PER_IP_PER_MINUTE", "0"),
+        ("RATE_LIMIT_PER_DEVICE_PER_MINUTE", "0"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        (
+            off.rate_limit_per_ip_per_minute,
+            off.rate_limit_per_device_per_minute
+        ),
+        (0, 0)
+    );
+    let error = Config::from_vars(&vars(&[("RATE_LIMIT_PER_IP_PER_MINUTE", "-1")])).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        r#"configuration error: RATE_LIMIT_PER_IP_PER_MINUTE: "-1" is not a number between 0 and 100000"#
+    );
+}
+
+#[test]
 fn production_mode_needs_a_secret_key() {
     let error = Config::from_vars(&vars(&[("DATABASE_URL", "postgres://db/coffee")])).unwrap_err();
     assert_eq!(error.variable, "SECRET_KEY");
@@ -179,6 +208,8 @@ fn each_bad_value_is_refused_naming_its_variable() {
         ("YOOKASSA_API_URL", "api.yookassa.ru"),
         ("YOOKASSA_TRUSTED_IPS", "10.0.0.0/99"),
         ("TRUSTED_PROXIES", "not-an-ip"),
+        ("RATE_LIMIT_PER_IP_PER_MINUTE", "-1"),
+        ("RATE_LIMIT_PER_DEVICE_PER_MINUTE", "lots"),
     ];
     for (variable, value) in cases {
         let error = Config::from_vars(&vars(&[(variable, value)])).unwrap_err();
