@@ -210,6 +210,10 @@ pub(super) struct Database {
 pub(super) fn database(vars: &Vars<'_>) -> Result<Database, ConfigError> {
     let url = match vars.get("DATABASE_URL") {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            // Refused now, not at the first connection: a remote database without sslmode,
+            // an unknown sslmode, an unreadable sslrootcert.
+            coffee_adapter_postgres::tls_mode(&url)
+                .map_err(|e| refused("DATABASE_URL", e.to_string()))?;
             Some(url)
         }
         Some(_) => {

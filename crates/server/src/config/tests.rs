@@ -49,10 +49,14 @@ fn rate_limits_default_to_60_per_client_and_120_per_device_and_0_turns_them_off(
 
 #[test]
 fn production_mode_needs_a_secret_key() {
-    let error = Config::from_vars(&vars(&[("DATABASE_URL", "postgres://db/coffee")])).unwrap_err();
+    let error = Config::from_vars(&vars(&[(
+        "DATABASE_URL",
+        "postgres://db/coffee?sslmode=verify-full",
+    )]))
+    .unwrap_err();
     assert_eq!(error.variable, "SECRET_KEY");
     let config = Config::from_vars(&vars(&[
-        ("DATABASE_URL", "postgres://db/coffee"),
+        ("DATABASE_URL", "postgres://db/coffee?sslmode=verify-full"),
         ("SECRET_KEY", "0123456789abcdef0123456789abcdef"),
         ("BASE_URL", "https://pay.example.ru"),
     ]))
@@ -62,7 +66,7 @@ fn production_mode_needs_a_secret_key() {
 }
 
 const PRODUCTION: [(&str, &str); 3] = [
-    ("DATABASE_URL", "postgres://db/coffee"),
+    ("DATABASE_URL", "postgres://db/coffee?sslmode=verify-full"),
     ("SECRET_KEY", "0123456789abcdef0123456789abcdef"),
     ("BASE_URL", "https://pay.example.ru"),
 ];
@@ -71,6 +75,36 @@ fn production_with(extra: &[(&str, &str)]) -> Result<Config, ConfigError> {
     let mut pairs = PRODUCTION.to_vec();
     pairs.extend_from_slice(extra);
     Config::from_vars(&vars(&pairs))
+}
+
+#[test]
+fn a_remote_database_needs_an_sslmode_that_cannot_fall_back_to_plain_text() {
+    let remote = |url: &str| {
+        let mut pairs = PRODUCTION.to_vec();
+        pairs[0] = ("DATABASE_URL", url);
+        Config::from_vars(&vars(&pairs))
+    };
+    let error = remote("postgres://coffee:secret@db.example.ru/coffee").unwrap_err();
+    assert_eq!(error.variable, "DATABASE_URL");
+    assert!(
+        error
+            .to_string()
+            .contains("db.example.ru is not on this machine")
+            && error.to_string().contains("sslmode=verify-full")
+            && !error.to_string().contains("secret"),
+        "{error}"
+    );
+    assert!(remote("postgres://u@db.example.ru/coffee?sslmode=prefer").is_err());
+    let error = remote("postgres://u@db.example.ru/coffee?sslmode=sometimes").unwrap_err();
+    assert!(error.to_string().contains("\"sometimes\""), "{error}");
+    for good in [
+        "postgres://u@db.example.ru/coffee?sslmode=verify-full",
+        "postgres://u@db.example.ru/coffee?sslmode=require",
+        "postgres://u@db.example.ru/coffee?sslmode=disable",
+        "postgres://u@127.0.0.1:5432/coffee",
+    ] {
+        assert!(remote(good).is_ok(), "{good}");
+    }
 }
 
 #[test]
@@ -250,7 +284,7 @@ fn each_refusal_says_what_is_wrong_with_the_value() {
             "DATABASE_URL: must be a postgres:// URL (unset it for demo mode)",
         ),
         (
-            &[("DATABASE_URL", "postgres://db/coffee")],
+            &[("DATABASE_URL", "postgres://db/coffee?sslmode=verify-full")],
             "SECRET_KEY: required outside demo mode (it encrypts stored credentials)",
         ),
         (
