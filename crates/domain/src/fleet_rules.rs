@@ -2,7 +2,10 @@
 //! declares them: the fleet file, the operator console, an import. Each `checked` constructor
 //! returns the entity or every rule it breaks.
 
-use crate::{Device, Drink, Merchant, MerchantKey, ProviderKind, ReceiptContact, Size};
+use crate::{
+    DeadlinePolicy, Device, Drink, MachineKind, Merchant, MerchantKey, ProviderKind,
+    ReceiptContact, Size,
+};
 
 /// A broken fleet rule, worded for the operator who has to fix it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,6 +30,8 @@ pub enum FleetRuleError {
     RedirectWithoutCustom,
     #[error("dispense_deadline_seconds must be positive")]
     NoDeadline,
+    #[error("on_dispense_deadline = \"fail_and_refund\" needs a way for the machine to report: set events_secret, or the drink would be refunded after every deadline")]
+    RefundWithoutReports,
     #[error("merchant {0} is not known")]
     UnknownMerchant(MerchantKey),
     #[error("price of {0} must be a positive number of kopecks")]
@@ -97,7 +102,34 @@ impl Device {
         if self.dispense_deadline_seconds == 0 {
             broken.push(FleetRuleError::NoDeadline);
         }
+        if self.on_dispense_deadline == DeadlinePolicy::FailAndRefund && !self.can_report() {
+            broken.push(FleetRuleError::RefundWithoutReports);
+        }
         ok_or_broken(self, broken)
+    }
+
+    /// Whether the machine can say what became of a make command: over its own channel
+    /// (simulated and MQTT machines) or over HTTP, signed with its `events_secret`.
+    pub fn can_report(&self) -> bool {
+        can_report(self.machine, self.events_secret.is_some())
+    }
+}
+
+fn can_report(machine: MachineKind, has_events_secret: bool) -> bool {
+    match machine {
+        MachineKind::Simulated | MachineKind::Mqtt => true,
+        MachineKind::Tmetr => has_events_secret,
+    }
+}
+
+/// The deadline policy of a device that declares none. A machine that can report and stays
+/// silent has failed: its money is returned. One that cannot report is taken at its word —
+/// refunding it would give every drink away.
+pub fn default_deadline_policy(machine: MachineKind, has_events_secret: bool) -> DeadlinePolicy {
+    if can_report(machine, has_events_secret) {
+        DeadlinePolicy::FailAndRefund
+    } else {
+        DeadlinePolicy::AssumeSuccess
     }
 }
 
@@ -242,6 +274,53 @@ mod tests {
         assert_eq!(
             no_deadline.checked(Some(&m)).unwrap_err(),
             vec![FleetRuleError::NoDeadline]
+        );
+    }
+
+    #[test]
+    fn a_machine_that_cannot_report_may_not_refund_at_its_deadline() {
+        let m = merchant();
+        let mut silent = device(ProviderKind::Sandbox, None);
+        silent.machine = MachineKind::Tmetr;
+        assert_eq!(
+            silent.clone().checked(Some(&m)).unwrap_err(),
+            vec![FleetRuleError::RefundWithoutReports]
+        );
+        assert!(FleetRuleError::RefundWithoutReports
+            .to_string()
+            .contains("set events_secret"));
+
+        let mut assumed = silent.clone();
+        assumed.on_dispense_deadline = DeadlinePolicy::AssumeSuccess;
+        assert!(assumed.checked(Some(&m)).is_ok());
+        let mut reporting = silent;
+        reporting.events_secret = Some(SealedSecret::new("sealed"));
+        assert!(reporting.checked(Some(&m)).is_ok());
+        for machine in [MachineKind::Simulated, MachineKind::Mqtt] {
+            let mut own_channel = device(ProviderKind::Sandbox, None);
+            own_channel.machine = machine;
+            assert!(own_channel.checked(Some(&m)).is_ok(), "{machine:?}");
+        }
+    }
+
+    #[test]
+    fn only_a_machine_that_can_report_defaults_to_a_refund_at_its_deadline() {
+        use DeadlinePolicy::{AssumeSuccess, FailAndRefund};
+        assert_eq!(
+            default_deadline_policy(MachineKind::Tmetr, false),
+            AssumeSuccess
+        );
+        assert_eq!(
+            default_deadline_policy(MachineKind::Tmetr, true),
+            FailAndRefund
+        );
+        assert_eq!(
+            default_deadline_policy(MachineKind::Simulated, false),
+            FailAndRefund
+        );
+        assert_eq!(
+            default_deadline_policy(MachineKind::Mqtt, false),
+            FailAndRefund
         );
     }
 

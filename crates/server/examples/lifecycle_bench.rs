@@ -86,6 +86,10 @@ async fn services(database_url: &str) -> Services {
             sealer: &secrets,
             env: &env,
         },
+        // A scratch database of in-process sandbox payments: staging, as far as money goes.
+        fleet::Destination::Database {
+            sandbox_allowed: true,
+        },
     )
     .expect("bench fleet");
     store.apply_fleet(&parsed).await.expect("apply fleet");

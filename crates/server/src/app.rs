@@ -1,47 +1,88 @@
 //! The route table. Handlers live in `routes`, the state they share in `state`.
 
-use crate::routes;
-use actix_web::web;
+use crate::{edge, routes};
+use actix_web::http::{header, Method};
+use actix_web::middleware::from_fn;
+use actix_web::{web, FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder};
 
 /// The HTTP surface, route by route in `docs/api.md`. Paths are fixed: machines in the field
-/// print them.
+/// print them. The routes that create orders and payments are held to the abuse limits.
 pub fn configure(cfg: &mut web::ServiceConfig, sandbox_enabled: bool, demo: bool) {
     if demo {
-        cfg.route("/", web::get().to(routes::demo::index));
+        cfg.service(get("/", routes::demo::index));
     }
-    cfg.route("/health", web::get().to(routes::ops::health))
-        .route("/ready", web::get().to(routes::ops::ready))
-        .route("/v1/pay", web::get().to(routes::customer::scan))
-        .route("/v1/tbank-pay", web::get().to(routes::customer::scan))
-        .route("/v1/yook-pay", web::get().to(routes::customer::scan))
-        .route(
-            "/v1/order-status-page",
-            web::get().to(routes::customer::order_page),
-        )
-        .route(
+    cfg.service(get("/health", routes::ops::health))
+        .service(get("/static/site.css", routes::assets::site_css))
+        .service(get("/static/order.js", routes::assets::order_js))
+        .service(get("/ready", routes::ops::ready))
+        .service(get("/v1/pay", routes::customer::scan).wrap(from_fn(edge::limit_scans)))
+        .service(get("/v1/tbank-pay", routes::customer::scan).wrap(from_fn(edge::limit_scans)))
+        .service(get("/v1/yook-pay", routes::customer::scan).wrap(from_fn(edge::limit_scans)))
+        .service(get("/v1/order-status-page", routes::customer::order_page))
+        .service(get(
             "/v1/order-status/{order_id}",
-            web::get().to(routes::customer::order_status),
+            routes::customer::order_status,
+        ))
+        .service(
+            post("/v1/initiate-payment", routes::customer::initiate_payment)
+                .wrap(from_fn(edge::limit_by_client)),
         )
-        .route(
-            "/v1/initiate-payment",
-            web::post().to(routes::customer::initiate_payment),
-        )
-        .route(
-            "/v1/yook-pay-webhook",
-            web::post().to(routes::webhooks::yookassa),
-        )
-        .route(
+        .service(post("/v1/yook-pay-webhook", routes::webhooks::yookassa))
+        .service(post(
             "/v1/devices/{device_uuid}/events",
-            web::post().to(routes::devices::report),
-        );
+            routes::devices::report,
+        ));
     if sandbox_enabled {
-        cfg.route(
+        cfg.service(get(
             "/sandbox/checkout/{payment_id}",
-            web::get().to(routes::sandbox::checkout_page),
-        )
-        .route(
+            routes::sandbox::checkout_page,
+        ))
+        .service(post(
             "/sandbox/checkout/{payment_id}/{action}",
-            web::post().to(routes::sandbox::act),
-        );
+            routes::sandbox::act,
+        ));
     }
+}
+
+fn get<F, Args>(path: &str, handler: F) -> Resource
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    only(path, Method::GET, handler)
+}
+
+fn post<F, Args>(path: &str, handler: F) -> Resource
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    only(path, Method::POST, handler)
+}
+
+/// `path` answering `method`; any other method is a 405 in the route's own format, naming
+/// the method it takes in `Allow`.
+fn only<F, Args>(path: &str, method: Method, handler: F) -> Resource
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    let allow = method.to_string();
+    web::resource(path)
+        .route(web::route().method(method).to(handler))
+        .default_service(web::to(move |request: HttpRequest| {
+            let allow = allow.clone();
+            async move { method_not_allowed(&request, &allow) }
+        }))
+}
+
+fn method_not_allowed(request: &HttpRequest, allow: &str) -> HttpResponse {
+    let mut response = crate::edge::failure_response(request, crate::error::METHOD_NOT_ALLOWED);
+    if let Ok(value) = header::HeaderValue::from_str(allow) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
 }

@@ -158,3 +158,18 @@ pub const SERVICE_UNAVAILABLE: Failure = Failure::new(
     texts::SERVICE_UNAVAILABLE,
 );
 pub const NOT_FOUND: Failure = Failure::new(StatusCode::NOT_FOUND, "not_found", texts::NOT_FOUND);
+pub const METHOD_NOT_ALLOWED: Failure = Failure::new(
+    StatusCode::METHOD_NOT_ALLOWED,
+    "method_not_allowed",
+    texts::METHOD_NOT_ALLOWED,
+);
+pub const PAYLOAD_TOO_LARGE: Failure = Failure::new(
+    StatusCode::PAYLOAD_TOO_LARGE,
+    "payload_too_large",
+    texts::PAYLOAD_TOO_LARGE,
+);
+pub const TOO_MANY_REQUESTS: Failure = Failure::new(
+    StatusCode::TOO_MANY_REQUESTS,
+    "too_many_requests",
+    texts::TOO_MANY_REQUESTS,
+);

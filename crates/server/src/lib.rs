@@ -1,11 +1,12 @@
 //! # coffee-server — the composition root
 //!
 //! Owns everything that is not a decision: configuration (`config`), the actix-web routes
-//! (`routes`, the state they share in `state`, the table in `app`, the sender of a request
-//! resolved at the `edge`; errors mapped to HTTP in one place: `error`), the tera pages
-//! (`pages`, templates in the top-level `templates/`), the fleet file (`fleet`), the
-//! background worker (`background`), wiring adapters into ports (`startup`) and the
-//! `coffee-pay` CLI (`main.rs`).
+//! (`routes`, the state they share in `state`, the table in `app`; errors mapped to HTTP in
+//! one place: `error`), the HTTP edge every request and response passes (`edge`: client
+//! address, security headers, actix-web's own refusals in our format), the tera pages
+//! (`pages`, templates in the top-level `templates/`, their CSS and script in `static/`), the
+//! fleet file (`fleet`), the background worker (`background`), wiring adapters into ports
+//! (`startup`) and the `coffee-pay` CLI (`main.rs`).
 
 pub mod accounts;
 pub mod app;

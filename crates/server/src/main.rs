@@ -36,7 +36,13 @@ fn main() -> ExitCode {
     telemetry::init(config.log_format, config.debug);
     actix_web::rt::System::new().block_on(async move {
         match args.as_slice() {
-            [] | ["serve"] => serve(config).await,
+            [] | ["serve"] => match config.check_serve() {
+                Ok(()) => serve(config).await,
+                Err(error) => {
+                    eprintln!("{error}");
+                    ExitCode::from(2)
+                }
+            },
             ["fleet", "apply", file] => fleet_command(&config, file, true).await,
             ["fleet", "check", file] => fleet_command(&config, file, false).await,
             ["migrate"] => migrate_command(&config).await,
@@ -111,7 +117,14 @@ async fn fleet_command(config: &Config, file: &str, apply: bool) -> ExitCode {
         sealer: &sealer,
         env: &env,
     };
-    let parsed = match fleet::parse(file, &text, &secrets) {
+    let destination = if config.is_demo() {
+        fleet::Destination::Demo
+    } else {
+        fleet::Destination::Database {
+            sandbox_allowed: config.sandbox_allow_with_database,
+        }
+    };
+    let parsed = match fleet::parse(file, &text, &secrets, destination) {
         Ok(parsed) => parsed,
         Err(error) => {
             eprintln!("{error}\nnothing was applied");

@@ -60,6 +60,10 @@ pub mod texts {
     pub const TOO_MANY_PENDING_PAYMENTS: &str =
         "Сейчас на этом автомате слишком много неоплаченных заказов. Попробуйте через несколько минут.";
     pub const NOT_FOUND: &str = "Страница не найдена.";
+    pub const METHOD_NOT_ALLOWED: &str = "Этот адрес не принимает такой запрос.";
+    pub const PAYLOAD_TOO_LARGE: &str = "Слишком большой запрос.";
+    pub const TOO_MANY_REQUESTS: &str =
+        "Слишком много запросов. Пожалуйста, подождите немного и попробуйте снова.";
 }
 
 pub struct Pages {

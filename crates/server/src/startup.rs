@@ -5,12 +5,13 @@ use crate::accounts::SealedYookassaAccounts;
 use crate::app;
 use crate::background::Background;
 use crate::config::Config;
-use crate::edge::TrustedProxies;
+use crate::edge::{self, RateLimits, TrustedProxies};
 use crate::fleet;
 use crate::pages::{PageError, Pages};
 use crate::secrets::SecretBox;
 use crate::state::AppState;
 use actix_web::dev::{Server, ServerHandle, Service};
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use chrono::Duration;
 use coffee_adapter_memory::{MemoryStore, RandomIds};
@@ -125,6 +126,7 @@ pub async fn memory_wiring(
             sealer: &secrets,
             env: &env,
         },
+        fleet::Destination::Demo,
     )
     .map_err(|e| StartupError::Fleet(e.to_string()))?;
     store
@@ -318,13 +320,24 @@ impl Application {
             config.base_url.clone(),
         ));
         let trusted_proxies = web::Data::new(TrustedProxies::new(config.trusted_proxies.clone()));
+        // One set of buckets for every worker thread of this process.
+        let rate_limits = web::Data::new(RateLimits::new(
+            config.rate_limit_per_ip_per_minute,
+            config.rate_limit_per_device_per_minute,
+        ));
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(trusted_proxies.clone())
-                .app_data(web::JsonConfig::default().limit(64 * 1024))
+                .app_data(rate_limits.clone())
+                // One documented limit for every body (docs/api.md), whatever reads it.
+                .app_data(web::PayloadConfig::new(edge::BODY_LIMIT))
+                .app_data(web::JsonConfig::default().limit(edge::BODY_LIMIT))
+                .app_data(web::FormConfig::default().limit(edge::BODY_LIMIT))
                 .configure(|cfg| app::configure(cfg, sandbox_enabled, demo))
                 .default_service(web::to(crate::routes::not_found))
+                .wrap(from_fn(edge::own_error_format))
+                .wrap(edge::security_headers())
                 .wrap_fn(|request, service| {
                     let started = Instant::now();
                     let method = request.method().to_string();

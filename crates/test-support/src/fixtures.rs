@@ -29,6 +29,7 @@
 //! checked with `unwrap`: a bad one fails the test that wrote it, at once.
 
 use chrono::NaiveDate;
+use coffee_domain::fleet_rules::default_deadline_policy;
 use coffee_domain::{
     CaptureMode, DeadlinePolicy, Device, DeviceUuid, Drink, DrinkNo, MachineKind, Merchant,
     MerchantKey, Money, ProviderKind, ReceiptPolicy, SealedSecret, SimulatedOutcome, Simulation,
@@ -143,8 +144,10 @@ impl MerchantBuilder {
 }
 
 /// A device `device_uuid` of `merchant`: no location, sandbox payments, a simulated machine
-/// that reports "dispensed" after 3 s, not a test device, a 180 s dispense deadline after
-/// which the order fails and is refunded, no report key.
+/// that reports "dispensed" after 3 s, not a test device, a 180 s dispense deadline, no report
+/// key. At the deadline the order fails and is refunded when the machine can report
+/// (simulated and MQTT machines, or any with a report key), else the drink counts as made —
+/// the fleet file's default, unless [`DeviceBuilder::on_dispense_deadline`] chooses.
 pub fn device(device_uuid: &str, merchant: &str) -> DeviceBuilder {
     DeviceBuilder {
         device_uuid: device_uuid.to_owned(),
@@ -155,7 +158,7 @@ pub fn device(device_uuid: &str, merchant: &str) -> DeviceBuilder {
         machine: MachineKind::Simulated,
         test: false,
         dispense_deadline_seconds: 180,
-        on_dispense_deadline: DeadlinePolicy::FailAndRefund,
+        on_dispense_deadline: None,
         simulated_outcome: SimulatedOutcome::Dispensed,
         simulated_delay_ms: 3000,
         events_secret: None,
@@ -173,7 +176,8 @@ pub struct DeviceBuilder {
     pub(crate) machine: MachineKind,
     pub(crate) test: bool,
     pub(crate) dispense_deadline_seconds: u32,
-    pub(crate) on_dispense_deadline: DeadlinePolicy,
+    /// `None`: the default for the machine and its report key.
+    pub(crate) on_dispense_deadline: Option<DeadlinePolicy>,
     pub(crate) simulated_outcome: SimulatedOutcome,
     pub(crate) simulated_delay_ms: u64,
     pub(crate) events_secret: Option<String>,
@@ -214,7 +218,7 @@ impl DeviceBuilder {
     }
 
     pub fn on_dispense_deadline(mut self, policy: DeadlinePolicy) -> Self {
-        self.on_dispense_deadline = policy;
+        self.on_dispense_deadline = Some(policy);
         self
     }
 
@@ -234,6 +238,12 @@ impl DeviceBuilder {
         self
     }
 
+    /// The policy at the dispense deadline, chosen or defaulted.
+    pub(crate) fn deadline_policy(&self) -> DeadlinePolicy {
+        self.on_dispense_deadline
+            .unwrap_or_else(|| default_deadline_policy(self.machine, self.events_secret.is_some()))
+    }
+
     pub fn build(&self) -> Device {
         Device {
             device_uuid: DeviceUuid::parse(&self.device_uuid).unwrap(),
@@ -244,7 +254,7 @@ impl DeviceBuilder {
             machine: self.machine,
             test: self.test,
             dispense_deadline_seconds: self.dispense_deadline_seconds,
-            on_dispense_deadline: self.on_dispense_deadline,
+            on_dispense_deadline: self.deadline_policy(),
             simulation: Simulation {
                 outcome: self.simulated_outcome,
                 delay_ms: self.simulated_delay_ms,

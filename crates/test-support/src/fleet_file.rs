@@ -151,7 +151,7 @@ impl<'a> From<&'a DeviceBuilder> for DeviceEntry<'a> {
             machine: d.machine,
             test: d.test,
             dispense_deadline_seconds: d.dispense_deadline_seconds,
-            on_dispense_deadline: d.on_dispense_deadline,
+            on_dispense_deadline: d.deadline_policy(),
             simulated_outcome: d.simulated_outcome,
             simulated_delay_ms: d.simulated_delay_ms,
             events_secret: d.events_secret.as_deref(),

@@ -1,11 +1,14 @@
-//! Connecting: plain TCP (no TLS), with a connect timeout, a server-side statement timeout and
-//! TCP keepalives, so a database that is down or unreachable fails calls fast instead of
-//! hanging them.
+//! Connecting: over TLS or plain TCP as the URL's `sslmode` says (`tls`), with a connect
+//! timeout, a server-side statement timeout and TCP keepalives, so a database that is down or
+//! unreachable fails calls fast instead of hanging them.
 
+use crate::tls::{self, TlsMode};
 use crate::SetupError;
 use diesel::ConnectionError;
 use diesel_async::AsyncPgConnection;
 use std::time::Duration;
+use tokio_postgres::config::SslMode;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// Timeouts and pool size of a [`PgStore`](crate::PgStore).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,15 +37,18 @@ impl Default for PgOptions {
 
 /// Parses `database_url` (URL or `key=value` form) and applies our defaults where the URL
 /// does not choose: connect timeout, keepalives, application name, and — when given — the
-/// statement and idle-in-transaction timeouts.
+/// statement and idle-in-transaction timeouts. TLS is required or off as [`tls_of`] decides.
 pub(crate) fn config(
     database_url: &str,
     connect_timeout: Duration,
     statement_timeout: Option<Duration>,
 ) -> Result<tokio_postgres::Config, SetupError> {
-    let mut config: tokio_postgres::Config = database_url
-        .parse()
-        .map_err(|e: tokio_postgres::Error| SetupError::InvalidUrl(e.to_string()))?;
+    let (mut config, requested) = parse(database_url)?;
+    let ssl_mode = match tls::mode(&requested, &config)? {
+        TlsMode::Disable => SslMode::Disable,
+        TlsMode::Require | TlsMode::VerifyCa | TlsMode::VerifyFull => SslMode::Require,
+    };
+    config.ssl_mode(ssl_mode);
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(connect_timeout);
     }
@@ -66,15 +72,54 @@ pub(crate) fn config(
     Ok(config)
 }
 
-/// Opens one connection (no TLS); its driver task runs on the current Tokio runtime.
+fn parse(database_url: &str) -> Result<(tokio_postgres::Config, tls::Requested), SetupError> {
+    let (url, requested) = tls::split(database_url);
+    let config = url
+        .parse()
+        .map_err(|e: tokio_postgres::Error| SetupError::InvalidUrl(e.to_string()))?;
+    Ok((config, requested))
+}
+
+/// How connections to `database_url` are secured, and the TLS connector when they are.
+/// Errors: `InvalidUrl`, `Tls` (an unknown `sslmode`, a remote database without one, an
+/// unreadable `sslrootcert`).
+pub(crate) fn tls_of(
+    database_url: &str,
+) -> Result<(TlsMode, Option<MakeRustlsConnect>), SetupError> {
+    let (config, requested) = parse(database_url)?;
+    let mode = tls::mode(&requested, &config)?;
+    Ok((
+        mode,
+        tls::connector(mode, requested.sslrootcert.as_deref())?,
+    ))
+}
+
+/// Opens one connection, over `tls` when given; its driver task runs on the current Tokio
+/// runtime.
 pub(crate) async fn establish(
     config: &tokio_postgres::Config,
+    tls: Option<&MakeRustlsConnect>,
 ) -> Result<AsyncPgConnection, ConnectionError> {
-    let (client, connection) = config
-        .connect(tokio_postgres::NoTls)
-        .await
-        .map_err(|e| ConnectionError::BadConnection(error_chain(&e)))?;
-    AsyncPgConnection::try_from_client_and_connection(client, connection).await
+    let failed = |e: tokio_postgres::Error| {
+        let why = error_chain(&e);
+        ConnectionError::BadConnection(match tls {
+            Some(_) => format!("{why} (TLS was required by sslmode)"),
+            None => why,
+        })
+    };
+    match tls {
+        None => {
+            let (client, connection) = config
+                .connect(tokio_postgres::NoTls)
+                .await
+                .map_err(failed)?;
+            AsyncPgConnection::try_from_client_and_connection(client, connection).await
+        }
+        Some(tls) => {
+            let (client, connection) = config.connect(tls.clone()).await.map_err(failed)?;
+            AsyncPgConnection::try_from_client_and_connection(client, connection).await
+        }
+    }
 }
 
 /// The error with its causes: `error connecting to server: Connection refused (os error 111)`.

@@ -9,9 +9,10 @@
 //!   and machine order id, one payment per order, one provider payment id) are database
 //!   constraints; jobs are claimed with `SELECT … FOR UPDATE SKIP LOCKED` under a lease, so
 //!   several replicas share one queue safely;
-//! * the connection pool (diesel-async + deadpool, plain TCP without TLS) with connect,
-//!   statement and per-call timeouts: while the database is down calls fail fast with
-//!   `RepositoryError::Unavailable`, and they recover by themselves when it is back;
+//! * the connection pool (diesel-async + deadpool, over rustls TLS as the URL's `sslmode`
+//!   says, see [`TlsMode`]) with connect, statement and per-call timeouts: while the database
+//!   is down calls fail fast with `RepositoryError::Unavailable`, and they recover by
+//!   themselves when it is back;
 //! * the schema migrations of the top-level `migrations/` folder, embedded in the binary
 //!   ([`run_migrations`]), run without libpq.
 //!
@@ -20,7 +21,7 @@
 //!
 //! Layout: `store/` holds [`PgStore`] with one module per port, `models/` the rows with the
 //! same split, `error.rs` that one mapping, `connection.rs` how a connection is opened,
-//! `migrations.rs` the embedded migrations.
+//! `tls.rs` what `sslmode` means, `migrations.rs` the embedded migrations.
 
 mod codes;
 mod connection;
@@ -29,10 +30,18 @@ mod migrations;
 mod models;
 mod schema;
 mod store;
+mod tls;
 
 pub use connection::PgOptions;
 pub use migrations::{pending_migrations, revert_all_migrations, run_migrations, MIGRATIONS};
 pub use store::PgStore;
+pub use tls::TlsMode;
+
+/// How connections to `database_url` would be secured — checked without connecting, so a
+/// configuration can be refused at start. Errors: `InvalidUrl`, `Tls`.
+pub fn tls_mode(database_url: &str) -> Result<TlsMode, SetupError> {
+    connection::tls_of(database_url).map(|(mode, _)| mode)
+}
 
 /// Why the store could not be set up or migrated.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +49,10 @@ pub enum SetupError {
     /// The database URL cannot be parsed.
     #[error("invalid database URL: {0}")]
     InvalidUrl(String),
+    /// `sslmode`/`sslrootcert` cannot be honoured, or would let the connection fall back to
+    /// plain text.
+    #[error("database TLS: {0}")]
+    Tls(String),
     /// The database cannot be reached or refused the login.
     #[error("cannot connect to Postgres: {0}")]
     Connect(String),

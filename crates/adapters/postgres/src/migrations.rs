@@ -1,7 +1,7 @@
 //! The schema migrations of the top-level `migrations/` folder, embedded in the binary and run
 //! over diesel-async's [`AsyncConnectionWrapper`] — no libpq needed.
 
-use crate::connection::{config, establish};
+use crate::connection::{config, establish, tls_of};
 use crate::SetupError;
 use diesel::connection::SimpleConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
@@ -60,6 +60,7 @@ fn with_connection<T: Send>(
 ) -> Result<T, SetupError> {
     // No statement timeout: a migration may legitimately take long.
     let config = config(database_url, CONNECT_TIMEOUT, None)?;
+    let (_, tls) = tls_of(database_url)?;
     std::thread::scope(|scope| {
         scope
             .spawn(move || {
@@ -69,7 +70,7 @@ fn with_connection<T: Send>(
                     .build()
                     .map_err(|e| SetupError::Migration(format!("cannot start a runtime: {e}")))?;
                 let connection = runtime
-                    .block_on(establish(&config))
+                    .block_on(establish(&config, tls.as_ref()))
                     .map_err(|e| SetupError::Connect(e.to_string()))?;
                 let _entered = runtime.enter();
                 let mut conn = Wrapper::from(connection);

@@ -36,8 +36,14 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `None`: demo mode on in-memory storage.
     pub database_url: Option<String>,
-    /// The sandbox provider outside demo mode.
+    /// The sandbox provider outside demo mode (only with `sandbox_allow_with_database`).
     pub sandbox_enabled: bool,
+    /// `SANDBOX_ALLOW_WITH_DATABASE`: staging may use the sandbox provider and simulated
+    /// machines on a database — in the server and in the fleet it applies.
+    pub sandbox_allow_with_database: bool,
+    /// The first production setting present (`SECRET_KEY`, `YOOKASSA_*`, `TMETR_*`, …);
+    /// without `DATABASE_URL`, `serve` refuses it rather than start a silent demo.
+    pub production_setting: Option<String>,
     /// Encrypts stored credentials; required outside demo mode.
     pub secret_key: Option<String>,
     /// `serve` applies pending migrations at start (default true).
@@ -55,6 +61,11 @@ pub struct Config {
     pub job_lease_seconds: i64,
     /// `JOB_WORKERS`: job loops per process (default 4).
     pub job_workers: usize,
+    /// `RATE_LIMIT_PER_IP_PER_MINUTE`: scans and payment requests per client (default 60;
+    /// 0: no limit).
+    pub rate_limit_per_ip_per_minute: u32,
+    /// `RATE_LIMIT_PER_DEVICE_PER_MINUTE`: scans per device (default 120; 0: no limit).
+    pub rate_limit_per_device_per_minute: u32,
 }
 
 /// `TMETR_*`: where Tmetr is and how to authenticate.
@@ -97,6 +108,21 @@ impl Config {
         self.database_url.is_none()
     }
 
+    /// What `coffee-pay serve` refuses beyond a bad value: production settings without
+    /// `DATABASE_URL`, which would start a demo on a machine meant for customers. Tests and
+    /// `fleet check` read such settings in memory freely.
+    pub fn check_serve(&self) -> Result<(), ConfigError> {
+        match (&self.database_url, &self.production_setting) {
+            (None, Some(setting)) => Err(ConfigError {
+                variable: "DATABASE_URL",
+                message: format!(
+                    "not set, but {setting} is: production settings need the database (unset {setting} for demo mode)"
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Reads the process environment, after loading `.env` if there is one.
     pub fn from_env() -> Result<Self, ConfigError> {
         let _ = dotenvy::dotenv();
@@ -114,6 +140,8 @@ impl Config {
         let yookassa = read::yookassa(&vars)?;
         let trusted_proxies = read::trusted_proxies(&vars)?;
         let workers = read::workers(&vars)?;
+        let rate_limits = read::rate_limits(&vars)?;
+        read::production(&http, &runtime, &database)?;
         Ok(Config {
             bind_addr: http.bind_addr,
             base_url: http.base_url,
@@ -123,6 +151,8 @@ impl Config {
             debug: runtime.debug,
             log_format: runtime.log_format,
             sandbox_enabled: runtime.sandbox_enabled,
+            sandbox_allow_with_database: runtime.sandbox_allow_with_database,
+            production_setting: read::production_setting(&vars),
             database_url: database.url,
             secret_key: database.secret_key,
             migrate_on_start: database.migrate_on_start,
@@ -133,6 +163,8 @@ impl Config {
             trusted_proxies,
             job_lease_seconds: workers.lease_seconds,
             job_workers: workers.count,
+            rate_limit_per_ip_per_minute: rate_limits.per_ip_per_minute,
+            rate_limit_per_device_per_minute: rate_limits.per_device_per_minute,
         })
     }
 }

@@ -94,9 +94,12 @@ fn is_http_url(url: &str) -> bool {
 pub(super) struct Http {
     pub bind_addr: SocketAddr,
     pub base_url: String,
+    /// `BASE_URL` was set, rather than derived from `BIND_ADDR`.
+    pub base_url_given: bool,
 }
 
-/// `BIND_ADDR` (default `0.0.0.0:8080`) and `BASE_URL` (default derived from it).
+/// `BIND_ADDR` (default `0.0.0.0:8080`) and `BASE_URL` (default derived from it; a bare host
+/// means `https://host`).
 pub(super) fn http(vars: &Vars<'_>) -> Result<Http, ConfigError> {
     let bind_addr: SocketAddr = match vars.get("BIND_ADDR") {
         Some(raw) => raw.parse().map_err(|_| {
@@ -107,12 +110,20 @@ pub(super) fn http(vars: &Vars<'_>) -> Result<Http, ConfigError> {
         })?,
         None => SocketAddr::from(([0, 0, 0, 0], 8080)),
     };
-    let base_url = match vars.get("BASE_URL") {
-        Some(raw) if is_http_url(&raw) => raw.trim_end_matches('/').to_owned(),
-        Some(raw) => {
+    let given = vars.get("BASE_URL");
+    let base_url = match &given {
+        Some(raw) if is_http_url(raw) => raw.trim_end_matches('/').to_owned(),
+        Some(raw) if raw.contains("://") => {
             return Err(refused(
                 "BASE_URL",
                 format!("{raw:?} must start with http:// or https://"),
+            ))
+        }
+        Some(raw) if is_bare_host(raw) => format!("https://{}", raw.trim_end_matches('/')),
+        Some(raw) => {
+            return Err(refused(
+                "BASE_URL",
+                format!("{raw:?} is neither an http(s) URL nor a host name"),
             ))
         }
         None => default_base_url(bind_addr),
@@ -120,7 +131,17 @@ pub(super) fn http(vars: &Vars<'_>) -> Result<Http, ConfigError> {
     Ok(Http {
         bind_addr,
         base_url,
+        base_url_given: given.is_some(),
     })
+}
+
+/// `pay.example.ru`, `pay.example.ru:8443` or `pay.example.ru/coffee`, as the original
+/// accepted: a host name or address, maybe with a port and a path.
+fn is_bare_host(raw: &str) -> bool {
+    raw.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '[')
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-_:/[]".contains(c))
 }
 
 fn default_base_url(bind: SocketAddr) -> String {
@@ -157,13 +178,16 @@ pub(super) fn orders(vars: &Vars<'_>) -> Result<Orders, ConfigError> {
 pub(super) struct Runtime {
     pub debug: bool,
     pub sandbox_enabled: bool,
+    pub sandbox_allow_with_database: bool,
     pub log_format: LogFormat,
 }
 
-/// `DEBUG`, `SANDBOX_ENABLED` and `LOG_FORMAT` (`text` or `json`).
+/// `DEBUG`, `SANDBOX_ENABLED`, `SANDBOX_ALLOW_WITH_DATABASE` and `LOG_FORMAT` (`text` or
+/// `json`).
 pub(super) fn runtime(vars: &Vars<'_>) -> Result<Runtime, ConfigError> {
     let debug = vars.flag("DEBUG", false)?;
     let sandbox_enabled = vars.flag("SANDBOX_ENABLED", false)?;
+    let sandbox_allow_with_database = vars.flag("SANDBOX_ALLOW_WITH_DATABASE", false)?;
     let log_format = match vars.get("LOG_FORMAT").as_deref() {
         None | Some("text") => LogFormat::Text,
         Some("json") => LogFormat::Json,
@@ -177,6 +201,7 @@ pub(super) fn runtime(vars: &Vars<'_>) -> Result<Runtime, ConfigError> {
     Ok(Runtime {
         debug,
         sandbox_enabled,
+        sandbox_allow_with_database,
         log_format,
     })
 }
@@ -193,6 +218,10 @@ pub(super) struct Database {
 pub(super) fn database(vars: &Vars<'_>) -> Result<Database, ConfigError> {
     let url = match vars.get("DATABASE_URL") {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            // Refused now, not at the first connection: a remote database without sslmode,
+            // an unknown sslmode, an unreadable sslrootcert.
+            coffee_adapter_postgres::tls_mode(&url)
+                .map_err(|e| refused("DATABASE_URL", e.to_string()))?;
             Some(url)
         }
         Some(_) => {
@@ -225,6 +254,52 @@ pub(super) fn database(vars: &Vars<'_>) -> Result<Database, ConfigError> {
         migrate_on_start: vars.flag("MIGRATE_ON_START", true)?,
         pool_size: vars.number("DATABASE_POOL_SIZE", 16, 1..=512, "")?,
     })
+}
+
+/// What a database-backed server needs beside the database: a public `BASE_URL` (YooKassa
+/// sends customers back to it, never to `http://localhost`), and the sandbox only when
+/// staging says so.
+pub(super) fn production(
+    http: &Http,
+    runtime: &Runtime,
+    database: &Database,
+) -> Result<(), ConfigError> {
+    if database.url.is_none() {
+        return Ok(());
+    }
+    if !http.base_url_given {
+        return Err(refused(
+            "BASE_URL",
+            "required with DATABASE_URL: the public address customers come back to from the payment page, e.g. https://pay.example.ru",
+        ));
+    }
+    if runtime.sandbox_enabled && !runtime.sandbox_allow_with_database {
+        return Err(refused(
+            "SANDBOX_ENABLED",
+            "refused with DATABASE_URL set: the sandbox takes no real money. For staging, also set SANDBOX_ALLOW_WITH_DATABASE=true",
+        ));
+    }
+    Ok(())
+}
+
+/// Prefixes of the variables that configure real providers and machines (`TBANK_` and
+/// `MQTT_` for those to come).
+const PRODUCTION_PREFIXES: [&str; 4] = ["YOOKASSA_", "TMETR_", "TBANK_", "MQTT_"];
+
+/// The first production setting present (`SECRET_KEY`, then the others by name), if any:
+/// set without `DATABASE_URL`, it means a production server about to start in demo mode.
+pub(super) fn production_setting(vars: &Vars<'_>) -> Option<String> {
+    if vars.get("SECRET_KEY").is_some() {
+        return Some("SECRET_KEY".to_owned());
+    }
+    let mut names: Vec<&String> = vars
+        .0
+        .keys()
+        .filter(|name| PRODUCTION_PREFIXES.iter().any(|p| name.starts_with(p)))
+        .filter(|name| vars.get(name).is_some())
+        .collect();
+    names.sort();
+    names.first().map(|name| (*name).clone())
 }
 
 /// `TMETR_*`, read only when `TMETR_HOST` is set: a static token or a token URL with a client.
@@ -295,5 +370,20 @@ pub(super) fn workers(vars: &Vars<'_>) -> Result<Workers, ConfigError> {
     Ok(Workers {
         lease_seconds: vars.number("JOB_LEASE_SECONDS", 60, 1..=3600, " of seconds")?,
         count: vars.number("JOB_WORKERS", 4, 1..=64, "")?,
+    })
+}
+
+pub(super) struct RateLimits {
+    pub per_ip_per_minute: u32,
+    pub per_device_per_minute: u32,
+}
+
+/// `RATE_LIMIT_PER_IP_PER_MINUTE` (default 60) and `RATE_LIMIT_PER_DEVICE_PER_MINUTE`
+/// (default 120); 0 turns a limit off.
+pub(super) fn rate_limits(vars: &Vars<'_>) -> Result<RateLimits, ConfigError> {
+    let per_minute = |variable, default| vars.number(variable, default, 0..=100_000, "");
+    Ok(RateLimits {
+        per_ip_per_minute: per_minute("RATE_LIMIT_PER_IP_PER_MINUTE", 60)?,
+        per_device_per_minute: per_minute("RATE_LIMIT_PER_DEVICE_PER_MINUTE", 120)?,
     })
 }

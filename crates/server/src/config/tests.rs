@@ -19,16 +19,182 @@ fn defaults_give_demo_mode_on_port_8080() {
 }
 
 #[test]
+fn rate_limits_default_to_60_per_client_and_120_per_device_and_0_turns_them_off() {
+    let config = Config::from_vars(&vars(&[])).unwrap();
+    assert_eq!(
+        (
+            config.rate_limit_per_ip_per_minute,
+            config.rate_limit_per_device_per_minute
+        ),
+        (60, 120)
+    );
+    let off = Config::from_vars(&vars(&[
+        ("RATE_LIMIT_PER_IP_PER_MINUTE", "0"),
+        ("RATE_LIMIT_PER_DEVICE_PER_MINUTE", "0"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        (
+            off.rate_limit_per_ip_per_minute,
+            off.rate_limit_per_device_per_minute
+        ),
+        (0, 0)
+    );
+    let error = Config::from_vars(&vars(&[("RATE_LIMIT_PER_IP_PER_MINUTE", "-1")])).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        r#"configuration error: RATE_LIMIT_PER_IP_PER_MINUTE: "-1" is not a number between 0 and 100000"#
+    );
+}
+
+#[test]
 fn production_mode_needs_a_secret_key() {
-    let error = Config::from_vars(&vars(&[("DATABASE_URL", "postgres://db/coffee")])).unwrap_err();
+    let error = Config::from_vars(&vars(&[(
+        "DATABASE_URL",
+        "postgres://db/coffee?sslmode=verify-full",
+    )]))
+    .unwrap_err();
     assert_eq!(error.variable, "SECRET_KEY");
     let config = Config::from_vars(&vars(&[
-        ("DATABASE_URL", "postgres://db/coffee"),
+        ("DATABASE_URL", "postgres://db/coffee?sslmode=verify-full"),
         ("SECRET_KEY", "0123456789abcdef0123456789abcdef"),
+        ("BASE_URL", "https://pay.example.ru"),
     ]))
     .unwrap();
     assert!(!config.is_demo());
     assert!(config.migrate_on_start);
+}
+
+const PRODUCTION: [(&str, &str); 3] = [
+    ("DATABASE_URL", "postgres://db/coffee?sslmode=verify-full"),
+    ("SECRET_KEY", "0123456789abcdef0123456789abcdef"),
+    ("BASE_URL", "https://pay.example.ru"),
+];
+
+fn production_with(extra: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let mut pairs = PRODUCTION.to_vec();
+    pairs.extend_from_slice(extra);
+    Config::from_vars(&vars(&pairs))
+}
+
+#[test]
+fn a_remote_database_needs_an_sslmode_that_cannot_fall_back_to_plain_text() {
+    let remote = |url: &str| {
+        let mut pairs = PRODUCTION.to_vec();
+        pairs[0] = ("DATABASE_URL", url);
+        Config::from_vars(&vars(&pairs))
+    };
+    let error = remote("postgres://coffee:secret@db.example.ru/coffee").unwrap_err();
+    assert_eq!(error.variable, "DATABASE_URL");
+    assert!(
+        error
+            .to_string()
+            .contains("db.example.ru is not on this machine")
+            && error.to_string().contains("sslmode=verify-full")
+            && !error.to_string().contains("secret"),
+        "{error}"
+    );
+    assert!(remote("postgres://u@db.example.ru/coffee?sslmode=prefer").is_err());
+    let error = remote("postgres://u@db.example.ru/coffee?sslmode=sometimes").unwrap_err();
+    assert!(error.to_string().contains("\"sometimes\""), "{error}");
+    for good in [
+        "postgres://u@db.example.ru/coffee?sslmode=verify-full",
+        "postgres://u@db.example.ru/coffee?sslmode=require",
+        "postgres://u@db.example.ru/coffee?sslmode=disable",
+        "postgres://u@127.0.0.1:5432/coffee",
+    ] {
+        assert!(remote(good).is_ok(), "{good}");
+    }
+}
+
+#[test]
+fn production_mode_needs_a_public_base_url() {
+    let error = Config::from_vars(&vars(&PRODUCTION[..2])).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "configuration error: BASE_URL: required with DATABASE_URL: the public address customers come back to from the payment page, e.g. https://pay.example.ru"
+    );
+    assert_eq!(
+        production_with(&[]).unwrap().base_url,
+        "https://pay.example.ru"
+    );
+}
+
+#[test]
+fn a_bare_host_as_base_url_means_https() {
+    for (given, meant) in [
+        ("pay.example.ru", "https://pay.example.ru"),
+        ("pay.example.ru:8443/", "https://pay.example.ru:8443"),
+        ("http://127.0.0.1:9000/", "http://127.0.0.1:9000"),
+    ] {
+        let config = Config::from_vars(&vars(&[("BASE_URL", given)])).unwrap();
+        assert_eq!(config.base_url, meant, "{given}");
+    }
+    let error = Config::from_vars(&vars(&[("BASE_URL", "pay example")])).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        r#"configuration error: BASE_URL: "pay example" is neither an http(s) URL nor a host name"#
+    );
+}
+
+#[test]
+fn the_sandbox_on_a_database_needs_the_staging_flag() {
+    let error = production_with(&[("SANDBOX_ENABLED", "true")]).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "configuration error: SANDBOX_ENABLED: refused with DATABASE_URL set: the sandbox takes no real money. For staging, also set SANDBOX_ALLOW_WITH_DATABASE=true"
+    );
+    let staging = production_with(&[
+        ("SANDBOX_ENABLED", "true"),
+        ("SANDBOX_ALLOW_WITH_DATABASE", "true"),
+    ])
+    .unwrap();
+    assert!(staging.sandbox_enabled && staging.sandbox_allow_with_database);
+    // Demo mode always has the sandbox; the flag changes nothing there.
+    assert!(Config::from_vars(&vars(&[("SANDBOX_ENABLED", "true")])).is_ok());
+}
+
+#[test]
+fn serving_production_settings_without_a_database_is_refused_naming_both() {
+    for variable in [
+        "SECRET_KEY",
+        "YOOKASSA_API_URL",
+        "YOOKASSA_TRUSTED_IPS",
+        "TMETR_HOST",
+        "TMETR_TOKEN",
+        "TBANK_TERMINAL_KEY",
+        "MQTT_URL",
+    ] {
+        let value = match variable {
+            "SECRET_KEY" => "0123456789abcdef0123456789abcdef",
+            "YOOKASSA_API_URL" => "https://api.yookassa.ru/v3",
+            "YOOKASSA_TRUSTED_IPS" => "185.71.76.0/27",
+            "TMETR_HOST" => "telemetry.fwsoft.ru",
+            _ => "x",
+        };
+        let mut pairs = vec![(variable, value)];
+        if variable == "TMETR_HOST" {
+            pairs.push(("TMETR_TOKEN", "t"));
+        }
+        let config = Config::from_vars(&vars(&pairs)).unwrap();
+        let error = config.check_serve().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("configuration error: DATABASE_URL: not set, but {variable} is: production settings need the database (unset {variable} for demo mode)")
+        );
+    }
+    assert!(
+        Config::from_vars(&vars(&[("DEBUG", "true"), ("TMETR_HOST", " ")]))
+            .unwrap()
+            .check_serve()
+            .is_ok()
+    );
+    assert!(
+        production_with(&[("TMETR_HOST", "t"), ("TMETR_TOKEN", "t")])
+            .unwrap()
+            .check_serve()
+            .is_ok()
+    );
 }
 
 #[test]
@@ -66,6 +232,7 @@ fn each_bad_value_is_refused_naming_its_variable() {
         ("DEBUG", "maybe"),
         ("LOG_FORMAT", "xml"),
         ("SANDBOX_ENABLED", "2"),
+        ("SANDBOX_ALLOW_WITH_DATABASE", "maybe"),
         ("DATABASE_URL", "mysql://x"),
         ("SECRET_KEY", "short"),
         ("MIGRATE_ON_START", "later"),
@@ -75,6 +242,8 @@ fn each_bad_value_is_refused_naming_its_variable() {
         ("YOOKASSA_API_URL", "api.yookassa.ru"),
         ("YOOKASSA_TRUSTED_IPS", "10.0.0.0/99"),
         ("TRUSTED_PROXIES", "not-an-ip"),
+        ("RATE_LIMIT_PER_IP_PER_MINUTE", "-1"),
+        ("RATE_LIMIT_PER_DEVICE_PER_MINUTE", "lots"),
     ];
     for (variable, value) in cases {
         let error = Config::from_vars(&vars(&[(variable, value)])).unwrap_err();
@@ -115,7 +284,7 @@ fn each_refusal_says_what_is_wrong_with_the_value() {
             "DATABASE_URL: must be a postgres:// URL (unset it for demo mode)",
         ),
         (
-            &[("DATABASE_URL", "postgres://db/coffee")],
+            &[("DATABASE_URL", "postgres://db/coffee?sslmode=verify-full")],
             "SECRET_KEY: required outside demo mode (it encrypts stored credentials)",
         ),
         (

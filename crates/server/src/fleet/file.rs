@@ -56,17 +56,17 @@ pub(super) struct DeviceEntry {
     pub(super) merchant: String,
     #[serde(default)]
     pub(super) location: String,
-    #[serde(default = "default_provider")]
-    pub(super) provider: ProviderKind,
+    /// Required when the fleet goes to a database; demo fleets default it.
+    pub(super) provider: Option<ProviderKind>,
     pub(super) redirect_url: Option<String>,
-    #[serde(default = "default_machine")]
-    pub(super) machine: MachineKind,
+    /// Required when the fleet goes to a database; demo fleets default it.
+    pub(super) machine: Option<MachineKind>,
     #[serde(default)]
     pub(super) test: bool,
     #[serde(default = "default_deadline")]
     pub(super) dispense_deadline_seconds: u32,
-    #[serde(default = "default_deadline_policy")]
-    pub(super) on_dispense_deadline: DeadlinePolicy,
+    /// Unset: the domain's default for the machine and its report key.
+    pub(super) on_dispense_deadline: Option<DeadlinePolicy>,
     #[serde(default = "default_outcome")]
     pub(super) simulated_outcome: SimulatedOutcome,
     #[serde(default = "default_delay")]
@@ -75,17 +75,13 @@ pub(super) struct DeviceEntry {
     pub(super) events_secret_env: Option<String>,
 }
 
-fn default_provider() -> ProviderKind {
-    ProviderKind::Sandbox
-}
-fn default_machine() -> MachineKind {
-    MachineKind::Simulated
-}
+/// A demo fleet's provider when none is declared.
+pub(super) const DEMO_PROVIDER: ProviderKind = ProviderKind::Sandbox;
+/// A demo fleet's machine when none is declared.
+pub(super) const DEMO_MACHINE: MachineKind = MachineKind::Simulated;
+
 fn default_deadline() -> u32 {
     180
-}
-fn default_deadline_policy() -> DeadlinePolicy {
-    DeadlinePolicy::FailAndRefund
 }
 fn default_outcome() -> SimulatedOutcome {
     SimulatedOutcome::Dispensed

@@ -8,11 +8,12 @@ mod file;
 
 use crate::secrets::SecretBox;
 use chrono::NaiveDate;
+use coffee_domain::fleet_rules::default_deadline_policy;
 use coffee_domain::{
-    Device, DeviceUuid, Drink, DrinkNo, Fleet, Merchant, MerchantKey, Money, SealedSecret,
-    Simulation, SizePrices, YookassaSettings,
+    Device, DeviceUuid, Drink, DrinkNo, Fleet, MachineKind, Merchant, MerchantKey, Money,
+    ProviderKind, SealedSecret, Simulation, SizePrices, YookassaSettings,
 };
-use file::{DeviceEntry, DrinkEntry, FleetFile, MerchantEntry};
+use file::{DeviceEntry, DrinkEntry, FleetFile, MerchantEntry, DEMO_MACHINE, DEMO_PROVIDER};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", .problems.join("\n"))]
@@ -53,9 +54,27 @@ impl Secrets<'_> {
     }
 }
 
-/// Parses and checks a fleet file; `source` names it in messages. The file only maps TOML to
-/// the domain's checked constructors (the rules live there) and says where each problem is.
-pub fn parse(source: &str, text: &str, secrets: &Secrets<'_>) -> Result<Fleet, FleetError> {
+/// Where a fleet goes, which decides what a device may leave out and what it may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// Demo mode's memory: a device without `provider` or `machine` gets the sandbox provider
+    /// and a simulated machine.
+    Demo,
+    /// A database, where money is real: every device names its provider and machine, and the
+    /// sandbox provider and simulated machines are refused unless `sandbox_allowed`
+    /// (`SANDBOX_ALLOW_WITH_DATABASE=true`, for staging).
+    Database { sandbox_allowed: bool },
+}
+
+/// Parses and checks a fleet file for `destination`; `source` names it in messages. The file
+/// only maps TOML to the domain's checked constructors (the rules live there) and says where
+/// each problem is.
+pub fn parse(
+    source: &str,
+    text: &str,
+    secrets: &Secrets<'_>,
+    destination: Destination,
+) -> Result<Fleet, FleetError> {
     let file: FleetFile = toml::from_str(text).map_err(|e| FleetError {
         problems: vec![format!(
             "{source}:{}: {}",
@@ -85,7 +104,13 @@ pub fn parse(source: &str, text: &str, secrets: &Secrets<'_>) -> Result<Fleet, F
     }
     for entry in &file.devices {
         let (span, mut found) = (entry.span(), Vec::new());
-        let device = device(entry.get_ref(), &fleet.merchants, secrets, &mut found);
+        let device = device(
+            entry.get_ref(),
+            &fleet.merchants,
+            secrets,
+            destination,
+            &mut found,
+        );
         problems.extend(&span, found);
         if let Some(device) = device {
             if fleet
@@ -226,6 +251,7 @@ fn device(
     d: &DeviceEntry,
     merchants: &[Merchant],
     secrets: &Secrets<'_>,
+    destination: Destination,
     problem: &mut Vec<String>,
 ) -> Option<Device> {
     let device_uuid = match DeviceUuid::parse(&d.device_uuid) {
@@ -248,17 +274,30 @@ fn device(
             problem.push(format!("device {device_uuid}: {why}"));
             None
         });
+    let (provider, machine) = match kinds(d, destination) {
+        Ok(kinds) => kinds,
+        Err(why) => {
+            problem.extend(
+                why.into_iter()
+                    .map(|w| format!("device {device_uuid}: {w}")),
+            );
+            return None;
+        }
+    };
+    let on_dispense_deadline = d
+        .on_dispense_deadline
+        .unwrap_or_else(|| default_deadline_policy(machine, events_secret.is_some()));
     let declared = Device {
         events_secret,
         device_uuid: device_uuid.clone(),
         merchant: merchant_key.clone(),
         location: d.location.clone(),
-        provider: d.provider,
+        provider,
         redirect_url: d.redirect_url.clone(),
-        machine: d.machine,
+        machine,
         test: d.test,
         dispense_deadline_seconds: d.dispense_deadline_seconds,
-        on_dispense_deadline: d.on_dispense_deadline,
+        on_dispense_deadline,
         simulation: Simulation {
             outcome: d.simulated_outcome,
             delay_ms: d.simulated_delay_ms,
@@ -273,6 +312,42 @@ fn device(
                 .for_each(|rule| problem.push(format!("device {device_uuid}: {rule}")));
             None
         }
+    }
+}
+
+/// The device's provider and machine as `destination` allows them: demo fleets default them,
+/// databases need them declared and take the sandbox ones only when allowed.
+fn kinds(
+    d: &DeviceEntry,
+    destination: Destination,
+) -> Result<(ProviderKind, MachineKind), Vec<String>> {
+    let Destination::Database { sandbox_allowed } = destination else {
+        return Ok((
+            d.provider.unwrap_or(DEMO_PROVIDER),
+            d.machine.unwrap_or(DEMO_MACHINE),
+        ));
+    };
+    const STAGING: &str = "refused on a database unless SANDBOX_ALLOW_WITH_DATABASE=true (staging)";
+    let mut why = Vec::new();
+    match d.provider {
+        None => why.push(
+            "provider is required on a database: \"yookassa\", \"tbank\" or \"custom\"".to_owned(),
+        ),
+        Some(ProviderKind::Sandbox) if !sandbox_allowed => why.push(format!(
+            "provider \"sandbox\" takes no real money: {STAGING}"
+        )),
+        Some(_) => {}
+    }
+    match d.machine {
+        None => why.push("machine is required on a database: \"tmetr\" or \"mqtt\"".to_owned()),
+        Some(MachineKind::Simulated) if !sandbox_allowed => {
+            why.push(format!("machine \"simulated\" makes no drinks: {STAGING}"))
+        }
+        Some(_) => {}
+    }
+    match (d.provider, d.machine) {
+        (Some(provider), Some(machine)) if why.is_empty() => Ok((provider, machine)),
+        _ => Err(why),
     }
 }
 

@@ -14,6 +14,15 @@ fn parse_with_env(
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Fleet, FleetError> {
+    parse_for(source, text, env, Destination::Demo)
+}
+
+fn parse_for(
+    source: &str,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    destination: Destination,
+) -> Result<Fleet, FleetError> {
     let sealer = SecretBox::from_secret_key("0123456789abcdef0123456789abcdef").unwrap();
     super::parse(
         source,
@@ -22,6 +31,17 @@ fn parse_with_env(
             sealer: &sealer,
             env,
         },
+        destination,
+    )
+}
+
+/// A fleet checked for a database, as `coffee-pay fleet apply` with `DATABASE_URL` does.
+fn parse_for_database(text: &str, sandbox_allowed: bool) -> Result<Fleet, FleetError> {
+    parse_for(
+        "f.toml",
+        text,
+        &|_| None,
+        Destination::Database { sandbox_allowed },
     )
 }
 
@@ -155,6 +175,83 @@ fn device_report_keys_are_sealed() {
     assert!(parse("f.toml", GOOD).unwrap().devices[0]
         .events_secret
         .is_none());
+}
+
+#[test]
+fn a_machine_without_a_way_to_report_defaults_to_keeping_the_money_at_its_deadline() {
+    use coffee_domain::DeadlinePolicy;
+    let tmetr = GOOD.replace(
+        "location = \"Офис\"",
+        "location = \"Офис\"\nmachine = \"tmetr\"",
+    );
+    let device = &parse("f.toml", &tmetr).unwrap().devices[0];
+    assert_eq!(device.on_dispense_deadline, DeadlinePolicy::AssumeSuccess);
+
+    let reporting = tmetr.replace(
+        "machine = \"tmetr\"",
+        "machine = \"tmetr\"\nevents_secret = \"device-key\"",
+    );
+    let device = &parse("f.toml", &reporting).unwrap().devices[0];
+    assert_eq!(device.on_dispense_deadline, DeadlinePolicy::FailAndRefund);
+    let simulated = &parse("f.toml", GOOD).unwrap().devices[0];
+    assert_eq!(
+        simulated.on_dispense_deadline,
+        DeadlinePolicy::FailAndRefund
+    );
+}
+
+#[test]
+fn a_refund_at_the_deadline_is_refused_for_a_machine_that_cannot_report() {
+    let refunding = GOOD.replace(
+        "location = \"Офис\"",
+        "location = \"Офис\"\nmachine = \"tmetr\"\non_dispense_deadline = \"fail_and_refund\"",
+    );
+    let error = parse("f.toml", &refunding).unwrap_err();
+    assert_eq!(
+        error.problems[0],
+        "f.toml:10: device demo-1: on_dispense_deadline = \"fail_and_refund\" needs a way for the machine to report: set events_secret, or the drink would be refunded after every deadline"
+    );
+}
+
+#[test]
+fn on_a_database_every_device_names_its_provider_and_machine() {
+    let error = parse_for_database(GOOD, true).unwrap_err();
+    assert_eq!(
+        error.problems[..2],
+        [
+            "f.toml:10: device demo-1: provider is required on a database: \"yookassa\", \"tbank\" or \"custom\"",
+            "f.toml:10: device demo-1: machine is required on a database: \"tmetr\" or \"mqtt\"",
+        ]
+    );
+    let declared = GOOD.replace(
+        "location = \"Офис\"",
+        "location = \"Офис\"\nprovider = \"custom\"\nredirect_url = \"https://pay.example.com\"\nmachine = \"mqtt\"",
+    );
+    let fleet = parse_for_database(&declared, false).unwrap();
+    assert_eq!(fleet.devices[0].provider, ProviderKind::Custom);
+    // Demo fleets keep their defaults.
+    assert_eq!(
+        parse("f.toml", GOOD).unwrap().devices[0].provider,
+        ProviderKind::Sandbox
+    );
+}
+
+#[test]
+fn the_sandbox_provider_and_simulated_machines_reach_a_database_only_when_staging_allows() {
+    let sandbox = GOOD.replace(
+        "location = \"Офис\"",
+        "location = \"Офис\"\nprovider = \"sandbox\"\nmachine = \"simulated\"",
+    );
+    let error = parse_for_database(&sandbox, false).unwrap_err();
+    assert_eq!(
+        error.problems[..2],
+        [
+            "f.toml:10: device demo-1: provider \"sandbox\" takes no real money: refused on a database unless SANDBOX_ALLOW_WITH_DATABASE=true (staging)",
+            "f.toml:10: device demo-1: machine \"simulated\" makes no drinks: refused on a database unless SANDBOX_ALLOW_WITH_DATABASE=true (staging)",
+        ]
+    );
+    let staging = parse_for_database(&sandbox, true).unwrap();
+    assert_eq!(staging.devices[0].provider, ProviderKind::Sandbox);
 }
 
 #[test]

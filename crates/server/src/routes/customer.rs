@@ -131,11 +131,7 @@ pub async fn initiate_payment(
     request: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
-    let is_form = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let is_form = crate::edge::is_form(&request);
     let parsed: Option<InitiatePaymentBody> = if is_form {
         serde_urlencoded_body(&body)
     } else {

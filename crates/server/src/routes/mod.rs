@@ -1,5 +1,6 @@
 //! HTTP handlers: parse the request, call one use case, render the answer.
 
+pub mod assets;
 pub mod customer;
 pub mod demo;
 pub mod devices;
@@ -31,7 +32,7 @@ pub fn redirect(status: actix_web::http::StatusCode, location: &str) -> HttpResp
         .finish()
 }
 
-/// Anything else: the friendly 404 page.
-pub async fn not_found(state: actix_web::web::Data<AppState>) -> HttpResponse {
-    html_failure(&state, crate::error::NOT_FOUND)
+/// Anything else: the friendly 404 page (JSON under the API's paths).
+pub async fn not_found(request: actix_web::HttpRequest) -> HttpResponse {
+    crate::edge::failure_response(&request, crate::error::NOT_FOUND)
 }

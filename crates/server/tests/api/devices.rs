@@ -386,6 +386,20 @@ async fn with_assume_success_a_missed_deadline_makes_the_order_successful_and_th
     assert_eq!(json["payment_status"], "succeeded");
 }
 
+#[tokio::test]
+async fn a_tmetr_machine_without_an_events_key_is_not_refunded_at_its_deadline_by_default() {
+    // tm-nokey declares no on_dispense_deadline: it cannot report, so silence is not failure.
+    let (app, _tmetr) = spawn_with_tmetr().await;
+    let order = make_pending_order(&app, "tm-nokey", "nokey-deadline-1").await;
+    app.clock.advance(Duration::seconds(181));
+    let json = app.wait_for_status(&order, "successful").await;
+    assert_eq!(json["payment_status"], "succeeded");
+    assert_eq!(
+        transitions_to(&history(&app, &order).await, OrderStatus::Failed),
+        0
+    );
+}
+
 /// Orders whose lookup by machine order id fails while `failing` is set: the database dropping
 /// out after a report passed its checks, just as it is applied.
 struct FlakyLookups {

@@ -4,8 +4,10 @@
 
 mod customer_flow;
 mod devices;
+mod edge;
 mod errors;
 mod helpers;
+mod rate_limits;
 mod tmetr_flow;
 mod yookassa;
 mod yookassa_webhooks;

@@ -39,7 +39,7 @@ mod jobs;
 mod orders;
 mod payments;
 
-use crate::connection::{config, error_chain, establish, PgOptions};
+use crate::connection::{config, error_chain, establish, tls_of, PgOptions};
 use crate::error::{StoreError, TimedOut};
 use crate::SetupError;
 use coffee_domain::ports::{OrderRepository, RepositoryError};
@@ -47,7 +47,7 @@ use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
 };
-use diesel_async::AsyncPgConnection;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use std::sync::Arc;
 
 /// The Postgres adapter: catalogue, orders, payments, history and the job queue.
@@ -99,21 +99,24 @@ impl PgStore {
 
     /// Builds the pool without touching the database: the first call connects. For starting
     /// while the database is still down (`/ready` then reports it). Errors: `InvalidUrl`,
-    /// `Pool`.
+    /// `Tls`, `Pool`.
     pub fn connect_lazy(database_url: &str, options: PgOptions) -> Result<Self, SetupError> {
         let config = Arc::new(config(
             database_url,
             options.connect_timeout,
             Some(options.statement_timeout),
         )?);
+        let (mode, tls) = tls_of(database_url)?;
+        tracing::info!(tls = %mode, "database connections");
+        let tls = Arc::new(tls);
         let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
         // No `SELECT 1` per checkout: a connection whose socket closed (server restarted,
         // backend killed) is already refused by the pool's broken-connection check, and one
         // that timed out is discarded by `run`.
         manager_config.recycling_method = RecyclingMethod::Fast;
         manager_config.custom_setup = Box::new(move |_url| {
-            let config = Arc::clone(&config);
-            Box::pin(async move { establish(&config).await })
+            let (config, tls) = (Arc::clone(&config), Arc::clone(&tls));
+            Box::pin(async move { establish(&config, tls.as_ref().as_ref()).await })
         });
         // The URL is carried inside the setup callback's config; the manager's copy is unused.
         let manager = AsyncDieselConnectionManager::new_with_config(String::new(), manager_config);
@@ -147,6 +150,26 @@ impl PgStore {
                 Err(timed_out())
             }
         }
+    }
+}
+
+impl PgStore {
+    /// Whether this store's connections are encrypted, as Postgres sees one of them
+    /// (`pg_stat_ssl`): for the start-up log and for tests of `sslmode`.
+    pub async fn connection_is_encrypted(&self) -> Result<bool, RepositoryError> {
+        #[derive(diesel::QueryableByName)]
+        struct Ssl {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            ssl: bool,
+        }
+        self.run(async |conn| {
+            let row: Ssl =
+                diesel::sql_query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                    .get_result(conn)
+                    .await?;
+            Ok(row.ssl)
+        })
+        .await
     }
 }
 

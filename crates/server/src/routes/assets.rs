@@ -1,0 +1,27 @@
+//! The pages' stylesheet and script (top-level `static/`), compiled into the binary like the
+//! templates. They are files rather than inline blocks so that the Content-Security-Policy
+//! can refuse every inline script and style.
+
+use actix_web::http::header;
+use actix_web::HttpResponse;
+
+const SITE_CSS: &str = include_str!("../../../../static/site.css");
+const ORDER_JS: &str = include_str!("../../../../static/order.js");
+
+/// `GET /static/site.css`.
+pub async fn site_css() -> HttpResponse {
+    asset("text/css; charset=utf-8", SITE_CSS)
+}
+
+/// `GET /static/order.js`.
+pub async fn order_js() -> HttpResponse {
+    asset("text/javascript; charset=utf-8", ORDER_JS)
+}
+
+fn asset(content_type: &str, body: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(content_type)
+        // An hour: a new version's pages get its assets soon after a deploy.
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(body)
+}
