@@ -232,7 +232,49 @@ impl Fleet {
     /// every store names the same first dangling reference.
     ///
     /// Errors: `NotFound` ("device D refers to unknown merchant").
-    pub fn check_references(
+    /// What a store checks before it writes a fleet: every entity keeps the fleet rules (the
+    /// same checked constructors the fleet file and the console use) and every reference
+    /// resolves, inside the fleet or to what is stored. Errors: `Invalid` for a broken rule,
+    /// `NotFound` for a dangling reference.
+    pub fn check(
+        &self,
+        merchant_is_stored: impl Fn(&MerchantKey) -> bool,
+        device_is_stored: impl Fn(&DeviceUuid) -> bool,
+    ) -> Result<(), crate::ports::RepositoryError> {
+        self.check_rules()?;
+        self.check_references(merchant_is_stored, device_is_stored)
+    }
+
+    fn check_rules(&self) -> Result<(), crate::ports::RepositoryError> {
+        let broken = |what: &str, key: &str, rules: Vec<crate::FleetRuleError>| {
+            let rules: Vec<String> = rules.iter().map(ToString::to_string).collect();
+            crate::ports::RepositoryError::Invalid(format!("{what} {key}: {}", rules.join("; ")))
+        };
+        for merchant in &self.merchants {
+            merchant
+                .clone()
+                .checked()
+                .map_err(|rules| broken("merchant", merchant.key.as_str(), rules))?;
+        }
+        for device in &self.devices {
+            // A merchant stored earlier is checked against the reference rule only.
+            if let Some(merchant) = self.merchants.iter().find(|m| m.key == device.merchant) {
+                device
+                    .clone()
+                    .checked(Some(merchant))
+                    .map_err(|rules| broken("device", device.device_uuid.as_str(), rules))?;
+            }
+        }
+        for drink in &self.drinks {
+            drink
+                .clone()
+                .checked()
+                .map_err(|rules| broken("drink", drink.drink_no.as_str(), rules))?;
+        }
+        Ok(())
+    }
+
+    fn check_references(
         &self,
         merchant_is_stored: impl Fn(&MerchantKey) -> bool,
         device_is_stored: impl Fn(&DeviceUuid) -> bool,

@@ -20,6 +20,9 @@ pub enum RepositoryError {
     /// A uniqueness rule was violated (e.g. a second payment for one order).
     #[error("duplicate: {0}")]
     Duplicate(String),
+    /// What was to be stored breaks a rule of the domain (a fleet rule); nothing was written.
+    #[error("invalid: {0}")]
+    Invalid(String),
     /// The store cannot be reached or failed; the caller may retry later.
     #[error("storage unavailable: {0}")]
     Unavailable(#[source] BoxError),

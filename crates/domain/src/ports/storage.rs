@@ -27,8 +27,9 @@ pub trait CatalogRepository: Send + Sync {
     /// All drinks of a device. Errors: `Unavailable`.
     async fn drinks(&self, device: &DeviceUuid) -> Result<Vec<Drink>, RepositoryError>;
     /// Upserts the whole fleet atomically; applying the same fleet twice changes nothing.
-    /// Errors: `NotFound` when a device names an unknown merchant or a drink an unknown
-    /// device (nothing written); `Unavailable`.
+    /// Errors: `Invalid` when an entity breaks a fleet rule ([`Fleet::check`]), `NotFound`
+    /// when a device names an unknown merchant or a drink an unknown device (nothing written
+    /// either way); `Unavailable`.
     async fn apply_fleet(&self, fleet: &Fleet) -> Result<FleetChanges, RepositoryError>;
 }
 

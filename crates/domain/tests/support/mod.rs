@@ -22,10 +22,11 @@ use coffee_domain::services::settlement::{NotificationOutcome, Settlement};
 use coffee_domain::services::worker::Worker;
 use coffee_domain::services::{Context, Ports, Settings};
 use coffee_domain::{
-    CaptureMode, DeadlinePolicy, Device, DeviceUuid, Drink, DrinkNo, Fleet, HistoryEntry, JobState,
-    MachineKind, MachineOrderId, Merchant, MerchantKey, Money, Order, OrderId, OrderStatus,
-    Payment, ProviderKind, ReceiptPolicy, SimulatedOutcome, Simulation, Size, SizePrices,
+    CaptureMode, DeadlinePolicy, Device, DeviceUuid, DrinkNo, Fleet, HistoryEntry, JobState,
+    MachineKind, MachineOrderId, Money, Order, OrderId, OrderStatus, Payment, ProviderKind,
+    ReceiptPolicy, SimulatedOutcome, Size,
 };
+use coffee_test_support::fixtures::{device, drink, merchant};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -91,48 +92,36 @@ impl DeviceSetup {
     }
 }
 
-/// The fleet as a fleet file would declare it: per device a merchant, the device (simulated
-/// machine, sandbox provider, not a test device) and drink "1" sold small and medium.
+/// The fleet as a fleet file would declare it, from the builders every test crate shares: per
+/// device a merchant `m-<device>`, the device (simulated machine that stays silent, sandbox
+/// provider, not a test device) and drink "1" sold small and medium.
 pub fn fleet(setups: &[DeviceSetup]) -> Fleet {
     let mut fleet = Fleet::default();
     for setup in setups {
-        let merchant = MerchantKey::parse(&format!("m-{}", setup.device)).unwrap();
-        let device = DeviceUuid::parse(&setup.device).unwrap();
-        fleet.merchants.push(Merchant {
-            key: merchant.clone(),
-            name: format!("Кофейня {}", setup.device),
-            contact_email: "owner@example.com".into(),
-            valid_until: setup.valid_until,
-            capture: setup.capture,
-            receipt: setup.receipt,
-            yookassa: None,
-        });
-        fleet.devices.push(Device {
-            device_uuid: device.clone(),
-            merchant,
-            location: "Lobby".into(),
-            provider: ProviderKind::Sandbox,
-            redirect_url: None,
-            machine: MachineKind::Simulated,
-            test: false,
-            dispense_deadline_seconds: DEADLINE_SECONDS,
-            on_dispense_deadline: setup.policy,
-            simulation: Simulation {
-                outcome: SimulatedOutcome::Silent,
-                delay_ms: 0,
-            },
-            events_secret: None,
-        });
-        fleet.drinks.push(Drink {
-            device,
-            drink_no: DrinkNo::parse("1").unwrap(),
-            name: "Капучино".into(),
-            prices: SizePrices {
-                small: Some(rub(SMALL_PRICE)),
-                medium: Some(rub(MEDIUM_PRICE)),
-                big: None,
-            },
-        });
+        let key = format!("m-{}", setup.device);
+        fleet.merchants.push(
+            merchant(&key)
+                .valid_until(setup.valid_until)
+                .capture(setup.capture)
+                .receipt(setup.receipt)
+                .build(),
+        );
+        fleet.devices.push(
+            device(&setup.device, &key)
+                .location("Lobby")
+                .dispense_deadline_seconds(DEADLINE_SECONDS)
+                .on_dispense_deadline(setup.policy)
+                .simulated_outcome(SimulatedOutcome::Silent)
+                .simulated_delay_ms(0)
+                .build(),
+        );
+        fleet.drinks.push(
+            drink(&setup.device, "1")
+                .name("Капучино")
+                .small(SMALL_PRICE)
+                .medium(MEDIUM_PRICE)
+                .build(),
+        );
     }
     fleet
 }

@@ -69,9 +69,11 @@ pub async fn fleet_apply_is_idempotent_and_counts_changes(stores: &Stores) {
         Some(edited.drinks[0].clone())
     );
 
-    // Setting an optional value back to nothing is an update too.
+    // Setting an optional value back to nothing is an update too (and the device back to a
+    // provider that needs no redirect, which the fleet rules require).
     let mut reverted = edited.clone();
     reverted.devices[1].redirect_url = None;
+    reverted.devices[1].provider = ProviderKind::Sandbox;
     assert_applied(stores, &reverted, 0, 1, 6).await;
     assert_eq!(
         stored_device(stores, "dev-b").await.unwrap().redirect_url,
@@ -112,7 +114,7 @@ pub async fn fleet_with_an_unknown_reference_writes_nothing(stores: &Stores) {
     edit_then_fail.merchants[0].name = "Should not stick".into();
     edit_then_fail
         .drinks
-        .push(drink("ghost-device", "9").build());
+        .push(drink("ghost-device", "9").small(100).build());
     assert_not_found(stores.catalog.apply_fleet(&edit_then_fail).await);
     assert_eq!(
         stored_merchant(stores, "m1").await.unwrap(),
@@ -161,4 +163,17 @@ pub async fn catalog_lists_in_key_order(stores: &Stores) {
         None
     );
     assert_eq!(stored_merchant(stores, "nobody").await, None);
+}
+
+/// A fleet that breaks a fleet rule (a drink without a price) is refused as `Invalid` and
+/// nothing of it is written: the stores keep the same rules as the fleet file.
+pub async fn a_fleet_breaking_a_rule_writes_nothing(stores: &Stores) {
+    let mut fleet = base_fleet();
+    fleet.drinks[0].prices = coffee_domain::SizePrices::default();
+    let refused = stores.catalog.apply_fleet(&fleet).await;
+    assert!(
+        matches!(refused, Err(coffee_domain::ports::RepositoryError::Invalid(ref m)) if m.contains("no size has a price")),
+        "{refused:?}"
+    );
+    assert!(stores.catalog.devices().await.unwrap().is_empty());
 }

@@ -46,7 +46,7 @@ impl CatalogRepository for MemoryStore {
 
     async fn apply_fleet(&self, fleet: &Fleet) -> Result<FleetChanges, RepositoryError> {
         let mut state = self.lock()?;
-        fleet.check_references(
+        fleet.check(
             |merchant| state.merchants.contains_key(merchant),
             |device| state.devices.contains_key(device),
         )?;

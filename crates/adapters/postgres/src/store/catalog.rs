@@ -135,7 +135,7 @@ impl CatalogRepository for PgStore {
                     .select(devices::device_uuid)
                     .load(conn)
                     .await?;
-                fleet.check_references(
+                fleet.check(
                     |merchant| stored_merchants.iter().any(|key| key == merchant.as_str()),
                     |device| stored_devices.iter().any(|key| key == device.as_str()),
                 )?;

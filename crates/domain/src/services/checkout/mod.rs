@@ -150,6 +150,7 @@ impl Checkout {
     }
 
     /// The order with what the page needs around it.
+    #[tracing::instrument(skip(self), fields(order.id = %order_id))]
     pub async fn view(&self, order_id: OrderId) -> Result<Option<OrderView>, RepositoryError> {
         let ports = &self.ctx.ports;
         let Some(order) = ports.orders.get(order_id).await? else {
