@@ -3,6 +3,8 @@
 //! A file is checked whole before anything is written; every problem is reported with its
 //! line. References resolve inside the file: a device names a merchant of the same file, a
 //! drink a device of the same file.
+//!
+//! (About 400 lines on purpose: the mapping of all three sections reads top to bottom.)
 
 mod file;
 
