@@ -1,7 +1,7 @@
 //! The addresses the web layer hands out: the order page, a custom device's redirect with the
 //! order's parameters, and percent-encoding for query values. The domain never builds a URL.
 
-use coffee_domain::{MerchantKey, Order, OrderId};
+use coffee_domain::{MerchantKey, Order, OrderId, Size};
 
 /// The order page's path; machines in the field and providers' return URLs use it.
 pub const ORDER_PAGE_PATH: &str = "/v1/order-status-page";
@@ -20,17 +20,24 @@ pub fn order_page_url(base_url: &str, order: OrderId) -> String {
     )
 }
 
-/// A `custom` device's own system, given the order's parameters as the original did.
+/// A `custom` device's own system, given the order's parameters exactly as the original
+/// passed them — `order_id` is the machine's order id (the QR's `uuid`), `size` is `1|2|3` —
+/// now URL-encoded; our own order id follows as the additional `coffee_order_id`.
 pub fn custom_redirect(redirect_url: &str, order: &Order, merchant: &MerchantKey) -> String {
     let separator = if redirect_url.contains('?') { '&' } else { '?' };
+    let size = match order.size {
+        Size::Small => 1,
+        Size::Medium => 2,
+        Size::Big => 3,
+    };
     format!(
-        "{redirect_url}{separator}order_id={}&drink_name={}&price={}&size={}&device_uuid={}&merchant_id={}",
-        order.id,
+        "{redirect_url}{separator}order_id={}&drink_name={}&price={}&size={size}&device_uuid={}&merchant_id={}&coffee_order_id={}",
+        encode_query_value(order.machine_order_id.as_str()),
         encode_query_value(&order.drink_name),
         order.price.kopecks(),
-        order.size.as_str(),
         encode_query_value(order.device.as_str()),
         encode_query_value(merchant.as_str()),
+        order.id,
     )
 }
 

@@ -1,9 +1,13 @@
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 
-/// Liveness: 200 while the process runs.
-pub async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+/// Liveness: 200 while the process runs, with the body the original's monitoring probes read
+/// (`{"status": "healthy", "timestamp": …}`).
+pub async fn health(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({
+        "status": "healthy",
+        "timestamp": state.clock.now().to_rfc3339(),
+    }))
 }
 
 /// Readiness: 200 when storage answers, else 503.

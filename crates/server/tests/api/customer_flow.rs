@@ -247,7 +247,7 @@ async fn after_dispense_merchants_are_charged_only_when_the_drink_is_out() {
 }
 
 #[tokio::test]
-async fn a_custom_device_hands_the_order_to_its_own_system_with_the_order_parameters() {
+async fn a_custom_device_hands_the_order_to_its_own_system_with_the_originals_parameters() {
     let external = fleet()
         .merchant(merchant("ext").name("Внешняя касса"))
         .device(device("ext-1", "ext").custom("https://pay.example.com/start?shop=7"))
@@ -257,15 +257,16 @@ async fn a_custom_device_hands_the_order_to_its_own_system_with_the_order_parame
     assert_eq!(response.status().as_u16(), 302);
     let location = response.headers()["location"].to_str().unwrap().to_owned();
     assert!(
-        location.starts_with("https://pay.example.com/start?shop=7&order_id="),
+        location.starts_with("https://pay.example.com/start?shop=7&order_id=ext-order-1&"),
         "{location}"
     );
     for part in [
         "&drink_name=%D0%9A%D0%B0%D0%BA%D0%B0%D0%BE",
         "&price=9000",
-        "&size=small",
+        "&size=1&",
         "&device_uuid=ext-1",
         "&merchant_id=ext",
+        "&coffee_order_id=",
     ] {
         assert!(location.contains(part), "{location} lacks {part}");
     }

@@ -214,7 +214,11 @@ async fn readiness_follows_the_storage_and_health_does_not() {
     assert_eq!(app.get("/ready").await.status().as_u16(), 200);
     app.store.set_unavailable(true);
     assert_eq!(app.get("/ready").await.status().as_u16(), 503);
-    assert_eq!(app.get("/health").await.status().as_u16(), 200);
+    let health = app.get("/health").await;
+    assert_eq!(health.status().as_u16(), 200);
+    let body: serde_json::Value = health.json().await.unwrap();
+    assert_eq!(body["status"], "healthy", "the original's probes read this");
+    assert!(body["timestamp"].as_str().is_some());
     assert_error_page(
         &app,
         &qr("dev-1", "1", "1", "u-down"),
