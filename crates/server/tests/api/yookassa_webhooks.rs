@@ -358,3 +358,51 @@ async fn a_refund_notice_for_a_payment_we_did_not_refund_is_not_believed() {
         "a refund we never asked for is not recorded"
     );
 }
+
+#[tokio::test]
+async fn a_pending_refund_is_fetched_again_never_asked_for_twice_and_its_notice_is_believed_after_fetching(
+) {
+    let (app, fake) = spawn_with_yookassa().await;
+    fake.hold_refunds();
+    let (order, payment_id) = start_payment(&app, "yk-broken", "yk-refund-pending").await;
+    fake.pay(&payment_id);
+    assert_eq!(
+        deliver(&app, fake.notification("payment.succeeded", &payment_id)).await,
+        200
+    );
+    app.wait_for_status(&order, "failed").await;
+    app.wait_for_payment_status(&order, "refund_pending").await;
+    let refund_path = format!("/v3/refunds/rf-{payment_id}");
+    within_5s(|| !api_calls(&fake, "POST", "/v3/refunds").is_empty()).await;
+    // The refund job comes back later and fetches the refund by its id.
+    app.clock.advance(chrono::Duration::seconds(61));
+    within_5s(|| !api_calls(&fake, "GET", &refund_path).is_empty()).await;
+    assert!(
+        !api_calls(&fake, "GET", &refund_path).is_empty(),
+        "the pending refund is fetched"
+    );
+    assert_eq!(app.status(&order).await["payment_status"], "refund_pending");
+
+    // YooKassa completes it and says so: the notice is believed after fetching the refund.
+    fake.complete_refund(&payment_id);
+    let fetched_before = api_calls(&fake, "GET", &refund_path).len();
+    assert_eq!(
+        deliver(&app, fake.refund_notification(&payment_id)).await,
+        200
+    );
+    app.wait_for_payment_status(&order, "refunded").await;
+    assert!(api_calls(&fake, "GET", &refund_path).len() > fetched_before);
+    assert_eq!(
+        api_calls(&fake, "POST", "/v3/refunds").len(),
+        1,
+        "a refund is asked for once"
+    );
+}
+
+/// Waits up to 5 s for `done`.
+async fn within_5s(done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !done() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -33,6 +33,8 @@ pub struct FakePayment {
     pub description: String,
     pub receipt: Option<Value>,
     pub refunded: bool,
+    /// A refund was asked for and is not complete yet (see [`FakeYookassa::hold_refunds`]).
+    pub refund_pending: bool,
 }
 
 #[derive(Default)]
@@ -43,6 +45,8 @@ struct State {
     failures: VecDeque<u16>,
     webhook_url: Option<String>,
     next_id: u64,
+    /// Refunds are accepted as `pending` and complete only on [`FakeYookassa::complete_refund`].
+    hold_refunds: bool,
 }
 
 #[derive(Clone)]
@@ -134,6 +138,7 @@ impl Respond for Handler {
                     description: body["description"].as_str().unwrap_or("").to_owned(),
                     receipt: body.get("receipt").cloned(),
                     refunded: false,
+                    refund_pending: false,
                 };
                 let answer = payment_json(&payment, &self.base);
                 if let Some(key) = key {
@@ -165,11 +170,18 @@ impl Respond for Handler {
             }
             ("POST", ["v3", "refunds"]) => {
                 let id = body["payment_id"].as_str().unwrap_or_default().to_owned();
+                let hold_refunds = state.hold_refunds;
                 match state.payments.get_mut(&id) {
                     Some(p) if p.status == "succeeded" => {
-                        p.refunded = true;
+                        let status = if hold_refunds && !p.refunded {
+                            p.refund_pending = true;
+                            "pending"
+                        } else {
+                            p.refunded = true;
+                            "succeeded"
+                        };
                         ResponseTemplate::new(200).set_body_json(json!({
-                            "id": format!("rf-{id}"), "payment_id": id, "status": "succeeded",
+                            "id": format!("rf-{id}"), "payment_id": id, "status": status,
                             "amount": {"value": p.amount, "currency": "RUB"}
                         }))
                     }
@@ -181,10 +193,11 @@ impl Respond for Handler {
                 let refunded = refund_id
                     .strip_prefix("rf-")
                     .and_then(|id| state.payments.get(id))
-                    .filter(|p| p.refunded);
+                    .filter(|p| p.refunded || p.refund_pending);
                 match refunded {
                     Some(p) => ResponseTemplate::new(200).set_body_json(json!({
-                        "id": refund_id, "payment_id": p.id, "status": "succeeded",
+                        "id": refund_id, "payment_id": p.id,
+                        "status": if p.refunded { "succeeded" } else { "pending" },
                         "amount": {"value": p.amount, "currency": "RUB"}
                     })),
                     None => ResponseTemplate::new(404)
@@ -286,6 +299,36 @@ impl FakeYookassa {
                 };
             }
         }
+    }
+
+    /// From now on refunds are accepted as `pending`, as YooKassa may answer, until
+    /// [`FakeYookassa::complete_refund`].
+    pub fn hold_refunds(&self) {
+        lock(&self.state).hold_refunds = true;
+    }
+
+    /// The pending refund of payment `id` completes.
+    pub fn complete_refund(&self, id: &str) {
+        if let Some(p) = lock(&self.state).payments.get_mut(id) {
+            if p.refund_pending {
+                p.refund_pending = false;
+                p.refunded = true;
+            }
+        }
+    }
+
+    /// The `refund.succeeded` notification YooKassa sends for the refund of payment `id`.
+    pub fn refund_notification(&self, id: &str) -> Vec<u8> {
+        let state = lock(&self.state);
+        let amount = state
+            .payments
+            .get(id)
+            .map(|p| p.amount.clone())
+            .unwrap_or_default();
+        serde_json::to_vec(&json!({"type": "notification", "event": "refund.succeeded",
+            "object": {"id": format!("rf-{id}"), "payment_id": id, "status": "succeeded",
+                       "amount": {"value": amount, "currency": "RUB"}}}))
+        .unwrap_or_default()
     }
 
     /// Forces a status (e.g. `canceled` when the customer gives up).
