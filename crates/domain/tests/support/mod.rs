@@ -106,6 +106,7 @@ pub fn fleet(setups: &[DeviceSetup]) -> Fleet {
             capture: setup.capture,
             receipt: setup.receipt,
             yookassa: None,
+            tbank: None,
         });
         fleet.devices.push(Device {
             device_uuid: device.clone(),
