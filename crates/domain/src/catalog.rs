@@ -55,6 +55,29 @@ pub struct YookassaSettings {
     pub tax_system_code: Option<u8>,
 }
 
+/// T-Bank receipt `Taxation` values (54-FZ tag 1055).
+pub const TBANK_TAXATIONS: [&str; 5] = ["osn", "usn_income", "usn_income_outcome", "esn", "patent"];
+/// T-Bank receipt item `Tax` values.
+pub const TBANK_VATS: [&str; 12] = [
+    "none", "vat0", "vat5", "vat7", "vat10", "vat20", "vat22", "vat105", "vat107", "vat110",
+    "vat120", "vat122",
+];
+
+/// A merchant's T-Bank terminal and its 54-FZ receipt settings. `Debug` hides the password
+/// (it is sealed anyway).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TbankSettings {
+    /// `TerminalKey` (≤ 20 characters, case-sensitive).
+    pub terminal_key: String,
+    pub password: SealedSecret,
+    /// Receipt `Taxation`: one of [`TBANK_TAXATIONS`].
+    pub taxation: String,
+    /// Receipt item `Tax`: one of [`TBANK_VATS`].
+    pub vat: String,
+    /// The terminal takes SBP (QR) payments.
+    pub sbp: bool,
+}
+
 /// The owner of machines; money goes to their provider account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Merchant {
@@ -66,6 +89,7 @@ pub struct Merchant {
     pub capture: CaptureMode,
     pub receipt: ReceiptPolicy,
     pub yookassa: Option<YookassaSettings>,
+    pub tbank: Option<TbankSettings>,
 }
 
 impl Merchant {
@@ -322,6 +346,7 @@ mod tests {
             capture: CaptureMode::Immediate,
             receipt: ReceiptPolicy::Off,
             yookassa: None,
+            tbank: None,
         };
         assert!(merchant.is_active_on(NaiveDate::from_ymd_opt(2026, 12, 31).unwrap()));
         assert!(!merchant.is_active_on(NaiveDate::from_ymd_opt(2027, 1, 1).unwrap()));

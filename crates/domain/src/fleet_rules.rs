@@ -2,6 +2,7 @@
 //! declares them: the fleet file, the operator console, an import. Each `checked` constructor
 //! returns the entity or every rule it breaks.
 
+use crate::catalog::{TBANK_TAXATIONS, TBANK_VATS};
 use crate::{
     DeadlinePolicy, Device, Drink, MachineKind, Merchant, MerchantKey, ProviderKind,
     ReceiptContact, Size,
@@ -22,6 +23,14 @@ pub enum FleetRuleError {
     TaxSystemCodeOutOfRange,
     #[error("provider \"yookassa\" needs [merchants.yookassa] on merchant {0}")]
     YookassaWithoutShop(MerchantKey),
+    #[error("tbank.terminal_key must be 1–20 characters")]
+    InvalidTerminalKey,
+    #[error("tbank.taxation must be one of osn, usn_income, usn_income_outcome, esn, patent")]
+    UnknownTaxation,
+    #[error("tbank.vat must be one of T-Bank's Tax values (none, vat0, vat5, vat7, vat10, vat20, vat22, …)")]
+    UnknownVat,
+    #[error("provider \"tbank\" needs [merchants.tbank] on merchant {0}")]
+    TbankWithoutTerminal(MerchantKey),
     #[error("provider \"custom\" needs redirect_url")]
     CustomWithoutRedirect,
     #[error("redirect_url must be an http(s) URL")]
@@ -64,6 +73,18 @@ impl Merchant {
                 broken.push(FleetRuleError::TaxSystemCodeOutOfRange);
             }
         }
+        if let Some(terminal) = self.tbank.as_mut() {
+            terminal.terminal_key = terminal.terminal_key.trim().to_owned();
+            if !(1..=20).contains(&terminal.terminal_key.chars().count()) {
+                broken.push(FleetRuleError::InvalidTerminalKey);
+            }
+            if !TBANK_TAXATIONS.contains(&terminal.taxation.as_str()) {
+                broken.push(FleetRuleError::UnknownTaxation);
+            }
+            if !TBANK_VATS.contains(&terminal.vat.as_str()) {
+                broken.push(FleetRuleError::UnknownVat);
+            }
+        }
         ok_or_broken(self, broken)
     }
 }
@@ -83,6 +104,9 @@ impl Device {
             Some(merchant) => {
                 if self.provider == ProviderKind::Yookassa && merchant.yookassa.is_none() {
                     broken.push(FleetRuleError::YookassaWithoutShop(merchant.key.clone()));
+                }
+                if self.provider == ProviderKind::Tbank && merchant.tbank.is_none() {
+                    broken.push(FleetRuleError::TbankWithoutTerminal(merchant.key.clone()));
                 }
             }
         }
@@ -170,7 +194,7 @@ mod tests {
     use super::*;
     use crate::{
         CaptureMode, DeadlinePolicy, DeviceUuid, DrinkNo, MachineKind, Money, ReceiptPolicy,
-        SealedSecret, SimulatedOutcome, Simulation, SizePrices, YookassaSettings,
+        SealedSecret, SimulatedOutcome, Simulation, SizePrices, TbankSettings, YookassaSettings,
     };
     use chrono::NaiveDate;
 
@@ -183,6 +207,7 @@ mod tests {
             capture: CaptureMode::Immediate,
             receipt: ReceiptPolicy::Off,
             yookassa: None,
+            tbank: None,
         }
     }
 
@@ -229,6 +254,43 @@ mod tests {
                 FleetRuleError::EmptyShopId,
                 FleetRuleError::VatCodeOutOfRange,
                 FleetRuleError::TaxSystemCodeOutOfRange,
+            ]
+        );
+    }
+
+    #[test]
+    fn a_tbank_device_needs_a_merchant_with_a_terminal_whose_receipt_values_t_bank_knows() {
+        let mut m = merchant();
+        assert_eq!(
+            device(ProviderKind::Tbank, None)
+                .checked(Some(&m))
+                .unwrap_err(),
+            vec![FleetRuleError::TbankWithoutTerminal(m.key.clone())]
+        );
+        m.tbank = Some(TbankSettings {
+            terminal_key: " 1234567890DEMO ".into(),
+            password: SealedSecret::new("sealed"),
+            taxation: "usn_income".into(),
+            vat: "vat22".into(),
+            sbp: false,
+        });
+        let m = m.checked().unwrap();
+        assert_eq!(m.tbank.as_ref().unwrap().terminal_key, "1234567890DEMO");
+        assert!(device(ProviderKind::Tbank, None).checked(Some(&m)).is_ok());
+        let mut bad = m;
+        bad.tbank = Some(TbankSettings {
+            terminal_key: "x".repeat(21),
+            password: SealedSecret::new("sealed"),
+            taxation: "simplified".into(),
+            vat: "vat18".into(),
+            sbp: true,
+        });
+        assert_eq!(
+            bad.checked().unwrap_err(),
+            vec![
+                FleetRuleError::InvalidTerminalKey,
+                FleetRuleError::UnknownTaxation,
+                FleetRuleError::UnknownVat,
             ]
         );
     }

@@ -28,6 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, sandbox_enabled: bool, demo: bool
                 .wrap(from_fn(edge::limit_by_client)),
         )
         .service(post("/v1/yook-pay-webhook", routes::webhooks::yookassa))
+        .service(post("/v1/tbank-pay-webhook", routes::webhooks::tbank))
         .service(post(
             "/v1/devices/{device_uuid}/events",
             routes::devices::report,

@@ -3,7 +3,7 @@
 //!
 //! (About 400 lines on purpose: every adapter's wiring reads in this one place.)
 
-use crate::accounts::SealedYookassaAccounts;
+use crate::accounts::{SealedTbankAccounts, SealedYookassaAccounts};
 use crate::app;
 use crate::background::Background;
 use crate::config::Config;
@@ -19,6 +19,7 @@ use chrono::Duration;
 use coffee_adapter_memory::{MemoryStore, RandomIds};
 use coffee_adapter_postgres::PgStore;
 use coffee_adapter_sandbox::{SandboxProvider, SimulatedMachine};
+use coffee_adapter_tbank::{TbankConfig, TbankGateway};
 use coffee_adapter_tmetr::token::{jwt_expiry, static_token_health, TokenHealth};
 use coffee_adapter_tmetr::{TmetrConfig, TmetrGateway, TokenRefresh};
 use coffee_adapter_yookassa::{YookassaConfig, YookassaGateway};
@@ -95,6 +96,32 @@ pub fn yookassa_gateway(
     Ok(Arc::new(gateway))
 }
 
+/// The T-Bank gateway: API URL from the configuration, the notification URL from `BASE_URL`
+/// (sent in every `Init`, so nothing is set in T-Bank's cabinet), terminals per merchant from
+/// the store (passwords sealed).
+pub fn tbank_gateway(
+    config: &Config,
+    secrets: &SecretBox,
+    catalog: Arc<dyn CatalogRepository>,
+) -> Result<Arc<dyn PaymentGateway>, StartupError> {
+    let tbank = TbankConfig {
+        api_url: config.tbank_api_url.clone(),
+        notification_url: Some(format!(
+            "{}{}",
+            config.base_url.trim_end_matches('/'),
+            coffee_adapter_tbank::WEBHOOK_PATH
+        )),
+        ..TbankConfig::default()
+    };
+    let accounts = Arc::new(SealedTbankAccounts {
+        secrets: secrets.clone(),
+        catalog,
+    });
+    let gateway = TbankGateway::new(tbank, accounts)
+        .map_err(|e| StartupError::Unsupported(format!("TBANK_*: {e}")))?;
+    Ok(Arc::new(gateway))
+}
+
 pub fn settings(config: &Config) -> Settings {
     Settings {
         order_ttl: Duration::minutes(config.order_expiration_minutes),
@@ -155,6 +182,10 @@ where
     let machine = Arc::new(SimulatedMachine::reporting(clock.clone(), reports_tx));
     let mut payment_gateways: HashMap<ProviderKind, Arc<dyn PaymentGateway>> = HashMap::new();
     payment_gateways.insert(ProviderKind::Yookassa, yookassa_gateway(config, &secrets)?);
+    payment_gateways.insert(
+        ProviderKind::Tbank,
+        tbank_gateway(config, &secrets, store.clone())?,
+    );
     let mut machine_gateways: HashMap<MachineKind, Arc<dyn MachineGateway>> = HashMap::new();
     if let Some(tmetr) = tmetr_gateway(config)? {
         machine_gateways.insert(MachineKind::Tmetr, tmetr);

@@ -33,7 +33,7 @@ use coffee_domain::fleet_rules::default_deadline_policy;
 use coffee_domain::{
     CaptureMode, DeadlinePolicy, Device, DeviceUuid, Drink, DrinkNo, MachineKind, Merchant,
     MerchantKey, Money, ProviderKind, ReceiptPolicy, SealedSecret, SimulatedOutcome, Simulation,
-    SizePrices, YookassaSettings,
+    SizePrices, TbankSettings, YookassaSettings,
 };
 
 /// A calendar day, for [`MerchantBuilder::valid_until`].
@@ -52,6 +52,7 @@ pub fn merchant(key: &str) -> MerchantBuilder {
         capture: CaptureMode::Immediate,
         receipt: ReceiptPolicy::Optional,
         yookassa: None,
+        tbank: None,
     }
 }
 
@@ -65,6 +66,7 @@ pub struct MerchantBuilder {
     pub(crate) capture: CaptureMode,
     pub(crate) receipt: ReceiptPolicy,
     pub(crate) yookassa: Option<YookassaShop>,
+    pub(crate) tbank: Option<TbankTerminal>,
 }
 
 /// A merchant's YooKassa shop, secret key in plain text.
@@ -74,6 +76,16 @@ pub(crate) struct YookassaShop {
     pub(crate) secret_key: String,
     pub(crate) vat_code: u8,
     pub(crate) tax_system_code: Option<u8>,
+}
+
+/// A merchant's T-Bank terminal, password in plain text.
+#[derive(Debug, Clone)]
+pub(crate) struct TbankTerminal {
+    pub(crate) terminal_key: String,
+    pub(crate) password: String,
+    pub(crate) taxation: String,
+    pub(crate) vat: String,
+    pub(crate) sbp: bool,
 }
 
 impl MerchantBuilder {
@@ -125,6 +137,27 @@ impl MerchantBuilder {
         self
     }
 
+    /// A T-Bank terminal whose receipts say `usn_income` and `none` (no VAT), without SBP.
+    pub fn tbank(mut self, terminal_key: &str, password: &str) -> Self {
+        self.tbank = Some(TbankTerminal {
+            terminal_key: terminal_key.to_owned(),
+            password: password.to_owned(),
+            taxation: "usn_income".to_owned(),
+            vat: "none".to_owned(),
+            sbp: false,
+        });
+        self
+    }
+
+    /// SBP on the T-Bank terminal. Panics without a terminal.
+    pub fn tbank_sbp(mut self) -> Self {
+        self.tbank
+            .as_mut()
+            .expect("tbank_sbp needs .tbank(..) first")
+            .sbp = true;
+        self
+    }
+
     pub fn build(&self) -> Merchant {
         Merchant {
             key: MerchantKey::parse(&self.key).unwrap(),
@@ -138,6 +171,13 @@ impl MerchantBuilder {
                 secret_key: SealedSecret::new(&shop.secret_key),
                 vat_code: shop.vat_code,
                 tax_system_code: shop.tax_system_code,
+            }),
+            tbank: self.tbank.as_ref().map(|t| TbankSettings {
+                terminal_key: t.terminal_key.clone(),
+                password: SealedSecret::new(&t.password),
+                taxation: t.taxation.clone(),
+                vat: t.vat.clone(),
+                sbp: t.sbp,
             }),
         }
     }

@@ -92,6 +92,8 @@ struct MerchantEntry<'a> {
     // Tables after plain values: TOML puts a sub-table after its parent's keys.
     #[serde(skip_serializing_if = "Option::is_none")]
     yookassa: Option<YookassaEntry<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tbank: Option<TbankEntry<'a>>,
 }
 
 #[derive(Serialize)]
@@ -101,6 +103,15 @@ struct YookassaEntry<'a> {
     vat_code: u8,
     #[serde(skip_serializing_if = "Option::is_none")]
     tax_system_code: Option<u8>,
+}
+
+#[derive(Serialize)]
+struct TbankEntry<'a> {
+    terminal_key: &'a str,
+    password: &'a str,
+    taxation: &'a str,
+    vat: &'a str,
+    sbp: bool,
 }
 
 impl<'a> From<&'a MerchantBuilder> for MerchantEntry<'a> {
@@ -117,6 +128,13 @@ impl<'a> From<&'a MerchantBuilder> for MerchantEntry<'a> {
                 secret_key: &shop.secret_key,
                 vat_code: shop.vat_code,
                 tax_system_code: shop.tax_system_code,
+            }),
+            tbank: m.tbank.as_ref().map(|t| TbankEntry {
+                terminal_key: &t.terminal_key,
+                password: &t.password,
+                taxation: &t.taxation,
+                vat: &t.vat,
+                sbp: t.sbp,
             }),
         }
     }

@@ -15,6 +15,11 @@ diesel::table! {
         yookassa_secret_key -> Nullable<Text>,
         yookassa_vat_code -> Nullable<Int2>,
         yookassa_tax_system_code -> Nullable<Int2>,
+        tbank_terminal_key -> Nullable<Text>,
+        tbank_password -> Nullable<Text>,
+        tbank_taxation -> Nullable<Text>,
+        tbank_vat -> Nullable<Text>,
+        tbank_sbp -> Bool,
     }
 }
 

@@ -154,6 +154,7 @@ impl SandboxProvider {
             status: payment.status.clone(),
             amount: payment.amount,
             order_id: Some(payment.order_id),
+            payment_id: None,
             paid_at: None,
         }
     }

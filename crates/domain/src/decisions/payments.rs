@@ -102,9 +102,11 @@ pub fn provider_payment(
             "сумма не совпадает: у провайдера {}, в заказе {}",
             fetched.amount, payment.amount
         ))
-    } else if fetched.order_id.is_none() {
+    } else if fetched.order_id.is_none() && fetched.payment_id.is_none() {
         Some("в платеже нет номера нашего заказа".to_owned())
-    } else if fetched.order_id.is_some_and(|id| id != payment.order_id) {
+    } else if fetched.order_id.is_some_and(|id| id != payment.order_id)
+        || fetched.payment_id.is_some_and(|id| id != payment.id)
+    {
         Some("платёж относится к другому заказу".to_owned())
     } else {
         None
@@ -123,6 +125,7 @@ pub fn provider_payment(
         (None, ProviderPaymentStatus::WaitingForCapture) => PaymentEvent::Authorized,
         (None, ProviderPaymentStatus::Succeeded) => PaymentEvent::Captured,
         (None, ProviderPaymentStatus::Canceled) => PaymentEvent::Canceled,
+        (None, ProviderPaymentStatus::Refunded) => PaymentEvent::Refunded,
         (None, ProviderPaymentStatus::Other(status)) => {
             return not_believed(
                 snapshot,

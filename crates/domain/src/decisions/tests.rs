@@ -494,6 +494,7 @@ fn a_provider_payment_that_does_not_match_ours_changes_nothing_and_flags_the_ord
         status: ProviderPaymentStatus::Succeeded,
         amount: Money::rub(1).unwrap(),
         order_id: Some(snapshot.order.id),
+        payment_id: None,
         paid_at: None,
     };
     let mismatch = provider_payment(&snapshot, &fetched, start());
@@ -508,6 +509,29 @@ fn a_provider_payment_that_does_not_match_ours_changes_nothing_and_flags_the_ord
 }
 
 #[test]
+fn a_provider_payment_tied_to_our_attempt_instead_of_the_order_is_believed_only_for_that_attempt() {
+    let snapshot = immediate(Pending);
+    let ours = snapshot.payment.as_ref().map(|p| p.id);
+    let mut fetched = ProviderPayment {
+        provider_payment_id: "sb-1".into(),
+        status: ProviderPaymentStatus::Succeeded,
+        amount: Money::rub(15_000).unwrap(),
+        order_id: None,
+        payment_id: ours,
+        paid_at: None,
+    };
+    let believed = provider_payment(&snapshot, &fetched, start());
+    assert!(
+        summary(&believed).starts_with("commit pending→paid"),
+        "{}",
+        summary(&believed)
+    );
+    fetched.payment_id = Some(PaymentId::from_uuid(Uuid::new_v4()));
+    let foreign = provider_payment(&snapshot, &fetched, start());
+    assert_eq!(summary(&foreign), "ignored (noted) flag provider_mismatch");
+}
+
+#[test]
 fn a_late_payment_is_judged_by_when_the_customer_paid_not_by_when_we_heard() {
     let snapshot = immediate(Pending);
     let fetched = ProviderPayment {
@@ -515,6 +539,7 @@ fn a_late_payment_is_judged_by_when_the_customer_paid_not_by_when_we_heard() {
         status: ProviderPaymentStatus::Succeeded,
         amount: Money::rub(15_000).unwrap(),
         order_id: Some(snapshot.order.id),
+        payment_id: None,
         paid_at: Some(start() + Duration::minutes(14)),
     };
     // We hear of it after expiry, but the customer paid in time: the drink is made.

@@ -46,6 +46,10 @@ pub struct ProviderPayment {
     pub amount: Money,
     /// Our order id, as we put it into the payment's metadata.
     pub order_id: Option<OrderId>,
+    /// Our payment attempt id, for providers that keep it instead of the order id (T-Bank's
+    /// `OrderId` is one per attempt and has no room for both): it ties the payment to the
+    /// order just as well.
+    pub payment_id: Option<PaymentId>,
     /// When the customer paid (captured or held), as the provider recorded it: a late payment
     /// is judged by this, not by when we heard of it.
     pub paid_at: Option<DateTime<Utc>>,
@@ -59,6 +63,8 @@ pub enum ProviderPaymentStatus {
     WaitingForCapture,
     Succeeded,
     Canceled,
+    /// Captured, then returned to the customer in full (T-Bank's `REFUNDED`).
+    Refunded,
     /// A status we do not know: never acted upon.
     Other(String),
 }

@@ -49,6 +49,10 @@ pub enum SettlementError {
     /// Not a notification: answer 400.
     #[error("malformed notification: {0}")]
     Malformed(String),
+    /// A bad signature or an unknown sender, from [`Settlement::handle_signed_notification`]:
+    /// answer 403; nothing changed and nothing was fetched.
+    #[error("untrusted notification: {0}")]
+    Untrusted(String),
     /// The provider's API or our storage is unavailable: answer 5xx so the provider retries.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
@@ -69,9 +73,29 @@ impl Settlement {
         Self { ctx }
     }
 
-    /// The webhook path of every provider: verify the sender, re-fetch, check, apply.
-    #[tracing::instrument(skip_all, fields(provider = provider.as_str(), order.id))]
+    /// The webhook path of every provider: verify the sender, re-fetch, check, apply. An
+    /// untrusted notification is ignored (answered 2xx so an unsigned provider stops retrying).
     pub async fn handle_notification(
+        &self,
+        provider: ProviderKind,
+        notification: &InboundNotification,
+    ) -> Result<NotificationOutcome, SettlementError> {
+        match self
+            .handle_signed_notification(provider, notification)
+            .await
+        {
+            Err(SettlementError::Untrusted(why)) => {
+                Ok(NotificationOutcome::Ignored(format!("untrusted: {why}")))
+            }
+            other => other,
+        }
+    }
+
+    /// [`Self::handle_notification`] for providers that sign their notifications (T-Bank): a
+    /// bad signature or unknown terminal is `SettlementError::Untrusted`, so the webhook can
+    /// refuse it instead of answering as if it were accepted.
+    #[tracing::instrument(skip_all, fields(provider = provider.as_str(), order.id))]
+    pub async fn handle_signed_notification(
         &self,
         provider: ProviderKind,
         notification: &InboundNotification,
@@ -83,9 +107,7 @@ impl Settlement {
         let claim = match gateway.verify_notification(notification).await {
             Ok(claim) => claim,
             Err(NotificationError::Malformed(why)) => return Err(SettlementError::Malformed(why)),
-            Err(NotificationError::Untrusted(why)) => {
-                return Ok(NotificationOutcome::Ignored(format!("untrusted: {why}")))
-            }
+            Err(NotificationError::Untrusted(why)) => return Err(SettlementError::Untrusted(why)),
         };
         let (provider_payment_id, refund_id) = match claim {
             NotificationClaim::Payment {

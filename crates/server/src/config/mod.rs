@@ -55,6 +55,8 @@ pub struct Config {
     pub yookassa_api_url: String,
     /// `YOOKASSA_TRUSTED_IPS`: notification senders believed; default the official ranges.
     pub yookassa_trusted_ips: Vec<IpNet>,
+    /// `TBANK_API_URL`.
+    pub tbank_api_url: String,
     /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
     /// `JOB_LEASE_SECONDS`: a job whose worker died is taken over after this (default 60).
@@ -138,6 +140,7 @@ impl Config {
         let database = read::database(&vars)?;
         let tmetr = read::tmetr(&vars)?;
         let yookassa = read::yookassa(&vars)?;
+        let tbank_api_url = read::tbank_api_url(&vars)?;
         let trusted_proxies = read::trusted_proxies(&vars)?;
         let workers = read::workers(&vars)?;
         let rate_limits = read::rate_limits(&vars)?;
@@ -160,6 +163,7 @@ impl Config {
             tmetr,
             yookassa_api_url: yookassa.api_url,
             yookassa_trusted_ips: yookassa.trusted_ips,
+            tbank_api_url,
             trusted_proxies,
             job_lease_seconds: workers.lease_seconds,
             job_workers: workers.count,

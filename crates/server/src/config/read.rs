@@ -355,6 +355,19 @@ pub(super) fn yookassa(vars: &Vars<'_>) -> Result<Yookassa, ConfigError> {
     })
 }
 
+/// `TBANK_API_URL` (default T-Bank's production MAPI root; the test host and
+/// `securepay.tbank.ru` work by setting it).
+pub(super) fn tbank_api_url(vars: &Vars<'_>) -> Result<String, ConfigError> {
+    match vars.get("TBANK_API_URL") {
+        None => Ok(coffee_adapter_tbank::DEFAULT_API_URL.to_owned()),
+        Some(url) if is_http_url(&url) => Ok(url.trim_end_matches('/').to_owned()),
+        Some(url) => Err(refused(
+            "TBANK_API_URL",
+            format!("{url:?} is not an http(s) URL"),
+        )),
+    }
+}
+
 /// `TRUSTED_PROXIES`: none by default.
 pub(super) fn trusted_proxies(vars: &Vars<'_>) -> Result<Vec<IpNet>, ConfigError> {
     vars.networks("TRUSTED_PROXIES", Vec::new())

@@ -241,6 +241,7 @@ fn each_bad_value_is_refused_naming_its_variable() {
         ("JOB_LEASE_SECONDS", "forever"),
         ("YOOKASSA_API_URL", "api.yookassa.ru"),
         ("YOOKASSA_TRUSTED_IPS", "10.0.0.0/99"),
+        ("TBANK_API_URL", "securepay.tbank.ru/v2"),
         ("TRUSTED_PROXIES", "not-an-ip"),
         ("RATE_LIMIT_PER_IP_PER_MINUTE", "-1"),
         ("RATE_LIMIT_PER_DEVICE_PER_MINUTE", "lots"),

@@ -30,6 +30,7 @@ pub(super) struct MerchantEntry {
     #[serde(default = "default_receipt")]
     pub(super) receipt: ReceiptPolicy,
     pub(super) yookassa: Option<YookassaEntry>,
+    pub(super) tbank: Option<TbankEntry>,
 }
 
 #[derive(Deserialize)]
@@ -40,6 +41,20 @@ pub(super) struct YookassaEntry {
     pub(super) secret_key_env: Option<String>,
     pub(super) vat_code: u8,
     pub(super) tax_system_code: Option<u8>,
+}
+
+/// `[merchants.tbank]`: the terminal, its password (in the file or named environment
+/// variable; sealed before it is stored), the receipt's taxation and VAT, SBP on or off.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TbankEntry {
+    pub(super) terminal_key: String,
+    pub(super) password: Option<String>,
+    pub(super) password_env: Option<String>,
+    pub(super) taxation: String,
+    pub(super) vat: String,
+    #[serde(default)]
+    pub(super) sbp: bool,
 }
 
 fn default_capture() -> CaptureMode {

@@ -13,7 +13,7 @@ use chrono::NaiveDate;
 use coffee_domain::fleet_rules::default_deadline_policy;
 use coffee_domain::{
     Device, DeviceUuid, Drink, DrinkNo, Fleet, MachineKind, Merchant, MerchantKey, Money,
-    ProviderKind, SealedSecret, Simulation, SizePrices, YookassaSettings,
+    ProviderKind, SealedSecret, Simulation, SizePrices, TbankSettings, YookassaSettings,
 };
 use file::{DeviceEntry, DrinkEntry, FleetFile, MerchantEntry, DEMO_MACHINE, DEMO_PROVIDER};
 
@@ -219,6 +219,27 @@ fn merchant(
             }
         }
     });
+    let tbank = m.tbank.as_ref().and_then(|t| {
+        match secrets.resolve("password", &t.password, &t.password_env) {
+            Ok(Some(password)) => Some(TbankSettings {
+                terminal_key: t.terminal_key.clone(),
+                password,
+                taxation: t.taxation.clone(),
+                vat: t.vat.clone(),
+                sbp: t.sbp,
+            }),
+            Ok(None) => {
+                problem.push(format!(
+                    "merchant {key}: tbank needs password or password_env"
+                ));
+                None
+            }
+            Err(why) => {
+                problem.push(format!("merchant {key}: tbank.{why}"));
+                None
+            }
+        }
+    });
     let declared = Merchant {
         key: key.clone(),
         name: m.name.clone(),
@@ -227,6 +248,7 @@ fn merchant(
         capture: m.capture,
         receipt: m.receipt,
         yookassa,
+        tbank,
     };
     match declared.checked() {
         Ok(merchant) => Some(merchant),

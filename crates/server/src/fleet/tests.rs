@@ -151,6 +151,51 @@ fn yookassa_credentials_are_sealed_and_may_come_from_the_environment() {
 }
 
 #[test]
+fn tbank_passwords_are_sealed_and_a_tbank_device_needs_the_terminal() {
+    let with_terminal = GOOD.replace(
+        "receipt = \"required\"\n",
+        "receipt = \"required\"\n[merchants.tbank]\nterminal_key = \"1234567890DEMO\"\npassword_env = \"SHOP_SECRET\"\ntaxation = \"usn_income\"\nvat = \"vat22\"\nsbp = true\n",
+    );
+    let tbank_device = |text: &str| {
+        text.replace(
+            "location = \"Офис\"",
+            "location = \"Офис\"\nprovider = \"tbank\"",
+        )
+    };
+    let fleet = parse("f.toml", &tbank_device(&with_terminal)).unwrap();
+    let terminal = fleet.merchants[0].tbank.clone().unwrap();
+    assert_eq!(terminal.terminal_key, "1234567890DEMO");
+    assert_eq!(
+        (
+            terminal.taxation.as_str(),
+            terminal.vat.as_str(),
+            terminal.sbp
+        ),
+        ("usn_income", "vat22", true)
+    );
+    assert!(!terminal.password.as_str().contains("live_abc"));
+    assert!(!format!("{terminal:?}").contains(terminal.password.as_str()));
+    let sealer = SecretBox::from_secret_key("0123456789abcdef0123456789abcdef").unwrap();
+    assert_eq!(sealer.open(&terminal.password).unwrap(), "live_abc");
+
+    let without = parse("f.toml", &tbank_device(GOOD)).unwrap_err();
+    assert!(
+        without.to_string().contains("[merchants.tbank]"),
+        "{without}"
+    );
+    let bad_vat = with_terminal.replace("vat = \"vat22\"", "vat = \"vat18\"");
+    assert!(parse("f.toml", &bad_vat)
+        .unwrap_err()
+        .to_string()
+        .contains("tbank.vat"));
+    let no_password = with_terminal.replace("password_env = \"SHOP_SECRET\"\n", "");
+    assert!(parse("f.toml", &no_password)
+        .unwrap_err()
+        .to_string()
+        .contains("tbank needs password or password_env"));
+}
+
+#[test]
 fn a_yookassa_device_needs_a_merchant_with_a_yookassa_account() {
     let bad = GOOD.replace(
         "location = \"Офис\"",
@@ -271,7 +316,11 @@ fn a_fleet_file_written_by_the_test_builders_reads_back_as_built() {
                 .yookassa("shop-1", "live_abc", 4)
                 .tax_system_code(2),
         )
-        .merchant(merchant("plain"))
+        .merchant(
+            merchant("plain")
+                .tbank("1234567890DEMO", "tb-pass")
+                .tbank_sbp(),
+        )
         .device(
             device("dev-1", "shop")
                 .location("Холл")
@@ -306,6 +355,11 @@ fn a_fleet_file_written_by_the_test_builders_reads_back_as_built() {
     assert_eq!(sealer.open(&parsed_key).unwrap(), "device-key");
     if let Some(shop) = expected.merchants[0].yookassa.as_mut() {
         shop.secret_key = parsed_shop.secret_key;
+    }
+    let parsed_terminal = parsed.merchants[1].tbank.clone().unwrap();
+    assert_eq!(sealer.open(&parsed_terminal.password).unwrap(), "tb-pass");
+    if let Some(terminal) = expected.merchants[1].tbank.as_mut() {
+        terminal.password = parsed_terminal.password;
     }
     expected.devices[0].events_secret = Some(parsed_key);
     assert_eq!(parsed, expected);

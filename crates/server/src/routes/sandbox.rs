@@ -30,6 +30,7 @@ pub async fn checkout_page(state: web::Data<AppState>, path: web::Path<String>) 
         ProviderPaymentStatus::Succeeded if payment.refunded => "возвращён",
         ProviderPaymentStatus::Succeeded => "оплачен",
         ProviderPaymentStatus::Canceled => "отменён",
+        ProviderPaymentStatus::Refunded => "возвращён",
         ProviderPaymentStatus::Other(_) => "неизвестно",
     };
     let page = CheckoutPage {

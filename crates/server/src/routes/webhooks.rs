@@ -31,6 +31,11 @@ pub async fn yookassa(
             tracing::info!(provider = "yookassa", ?outcome, "notification handled");
             HttpResponse::Ok().finish()
         }
+        Err(SettlementError::Untrusted(reason)) => {
+            // Not reached through handle_notification; kept as the ignored case it was.
+            tracing::warn!(provider = "yookassa", %reason, "notification ignored");
+            HttpResponse::Ok().finish()
+        }
         Err(SettlementError::Malformed(reason)) => {
             tracing::warn!(provider = "yookassa", %reason, "malformed notification");
             HttpResponse::BadRequest().finish()
@@ -38,6 +43,46 @@ pub async fn yookassa(
         Err(SettlementError::Unavailable(reason)) => {
             // The provider retries; our poller also keeps asking.
             tracing::error!(provider = "yookassa", %reason, "notification not applied now");
+            HttpResponse::ServiceUnavailable().finish()
+        }
+    }
+}
+
+/// `POST /v1/tbank-pay-webhook` — sent as `NotificationURL` in every `Init`. T-Bank wants
+/// exactly `OK` (HTTP 200, no tags) for anything it need not send again: applied, duplicate,
+/// deliberately ignored. A bad `Token` or unknown terminal gets 403; our storage or T-Bank's
+/// API being down gets 503 — both not `OK`, so T-Bank redelivers.
+pub async fn tbank(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    sender: ClientAddr,
+    body: web::Bytes,
+) -> HttpResponse {
+    let notification = inbound(&request, sender, &body);
+    let ok = || HttpResponse::Ok().content_type("text/plain").body("OK");
+    match state
+        .settlement
+        .handle_signed_notification(ProviderKind::Tbank, &notification)
+        .await
+    {
+        Ok(NotificationOutcome::Ignored(reason)) => {
+            tracing::warn!(provider = "tbank", %reason, "notification ignored");
+            ok()
+        }
+        Ok(outcome) => {
+            tracing::info!(provider = "tbank", ?outcome, "notification handled");
+            ok()
+        }
+        Err(SettlementError::Untrusted(reason)) => {
+            tracing::warn!(provider = "tbank", sender = ?notification.sender_ip, %reason, "notification refused");
+            HttpResponse::Forbidden().finish()
+        }
+        Err(SettlementError::Malformed(reason)) => {
+            tracing::warn!(provider = "tbank", %reason, "malformed notification");
+            HttpResponse::BadRequest().finish()
+        }
+        Err(SettlementError::Unavailable(reason)) => {
+            tracing::error!(provider = "tbank", %reason, "notification not applied now");
             HttpResponse::ServiceUnavailable().finish()
         }
     }

@@ -8,6 +8,7 @@ mod edge;
 mod errors;
 mod helpers;
 mod rate_limits;
+mod tbank;
 mod tmetr_flow;
 mod yookassa;
 mod yookassa_webhooks;

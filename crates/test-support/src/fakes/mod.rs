@@ -2,6 +2,7 @@
 //! remembers payments by idempotence key and has a checkout page, and a Tmetr that records
 //! make commands. Both are wiremock servers answering through shared state.
 
+pub mod tbank;
 pub mod tmetr;
 pub mod yookassa;
 

@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use coffee_domain::{
     CaptureMode, Currency, DeadlinePolicy, Device, DeviceUuid, Drink, DrinkNo, MachineKind,
     Merchant, MerchantKey, Money, ProviderKind, ReceiptPolicy, SealedSecret, SimulatedOutcome,
-    Simulation, SizePrices, YookassaSettings,
+    Simulation, SizePrices, TbankSettings, YookassaSettings,
 };
 use diesel::prelude::*;
 
@@ -25,6 +25,11 @@ pub(crate) struct MerchantRow {
     pub yookassa_secret_key: Option<String>,
     pub yookassa_vat_code: Option<i16>,
     pub yookassa_tax_system_code: Option<i16>,
+    pub tbank_terminal_key: Option<String>,
+    pub tbank_password: Option<String>,
+    pub tbank_taxation: Option<String>,
+    pub tbank_vat: Option<String>,
+    pub tbank_sbp: bool,
 }
 
 impl MerchantRow {
@@ -47,6 +52,14 @@ impl MerchantRow {
                 .as_ref()
                 .and_then(|y| y.tax_system_code)
                 .map(i16::from),
+            tbank_terminal_key: merchant.tbank.as_ref().map(|t| t.terminal_key.clone()),
+            tbank_password: merchant
+                .tbank
+                .as_ref()
+                .map(|t| t.password.as_str().to_owned()),
+            tbank_taxation: merchant.tbank.as_ref().map(|t| t.taxation.clone()),
+            tbank_vat: merchant.tbank.as_ref().map(|t| t.vat.clone()),
+            tbank_sbp: merchant.tbank.as_ref().is_some_and(|t| t.sbp),
         }
     }
 
@@ -72,6 +85,23 @@ impl MerchantRow {
                         .map(|code| from_i64(i64::from(code), "tax system code"))
                         .transpose()?,
                 }),
+                _ => None,
+            },
+            tbank: match (
+                self.tbank_terminal_key,
+                self.tbank_password,
+                self.tbank_taxation,
+                self.tbank_vat,
+            ) {
+                (Some(terminal_key), Some(password), Some(taxation), Some(vat)) => {
+                    Some(TbankSettings {
+                        terminal_key,
+                        password: SealedSecret::new(password),
+                        taxation,
+                        vat,
+                        sbp: self.tbank_sbp,
+                    })
+                }
                 _ => None,
             },
         })

@@ -233,6 +233,7 @@ pub(crate) fn provider_payment(
         provider_payment_id: payment.id,
         amount,
         order_id,
+        payment_id: None,
         paid_at,
     })
 }
