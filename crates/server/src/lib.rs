@@ -17,6 +17,7 @@ pub mod device_auth;
 pub mod edge;
 pub mod error;
 pub mod fleet;
+pub mod metrics;
 pub mod pages;
 pub mod routes;
 pub mod secrets;

@@ -310,6 +310,8 @@ fn report_static_token_expiry(token: &str) {
 pub struct Application {
     port: u16,
     server: Server,
+    /// The metrics listener (`METRICS_ADDR`), when there is one.
+    metrics_server: Option<ServerHandle>,
     background: Background,
 }
 
@@ -358,9 +360,27 @@ impl Application {
             config.rate_limit_per_ip_per_minute,
             config.rate_limit_per_device_per_minute,
         ));
+        let scrape = web::Data::new(crate::metrics::Scrape {
+            token: config.metrics.token.clone(),
+            orders: wiring.ctx.ports.orders.clone(),
+            jobs: wiring.ctx.ports.jobs.clone(),
+            clock: wiring.ctx.ports.clock.clone(),
+        });
+        if config.metrics.addr.is_some() || config.metrics.token.is_some() {
+            // Installed before the first request, so every count is kept.
+            let _ = crate::metrics::handle();
+        }
+        let metrics_on_main = config.metrics.token.is_some();
+        let main_scrape = scrape.clone();
         let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
+            let app = App::new();
+            let app = if metrics_on_main {
+                app.app_data(main_scrape.clone())
+                    .route("/metrics", web::get().to(crate::metrics::scrape))
+            } else {
+                app
+            };
+            app.app_data(state.clone())
                 .app_data(trusted_proxies.clone())
                 .app_data(rate_limits.clone())
                 // One documented limit for every body (docs/api.md), whatever reads it.
@@ -379,6 +399,16 @@ impl Application {
                     let response = service.call(request);
                     async move {
                         let response = response.await?;
+                        let route = response
+                            .request()
+                            .match_pattern()
+                            .unwrap_or_else(|| "unmatched".to_owned());
+                        crate::metrics::count_request(
+                            &route,
+                            &method,
+                            response.status().as_u16(),
+                            started.elapsed().as_secs_f64(),
+                        );
                         tracing::info!(
                             http.method = %method,
                             http.path = %path,
@@ -398,6 +428,10 @@ impl Application {
         })?
         .shutdown_timeout(10)
         .run();
+        let metrics_server = match config.metrics.addr {
+            Some(addr) => Some(metrics_server(addr, scrape)?),
+            None => None,
+        };
         let background = Background::start(
             wiring.ctx,
             wiring.dispense_reports,
@@ -407,6 +441,7 @@ impl Application {
         Ok(Self {
             port,
             server,
+            metrics_server,
             background,
         })
     }
@@ -422,10 +457,35 @@ impl Application {
     /// Serves until SIGTERM/SIGINT (or `handle().stop()`), then stops the worker.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        if let Some(metrics_server) = self.metrics_server {
+            metrics_server.stop(true).await;
+        }
         self.background.stop().await;
         tracing::info!("stopped");
         result
     }
+}
+
+/// `/metrics` alone on a listener of its own (`METRICS_ADDR`), started in the background.
+fn metrics_server(
+    addr: std::net::SocketAddr,
+    scrape: web::Data<crate::metrics::Scrape>,
+) -> Result<ServerHandle, StartupError> {
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(scrape.clone())
+            .route("/metrics", web::get().to(crate::metrics::scrape))
+    })
+    .workers(1)
+    .bind(addr)
+    .map_err(|source| StartupError::Bind {
+        addr: addr.to_string(),
+        source,
+    })?
+    .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    Ok(handle)
 }
 
 fn order_id_of(request: &actix_web::dev::ServiceRequest) -> Option<String> {

@@ -114,6 +114,18 @@ pub trait JobQueue: Send + Sync {
     async fn bury(&self, job: &Job, error: &str) -> Result<(), RepositoryError>;
     /// Jobs of an order with their states, for operators and tests. Errors: `Unavailable`.
     async fn jobs_of(&self, order: OrderId) -> Result<Vec<JobSummary>, RepositoryError>;
+    /// How many jobs there are of each kind in each state, and how long the oldest queued job
+    /// due at `now` has waited. Errors: `Unavailable`.
+    async fn backlog(&self, now: DateTime<Utc>) -> Result<Backlog, RepositoryError>;
+}
+
+/// The queue at a glance, for metrics and operators.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Jobs per kind and state (kinds and states without jobs are left out).
+    pub counts: Vec<(JobKind, JobState, u64)>,
+    /// How long the oldest queued job due now has been due.
+    pub oldest_overdue: Option<Duration>,
 }
 
 /// What a worker asks the queue for.

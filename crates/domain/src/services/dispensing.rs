@@ -78,6 +78,11 @@ impl Dispensing {
             .await?
             .ok_or(DispenseError::UnknownOrder)?;
         tracing::Span::current().record("order.id", tracing::field::display(order.id));
+        let result = match report.result {
+            DispenseResult::Dispensed => "dispensed",
+            DispenseResult::Failed { .. } => "failed",
+        };
+        metrics::counter!("coffee_dispense_reports_total", "result" => result).increment(1);
         let news = match report.result {
             DispenseResult::Dispensed => MachineNews::Dispensed { at: report.at },
             DispenseResult::Failed { code } => MachineNews::DispenseFailed {

@@ -143,9 +143,12 @@ impl Context {
             match decide(&snapshot, self.now()) {
                 Decision::Commit(change) => {
                     let to = change.status.as_ref().map_or(status, |s| s.next);
+                    let reason = change.status.as_ref().and_then(|s| s.failure_reason);
+                    let flag = change.attention;
                     match self.ports.orders.apply(change).await {
                         Ok(()) => {
                             tracing::info!(from = %status, to = %to, "order changed");
+                            count_change(status, to, reason, flag);
                             return Ok(Committed::Applied { from: status, to });
                         }
                         Err(RepositoryError::Conflict(_)) => continue,
@@ -164,6 +167,8 @@ impl Context {
                 Decision::Ignored { reason, note, flag } => {
                     match (flag, note) {
                         (Some(attention), note) => {
+                            metrics::counter!("coffee_orders_flagged_total", "attention" => attention.as_str())
+                                .increment(1);
                             let mut flagged = OrderChange::new(order_id);
                             flagged.attention = Some(attention);
                             flagged.history.extend(note);
@@ -180,5 +185,26 @@ impl Context {
         Err(RepositoryError::Conflict(format!(
             "order {order_id}: too many concurrent changes"
         )))
+    }
+}
+
+/// What a committed change counts in the metrics the server exports (names in docs/operations.md).
+fn count_change(
+    from: OrderStatus,
+    to: OrderStatus,
+    reason: Option<crate::FailureReason>,
+    flag: Option<crate::Attention>,
+) {
+    if from != to {
+        metrics::counter!("coffee_order_transitions_total", "from" => from.as_str(), "to" => to.as_str())
+            .increment(1);
+        if let (Some(reason), true) = (reason, to.is_terminal() || to == OrderStatus::Created) {
+            metrics::counter!("coffee_order_failures_total", "reason" => reason.as_str())
+                .increment(1);
+        }
+    }
+    if let Some(attention) = flag {
+        metrics::counter!("coffee_orders_flagged_total", "attention" => attention.as_str())
+            .increment(1);
     }
 }

@@ -95,6 +95,14 @@ impl Worker {
             };
             count += 1;
             let result = self.execute(&job).await;
+            let outcome = match &result {
+                Ok(JobOutcome::Done) => "done",
+                Ok(JobOutcome::RunAgainAt(_)) => "scheduled",
+                Err(JobError::Retry(_)) if !job.is_last_attempt() => "retry",
+                Err(_) => "dead",
+            };
+            metrics::counter!("coffee_jobs_run_total", "kind" => job.kind.as_str(), "outcome" => outcome)
+                .increment(1);
             let now = self.ctx.now();
             let settled = match result {
                 Ok(JobOutcome::Done) => queue.complete(&job).await,
@@ -154,7 +162,17 @@ impl Worker {
         } else {
             // Recorded before sending: a crash from here on can never lead to a second send.
             ports.jobs.mark_sent(job).await?;
-            match self.send(&order, device.as_ref()).await {
+            let sent = self.send(&order, device.as_ref()).await;
+            let outcome = match &sent {
+                Ok(()) => "accepted",
+                Err(MachineError::Unavailable(_)) => "not_delivered",
+                Err(MachineError::OutcomeUnknown(_)) => "unknown",
+                Err(_) => "rejected",
+            };
+            let machine = device.as_ref().map_or("none", |d| machine_name(d.machine));
+            metrics::counter!("coffee_machine_commands_total", "machine" => machine, "outcome" => outcome)
+                .increment(1);
+            match sent {
                 Ok(()) => MachineNews::MakeAccepted,
                 Err(MachineError::Unavailable(why)) if !job.is_last_attempt() => {
                     return Err(JobError::Retry(why));
@@ -353,5 +371,14 @@ impl Worker {
             })
             .await?;
         Ok(JobOutcome::Done)
+    }
+}
+
+/// The machine kind as metrics label it.
+fn machine_name(machine: crate::MachineKind) -> &'static str {
+    match machine {
+        crate::MachineKind::Simulated => "simulated",
+        crate::MachineKind::Tmetr => "tmetr",
+        crate::MachineKind::Mqtt => "mqtt",
     }
 }

@@ -68,6 +68,26 @@ pub struct Config {
     pub rate_limit_per_ip_per_minute: u32,
     /// `RATE_LIMIT_PER_DEVICE_PER_MINUTE`: scans per device (default 120; 0: no limit).
     pub rate_limit_per_device_per_minute: u32,
+    /// Where `/metrics` is served; off unless `METRICS_ADDR` or `METRICS_TOKEN` says.
+    pub metrics: MetricsExport,
+}
+
+/// How Prometheus metrics are exported: never public by accident.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct MetricsExport {
+    /// `METRICS_ADDR`: a listener of its own (e.g. `127.0.0.1:9464`) serving `/metrics`.
+    pub addr: Option<SocketAddr>,
+    /// `METRICS_TOKEN`: `/metrics` on the main listener too, for `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for MetricsExport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsExport")
+            .field("addr", &self.addr)
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 /// `TMETR_*`: where Tmetr is and how to authenticate.
@@ -144,6 +164,7 @@ impl Config {
         let trusted_proxies = read::trusted_proxies(&vars)?;
         let workers = read::workers(&vars)?;
         let rate_limits = read::rate_limits(&vars)?;
+        let metrics = read::metrics(&vars)?;
         read::production(&http, &runtime, &database)?;
         Ok(Config {
             bind_addr: http.bind_addr,
@@ -169,6 +190,7 @@ impl Config {
             job_workers: workers.count,
             rate_limit_per_ip_per_minute: rate_limits.per_ip_per_minute,
             rate_limit_per_device_per_minute: rate_limits.per_device_per_minute,
+            metrics,
         })
     }
 }

@@ -400,3 +400,28 @@ pub(super) fn rate_limits(vars: &Vars<'_>) -> Result<RateLimits, ConfigError> {
         per_device_per_minute: per_minute("RATE_LIMIT_PER_DEVICE_PER_MINUTE", 120)?,
     })
 }
+
+/// `METRICS_ADDR` (a listener of its own) and `METRICS_TOKEN` (at least 16 characters; the
+/// main listener serves `/metrics` to that bearer token). Neither: no `/metrics` at all.
+pub(super) fn metrics(vars: &Vars<'_>) -> Result<super::MetricsExport, ConfigError> {
+    let addr = match vars.get("METRICS_ADDR") {
+        Some(raw) => Some(raw.parse().map_err(|_| {
+            refused(
+                "METRICS_ADDR",
+                format!("{raw:?} is not an address like 127.0.0.1:9464"),
+            )
+        })?),
+        None => None,
+    };
+    let token = vars.get("METRICS_TOKEN");
+    if token
+        .as_ref()
+        .is_some_and(|t| t.trim().chars().count() < 16)
+    {
+        return Err(refused(
+            "METRICS_TOKEN",
+            "must be at least 16 characters".to_owned(),
+        ));
+    }
+    Ok(super::MetricsExport { addr, token })
+}

@@ -346,3 +346,20 @@ fn each_refusal_says_what_is_wrong_with_the_value() {
         );
     }
 }
+
+#[test]
+fn metrics_are_off_unless_a_listener_or_a_token_of_16_characters_says_where() {
+    let off = Config::from_vars(&vars(&[])).unwrap();
+    assert_eq!(off.metrics, MetricsExport::default());
+    let on = Config::from_vars(&vars(&[
+        ("METRICS_ADDR", "127.0.0.1:9464"),
+        ("METRICS_TOKEN", "0123456789abcdef"),
+    ]))
+    .unwrap();
+    assert_eq!(on.metrics.addr.map(|a| a.port()), Some(9464));
+    assert!(!format!("{:?}", on.metrics).contains("0123456789abcdef"));
+    let short = Config::from_vars(&vars(&[("METRICS_TOKEN", "short")])).unwrap_err();
+    assert_eq!(short.variable, "METRICS_TOKEN");
+    let bad = Config::from_vars(&vars(&[("METRICS_ADDR", "everywhere")])).unwrap_err();
+    assert_eq!(bad.variable, "METRICS_ADDR");
+}

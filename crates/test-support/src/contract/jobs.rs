@@ -367,3 +367,33 @@ pub async fn a_sent_mark_survives_a_takeover_and_a_retry_clears_it(stores: &Stor
     assert_eq!(retried[0].order_id, order.id);
     assert!(!retried[0].sent);
 }
+
+/// The backlog counts jobs per kind and state and says how long the oldest due job has waited.
+pub async fn the_backlog_counts_jobs_by_kind_and_state_and_ages_the_oldest_due_one(
+    stores: &Stores,
+) {
+    seed(stores).await;
+    order_with_jobs(
+        stores,
+        "moid-1",
+        &[
+            (JobKind::PollPayment, at(-30)),
+            (JobKind::PollPayment, at(100)),
+            (JobKind::SendMakeCommand, at(-10)),
+        ],
+    )
+    .await;
+    let claimed = claim(stores, t0(), 1, Duration::minutes(1)).await;
+    stores.jobs.complete(&claimed[0]).await.unwrap();
+    let backlog = stores.jobs.backlog(t0()).await.unwrap();
+    let mut counts = backlog.counts.clone();
+    counts.sort_by_key(|(kind, state, _)| (kind.as_str(), format!("{state:?}")));
+    assert_eq!(
+        counts,
+        [
+            (JobKind::PollPayment, JobState::Queued, 2),
+            (JobKind::SendMakeCommand, JobState::Done, 1),
+        ]
+    );
+    assert_eq!(backlog.oldest_overdue, Some(Duration::seconds(30)));
+}

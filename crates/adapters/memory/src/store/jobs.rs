@@ -4,7 +4,7 @@
 use super::{MemoryStore, State};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use coffee_domain::ports::{Claim, JobQueue, JobSummary, RepositoryError, RunAgain};
+use coffee_domain::ports::{Backlog, Claim, JobQueue, JobSummary, RepositoryError, RunAgain};
 use coffee_domain::{Job, JobId, JobKind, JobState, NewJob, OrderId, PaymentId};
 use uuid::Uuid;
 
@@ -138,6 +138,24 @@ impl JobQueue for MemoryStore {
         Ok(())
     }
 
+    async fn backlog(&self, now: DateTime<Utc>) -> Result<Backlog, RepositoryError> {
+        let state = self.lock()?;
+        let mut counts: std::collections::BTreeMap<(&str, &str), (JobKind, JobState, u64)> =
+            std::collections::BTreeMap::new();
+        let mut oldest: Option<DateTime<Utc>> = None;
+        for row in state.jobs.values() {
+            let key = (row.kind.as_str(), state_name(row.state));
+            counts.entry(key).or_insert((row.kind, row.state, 0)).2 += 1;
+            if row.state == JobState::Queued && row.run_at <= now {
+                oldest = Some(oldest.map_or(row.run_at, |o| o.min(row.run_at)));
+            }
+        }
+        Ok(Backlog {
+            counts: counts.into_values().collect(),
+            oldest_overdue: oldest.map(|at| now - at),
+        })
+    }
+
     async fn jobs_of(&self, order: OrderId) -> Result<Vec<JobSummary>, RepositoryError> {
         let state = self.lock()?;
         Ok(state
@@ -162,4 +180,14 @@ fn held<'a>(state: &'a mut State, job: &Job) -> Result<&'a mut JobRow, Repositor
         )));
     }
     Ok(row)
+}
+
+/// A stable name for ordering the backlog.
+fn state_name(state: JobState) -> &'static str {
+    match state {
+        JobState::Queued => "queued",
+        JobState::Running => "running",
+        JobState::Done => "done",
+        JobState::Dead => "dead",
+    }
 }

@@ -8,8 +8,8 @@ use crate::models::{ClaimedJobRow, JobSummaryRow};
 use crate::schema::jobs;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use coffee_domain::ports::{Claim, JobQueue, JobSummary, RepositoryError, RunAgain};
-use coffee_domain::{Job, JobState, OrderId};
+use coffee_domain::ports::{Backlog, Claim, JobQueue, JobSummary, RepositoryError, RunAgain};
+use coffee_domain::{Job, JobKind, JobState, OrderId};
 use diesel::dsl::{exists, now as db_now, select, sql};
 use diesel::prelude::*;
 use diesel::sql_types::Integer;
@@ -180,6 +180,38 @@ impl JobQueue for PgStore {
                 .execute(conn)
                 .await?;
             not_held_unless_touched(conn, job, touched).await
+        })
+        .await
+    }
+
+    async fn backlog(&self, now: DateTime<Utc>) -> Result<Backlog, RepositoryError> {
+        self.run(async |conn| {
+            let rows: Vec<(String, String, i64)> = jobs::table
+                .group_by((jobs::kind, jobs::state))
+                .select((jobs::kind, jobs::state, diesel::dsl::count_star()))
+                .order((jobs::kind, jobs::state))
+                .load(conn)
+                .await?;
+            let oldest: Option<DateTime<Utc>> = jobs::table
+                .filter(jobs::state.eq(JobState::Queued.code()))
+                .filter(jobs::run_at.le(now))
+                .select(diesel::dsl::min(jobs::run_at))
+                .first(conn)
+                .await?;
+            let counts = rows
+                .into_iter()
+                .map(|(kind, state, count)| {
+                    Ok((
+                        JobKind::decode(&kind)?,
+                        JobState::decode(&state)?,
+                        u64::try_from(count).unwrap_or(0),
+                    ))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            Ok(Backlog {
+                counts,
+                oldest_overdue: oldest.map(|at| now - at),
+            })
         })
         .await
     }

@@ -71,6 +71,7 @@ impl Checkout {
         tracing::Span::current().record("order.id", tracing::field::display(order.id));
         if inserted {
             ports.orders.record(vec![created]).await?;
+            metrics::counter!("coffee_orders_created_total").increment(1);
             tracing::info!(order.id = %order.id, device = %order.device, price = order.price.kopecks(), "order created");
         }
         Ok(self.outcome(&device, &merchant, order))
@@ -261,10 +262,14 @@ impl Checkout {
             })
             .await?;
         match committed {
-            Committed::Applied { .. } => Ok(PaymentRedirect {
-                payment_id: payment.id,
-                redirect_url: payment.confirmation_url,
-            }),
+            Committed::Applied { .. } => {
+                metrics::counter!("coffee_payments_created_total", "provider" => payment.provider.as_str())
+                    .increment(1);
+                Ok(PaymentRedirect {
+                    payment_id: payment.id,
+                    redirect_url: payment.confirmation_url,
+                })
+            }
             // A concurrent call won; it carried the same idempotency key, so the provider
             // returned the same payment. Answer with the stored one.
             Committed::Duplicate { .. } | Committed::Ignored { .. } => {
