@@ -202,3 +202,114 @@ impl Probe {
         all
     }
 }
+
+/// A Mosquitto of the test's own, on a free port, that the test may kill and start again
+/// (the shared broker must stay up for the other tests). Killed when dropped.
+pub struct OwnBroker {
+    pub port: u16,
+    dir: std::path::PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl OwnBroker {
+    /// Starts `mosquitto` with `extra` configuration lines after its listener (TLS files…);
+    /// `None` (after a loud `SKIPPED`) when the binary is missing outside CI.
+    pub fn start(extra: &str) -> Option<OwnBroker> {
+        Self::start_in(&Self::scratch_dir(), extra)
+    }
+
+    /// A fresh directory for the broker's configuration (and the test's certificates).
+    pub fn scratch_dir() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "coffee-mqtt-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        ));
+        std::fs::create_dir_all(&dir).expect("scratch directory");
+        dir
+    }
+
+    pub fn start_in(dir: &std::path::Path, extra: &str) -> Option<OwnBroker> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let config = format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n{extra}\n"
+        );
+        std::fs::write(dir.join("mosquitto.conf"), config).expect("broker configuration");
+        let mut broker = OwnBroker {
+            port,
+            dir: dir.to_owned(),
+            child: None,
+        };
+        match broker.spawn() {
+            Ok(()) => Some(broker),
+            Err(error) if in_ci() => {
+                panic!("cannot start mosquitto and CI=true, so this test fails instead of skipping: {error}")
+            }
+            Err(error) => {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "SKIPPED: cannot start mosquitto ({error}); install it to run this test"
+                );
+                None
+            }
+        }
+    }
+
+    fn spawn(&mut self) -> Result<(), String> {
+        let child = std::process::Command::new("mosquitto")
+            .arg("-c")
+            .arg(self.dir.join("mosquitto.conf"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        self.child = Some(child);
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+        for _ in 0..100 {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(format!("mosquitto did not listen on {addr}"))
+    }
+
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    pub fn broker(&self) -> Broker {
+        Broker {
+            url: self.url(),
+            host: "127.0.0.1".to_owned(),
+            port: self.port,
+        }
+    }
+
+    /// SIGKILL: no goodbye to the clients.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn().expect("mosquitto restarts");
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
