@@ -7,7 +7,7 @@ use crate::helpers::{app, qr, TestApp};
 use coffee_domain::MachineKind;
 use coffee_test_support::fixtures::{device, drink, merchant};
 use coffee_test_support::fleet_file::{fleet, FleetBuilder};
-use coffee_test_support::test_broker::{broker, Broker, Probe, Received, Topics};
+use coffee_test_support::test_broker::{broker, Broker, OwnBroker, Probe, Received, Topics};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -260,4 +260,85 @@ async fn ready_says_degraded_but_answers_200_while_the_broker_is_unreachable() {
         ready,
         serde_json::json!({ "status": "degraded", "mqtt": "disconnected" })
     );
+}
+
+/// Polls `/ready` until its `mqtt` field says `state` (at most 5 s).
+async fn wait_for_mqtt(app: &TestApp, state: &str) {
+    for _ in 0..250 {
+        let ready: serde_json::Value = app.get("/ready").await.json().await.unwrap();
+        if ready["mqtt"] == state {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("mqtt never {state}");
+}
+
+#[tokio::test]
+async fn orders_paid_while_the_broker_was_down_each_get_one_command_after_it_restarts_and_complete()
+{
+    let Some(mut own) = OwnBroker::start("") else {
+        return;
+    };
+    let broker = own.broker();
+    let topics = broker.topics();
+    let app = app(&mqtt_fleet())
+        .vars(&mqtt_vars(&broker, &topics))
+        .spawn()
+        .await;
+    wait_for_mqtt(&app, "connected").await;
+    own.kill();
+    wait_for_mqtt(&app, "disconnected").await;
+
+    // The test device skips the online check, so it can be sold while the broker is down.
+    let uuids = ["restart-1", "restart-2", "restart-3"];
+    let mut orders = Vec::new();
+    for uuid in uuids {
+        let order = app.scan("mq-test", "1", "1", uuid).await;
+        pay(&app, &order).await;
+        orders.push(order);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for order in &orders {
+        // Certainly not sent: still paid, its make job waiting to try again.
+        assert_eq!(app.status(order).await["status"], "paid");
+    }
+
+    own.restart();
+    wait_for_mqtt(&app, "connected").await;
+    let mut machines = Probe::connect(&broker, &[format!("{}/+/commands", topics.prefix)]).await;
+    // The retries' backoff on the test's clock, step by step, until every command is out
+    // (and no further: the dispense deadline runs from then).
+    let mut commanded = Vec::new();
+    for step in [2, 4, 8, 16, 32] {
+        app.clock.advance(chrono::Duration::seconds(step));
+        for message in machines.collect(Duration::from_millis(300)).await {
+            assert_eq!(message.topic, topics.command_of("mq-test"));
+            commanded.push(message.json()["orderUuid"].as_str().unwrap().to_owned());
+        }
+        if commanded.len() >= uuids.len() {
+            break;
+        }
+    }
+    commanded.extend(
+        machines
+            .collect(Duration::from_millis(300))
+            .await
+            .iter()
+            .map(|m| m.json()["orderUuid"].as_str().unwrap().to_owned()),
+    );
+    commanded.sort();
+    assert_eq!(commanded, uuids, "each paid order's command once");
+
+    for (order, uuid) in orders.iter().zip(uuids) {
+        app.wait_for_status(order, "make_pending").await;
+        machines
+            .publish(
+                &topics.event_of("mq-test"),
+                format!(r#"{{"orderUuid":"{uuid}","status":"success"}}"#),
+                false,
+            )
+            .await;
+        app.wait_for_status(order, "successful").await;
+    }
 }
