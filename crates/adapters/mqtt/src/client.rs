@@ -192,7 +192,7 @@ impl MqttClient {
 
 /// Private-CA roots (or the Mozilla set) and an optional client certificate, on the
 /// workspace's one crypto provider (ring).
-fn tls_config(config: &MqttConfig) -> Result<ClientConfig, ConfigError> {
+pub(crate) fn tls_config(config: &MqttConfig) -> Result<ClientConfig, ConfigError> {
     let tls = |what: &str, e: &dyn std::fmt::Display| ConfigError::Tls(format!("{what}: {e}"));
     let roots = match &config.ca_file {
         None => RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),

@@ -22,12 +22,13 @@
 //! Files by role (the same in every external-service adapter): `config.rs` settings and topic
 //! templates, `client.rs` transport, `transformers.rs` wire types and the legacy frame,
 //! `gateway.rs` the port; besides them `events.rs` (inbound messages, in place of
-//! `notification.rs`).
+//! `notification.rs`) and `simulator.rs` (a virtual machine for operators and tests).
 
 mod client;
 mod config;
 mod events;
 mod gateway;
+mod simulator;
 mod transformers;
 
 pub use config::{
@@ -37,6 +38,7 @@ pub use config::{
 };
 pub use events::Handled;
 pub use gateway::MqttGateway;
+pub use simulator::{Narrator, VirtualMachine, VirtualOutcome};
 pub use transformers::{
     crc8, legacy_frame, legacy_json, legacy_make_frame, EventStatus, MakePayload, OrderEvent,
     Presence,

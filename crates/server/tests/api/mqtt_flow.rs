@@ -4,10 +4,12 @@
 //! MQTT machines are offline.
 
 use crate::helpers::{app, qr, TestApp};
+use coffee_adapter_mqtt::{Narrator, VirtualMachine, VirtualOutcome};
 use coffee_domain::MachineKind;
 use coffee_test_support::fixtures::{device, drink, merchant};
 use coffee_test_support::fleet_file::{fleet, FleetBuilder};
 use coffee_test_support::test_broker::{broker, Broker, OwnBroker, Probe, Received, Topics};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -341,4 +343,61 @@ async fn orders_paid_while_the_broker_was_down_each_get_one_command_after_it_res
             .await;
         app.wait_for_status(order, "successful").await;
     }
+}
+
+/// `coffee-pay machine simulate` as a library: the virtual machine on `device`, its lines
+/// collected.
+fn virtual_machine(
+    broker: &Broker,
+    topics: &Topics,
+    device: &str,
+    outcome: VirtualOutcome,
+) -> (tokio::task::JoinHandle<()>, Arc<Mutex<Vec<String>>>) {
+    let mut config = coffee_adapter_mqtt::MqttConfig::new(&broker.url);
+    config.command_topic = topics.command.clone();
+    config.event_topic = topics.event.clone();
+    config.status_topic = topics.status.clone();
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let said = lines.clone();
+    let say: Narrator = Arc::new(move |line| said.lock().unwrap().push(line));
+    let machine = VirtualMachine {
+        device: device.to_owned(),
+        outcome,
+        delay: Duration::from_millis(50),
+    };
+    let task = tokio::spawn(async move {
+        machine.run(&config, say).await.unwrap();
+    });
+    (task, lines)
+}
+
+#[tokio::test]
+async fn the_virtual_machine_announces_itself_and_drives_a_paid_order_to_successful() {
+    let Some(broker) = broker() else { return };
+    let (app, machines, topics) = spawn_with_broker(&broker, &[]).await;
+    let (task, lines) = virtual_machine(&broker, &topics, "mq-1", VirtualOutcome::Success);
+
+    let order = scan_when_online(&app, "mq-1", "virtual-1").await;
+    pay(&app, &order).await;
+    app.wait_for_status(&order, "successful").await;
+    let said = lines.lock().unwrap().join("\n");
+    assert!(said.contains("announced online"), "{said}");
+    assert!(said.contains("make order virtual-1"), "{said}");
+    assert!(said.contains("order virtual-1: success"), "{said}");
+    task.abort();
+    forget_presence(&machines, &topics, &["mq-1"]).await;
+}
+
+#[tokio::test]
+async fn the_virtual_machine_told_to_fail_gets_the_money_returned() {
+    let Some(broker) = broker() else { return };
+    let (app, machines, topics) = spawn_with_broker(&broker, &[]).await;
+    let (task, _lines) = virtual_machine(&broker, &topics, "mq-2", VirtualOutcome::Failed);
+
+    let order = scan_when_online(&app, "mq-2", "virtual-2").await;
+    pay(&app, &order).await;
+    app.wait_for_status(&order, "failed").await;
+    app.wait_for_payment_status(&order, "refunded").await;
+    task.abort();
+    forget_presence(&machines, &topics, &["mq-2"]).await;
 }
