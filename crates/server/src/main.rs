@@ -1,6 +1,7 @@
 //! `coffee-pay` — the Coffee Payments Server.
 
 use coffee_adapter_memory::{MemoryStore, SystemClock};
+use coffee_adapter_mqtt::{Narrator, VirtualMachine, VirtualOutcome};
 use coffee_adapter_postgres::PgStore;
 use coffee_domain::ports::CatalogRepository;
 use coffee_server::config::Config;
@@ -19,6 +20,9 @@ USAGE:
     coffee-pay fleet apply FILE     upsert merchants, devices and drinks from a fleet file
     coffee-pay fleet check FILE     check a fleet file without applying it
     coffee-pay migrate              apply pending database migrations (DATABASE_URL)
+    coffee-pay machine simulate --device ID [--outcome success|failed|silent] [--delay-ms N]
+                                    a virtual MQTT machine on the broker of MQTT_URL: announces
+                                    itself online and answers every make command on its topic
     coffee-pay help                 this text
 
 Configuration comes from the environment and a .env file; see docs/configuration.md.";
@@ -46,6 +50,7 @@ fn main() -> ExitCode {
             ["fleet", "apply", file] => fleet_command(&config, file, true).await,
             ["fleet", "check", file] => fleet_command(&config, file, false).await,
             ["migrate"] => migrate_command(&config).await,
+            ["machine", "simulate", options @ ..] => simulate_command(&config, options).await,
             ["help" | "--help" | "-h"] => {
                 println!("{USAGE}");
                 ExitCode::SUCCESS
@@ -204,4 +209,73 @@ async fn migrate_command(config: &Config) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `machine simulate`: runs a virtual MQTT machine until Ctrl-C.
+async fn simulate_command(config: &Config, options: &[&str]) -> ExitCode {
+    let Some(mqtt) = &config.mqtt else {
+        eprintln!(
+            "MQTT_URL is not set: the virtual machine connects to the broker the server uses"
+        );
+        return ExitCode::from(2);
+    };
+    let machine = match simulate_options(options) {
+        Ok(machine) => machine,
+        Err(error) => {
+            eprintln!("{error}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    println!(
+        "virtual machine {} on {}: answers {:?} after {} ms (Ctrl-C stops it)",
+        machine.device,
+        mqtt.url,
+        machine.outcome,
+        machine.delay.as_millis()
+    );
+    let say: Narrator = Arc::new(|line| println!("{line}"));
+    tokio::select! {
+        outcome = machine.run(mqtt, say) => match outcome {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("MQTT_*: {error}");
+                ExitCode::from(2)
+            }
+        },
+        _ = tokio::signal::ctrl_c() => ExitCode::SUCCESS,
+    }
+}
+
+fn simulate_options(options: &[&str]) -> Result<VirtualMachine, String> {
+    let mut device = None;
+    let mut outcome = VirtualOutcome::Success;
+    let mut delay_ms: u64 = 2000;
+    let mut rest = options.iter();
+    while let Some(option) = rest.next() {
+        let mut value = || {
+            rest.next()
+                .copied()
+                .ok_or_else(|| format!("{option} needs a value"))
+        };
+        match *option {
+            "--device" => device = Some(value()?.to_owned()),
+            "--outcome" => {
+                let text = value()?;
+                outcome = VirtualOutcome::parse(text)
+                    .ok_or_else(|| format!("--outcome {text:?}: success, failed or silent"))?;
+            }
+            "--delay-ms" => {
+                let text = value()?;
+                delay_ms = text
+                    .parse()
+                    .map_err(|_| format!("--delay-ms {text:?} is not a number of milliseconds"))?;
+            }
+            other => return Err(format!("unknown option {other:?}")),
+        }
+    }
+    Ok(VirtualMachine {
+        device: device.ok_or("--device is required")?,
+        outcome,
+        delay: Duration::from_millis(delay_ms),
+    })
 }

@@ -17,6 +17,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use chrono::Duration;
 use coffee_adapter_memory::{MemoryStore, RandomIds};
+use coffee_adapter_mqtt::MqttGateway;
 use coffee_adapter_postgres::PgStore;
 use coffee_adapter_sandbox::{SandboxProvider, SimulatedMachine};
 use coffee_adapter_tbank::{TbankConfig, TbankGateway};
@@ -64,6 +65,8 @@ pub struct Wiring {
     /// Direct handles for demo and tests.
     pub memory: Option<Arc<MemoryStore>>,
     pub machine: Arc<SimulatedMachine>,
+    /// The MQTT connection when `MQTT_URL` is set (its state is part of `/ready`).
+    pub mqtt: Option<Arc<MqttGateway>>,
     /// Opens sealed credentials and device keys.
     pub secrets: SecretBox,
 }
@@ -179,6 +182,7 @@ where
     S: CatalogRepository + OrderRepository + PaymentRepository + JobQueue + 'static,
 {
     let (reports_tx, reports_rx) = mpsc::unbounded_channel();
+    let mqtt = mqtt_gateway(config, &reports_tx, &clock)?;
     let machine = Arc::new(SimulatedMachine::reporting(clock.clone(), reports_tx));
     let mut payment_gateways: HashMap<ProviderKind, Arc<dyn PaymentGateway>> = HashMap::new();
     payment_gateways.insert(ProviderKind::Yookassa, yookassa_gateway(config, &secrets)?);
@@ -189,6 +193,9 @@ where
     let mut machine_gateways: HashMap<MachineKind, Arc<dyn MachineGateway>> = HashMap::new();
     if let Some(tmetr) = tmetr_gateway(config)? {
         machine_gateways.insert(MachineKind::Tmetr, tmetr);
+    }
+    if let Some(mqtt) = &mqtt {
+        machine_gateways.insert(MachineKind::Mqtt, mqtt.clone());
     }
     let sandbox = if sandbox {
         let sandbox = Arc::new(SandboxProvider::new(config.base_url.clone()));
@@ -214,8 +221,27 @@ where
         dispense_reports: Some(reports_rx),
         memory,
         machine,
+        mqtt,
         secrets,
     })
+}
+
+/// The MQTT gateway when `MQTT_URL` is set: it connects in the background (a broker that is
+/// down at start only delays make commands, which wait as `Unavailable`), and the machines'
+/// dispense results go into the same channel as the simulated machines', to
+/// `Dispensing::apply_report`.
+pub fn mqtt_gateway(
+    config: &Config,
+    reports: &mpsc::UnboundedSender<DispenseReport>,
+    clock: &Arc<dyn Clock>,
+) -> Result<Option<Arc<MqttGateway>>, StartupError> {
+    let Some(settings) = &config.mqtt else {
+        return Ok(None);
+    };
+    let gateway = MqttGateway::start(settings.clone(), reports.clone(), clock.clone())
+        .map_err(|e| StartupError::Unsupported(format!("MQTT_*: {e}")))?;
+    tracing::info!(url = %settings.url, client_id = %settings.client_id, "MQTT machine gateway on");
+    Ok(Some(Arc::new(gateway)))
 }
 
 /// Production: Postgres (migrated at start unless `MIGRATE_ON_START=false`). The sandbox
@@ -347,13 +373,15 @@ impl Application {
         let sandbox_enabled = wiring.sandbox.is_some();
         // The demo index lists every device: only for in-memory demo data.
         let demo = config.is_demo() && wiring.memory.is_some();
-        let state = web::Data::new(AppState::new(
+        let mut state = AppState::new(
             wiring.ctx.clone(),
             Pages::load()?,
             wiring.sandbox,
             wiring.secrets,
             config.base_url.clone(),
-        ));
+        );
+        state.mqtt = wiring.mqtt;
+        let state = web::Data::new(state);
         let trusted_proxies = web::Data::new(TrustedProxies::new(config.trusted_proxies.clone()));
         // One set of buckets for every worker thread of this process.
         let rate_limits = web::Data::new(RateLimits::new(

@@ -3,6 +3,7 @@
 use crate::device_auth::ReplayGuard;
 use crate::pages::Pages;
 use crate::secrets::SecretBox;
+use coffee_adapter_mqtt::MqttGateway;
 use coffee_adapter_sandbox::SandboxProvider;
 use coffee_domain::ports::{CatalogRepository, Clock, OrderRepository};
 use coffee_domain::services::checkout::Checkout;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub catalog: Arc<dyn CatalogRepository>,
     /// `BASE_URL`: the public address providers send customers back to.
     pub base_url: String,
+    /// The MQTT connection, when configured: `/ready` says whether it is up.
+    pub mqtt: Option<Arc<MqttGateway>>,
 }
 
 impl AppState {
@@ -50,6 +53,7 @@ impl AppState {
             replay_guard: ReplayGuard::default(),
             catalog: ctx.ports.catalog.clone(),
             base_url,
+            mqtt: None,
         }
     }
 }

@@ -124,3 +124,51 @@ fn a_fleet_for_a_database_refuses_sandbox_devices_unless_staging_allows_them() {
     let staging = check_on_a_database(sandbox, &[("SANDBOX_ALLOW_WITH_DATABASE", "true")]);
     assert!(staging.status.success(), "{}", stderr(&staging));
 }
+
+#[test]
+fn machine_simulate_without_mqtt_url_refuses_naming_it() {
+    let output = coffee_pay(&["machine", "simulate", "--device", "mq-1"], &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).starts_with("MQTT_URL is not set"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn machine_simulate_without_a_device_or_with_an_unknown_outcome_refuses_with_the_usage() {
+    let broker = [("MQTT_URL", "mqtt://127.0.0.1:9")];
+    for args in [
+        &["machine", "simulate"][..],
+        &[
+            "machine",
+            "simulate",
+            "--device",
+            "mq-1",
+            "--outcome",
+            "maybe",
+        ][..],
+        &[
+            "machine",
+            "simulate",
+            "--device",
+            "mq-1",
+            "--delay-ms",
+            "soon",
+        ][..],
+    ] {
+        let output = coffee_pay(args, &broker);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains("USAGE:"),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+}

@@ -9,6 +9,9 @@
 //!   adapter must keep, and [`contract_tests!`] to run them all as separate tests;
 //! * [`test_db`] — throw-away Postgres databases cloned from a template migrated once per
 //!   test process, skipped loudly (or failed under `CI=true`) when Postgres is not reachable;
+//! * [`test_broker`] — the MQTT broker tests use (Mosquitto), skipped loudly (or failed under
+//!   `CI=true`) when unreachable, unique topics per test, and a probe client that plays the
+//!   machines;
 //! * [`fakes`] — stateful local HTTP fakes of YooKassa and Tmetr for end-to-end tests.
 //!
 //! Its checks report violations by panicking, as tests do; hence `unwrap` is allowed here.
@@ -18,4 +21,5 @@ pub mod contract;
 pub mod fakes;
 pub mod fixtures;
 pub mod fleet_file;
+pub mod test_broker;
 pub mod test_db;

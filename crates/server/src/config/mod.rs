@@ -5,6 +5,7 @@ mod read;
 #[cfg(test)]
 mod tests;
 
+use coffee_adapter_mqtt::MqttConfig;
 use ipnet::IpNet;
 use read::Vars;
 use std::collections::HashMap;
@@ -51,6 +52,9 @@ pub struct Config {
     pub database_pool_size: usize,
     /// Tmetr telemetry/commander API; `None` when `TMETR_HOST` is unset.
     pub tmetr: Option<TmetrSettings>,
+    /// The MQTT broker machines with `machine = "mqtt"` are reached through; `None` when
+    /// `MQTT_URL` is unset (their scans then answer «offline»).
+    pub mqtt: Option<MqttConfig>,
     /// `YOOKASSA_API_URL`.
     pub yookassa_api_url: String,
     /// `YOOKASSA_TRUSTED_IPS`: notification senders believed; default the official ranges.
@@ -121,6 +125,7 @@ impl std::fmt::Debug for Config {
             .field("demo", &self.is_demo())
             .field("sandbox_enabled", &self.sandbox_enabled)
             .field("tmetr", &self.tmetr)
+            .field("mqtt", &self.mqtt)
             .finish_non_exhaustive()
     }
 }
@@ -159,6 +164,7 @@ impl Config {
         let runtime = read::runtime(&vars)?;
         let database = read::database(&vars)?;
         let tmetr = read::tmetr(&vars)?;
+        let mqtt = read::mqtt(&vars)?;
         let yookassa = read::yookassa(&vars)?;
         let tbank_api_url = read::tbank_api_url(&vars)?;
         let trusted_proxies = read::trusted_proxies(&vars)?;
@@ -182,6 +188,7 @@ impl Config {
             migrate_on_start: database.migrate_on_start,
             database_pool_size: database.pool_size,
             tmetr,
+            mqtt,
             yookassa_api_url: yookassa.api_url,
             yookassa_trusted_ips: yookassa.trusted_ips,
             tbank_api_url,

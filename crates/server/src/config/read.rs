@@ -4,6 +4,7 @@
 use super::{ConfigError, LogFormat, TmetrSettings};
 use crate::edge::parse_cidr_list;
 use crate::secrets::MIN_SECRET_KEY_LEN;
+use coffee_adapter_mqtt::{Endpoint, MqttConfig, TopicTemplate};
 use coffee_adapter_yookassa::{YookassaConfig, DEFAULT_API_URL};
 use ipnet::IpNet;
 use std::collections::HashMap;
@@ -282,8 +283,8 @@ pub(super) fn production(
     Ok(())
 }
 
-/// Prefixes of the variables that configure real providers and machines (`TBANK_` and
-/// `MQTT_` for those to come).
+/// Prefixes of the variables that configure real providers and machines (`TBANK_` for the
+/// one to come).
 const PRODUCTION_PREFIXES: [&str; 4] = ["YOOKASSA_", "TMETR_", "TBANK_", "MQTT_"];
 
 /// The first production setting present (`SECRET_KEY`, then the others by name), if any:
@@ -326,6 +327,95 @@ pub(super) fn tmetr(vars: &Vars<'_>) -> Result<Option<TmetrSettings>, ConfigErro
         return Err(refused("TMETR_CLIENT_ID", "required with TMETR_TOKEN_URL"));
     }
     Ok(Some(settings))
+}
+
+/// `MQTT_*`, read only when `MQTT_URL` is set; every value is checked here, so a bad topic
+/// template or half a client certificate stops the start with the variable's name.
+pub(super) fn mqtt(vars: &Vars<'_>) -> Result<Option<MqttConfig>, ConfigError> {
+    let Some(url) = vars.get("MQTT_URL") else {
+        return Ok(None);
+    };
+    let endpoint = Endpoint::parse(&url).map_err(|e| refused("MQTT_URL", e.to_string()))?;
+    let mut config = MqttConfig::new(&url);
+    config.username = vars.get("MQTT_USERNAME");
+    config.password = vars.get("MQTT_PASSWORD");
+    if config.password.is_some() && config.username.is_none() {
+        return Err(refused("MQTT_USERNAME", "required with MQTT_PASSWORD"));
+    }
+    let file = |variable: &'static str| -> Result<Option<std::path::PathBuf>, ConfigError> {
+        let Some(path) = vars.get(variable) else {
+            return Ok(None);
+        };
+        if !endpoint.tls {
+            return Err(refused(variable, "set, but MQTT_URL is not mqtts://"));
+        }
+        if !std::path::Path::new(&path).is_file() {
+            return Err(refused(
+                variable,
+                format!("{path:?} is not a readable file"),
+            ));
+        }
+        Ok(Some(path.into()))
+    };
+    config.ca_file = file("MQTT_CA_FILE")?;
+    config.client_cert_file = file("MQTT_CLIENT_CERT_FILE")?;
+    config.client_key_file = file("MQTT_CLIENT_KEY_FILE")?;
+    if config.client_cert_file.is_some() != config.client_key_file.is_some() {
+        let missing = if config.client_cert_file.is_some() {
+            "MQTT_CLIENT_KEY_FILE"
+        } else {
+            "MQTT_CLIENT_CERT_FILE"
+        };
+        return Err(refused(
+            missing,
+            "a client certificate needs its key and a key its certificate",
+        ));
+    }
+    if let Some(client_id) = vars.get("MQTT_CLIENT_ID") {
+        config.client_id = client_id;
+    }
+    config.keep_alive = std::time::Duration::from_secs(vars.number(
+        "MQTT_KEEP_ALIVE_SECONDS",
+        30,
+        5..=600,
+        " of seconds",
+    )?);
+    config.publish_timeout = std::time::Duration::from_secs(vars.number(
+        "MQTT_PUBLISH_TIMEOUT_SECONDS",
+        5,
+        1..=60,
+        " of seconds",
+    )?);
+    for (variable, slot) in [
+        ("MQTT_COMMAND_TOPIC", &mut config.command_topic),
+        ("MQTT_EVENT_TOPIC", &mut config.event_topic),
+        ("MQTT_STATUS_TOPIC", &mut config.status_topic),
+    ] {
+        if let Some(template) = vars.get(variable) {
+            TopicTemplate::parse(variable, &template)
+                .map_err(|e| refused(variable, e.to_string()))?;
+            *slot = template;
+        }
+    }
+    if let Some(topic) = vars.get("MQTT_LEGACY_TOPIC") {
+        config.legacy_topic = topic;
+    }
+    // `off` for a single server on a broker without shared subscriptions.
+    match vars.get("MQTT_SHARED_GROUP") {
+        Some(group) if group.eq_ignore_ascii_case("off") => config.shared_group = None,
+        Some(group) => config.shared_group = Some(group),
+        None => {}
+    }
+    config.validate().map_err(|e| {
+        let variable = match e {
+            coffee_adapter_mqtt::ConfigError::BadSharedGroup(_) => "MQTT_SHARED_GROUP",
+            coffee_adapter_mqtt::ConfigError::EmptyClientId => "MQTT_CLIENT_ID",
+            coffee_adapter_mqtt::ConfigError::BadTopic { .. } => "MQTT_LEGACY_TOPIC",
+            _ => "MQTT_URL",
+        };
+        refused(variable, e.to_string())
+    })?;
+    Ok(Some(config))
 }
 
 pub(super) struct Yookassa {

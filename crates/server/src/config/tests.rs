@@ -170,6 +170,7 @@ fn serving_production_settings_without_a_database_is_refused_naming_both() {
             "YOOKASSA_API_URL" => "https://api.yookassa.ru/v3",
             "YOOKASSA_TRUSTED_IPS" => "185.71.76.0/27",
             "TMETR_HOST" => "telemetry.fwsoft.ru",
+            "MQTT_URL" => "mqtt://broker.local:1883",
             _ => "x",
         };
         let mut pairs = vec![(variable, value)];
@@ -362,4 +363,107 @@ fn metrics_are_off_unless_a_listener_or_a_token_of_16_characters_says_where() {
     assert_eq!(short.variable, "METRICS_TOKEN");
     let bad = Config::from_vars(&vars(&[("METRICS_ADDR", "everywhere")])).unwrap_err();
     assert_eq!(bad.variable, "METRICS_ADDR");
+}
+
+#[test]
+fn mqtt_is_off_without_mqtt_url_and_takes_the_documented_defaults_with_it() {
+    assert_eq!(Config::from_vars(&vars(&[])).unwrap().mqtt, None);
+    let mqtt = Config::from_vars(&vars(&[("MQTT_URL", "mqtt://broker:1883")]))
+        .unwrap()
+        .mqtt
+        .unwrap();
+    assert_eq!(mqtt.command_topic, "vending/{device_uuid}/commands");
+    assert_eq!(mqtt.event_topic, "vending/{device_uuid}/events/order");
+    assert_eq!(mqtt.status_topic, "vending/{device_uuid}/status");
+    assert_eq!(mqtt.legacy_topic, "technical");
+    assert_eq!(mqtt.shared_group.as_deref(), Some("coffee-pay"));
+    assert_eq!(mqtt.keep_alive, std::time::Duration::from_secs(30));
+    assert!(mqtt.client_id.starts_with("coffee-pay-"));
+    let other = Config::from_vars(&vars(&[("MQTT_URL", "mqtt://broker:1883")]))
+        .unwrap()
+        .mqtt
+        .unwrap();
+    assert_ne!(mqtt.client_id, other.client_id, "unique per process");
+}
+
+#[test]
+fn mqtt_settings_are_read_and_yandex_style_templates_are_accepted() {
+    let mqtt = Config::from_vars(&vars(&[
+        ("MQTT_URL", "mqtts://mqtt.example.com"),
+        ("MQTT_USERNAME", "registry"),
+        ("MQTT_PASSWORD", "very-secret-password"),
+        ("MQTT_CLIENT_ID", "pay-1"),
+        ("MQTT_COMMAND_TOPIC", "$devices/{device_uuid}/commands"),
+        ("MQTT_EVENT_TOPIC", "$devices/{device_uuid}/events/order"),
+        ("MQTT_SHARED_GROUP", "off"),
+    ]))
+    .unwrap();
+    assert!(!format!("{mqtt:?}").contains("very-secret-password"));
+    let mqtt = mqtt.mqtt.unwrap();
+    assert_eq!(mqtt.username.as_deref(), Some("registry"));
+    assert_eq!(mqtt.client_id, "pay-1");
+    assert_eq!(mqtt.command_topic, "$devices/{device_uuid}/commands");
+    assert_eq!(mqtt.shared_group, None);
+}
+
+#[test]
+fn bad_mqtt_values_are_refused_naming_their_variable() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("MQTT_URL", "http://broker")], "MQTT_URL"),
+        (
+            &[
+                ("MQTT_URL", "mqtt://b"),
+                ("MQTT_COMMAND_TOPIC", "vending/commands"),
+            ],
+            "MQTT_COMMAND_TOPIC",
+        ),
+        (
+            &[
+                ("MQTT_URL", "mqtt://b"),
+                ("MQTT_EVENT_TOPIC", "vending/+/{device_uuid}"),
+            ],
+            "MQTT_EVENT_TOPIC",
+        ),
+        (
+            &[("MQTT_URL", "mqtt://b"), ("MQTT_CA_FILE", "Cargo.toml")],
+            "MQTT_CA_FILE",
+        ),
+        (
+            &[
+                ("MQTT_URL", "mqtts://b"),
+                ("MQTT_CA_FILE", "/nonexistent/ca.pem"),
+            ],
+            "MQTT_CA_FILE",
+        ),
+        (
+            &[
+                ("MQTT_URL", "mqtts://b"),
+                ("MQTT_CLIENT_CERT_FILE", "Cargo.toml"),
+            ],
+            "MQTT_CLIENT_KEY_FILE",
+        ),
+        (
+            &[("MQTT_URL", "mqtt://b"), ("MQTT_PASSWORD", "p")],
+            "MQTT_USERNAME",
+        ),
+        (
+            &[("MQTT_URL", "mqtt://b"), ("MQTT_KEEP_ALIVE_SECONDS", "0")],
+            "MQTT_KEEP_ALIVE_SECONDS",
+        ),
+        (
+            &[("MQTT_URL", "mqtt://b"), ("MQTT_SHARED_GROUP", "a/b")],
+            "MQTT_SHARED_GROUP",
+        ),
+        (
+            &[
+                ("MQTT_URL", "mqtt://b"),
+                ("MQTT_LEGACY_TOPIC", "technical/#"),
+            ],
+            "MQTT_LEGACY_TOPIC",
+        ),
+    ];
+    for (pairs, variable) in cases {
+        let error = Config::from_vars(&vars(pairs)).unwrap_err();
+        assert_eq!(error.variable, *variable, "{pairs:?}: {error}");
+    }
 }

@@ -10,10 +10,18 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     }))
 }
 
-/// Readiness: 200 when storage answers, else 503.
+/// Readiness: 200 when storage answers, else 503. A lost MQTT connection is `degraded`, not
+/// a failure: payments, pages and other machines work on, MQTT make commands wait and retry,
+/// and taking the server out of rotation would not bring the broker back.
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     match state.orders.ping().await {
-        Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
+        Ok(()) => match &state.mqtt {
+            None => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
+            Some(mqtt) if mqtt.is_connected() => HttpResponse::Ok()
+                .json(serde_json::json!({ "status": "ready", "mqtt": "connected" })),
+            Some(_) => HttpResponse::Ok()
+                .json(serde_json::json!({ "status": "degraded", "mqtt": "disconnected" })),
+        },
         Err(error) => {
             tracing::warn!(%error, "not ready: storage unreachable");
             HttpResponse::ServiceUnavailable()

@@ -7,6 +7,7 @@ mod devices;
 mod edge;
 mod errors;
 mod helpers;
+mod mqtt_flow;
 mod rate_limits;
 mod tbank;
 mod tmetr_flow;

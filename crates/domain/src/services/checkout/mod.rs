@@ -92,9 +92,18 @@ impl Checkout {
         if device.test {
             return Ok(());
         }
-        let gateway = self.ctx.machine_gateway(device.machine).ok_or_else(|| {
-            ScanError::Misconfigured(format!("no machine gateway {:?}", device.machine))
-        })?;
+        let gateway = match self.ctx.machine_gateway(device.machine) {
+            Some(gateway) => gateway,
+            // No broker configured: nothing can reach an MQTT machine, so it is offline to
+            // the customer, as when its broker connection is down.
+            None if device.machine == MachineKind::Mqtt => return Err(ScanError::DeviceOffline),
+            None => {
+                return Err(ScanError::Misconfigured(format!(
+                    "no machine gateway {:?}",
+                    device.machine
+                )))
+            }
+        };
         match gateway.last_heartbeat(device).await {
             Ok(Some(at)) if self.ctx.now() - at <= self.ctx.settings.device_online_threshold => {
                 Ok(())

@@ -1,0 +1,123 @@
+//! [`MqttGateway`]: the domain's [`MachineGateway`] over an MQTT broker. A make command is one
+//! QoS 1 publish on the device's command topic, delivered when the broker's PUBACK for it
+//! arrives; presence comes from the retained status topic; prices are the local catalogue's.
+
+use crate::client::MqttClient;
+use crate::config::{ConfigError, MqttConfig, TopicTemplate};
+use crate::events::{Inbound, PresenceMap};
+use crate::transformers::{MakePayload, Presence};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use coffee_domain::ports::{Clock, MachineError, MachineGateway, MakeCommand};
+use coffee_domain::services::dispensing::DispenseReport;
+use coffee_domain::{Device, DrinkNo, Money, Size};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Talks to machines whose `machine` is `mqtt`, through one connection. Dropping it closes
+/// the connection.
+pub struct MqttGateway {
+    client: MqttClient,
+    command_topic: TopicTemplate,
+    publish_timeout: Duration,
+    presence: PresenceMap,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for MqttGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttGateway")
+            .field("command_topic", &self.command_topic)
+            .field("connected", &self.client.is_connected())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MqttGateway {
+    /// Checks the configuration, reads the TLS files and starts the connection in its own
+    /// task (inside a tokio runtime). Machines' dispense results go to `reports`; the clock
+    /// stamps them and answers `last_heartbeat`.
+    pub fn start(
+        config: MqttConfig,
+        reports: mpsc::UnboundedSender<DispenseReport>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ConfigError> {
+        let checked = config.check()?;
+        let presence = PresenceMap::default();
+        let inbound = Inbound::new(
+            checked.topics.clone(),
+            config.max_payload_bytes,
+            presence.clone(),
+            reports,
+            clock.clone(),
+        );
+        let client = MqttClient::start(&config, &checked.endpoint, &checked.topics, inbound)?;
+        Ok(Self {
+            client,
+            command_topic: checked.topics.command,
+            publish_timeout: config.publish_timeout,
+            presence,
+            clock,
+        })
+    }
+
+    /// Whether the connection to the broker is up (for `/ready`).
+    pub fn is_connected(&self) -> bool {
+        self.client.is_connected()
+    }
+
+    /// Waits for the connection, at most `within`; whether it is up.
+    pub async fn wait_until_connected(&self, within: Duration) -> bool {
+        self.client.wait_until_connected(within).await
+    }
+}
+
+#[async_trait]
+impl MachineGateway for MqttGateway {
+    /// MQTT machines are priced by the local catalogue (checkout never asks).
+    async fn price(
+        &self,
+        _device: &Device,
+        _drink_no: &DrinkNo,
+        _size: Size,
+    ) -> Result<Money, MachineError> {
+        Err(MachineError::NotSupported)
+    }
+
+    /// A device whose retained presence is `online` is seen now; one that is `offline`, or
+    /// was never heard of, has no current heartbeat (`None`), so the scan answers «offline».
+    async fn last_heartbeat(&self, device: &Device) -> Result<Option<DateTime<Utc>>, MachineError> {
+        Ok(match self.presence.get(&device.device_uuid) {
+            Some((Presence::Online, _)) => Some(self.clock.now()),
+            Some((Presence::Offline, _)) | None => None,
+        })
+    }
+
+    /// One publish, QoS 1, never retained (a retained command would brew again at every
+    /// reconnect), with a new `commandId` per attempt and the machine order id as the
+    /// machine's idempotency key.
+    async fn make(&self, command: &MakeCommand) -> Result<(), MachineError> {
+        let device = command.device.device_uuid.as_str();
+        let topic = self.command_topic.topic_for(device).ok_or_else(|| {
+            MachineError::Rejected(format!(
+                "device id {device:?} cannot be an MQTT topic level"
+            ))
+        })?;
+        let command_id = uuid::Uuid::new_v4().to_string();
+        let payload =
+            MakePayload::new(command, command_id.clone(), self.clock.now().timestamp()).to_bytes();
+        self.client
+            .publish(topic.clone(), payload, self.publish_timeout)
+            .await?;
+        tracing::info!(
+            order = %command.order_id,
+            device,
+            machine_order = %command.machine_order_id,
+            command_id,
+            topic,
+            "the broker acknowledged the make command"
+        );
+        Ok(())
+    }
+}
