@@ -205,6 +205,15 @@ where
     } else {
         None
     };
+    // Every call out is counted (metrics); the adapters know nothing of it.
+    let payment_gateways = payment_gateways
+        .into_iter()
+        .map(|(kind, gateway)| (kind, crate::metrics::metered_payments(kind, gateway)))
+        .collect();
+    let machine_gateways = machine_gateways
+        .into_iter()
+        .map(|(kind, gateway)| (kind, crate::metrics::metered_machines(kind, gateway)))
+        .collect();
     let ports = Ports {
         catalog: store.clone(),
         orders: store.clone(),
@@ -380,7 +389,7 @@ impl Application {
             wiring.secrets,
             config.base_url.clone(),
         );
-        state.mqtt = wiring.mqtt;
+        state.mqtt = wiring.mqtt.clone();
         let state = web::Data::new(state);
         let trusted_proxies = web::Data::new(TrustedProxies::new(config.trusted_proxies.clone()));
         // One set of buckets for every worker thread of this process.
@@ -393,6 +402,7 @@ impl Application {
             orders: wiring.ctx.ports.orders.clone(),
             jobs: wiring.ctx.ports.jobs.clone(),
             clock: wiring.ctx.ports.clock.clone(),
+            mqtt: wiring.mqtt,
         });
         if config.metrics.addr.is_some() || config.metrics.token.is_some() {
             // Installed before the first request, so every count is kept.

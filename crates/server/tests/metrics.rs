@@ -103,6 +103,24 @@ async fn metrics_count_one_full_order_exactly_and_answer_nobody_without_the_toke
         1.0,
     );
     expect("coffee_orders_needing_operator", &[], 0.0);
+    expect(
+        "coffee_provider_calls_total",
+        &[
+            ("provider", "sandbox"),
+            ("call", "create"),
+            ("outcome", "ok"),
+        ],
+        1.0,
+    );
+    expect(
+        "coffee_machine_calls_total",
+        &[
+            ("machine", "simulated"),
+            ("call", "make"),
+            ("outcome", "ok"),
+        ],
+        1.0,
+    );
     assert!(
         value(&text, "coffee_order_failures_total", &[]).is_none(),
         "nothing failed"

@@ -3,6 +3,10 @@
 //! (`METRICS_ADDR`) or a bearer token (`METRICS_TOKEN`) — and the gauges read at scrape time.
 //! The metric names are listed in docs/operations.md.
 
+mod metered;
+
+pub use metered::{metered_machines, metered_payments};
+
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use coffee_domain::ports::{Clock, JobQueue, OrderRepository};
@@ -42,6 +46,8 @@ pub struct Scrape {
     pub orders: Arc<dyn OrderRepository>,
     pub jobs: Arc<dyn JobQueue>,
     pub clock: Arc<dyn Clock>,
+    /// The broker connection, when MQTT machines are served.
+    pub mqtt: Option<Arc<coffee_adapter_mqtt::MqttGateway>>,
 }
 
 /// `GET /metrics`: Prometheus' text format. With a token, `401` unless
@@ -85,6 +91,9 @@ async fn read_gauges(scrape: &Scrape) {
             metrics::gauge!("coffee_oldest_overdue_job_seconds").set(overdue);
         }
         Err(error) => tracing::warn!(%error, "metrics: job backlog unavailable"),
+    }
+    if let Some(mqtt) = &scrape.mqtt {
+        metrics::gauge!("coffee_mqtt_connected").set(if mqtt.is_connected() { 1.0 } else { 0.0 });
     }
     match scrape.orders.needing_attention(FLAGGED_COUNT_LIMIT).await {
         Ok(flagged) => metrics::gauge!("coffee_orders_needing_operator").set(flagged.len() as f64),
