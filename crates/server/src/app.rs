@@ -15,6 +15,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, sandbox_enabled: bool, demo: bool
         .service(get("/static/site.css", routes::assets::site_css))
         .service(get("/static/order.js", routes::assets::order_js))
         .service(get("/ready", routes::ops::ready))
+        .service(get("/openapi.json", routes::ops::openapi))
         .service(get("/v1/pay", routes::customer::scan).wrap(from_fn(edge::limit_scans)))
         .service(get("/v1/tbank-pay", routes::customer::scan).wrap(from_fn(edge::limit_scans)))
         .service(get("/v1/yook-pay", routes::customer::scan).wrap(from_fn(edge::limit_scans)))

@@ -18,6 +18,7 @@ pub mod edge;
 pub mod error;
 pub mod fleet;
 pub mod metrics;
+pub mod openapi;
 pub mod pages;
 pub mod routes;
 pub mod secrets;

@@ -106,9 +106,11 @@ impl Pages {
 }
 
 /// The JSON of `GET /v1/order-status/{id}`; the page renders the same data.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OrderStatusJson {
     pub order_id: String,
+    /// `created`, `pending`, `paid`, `make_pending`, `successful`, `not_paid` or `failed`.
+    #[schema(value_type = String)]
     pub status: OrderStatus,
     pub drink_name: String,
     pub size: &'static str,

@@ -434,7 +434,15 @@ impl Application {
                     let method = request.method().to_string();
                     let path = request.path().to_owned();
                     let order_id = order_id_of(&request);
-                    let response = service.call(request);
+                    // One span per request: every line the use cases log inside it carries
+                    // the request and, where known, the order.
+                    let span = tracing::info_span!(
+                        "request",
+                        http.method = %method,
+                        http.path = %path,
+                        order.id = order_id.as_deref().unwrap_or(""),
+                    );
+                    let response = tracing::Instrument::instrument(service.call(request), span);
                     async move {
                         let response = response.await?;
                         let route = response

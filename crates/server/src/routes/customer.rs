@@ -13,6 +13,22 @@ use serde::Deserialize;
 use std::collections::HashMap;
 
 /// `GET /v1/pay` (and its aliases): the QR code's URL. Extra parameters are ignored.
+#[utoipa::path(get, path = "/v1/pay", tag = "customer",
+    params(
+        ("deviceUuid" = String, Query, description = "the machine's id"),
+        ("drinkNo" = String, Query, description = "the drink's number at the machine"),
+        ("size" = String, Query, description = "`0` small, `1` medium, `2` big"),
+        ("uuid" = String, Query, description = "the machine's order id, 1–255 characters; the same again finds the same order"),
+        ("drinkName" = String, Query, description = "the QR's text; never shown"),
+    ),
+    responses(
+        (status = 302, description = "to the order page, or a `custom` device's own system (`Location`)"),
+        (status = 400, description = "a parameter missing or invalid (Russian HTML page)"),
+        (status = 403, description = "the merchant's subscription ended"),
+        (status = 404, description = "unknown device, drink or size"),
+        (status = 429, description = "too many scans from this client or for this machine (`Retry-After`)"),
+        (status = 503, description = "machine offline, price unknown or storage down"),
+    ))]
 pub async fn scan(
     state: web::Data<AppState>,
     query: web::Query<HashMap<String, String>>,
@@ -56,6 +72,13 @@ pub struct OrderQuery {
 }
 
 /// `GET /v1/order-status-page?order_id=…`: the order page.
+#[utoipa::path(get, path = "/v1/order-status-page", tag = "customer",
+    params(("order_id" = String, Query, description = "our order's UUID")),
+    responses(
+        (status = 200, description = "the order page (Russian HTML)", content_type = "text/html"),
+        (status = 400, description = "no `order_id`"),
+        (status = 404, description = "unknown order"),
+    ))]
 pub async fn order_page(state: web::Data<AppState>, query: web::Query<OrderQuery>) -> HttpResponse {
     let Some(raw) = query.order_id.as_deref().filter(|s| !s.trim().is_empty()) else {
         return html_failure(&state, error::MISSING_ORDER_ID);
@@ -98,6 +121,13 @@ async fn render_order_page(
 }
 
 /// `GET /v1/order-status/{order_id}`: the order as JSON, for the page's live status.
+#[utoipa::path(get, path = "/v1/order-status/{order_id}", tag = "customer",
+    params(("order_id" = String, Path, description = "our order's UUID")),
+    responses(
+        (status = 200, description = "the order as the page shows it", body = OrderStatusJson),
+        (status = 404, description = "unknown order", body = crate::openapi::ApiError),
+        (status = 503, description = "storage unavailable", body = crate::openapi::ApiError),
+    ))]
 pub async fn order_status(state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
     let Ok(order_id) = OrderId::parse(&path) else {
         return json_failure(error::ORDER_NOT_FOUND);
@@ -115,7 +145,7 @@ pub async fn order_status(state: web::Data<AppState>, path: web::Path<String>) -
 }
 
 /// The body of `POST /v1/initiate-payment`, as JSON or as the page's form.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct InitiatePaymentBody {
     order_id: Option<String>,
     email: Option<String>,
@@ -124,8 +154,28 @@ pub struct InitiatePaymentBody {
     contact: Option<String>,
 }
 
+/// Where to send the customer to pay.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PaymentRedirectJson {
+    /// The provider's (or the sandbox's) checkout page.
+    pub redirect_url: String,
+}
+
 /// `POST /v1/initiate-payment`: JSON in → `{redirect_url}` out; the page's form (without
 /// JavaScript) → 303 to the provider, or the page again with the problem shown.
+#[utoipa::path(post, path = "/v1/initiate-payment", tag = "customer",
+    request_body(content = InitiatePaymentBody, description = "JSON, or the order page's form (`application/x-www-form-urlencoded`)"),
+    responses(
+        (status = 200, description = "the payment to complete; a second call returns the same live payment", body = PaymentRedirectJson),
+        (status = 303, description = "the page's form: to the provider"),
+        (status = 400, description = "not a request", body = crate::openapi::ApiError),
+        (status = 404, description = "unknown order", body = crate::openapi::ApiError),
+        (status = 409, description = "the order cannot be paid (paid, expired, ended)", body = crate::openapi::ApiError),
+        (status = 422, description = "receipt contact required or invalid", body = crate::openapi::ApiError),
+        (status = 429, description = "too many requests, or too many payments waiting on this machine", body = crate::openapi::ApiError),
+        (status = 502, description = "the provider refused the payment; the order stays payable", body = crate::openapi::ApiError),
+        (status = 503, description = "provider or storage unavailable", body = crate::openapi::ApiError),
+    ))]
 pub async fn initiate_payment(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -168,9 +218,9 @@ pub async fn initiate_payment(
         .await
     {
         Ok(redirect_to) if is_form => redirect(StatusCode::SEE_OTHER, &redirect_to.redirect_url),
-        Ok(redirect_to) => {
-            HttpResponse::Ok().json(serde_json::json!({ "redirect_url": redirect_to.redirect_url }))
-        }
+        Ok(redirect_to) => HttpResponse::Ok().json(PaymentRedirectJson {
+            redirect_url: redirect_to.redirect_url,
+        }),
         Err(initiate_error) => {
             let failure = Failure::from(&initiate_error);
             if failure.is_server_side() {

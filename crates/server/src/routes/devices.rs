@@ -12,12 +12,14 @@ use serde::Deserialize;
 use serde_json::json;
 
 /// `{order_uuid, result: "dispensed"|"failed", code?, at}`, signed with the device's key.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct DeviceEvent {
+pub struct DeviceEvent {
     order_uuid: String,
     result: String,
     code: Option<String>,
+    /// RFC 3339, when the machine says it happened.
+    #[schema(value_type = String, format = DateTime)]
     at: DateTime<Utc>,
 }
 
@@ -26,6 +28,19 @@ fn refuse(status: actix_web::http::StatusCode, error: &str) -> HttpResponse {
 }
 
 /// Every refusal and every applied report is logged with the sender, resolved at the edge.
+#[utoipa::path(post, path = "/v1/devices/{device_uuid}/events", tag = "machines",
+    params(
+        ("device_uuid" = String, Path, description = "the reporting machine"),
+        ("X-Signature" = String, Header, description = "hex HMAC-SHA256 of the raw body under the device's events_secret (`sha256=` prefix accepted); the body's `at` must be within 5 minutes of the server's clock"),
+    ),
+    request_body = DeviceEvent,
+    responses(
+        (status = 200, description = "applied, a duplicate, or recorded without effect; the order's status"),
+        (status = 400, description = "not a report"),
+        (status = 401, description = "no key for the device, bad signature, stale `at`, or a replayed report"),
+        (status = 404, description = "unknown device or order"),
+        (status = 503, description = "storage unavailable"),
+    ))]
 pub async fn report(
     state: web::Data<AppState>,
     request: HttpRequest,

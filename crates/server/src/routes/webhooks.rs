@@ -9,6 +9,13 @@ use coffee_domain::services::settlement::{NotificationOutcome, SettlementError};
 use coffee_domain::ProviderKind;
 
 /// `POST /v1/yook-pay-webhook` — the path merchants already configured at YooKassa.
+#[utoipa::path(post, path = "/v1/yook-pay-webhook", tag = "providers",
+    request_body(content = Object, description = "YooKassa's notification (`type`, `event`, `object`); believed only after the payment is fetched"),
+    responses(
+        (status = 200, description = "applied, a duplicate, or ignored (untrusted sender, unknown or mismatching payment)"),
+        (status = 400, description = "not a notification"),
+        (status = 503, description = "YooKassa's API or our storage unavailable: YooKassa redelivers"),
+    ))]
 pub async fn yookassa(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -52,6 +59,14 @@ pub async fn yookassa(
 /// exactly `OK` (HTTP 200, no tags) for anything it need not send again: applied, duplicate,
 /// deliberately ignored. A bad `Token` or unknown terminal gets 403; our storage or T-Bank's
 /// API being down gets 503 — both not `OK`, so T-Bank redelivers.
+#[utoipa::path(post, path = "/v1/tbank-pay-webhook", tag = "providers",
+    request_body(content = Object, description = "T-Bank's notification, signed with `Token`; believed only after GetState"),
+    responses(
+        (status = 200, description = "`OK`: applied, a duplicate, or deliberately ignored", content_type = "text/plain"),
+        (status = 400, description = "not JSON"),
+        (status = 403, description = "bad Token or unknown terminal"),
+        (status = 503, description = "T-Bank's API or our storage unavailable: T-Bank redelivers"),
+    ))]
 pub async fn tbank(
     state: web::Data<AppState>,
     request: HttpRequest,

@@ -8,6 +8,7 @@ mod edge;
 mod errors;
 mod helpers;
 mod mqtt_flow;
+mod openapi;
 mod rate_limits;
 mod tbank;
 mod tmetr_flow;
