@@ -150,6 +150,8 @@ async fn limit(
         retry_after = limited.retry_after_seconds,
         "rate limited"
     );
+    let limit = if device.is_some() { "scan" } else { "payment" };
+    metrics::counter!("coffee_rate_limited_total", "route" => limit).increment(1);
     let mut response = failure_response(request.request(), error::TOO_MANY_REQUESTS);
     response
         .headers_mut()
