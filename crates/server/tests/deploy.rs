@@ -56,8 +56,9 @@ fn every_variable_the_configuration_reads_is_in_the_env_example_and_nothing_else
     .iter()
     .flat_map(|path| variable_literals(&repo_file(path)))
     .collect();
-    // Read by the log filter, not by the configuration.
+    // Read by the log filter and the optional OTLP exporter, not by the configuration.
     read.insert("RUST_LOG".to_owned());
+    read.insert("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned());
     let mut example = env_file_names(&repo_file("deploy/.env.example"));
     // Read by compose for the Postgres container, not by the server.
     assert!(example.remove("POSTGRES_PASSWORD"));
