@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use coffee_domain::ports::{Clock, MachineError, MachineGateway, MakeCommand};
 use coffee_domain::services::dispensing::DispenseReport;
-use coffee_domain::{Device, DrinkNo, Money, Size};
+use coffee_domain::Device;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -75,16 +75,6 @@ impl MqttGateway {
 
 #[async_trait]
 impl MachineGateway for MqttGateway {
-    /// MQTT machines are priced by the local catalogue (checkout never asks).
-    async fn price(
-        &self,
-        _device: &Device,
-        _drink_no: &DrinkNo,
-        _size: Size,
-    ) -> Result<Money, MachineError> {
-        Err(MachineError::NotSupported)
-    }
-
     /// A device whose retained presence is `online` is seen now; one that is `offline`, or
     /// was never heard of, has no current heartbeat (`None`), so the scan answers «offline».
     async fn last_heartbeat(&self, device: &Device) -> Result<Option<DateTime<Utc>>, MachineError> {

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use coffee_domain::ports::{Clock, MachineError, MachineGateway, MakeCommand};
 use coffee_domain::services::dispensing::{DispenseReport, DispenseResult};
-use coffee_domain::{Device, DeviceUuid, DrinkNo, MachineOrderId, Money, SimulatedOutcome, Size};
+use coffee_domain::{Device, DeviceUuid, MachineOrderId, SimulatedOutcome};
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -90,15 +90,6 @@ impl SimulatedMachine {
 
 #[async_trait]
 impl MachineGateway for SimulatedMachine {
-    async fn price(
-        &self,
-        _device: &Device,
-        _drink_no: &DrinkNo,
-        _size: Size,
-    ) -> Result<Money, MachineError> {
-        Err(MachineError::NotSupported)
-    }
-
     async fn last_heartbeat(&self, device: &Device) -> Result<Option<DateTime<Utc>>, MachineError> {
         if self.lock().offline.contains(&device.device_uuid) {
             return Ok(None);

@@ -42,13 +42,15 @@ pub struct MakeCommand {
 #[async_trait]
 pub trait MachineGateway: Send + Sync {
     /// The drink's price at the machine. Errors: `PriceUnknown`, `Unavailable`, `Rejected`,
-    /// `NotSupported`.
+    /// `NotSupported` — the default, for machines priced by the local catalogue.
     async fn price(
         &self,
-        device: &Device,
-        drink_no: &DrinkNo,
-        size: Size,
-    ) -> Result<Money, MachineError>;
+        _device: &Device,
+        _drink_no: &DrinkNo,
+        _size: Size,
+    ) -> Result<Money, MachineError> {
+        Err(MachineError::NotSupported)
+    }
     /// The time of the last heartbeat, `Ok(None)` when there never was one.
     /// Errors: `Unavailable`, `Rejected`.
     async fn last_heartbeat(&self, device: &Device) -> Result<Option<DateTime<Utc>>, MachineError>;

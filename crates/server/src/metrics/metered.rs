@@ -78,8 +78,14 @@ impl PaymentGateway for MeteredPaymentGateway {
         request: &CreatePaymentRequest,
     ) -> Result<CreatedPayment, PaymentGatewayError> {
         let target = ("provider", self.provider);
-        let work = self.inner.create_payment(request);
-        measured(PROVIDER_CALLS, target, "create", payment_outcome, work).await
+        measured(
+            PROVIDER_CALLS,
+            target,
+            "create",
+            payment_outcome,
+            self.inner.create_payment(request),
+        )
+        .await
     }
 
     async fn get_payment(
@@ -88,8 +94,14 @@ impl PaymentGateway for MeteredPaymentGateway {
         provider_payment_id: &str,
     ) -> Result<ProviderPayment, PaymentGatewayError> {
         let target = ("provider", self.provider);
-        let work = self.inner.get_payment(merchant, provider_payment_id);
-        measured(PROVIDER_CALLS, target, "get", payment_outcome, work).await
+        measured(
+            PROVIDER_CALLS,
+            target,
+            "get",
+            payment_outcome,
+            self.inner.get_payment(merchant, provider_payment_id),
+        )
+        .await
     }
 
     async fn capture(
@@ -99,8 +111,14 @@ impl PaymentGateway for MeteredPaymentGateway {
         idempotency_key: &str,
     ) -> Result<(), PaymentGatewayError> {
         let target = ("provider", self.provider);
-        let work = self.inner.capture(merchant, payment, idempotency_key);
-        measured(PROVIDER_CALLS, target, "capture", payment_outcome, work).await
+        measured(
+            PROVIDER_CALLS,
+            target,
+            "capture",
+            payment_outcome,
+            self.inner.capture(merchant, payment, idempotency_key),
+        )
+        .await
     }
 
     async fn cancel(
@@ -110,8 +128,14 @@ impl PaymentGateway for MeteredPaymentGateway {
         idempotency_key: &str,
     ) -> Result<(), PaymentGatewayError> {
         let target = ("provider", self.provider);
-        let work = self.inner.cancel(merchant, payment, idempotency_key);
-        measured(PROVIDER_CALLS, target, "cancel", payment_outcome, work).await
+        measured(
+            PROVIDER_CALLS,
+            target,
+            "cancel",
+            payment_outcome,
+            self.inner.cancel(merchant, payment, idempotency_key),
+        )
+        .await
     }
 
     async fn refund(
@@ -121,8 +145,14 @@ impl PaymentGateway for MeteredPaymentGateway {
         idempotency_key: &str,
     ) -> Result<RefundStatus, PaymentGatewayError> {
         let target = ("provider", self.provider);
-        let work = self.inner.refund(merchant, payment, idempotency_key);
-        measured(PROVIDER_CALLS, target, "refund", payment_outcome, work).await
+        measured(
+            PROVIDER_CALLS,
+            target,
+            "refund",
+            payment_outcome,
+            self.inner.refund(merchant, payment, idempotency_key),
+        )
+        .await
     }
 
     async fn get_refund(
@@ -131,8 +161,14 @@ impl PaymentGateway for MeteredPaymentGateway {
         refund_id: &str,
     ) -> Result<RefundStatus, PaymentGatewayError> {
         let target = ("provider", self.provider);
-        let work = self.inner.get_refund(merchant, refund_id);
-        measured(PROVIDER_CALLS, target, "get_refund", payment_outcome, work).await
+        measured(
+            PROVIDER_CALLS,
+            target,
+            "get_refund",
+            payment_outcome,
+            self.inner.get_refund(merchant, refund_id),
+        )
+        .await
     }
 
     async fn verify_notification(
@@ -174,19 +210,37 @@ impl MachineGateway for MeteredMachineGateway {
         size: Size,
     ) -> Result<Money, MachineError> {
         let target = ("machine", self.machine);
-        let work = self.inner.price(device, drink_no, size);
-        measured(MACHINE_CALLS, target, "price", machine_outcome, work).await
+        measured(
+            MACHINE_CALLS,
+            target,
+            "price",
+            machine_outcome,
+            self.inner.price(device, drink_no, size),
+        )
+        .await
     }
 
     async fn last_heartbeat(&self, device: &Device) -> Result<Option<DateTime<Utc>>, MachineError> {
         let target = ("machine", self.machine);
-        let work = self.inner.last_heartbeat(device);
-        measured(MACHINE_CALLS, target, "heartbeat", machine_outcome, work).await
+        measured(
+            MACHINE_CALLS,
+            target,
+            "heartbeat",
+            machine_outcome,
+            self.inner.last_heartbeat(device),
+        )
+        .await
     }
 
     async fn make(&self, command: &MakeCommand) -> Result<(), MachineError> {
         let target = ("machine", self.machine);
-        let work = self.inner.make(command);
-        measured(MACHINE_CALLS, target, "make", machine_outcome, work).await
+        measured(
+            MACHINE_CALLS,
+            target,
+            "make",
+            machine_outcome,
+            self.inner.make(command),
+        )
+        .await
     }
 }

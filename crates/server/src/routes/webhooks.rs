@@ -22,37 +22,18 @@ pub async fn yookassa(
     sender: ClientAddr,
     body: web::Bytes,
 ) -> HttpResponse {
+    // Unknown, mismatching, unconfirmed or untrusted: no state change, and a 200 so YooKassa
+    // does not retry forever.
+    let answers = Answers {
+        ok: || HttpResponse::Ok().finish(),
+        untrusted: || HttpResponse::Ok().finish(),
+    };
     let notification = inbound(&request, sender, &body);
-    match state
+    let result = state
         .settlement
         .handle_notification(ProviderKind::Yookassa, &notification)
-        .await
-    {
-        Ok(NotificationOutcome::Ignored(reason)) => {
-            // Unknown, mismatching or unconfirmed: no state change, and a 200 so the provider
-            // does not retry forever.
-            tracing::warn!(provider = "yookassa", sender = ?notification.sender_ip, %reason, "notification ignored");
-            HttpResponse::Ok().finish()
-        }
-        Ok(outcome) => {
-            tracing::info!(provider = "yookassa", ?outcome, "notification handled");
-            HttpResponse::Ok().finish()
-        }
-        Err(SettlementError::Untrusted(reason)) => {
-            // Not reached through handle_notification; kept as the ignored case it was.
-            tracing::warn!(provider = "yookassa", %reason, "notification ignored");
-            HttpResponse::Ok().finish()
-        }
-        Err(SettlementError::Malformed(reason)) => {
-            tracing::warn!(provider = "yookassa", %reason, "malformed notification");
-            HttpResponse::BadRequest().finish()
-        }
-        Err(SettlementError::Unavailable(reason)) => {
-            // The provider retries; our poller also keeps asking.
-            tracing::error!(provider = "yookassa", %reason, "notification not applied now");
-            HttpResponse::ServiceUnavailable().finish()
-        }
-    }
+        .await;
+    answer(ProviderKind::Yookassa, &notification, result, answers)
 }
 
 /// `POST /v1/tbank-pay-webhook` — sent as `NotificationURL` in every `Init`. T-Bank wants
@@ -73,31 +54,53 @@ pub async fn tbank(
     sender: ClientAddr,
     body: web::Bytes,
 ) -> HttpResponse {
+    let answers = Answers {
+        ok: || HttpResponse::Ok().content_type("text/plain").body("OK"),
+        untrusted: || HttpResponse::Forbidden().finish(),
+    };
     let notification = inbound(&request, sender, &body);
-    let ok = || HttpResponse::Ok().content_type("text/plain").body("OK");
-    match state
+    let result = state
         .settlement
         .handle_signed_notification(ProviderKind::Tbank, &notification)
-        .await
-    {
+        .await;
+    answer(ProviderKind::Tbank, &notification, result, answers)
+}
+
+/// How a provider wants to hear that we need nothing more from it, and that we refuse it.
+struct Answers {
+    ok: fn() -> HttpResponse,
+    untrusted: fn() -> HttpResponse,
+}
+
+/// The one mapping of a notification's fate to the provider's answer: 400 for what is not a
+/// notification, 503 (the provider redelivers; our poller keeps asking too) when the provider's
+/// API or our storage is down, the provider's own answers otherwise.
+fn answer(
+    provider: ProviderKind,
+    notification: &InboundNotification,
+    result: Result<NotificationOutcome, SettlementError>,
+    answers: Answers,
+) -> HttpResponse {
+    let provider = provider.as_str();
+    match result {
         Ok(NotificationOutcome::Ignored(reason)) => {
-            tracing::warn!(provider = "tbank", %reason, "notification ignored");
-            ok()
+            tracing::warn!(provider, sender = ?notification.sender_ip, %reason, "notification ignored");
+            (answers.ok)()
         }
         Ok(outcome) => {
-            tracing::info!(provider = "tbank", ?outcome, "notification handled");
-            ok()
+            tracing::info!(provider, ?outcome, "notification handled");
+            (answers.ok)()
         }
         Err(SettlementError::Untrusted(reason)) => {
-            tracing::warn!(provider = "tbank", sender = ?notification.sender_ip, %reason, "notification refused");
-            HttpResponse::Forbidden().finish()
+            tracing::warn!(provider, sender = ?notification.sender_ip, %reason, "notification refused");
+            (answers.untrusted)()
         }
         Err(SettlementError::Malformed(reason)) => {
-            tracing::warn!(provider = "tbank", %reason, "malformed notification");
+            tracing::warn!(provider, %reason, "malformed notification");
             HttpResponse::BadRequest().finish()
         }
         Err(SettlementError::Unavailable(reason)) => {
-            tracing::error!(provider = "tbank", %reason, "notification not applied now");
+            tracing::error!(provider, %reason, "notification not applied now");
             HttpResponse::ServiceUnavailable().finish()
         }
     }
