@@ -1,9 +1,11 @@
 //! # coffee-domain — the hexagon
 //!
 //! Owns everything the Coffee Payments Server *decides*: money as integer kopecks, the
-//! merchants/devices/drinks catalogue, orders and their seven statuses, payments and their money
-//! state, the side-effect jobs, the port traits adapters implement, and the use-case services
-//! that the HTTP layer and the background worker call.
+//! merchants/devices/drinks catalogue and its rules ([`fleet_rules`]), orders and their seven
+//! statuses, payments and their money state, the side-effect jobs, the port traits adapters
+//! implement ([`ports`]), the pure decisions of what each event does to an order
+//! ([`decisions`]), and the use-case services that the HTTP layer and the background worker
+//! call ([`services`]: each talks to the outside world, then commits a decision).
 //!
 //! It knows no web framework, database, HTTP client or MQTT crate; CI checks that with
 //! `cargo tree -p coffee-domain -e normal`.
@@ -11,7 +13,7 @@
 //! The two rules it exists to enforce:
 //! * exactly one make command per paid order (compare-and-set transitions, see [`status`]);
 //! * money taken and no drink ⇒ a refund or hold-release job, committed atomically with the
-//!   transition that decided it (see [`services::settlement`]).
+//!   transition that decided it (see [`decisions::compensation`]).
 
 pub mod catalog;
 pub mod decisions;
