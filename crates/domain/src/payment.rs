@@ -154,6 +154,50 @@ pub struct Payment {
     pub updated_at: DateTime<Utc>,
 }
 
+/// How the customer pays: on the provider's card form, or by scanning an SBP (Faster Payments
+/// System) QR code in their bank's app.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentMethod {
+    #[default]
+    Card,
+    Sbp,
+}
+
+/// Every SBP payment link (the payload a QR code encodes) is on the NSPK's host, whichever bank
+/// issued it.
+const SBP_PAYLOAD_PREFIX: &str = "https://qr.nspk.ru/";
+
+impl PaymentMethod {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "card" => Some(PaymentMethod::Card),
+            "sbp" => Some(PaymentMethod::Sbp),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentMethod::Card => "card",
+            PaymentMethod::Sbp => "sbp",
+        }
+    }
+}
+
+impl Payment {
+    /// How this payment is paid. An SBP payment keeps its payload (an NSPK link) as its
+    /// confirmation URL — that link is what the customer needs, drawn as a QR code or opened
+    /// in a bank's app — so the method is read from it and needs no column of its own.
+    pub fn method(&self) -> PaymentMethod {
+        if self.confirmation_url.starts_with(SBP_PAYLOAD_PREFIX) {
+            PaymentMethod::Sbp
+        } else {
+            PaymentMethod::Card
+        }
+    }
+}
+
 /// Idempotency keys derived from our ids: the same operation always carries the same key.
 pub mod idempotency {
     use crate::{OrderId, PaymentId};

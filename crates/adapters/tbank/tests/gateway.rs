@@ -11,8 +11,8 @@ use coffee_domain::ports::{
 };
 use coffee_domain::{
     idempotency, CaptureMode, DeviceUuid, DrinkNo, MachineOrderId, Merchant, MerchantKey, Money,
-    Order, OrderId, OrderStatus, Payment, PaymentId, PaymentState, ProviderKind, ReceiptContact,
-    Size,
+    Order, OrderId, OrderStatus, Payment, PaymentId, PaymentMethod, PaymentState, ProviderKind,
+    ReceiptContact, Size,
 };
 use coffee_test_support::fixtures;
 use serde_json::{json, Map, Value};
@@ -64,6 +64,7 @@ fn create_request(capture: CaptureMode, contact: Option<ReceiptContact>) -> Crea
         amount: order.price,
         capture,
         description: "Оплата напитка: Капучино".into(),
+        method: PaymentMethod::Card,
         return_url: RETURN_URL.into(),
         receipt_contact: contact,
         idempotency_key: idempotency::create(order.id, 1),
@@ -477,7 +478,8 @@ async fn a_notification_signed_with_the_terminal_password_names_its_payment() {
     assert_eq!(
         claim,
         NotificationClaim::Payment {
-            provider_payment_id: "3093639567".into()
+            provider_payment_id: "3093639567".into(),
+            claimed_amount: Some(Money::rub(15_000).unwrap()),
         }
     );
     assert!(server.received_requests().await.unwrap().is_empty());
@@ -530,8 +532,14 @@ async fn a_verified_fiscal_receipt_notification_is_recorded_not_acted_on() {
         .verify_notification(&notification(receipt, PASSWORD))
         .await
         .unwrap();
-    assert!(
-        matches!(claim, NotificationClaim::Ignored { .. }),
-        "{claim:?}"
-    );
+    match claim {
+        NotificationClaim::Recorded {
+            payment_id,
+            message,
+        } => {
+            assert_eq!(payment_id.to_string(), PAYMENT_UUID);
+            assert!(message.contains("чек"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
 }
