@@ -221,3 +221,49 @@ pub mod idempotency {
         format!("coffee-refund-{payment}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{OrderId, PaymentId};
+
+    fn payment_to(confirmation_url: &str) -> Payment {
+        let now = chrono::Utc::now();
+        Payment {
+            id: PaymentId::from_uuid(uuid::Uuid::nil()),
+            order_id: OrderId::from_uuid(uuid::Uuid::nil()),
+            provider: ProviderKind::Tbank,
+            provider_payment_id: "1".into(),
+            amount: Money::rub(100).unwrap(),
+            capture: CaptureMode::Immediate,
+            state: PaymentState::Pending,
+            confirmation_url: confirmation_url.into(),
+            idempotency_key: "k".into(),
+            refund_id: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[test]
+    fn a_payment_whose_confirmation_url_is_an_nspk_link_is_paid_by_sbp() {
+        let sbp = payment_to("https://qr.nspk.ru/AS1000670LSS7DN18SJQDNP4B05KLJL2?type=01");
+        assert_eq!(sbp.method(), PaymentMethod::Sbp);
+        for form in [
+            "https://securepay.tinkoff.ru/new/fU1ppgqa",
+            "https://yoomoney.ru/checkout/payments/v2/contract?orderId=1",
+            "http://qr.nspk.ru.example/x",
+        ] {
+            assert_eq!(payment_to(form).method(), PaymentMethod::Card, "{form}");
+        }
+    }
+
+    #[test]
+    fn payment_methods_read_back_what_they_write() {
+        for method in [PaymentMethod::Card, PaymentMethod::Sbp] {
+            assert_eq!(PaymentMethod::parse(method.as_str()), Some(method));
+        }
+        assert_eq!(PaymentMethod::parse("cash"), None);
+        assert_eq!(PaymentMethod::default(), PaymentMethod::Card);
+    }
+}
