@@ -3,6 +3,7 @@
 //! the machine's report, and polling when a notification is lost.
 
 use crate::helpers::{app, TestApp};
+use coffee_domain::services::expiry::Expiry;
 use coffee_domain::{
     Attention, CaptureMode, HistoryEntry, OrderId, ProviderKind, SimulatedOutcome,
 };
@@ -559,4 +560,59 @@ async fn sbp_is_refused_for_a_merchant_without_it_and_its_page_offers_only_the_c
         )
         .await;
     assert_eq!(unknown.status().as_u16(), 400);
+}
+
+#[tokio::test]
+async fn a_payment_confirmed_after_its_order_expired_brews_nothing_and_is_refunded() {
+    let (app, fake) = spawn_with_tbank().await;
+    let (order, payment_id) = start_payment(&app, "tb-1", "tb-late").await;
+    app.clock.advance(chrono::Duration::minutes(16));
+    Expiry::new(app.ctx.clone()).expire_due(100).await.unwrap();
+    let json = app.wait_for_status(&order, "not_paid").await;
+    assert_eq!(json["failure_reason"], "expired");
+
+    fake.pay(&payment_id);
+    let (status, body) = deliver(&app, fake.notification(&payment_id, unchanged)).await;
+    assert_eq!((status, body.as_str()), (200, "OK"));
+    let json = app.wait_for_payment_status(&order, "refunded").await;
+    assert_eq!(json["status"], "not_paid");
+    assert_eq!(json["failure_reason"], "paid_after_expiry");
+    let cancels = fake.calls_of("Cancel");
+    assert_eq!(cancels.len(), 1, "{cancels:?}");
+    assert_eq!(
+        cancels[0].body["Amount"], 15000,
+        "a refund of the whole amount"
+    );
+    assert_eq!(fake.payment(&payment_id).unwrap().status, "REFUNDED");
+    assert!(app.machine.accepted().is_empty());
+}
+
+#[tokio::test]
+async fn the_receipt_sent_with_init_carries_the_customer_contact_and_the_merchant_tax_settings() {
+    let (app, fake) = spawn_with_tbank().await;
+    let order = app.scan("tb-1", "1", "1", "tb-receipt-fields").await;
+    let response = app.initiate(&order, Some("anna@example.com")).await;
+    assert_eq!(response.status().as_u16(), 200);
+    let init = &fake.calls_of("Init")[0];
+    assert!(init.signed);
+    assert_eq!(
+        init.body["Receipt"],
+        json!({
+            "Email": "anna@example.com", "Taxation": "usn_income",
+            "Items": [{"Name": "Капучино", "Price": 15000, "Quantity": 1, "Amount": 15000,
+                       "Tax": "none", "PaymentMethod": "full_payment", "PaymentObject": "commodity"}]
+        })
+    );
+
+    let by_phone = app.scan("tb-1", "1", "1", "tb-receipt-phone").await;
+    let response = app
+        .post_json(
+            "/v1/initiate-payment",
+            json!({ "order_id": by_phone, "phone": "+79001234567" }),
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 200);
+    let init = &fake.calls_of("Init")[1];
+    assert_eq!(init.body["Receipt"]["Phone"], "+79001234567");
+    assert!(init.body["Receipt"].get("Email").is_none());
 }
