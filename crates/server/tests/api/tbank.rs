@@ -616,3 +616,27 @@ async fn the_receipt_sent_with_init_carries_the_customer_contact_and_the_merchan
     assert_eq!(init.body["Receipt"]["Phone"], "+79001234567");
     assert!(init.body["Receipt"].get("Email").is_none());
 }
+
+#[tokio::test]
+async fn a_payment_declined_on_the_checkout_page_charges_nothing_and_the_order_can_be_paid_again() {
+    let (app, fake) = spawn_with_tbank().await;
+    let (order, payment_id) = start_payment(&app, "tb-1", "tb-declined").await;
+    let declined = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}/checkout/{payment_id}/decline", fake.uri()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(declined.status().as_u16(), 303);
+    let json = app.wait_for_payment_status(&order, "canceled").await;
+    assert_eq!(json["status"], "created", "still payable before expiry");
+    assert_eq!(json["failure_reason"], "payment_canceled");
+    assert!(app.machine.accepted().is_empty());
+    assert!(fake.calls_of("Confirm").is_empty() && fake.calls_of("Cancel").is_empty());
+
+    let (_, second) = start_payment(&app, "tb-1", "tb-declined").await;
+    assert_ne!(second, payment_id, "a new attempt is a new T-Bank payment");
+    assert_eq!(fake.calls_of("Init").len(), 2);
+}
