@@ -207,10 +207,25 @@ impl PaymentGateway for TbankGateway {
         // confirmation URL (an NSPK link), which tells the page to draw a QR code.
         let confirmation_url = match request.method {
             PaymentMethod::Card => payment_url,
-            PaymentMethod::Sbp => {
-                self.sbp_payload(&request.merchant, &provider_payment_id)
-                    .await?
-            }
+            PaymentMethod::Sbp => match self
+                .sbp_payload(&request.merchant, &provider_payment_id)
+                .await
+            {
+                Ok(payload) => payload,
+                Err(error) => {
+                    // Nobody can pay a payment whose QR code we never got: it is canceled
+                    // rather than left open, and the customer presses the button again.
+                    let body = PaymentBody::get(&provider_payment_id);
+                    if let Err(cancel) = self
+                        .client
+                        .call::<PaymentWire>(&account, "Cancel", &body, Repeat::Safe)
+                        .await
+                    {
+                        tracing::warn!(payment.provider = "tbank", payment.provider_id = %provider_payment_id, error = %cancel, "SBP payment without a QR code not canceled");
+                    }
+                    return Err(error);
+                }
+            },
         };
         tracing::info!(
             payment.provider = "tbank",

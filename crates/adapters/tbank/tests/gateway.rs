@@ -617,3 +617,26 @@ async fn without_trusted_ips_any_sender_may_deliver_a_signed_notification() {
         Ok(NotificationClaim::Payment { .. })
     ));
 }
+
+#[tokio::test]
+async fn an_sbp_payment_whose_qr_code_cannot_be_had_is_canceled_not_left_open() {
+    let server = MockServer::start().await;
+    mount(&server, "Init", answer("NEW", 15_000)).await;
+    mount(&server, "GetQr", ResponseTemplate::new(503)).await;
+    mount(&server, "Cancel", answer("CANCELED", 15_000)).await;
+    let mut request = create_request(CaptureMode::Immediate, None);
+    request.method = PaymentMethod::Sbp;
+    let refused = gateway(&server).create_payment(&request).await;
+    assert!(
+        matches!(refused, Err(PaymentGatewayError::Unavailable(_))),
+        "{refused:?}"
+    );
+    let calls = signed_calls(&server).await;
+    let cancels: Vec<_> = calls.iter().filter(|(name, _)| name == "Cancel").collect();
+    assert_eq!(cancels.len(), 1, "{calls:?}");
+    assert_eq!(cancels[0].1["PaymentId"], json!("3093639567"));
+    assert!(
+        !cancels[0].1.contains_key("Amount"),
+        "a NEW payment is canceled, not refunded"
+    );
+}
