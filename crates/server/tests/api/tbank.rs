@@ -42,6 +42,7 @@ fn tb_fleet() -> FleetBuilder {
         .drink(drink("tb-1", "1").name("Капучино").medium(15000))
         .drink(drink("tb-broken", "1").name("Латте").medium(16000))
         .drink(drink("tb-hold", "1").name("Флэт уайт").medium(17000))
+        .drink(drink("tb-hold", "2").name("Ристретто").medium(900))
         .drink(drink("tb-hold-broken", "1").name("Раф").medium(18000))
 }
 
@@ -639,4 +640,23 @@ async fn a_payment_declined_on_the_checkout_page_charges_nothing_and_the_order_c
     let (_, second) = start_payment(&app, "tb-1", "tb-declined").await;
     assert_ne!(second, payment_id, "a new attempt is a new T-Bank payment");
     assert_eq!(fake.calls_of("Init").len(), 2);
+}
+
+#[tokio::test]
+async fn sbp_is_not_offered_under_t_bank_minimum_of_ten_roubles() {
+    let (app, fake) = spawn_with_tbank().await;
+    let order = app.scan("tb-hold", "2", "1", "tb-sbp-cheap").await;
+    assert!(!order_page(&app, &order)
+        .await
+        .contains("Оплатить через СБП"));
+    let response = app
+        .post_json(
+            "/v1/initiate-payment",
+            json!({ "order_id": order, "method": "sbp" }),
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 422);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "method_unavailable");
+    assert!(fake.calls_of("Init").is_empty());
 }

@@ -173,7 +173,9 @@ impl Checkout {
             .map(|m| m.receipt)
             .unwrap_or(ReceiptPolicy::Off);
         let sbp_available = match (&device, &merchant) {
-            (Some(device), Some(merchant)) => offers(device, merchant, PaymentMethod::Sbp),
+            (Some(device), Some(merchant)) => {
+                offers(device, merchant, order.price, PaymentMethod::Sbp)
+            }
             _ => false,
         };
         let payment = ports.payments.for_order(order.id).await?;
@@ -219,7 +221,7 @@ impl Checkout {
             .ok_or_else(|| {
                 InitiatePaymentError::Misconfigured(format!("merchant {} missing", order.merchant))
             })?;
-        if !offers(&device, &merchant, request.method) {
+        if !offers(&device, &merchant, order.price, request.method) {
             return Err(InitiatePaymentError::MethodUnavailable(request.method));
         }
         let contact = receipt_contact(merchant.receipt, &request)?;
@@ -334,14 +336,18 @@ impl Checkout {
     }
 }
 
-/// Whether `device` takes payments by `method`: cards everywhere; SBP only at T-Bank, and only
-/// for a merchant whose terminal has it switched on.
-fn offers(device: &Device, merchant: &Merchant, method: PaymentMethod) -> bool {
+/// T-Bank takes no SBP payment under 10 ₽.
+const SBP_MINIMUM_KOPECKS: i64 = 1_000;
+
+/// Whether `device` takes `price` by `method`: cards everywhere; SBP only at T-Bank, only for a
+/// merchant whose terminal has it switched on, and only from T-Bank's SBP minimum up.
+fn offers(device: &Device, merchant: &Merchant, price: Money, method: PaymentMethod) -> bool {
     match method {
         PaymentMethod::Card => true,
         PaymentMethod::Sbp => {
             device.provider == ProviderKind::Tbank
                 && merchant.tbank.as_ref().is_some_and(|tbank| tbank.sbp)
+                && price.kopecks() >= SBP_MINIMUM_KOPECKS
         }
     }
 }
