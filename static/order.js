@@ -14,6 +14,8 @@
     document.getElementById('status').className = 'status ' + (tones[data.status] || '');
     var form = document.getElementById('pay-form');
     if (form && data.status !== 'created') { form.style.display = 'none'; }
+    var sbp = document.getElementById('sbp');
+    if (sbp && data.status !== 'pending') { sbp.style.display = 'none'; }
   }
 
   function poll() {
@@ -44,10 +46,12 @@
   if (form) {
     form.addEventListener('submit', function (event) {
       event.preventDefault();
-      var button = document.getElementById('pay-button');
+      var button = (event.submitter && event.submitter.tagName === 'BUTTON') ? event.submitter : document.getElementById('pay-button');
       var error = document.getElementById('form-error');
       var input = document.getElementById('contact');
-      var body = {order_id: orderId};
+      // Which button was pressed: «Оплатить» (card) or «Оплатить через СБП».
+      var method = event.submitter && event.submitter.value === 'sbp' ? 'sbp' : 'card';
+      var body = {order_id: orderId, method: method};
       var contact = input ? input.value.trim() : '';
       if (contact) { if (contact.indexOf('@') >= 0) { body.email = contact; } else { body.phone = contact; } }
       button.disabled = true;

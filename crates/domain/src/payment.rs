@@ -154,6 +154,50 @@ pub struct Payment {
     pub updated_at: DateTime<Utc>,
 }
 
+/// How the customer pays: on the provider's card form, or by scanning an SBP (Faster Payments
+/// System) QR code in their bank's app.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentMethod {
+    #[default]
+    Card,
+    Sbp,
+}
+
+/// Every SBP payment link (the payload a QR code encodes) is on the NSPK's host, whichever bank
+/// issued it.
+const SBP_PAYLOAD_PREFIX: &str = "https://qr.nspk.ru/";
+
+impl PaymentMethod {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "card" => Some(PaymentMethod::Card),
+            "sbp" => Some(PaymentMethod::Sbp),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentMethod::Card => "card",
+            PaymentMethod::Sbp => "sbp",
+        }
+    }
+}
+
+impl Payment {
+    /// How this payment is paid. An SBP payment keeps its payload (an NSPK link) as its
+    /// confirmation URL — that link is what the customer needs, drawn as a QR code or opened
+    /// in a bank's app — so the method is read from it and needs no column of its own.
+    pub fn method(&self) -> PaymentMethod {
+        if self.confirmation_url.starts_with(SBP_PAYLOAD_PREFIX) {
+            PaymentMethod::Sbp
+        } else {
+            PaymentMethod::Card
+        }
+    }
+}
+
 /// Idempotency keys derived from our ids: the same operation always carries the same key.
 pub mod idempotency {
     use crate::{OrderId, PaymentId};
@@ -175,5 +219,51 @@ pub mod idempotency {
     }
     pub fn refund(payment: PaymentId) -> String {
         format!("coffee-refund-{payment}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{OrderId, PaymentId};
+
+    fn payment_to(confirmation_url: &str) -> Payment {
+        let now = chrono::Utc::now();
+        Payment {
+            id: PaymentId::from_uuid(uuid::Uuid::nil()),
+            order_id: OrderId::from_uuid(uuid::Uuid::nil()),
+            provider: ProviderKind::Tbank,
+            provider_payment_id: "1".into(),
+            amount: Money::rub(100).unwrap(),
+            capture: CaptureMode::Immediate,
+            state: PaymentState::Pending,
+            confirmation_url: confirmation_url.into(),
+            idempotency_key: "k".into(),
+            refund_id: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[test]
+    fn a_payment_whose_confirmation_url_is_an_nspk_link_is_paid_by_sbp() {
+        let sbp = payment_to("https://qr.nspk.ru/AS1000670LSS7DN18SJQDNP4B05KLJL2?type=01");
+        assert_eq!(sbp.method(), PaymentMethod::Sbp);
+        for form in [
+            "https://securepay.tinkoff.ru/new/fU1ppgqa",
+            "https://yoomoney.ru/checkout/payments/v2/contract?orderId=1",
+            "http://qr.nspk.ru.example/x",
+        ] {
+            assert_eq!(payment_to(form).method(), PaymentMethod::Card, "{form}");
+        }
+    }
+
+    #[test]
+    fn payment_methods_read_back_what_they_write() {
+        for method in [PaymentMethod::Card, PaymentMethod::Sbp] {
+            assert_eq!(PaymentMethod::parse(method.as_str()), Some(method));
+        }
+        assert_eq!(PaymentMethod::parse("cash"), None);
+        assert_eq!(PaymentMethod::default(), PaymentMethod::Card);
     }
 }

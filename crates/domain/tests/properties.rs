@@ -16,8 +16,8 @@ use coffee_domain::services::dispensing::DispenseResult;
 use coffee_domain::services::settlement::SettlementError;
 use coffee_domain::{
     transition, CaptureMode, DeadlinePolicy, FailureReason, JobState, Order, OrderEvent, OrderId,
-    OrderStatus, PaymentEvent, PaymentId, PaymentState, PaymentTransition, ProviderKind,
-    Transition,
+    OrderStatus, PaymentEvent, PaymentId, PaymentMethod, PaymentState, PaymentTransition,
+    ProviderKind, Transition,
 };
 use proptest::prelude::*;
 use std::sync::Arc;
@@ -423,6 +423,7 @@ async fn run_interleaving(
                     email: None,
                     phone: None,
                     return_url: "http://test/order".into(),
+                    method: PaymentMethod::Card,
                 };
                 // Refusals (expired, already paid) are part of the game.
                 let _ = h.checkout.initiate_payment(request).await;

@@ -13,7 +13,7 @@ use coffee_domain::services::dispensing::ReportOutcome;
 use coffee_domain::services::settlement::NotificationOutcome;
 use coffee_domain::{
     CaptureMode, ContactError, DeadlinePolicy, FailureReason, JobKind, JobState, OrderStatus,
-    PaymentState, ProviderKind, ReceiptContact, ReceiptPolicy, Size,
+    PaymentMethod, PaymentState, ProviderKind, ReceiptContact, ReceiptPolicy, Size,
 };
 use std::sync::Arc;
 use support::*;
@@ -338,6 +338,7 @@ async fn a_paid_order_cannot_start_another_payment() {
         .initiate_payment(PaymentRequest {
             order_id: order.id,
             return_url: "http://test/order".into(),
+            method: PaymentMethod::Card,
             email: None,
             phone: None,
         })
@@ -365,6 +366,7 @@ async fn a_payment_the_provider_refuses_to_create_leaves_the_order_payable_for_a
         .initiate_payment(PaymentRequest {
             order_id: order.id,
             return_url: "http://test/order".into(),
+            method: PaymentMethod::Card,
             email: None,
             phone: None,
         })
@@ -402,6 +404,7 @@ async fn a_provider_outage_while_creating_leaves_the_order_payable_and_the_retry
         .initiate_payment(PaymentRequest {
             order_id: order.id,
             return_url: "http://test/order".into(),
+            method: PaymentMethod::Card,
             email: None,
             phone: None,
         })
@@ -425,6 +428,7 @@ async fn a_merchant_requiring_receipts_refuses_a_payment_without_email_or_phone(
     let request = PaymentRequest {
         order_id: order.id,
         return_url: "http://test/order".into(),
+        method: PaymentMethod::Card,
         email: None,
         phone: Some("  ".into()),
     };
@@ -439,6 +443,7 @@ async fn a_merchant_requiring_receipts_refuses_a_payment_without_email_or_phone(
     let request = PaymentRequest {
         order_id: order.id,
         return_url: "http://test/order".into(),
+        method: PaymentMethod::Card,
         email: None,
         phone: Some("8 (900) 123-45-67".into()),
     };
@@ -457,6 +462,7 @@ async fn an_invalid_receipt_email_is_refused_before_the_provider_is_called() {
     let request = PaymentRequest {
         order_id: order.id,
         return_url: "http://test/order".into(),
+        method: PaymentMethod::Card,
         email: Some("anna@example".into()),
         phone: None,
     };
@@ -484,6 +490,7 @@ async fn an_expired_order_cannot_be_paid() {
         .initiate_payment(PaymentRequest {
             order_id: order.id,
             return_url: "http://test/order".into(),
+            method: PaymentMethod::Card,
             email: None,
             phone: None,
         })
@@ -1402,6 +1409,7 @@ async fn a_device_has_at_most_twenty_payments_waiting_to_be_paid() {
         .initiate_payment(PaymentRequest {
             order_id: one_too_many.id,
             return_url: "http://test/order".into(),
+            method: PaymentMethod::Card,
             email: None,
             phone: None,
         })

@@ -26,7 +26,7 @@ use coffee_domain::services::dispensing::{DispenseReport, DispenseResult, Dispen
 use coffee_domain::services::settlement::{NotificationOutcome, Settlement};
 use coffee_domain::services::worker::Worker;
 use coffee_domain::services::{Context, Ports, Settings};
-use coffee_domain::{MachineKind, OrderStatus, ProviderKind};
+use coffee_domain::{MachineKind, OrderStatus, PaymentMethod, ProviderKind};
 use coffee_server::fleet;
 use coffee_server::secrets::SecretBox;
 use coffee_test_support::fixtures::{device, drink, merchant};
@@ -141,6 +141,7 @@ async fn lifecycle(s: &Services, device: &str, machine_order_id: &str) -> Durati
         .initiate_payment(PaymentRequest {
             order_id: order.id,
             return_url: "http://test/order".into(),
+            method: PaymentMethod::Card,
             email: None,
             phone: None,
         })

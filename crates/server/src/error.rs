@@ -95,6 +95,11 @@ impl From<&InitiatePaymentError> for Failure {
             InitiatePaymentError::Expired => {
                 Failure::new(S::CONFLICT, "order_expired", texts::ORDER_EXPIRED)
             }
+            InitiatePaymentError::MethodUnavailable(_) => Failure::new(
+                S::UNPROCESSABLE_ENTITY,
+                "method_unavailable",
+                texts::METHOD_UNAVAILABLE,
+            ),
             InitiatePaymentError::ContactRequired => Failure::new(
                 S::UNPROCESSABLE_ENTITY,
                 "contact_required",

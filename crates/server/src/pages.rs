@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, FixedOffset, Utc};
 use coffee_domain::services::checkout::OrderView;
-use coffee_domain::{FailureReason, OrderStatus, PaymentState, ReceiptPolicy};
+use coffee_domain::{FailureReason, OrderStatus, PaymentMethod, PaymentState, ReceiptPolicy};
 use serde::Serialize;
 use tera::{Context, Tera};
 
@@ -54,6 +54,8 @@ pub mod texts {
         "Некорректный формат email. Пожалуйста, введите корректный email.";
     pub const INVALID_PHONE: &str =
         "Некорректный номер телефона. Введите номер в формате +79001234567.";
+    pub const METHOD_UNAVAILABLE: &str =
+        "Этот способ оплаты недоступен на этом автомате. Пожалуйста, оплатите картой.";
     pub const CONTACT_REQUIRED: &str = "Email или телефон обязателен для получения чека.";
     pub const PAYMENT_FAILED_RETRY: &str =
         "Оплата не прошла, деньги не списаны. Можно повторить оплату.";
@@ -118,7 +120,10 @@ pub struct OrderStatusJson {
     pub expires_at: String,
     pub receipt_required: bool,
     pub payment_status: &'static str,
+    /// The live payment's form, or for SBP its payload (an NSPK link a bank's app opens).
     pub payment_url: Option<String>,
+    /// `card` or `sbp`; null before the first payment.
+    pub payment_method: Option<&'static str>,
     pub failure_reason: Option<&'static str>,
     pub message: String,
     pub terminal: bool,
@@ -146,6 +151,7 @@ impl OrderStatusJson {
             receipt_required: view.receipt_policy == ReceiptPolicy::Required,
             payment_status: view.payment.as_ref().map_or("none", |p| p.state.as_str()),
             payment_url,
+            payment_method: view.payment.as_ref().map(|p| p.method().as_str()),
             failure_reason: order.failure_reason.map(FailureReason::as_str),
             message: status_message(view, now),
             terminal: order.status.is_terminal(),
@@ -241,6 +247,11 @@ pub struct OrderPage {
     pub minutes_left: i64,
     pub contact: String,
     pub form_error: String,
+    /// «Оплатить через СБП» next to the card button.
+    pub sbp_available: bool,
+    /// The live SBP payment's payload as an inline SVG QR code (drawn here, so the page needs
+    /// no script and no image from elsewhere).
+    pub sbp_qr: Option<String>,
 }
 
 impl OrderPage {
@@ -263,6 +274,38 @@ impl OrderPage {
             minutes_left: (order.expires_at - now).num_minutes().max(0),
             contact: String::new(),
             form_error: String::new(),
+            sbp_available: view.sbp_available,
+            sbp_qr: None,
         }
+        .with_sbp_qr(view)
     }
+
+    fn with_sbp_qr(mut self, view: &OrderView) -> Self {
+        let live_sbp = view
+            .payment
+            .as_ref()
+            .is_some_and(|p| p.method() == PaymentMethod::Sbp);
+        if live_sbp {
+            self.sbp_qr = self.json.payment_url.as_deref().and_then(qr_svg);
+        }
+        self
+    }
+}
+
+/// `payload` as an SVG QR code, without the XML declaration so it can sit inside the page.
+/// Colours are presentation attributes, not `style`, so the Content-Security-Policy holds.
+pub fn qr_svg(payload: &str) -> Option<String> {
+    let code = match qrcode::QrCode::new(payload.as_bytes()) {
+        Ok(code) => code,
+        Err(error) => {
+            tracing::error!(%error, "SBP payload does not fit a QR code");
+            return None;
+        }
+    };
+    let svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(240, 240)
+        .quiet_zone(true)
+        .build();
+    svg.find("<svg").map(|start| svg[start..].to_owned())
 }

@@ -114,6 +114,7 @@ pub fn tbank_gateway(
             config.base_url.trim_end_matches('/'),
             coffee_adapter_tbank::WEBHOOK_PATH
         )),
+        trusted_ips: config.tbank_trusted_ips.clone(),
         ..TbankConfig::default()
     };
     let accounts = Arc::new(SealedTbankAccounts {

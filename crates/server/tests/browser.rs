@@ -13,6 +13,7 @@ mod helpers;
 use base64::Engine;
 use coffee_adapter_memory::SystemClock;
 use coffee_domain::{ProviderKind, ReceiptPolicy};
+use coffee_test_support::fakes::tbank::FakeTbank;
 use coffee_test_support::fakes::yookassa::FakeYookassa;
 use coffee_test_support::fixtures::{device, drink, merchant};
 use coffee_test_support::fleet_file::{fleet, FleetBuilder};
@@ -278,6 +279,24 @@ fn yookassa_fleet() -> FleetBuilder {
         .drink(drink("yk-browser", "1").name("Капучино").medium(15000))
 }
 
+/// A fleet with one T-Bank device whose merchant takes SBP too.
+fn tbank_fleet() -> FleetBuilder {
+    fleet()
+        .merchant(
+            merchant("tb")
+                .name("Кофе Т-Банк")
+                .tbank("BrowserTerminalDEMO", "browser-password")
+                .tbank_sbp(),
+        )
+        .device(
+            device("tb-browser", "tb")
+                .location("Вокзал, зал ожидания")
+                .provider(ProviderKind::Tbank)
+                .simulated_delay_ms(1000),
+        )
+        .drink(drink("tb-browser", "1").name("Капучино").medium(15000))
+}
+
 fn profile_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("coffee-browser-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -406,5 +425,63 @@ async fn a_customer_of_a_yookassa_machine_pays_on_the_yookassa_checkout_page_and
             .any(|r| r.method == "GET" && r.path == format!("/v3/payments/{}", payment.id)),
         "the webhook was checked against the API"
     );
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_customer_of_a_t_bank_machine_pays_by_card_on_t_bank_checkout_or_sees_the_sbp_qr_code() {
+    let Some((chromium, chromedriver)) = browser_tools() else {
+        return;
+    };
+    let fake = FakeTbank::start(&[("BrowserTerminalDEMO", "browser-password")]).await;
+    let address = app(&tbank_fleet())
+        .var("TBANK_API_URL", fake.api_url())
+        .clock(Arc::new(SystemClock))
+        .spawn()
+        .await
+        .address;
+    let driver = Driver::start(&chromedriver).await;
+    let browser = Browser::open(&driver, &chromium, &profile_dir("tbank")).await;
+    let scan = |uuid: &str| {
+        format!(
+            "{address}/v1/tbank-pay?deviceUuid=tb-browser&drinkNo=1&size=1&uuid={uuid}-{}&drinkName=%D0%9A%D0%B0%D0%BF%D1%83%D1%87%D0%B8%D0%BD%D0%BE",
+            std::process::id()
+        )
+    };
+
+    // By card: T-Bank's payment form (the local fake), then back to «Готово».
+    browser.goto(&scan("browser-tb-card")).await;
+    browser
+        .wait_for_text("#price", "150,00 ₽", Duration::from_secs(10))
+        .await;
+    browser
+        .wait_for_text("#sbp-button", "Оплатить через СБП", Duration::from_secs(5))
+        .await;
+    browser.screenshot("06-tbank-order-page.png").await;
+    browser.click("#pay-button").await;
+    browser.wait_for("#tbank-pay").await;
+    let init = fake.calls_of("Init");
+    assert_eq!(init.len(), 1, "{init:?}");
+    assert_eq!(init[0].body["Amount"], 15000);
+    browser.click("#tbank-pay").await;
+    browser
+        .wait_for_text("#status-message", "Готово", Duration::from_secs(30))
+        .await;
+    browser.screenshot("07-tbank-ready.png").await;
+
+    // By SBP: the QR code on our own page, and the link to a bank's app.
+    browser.goto(&scan("browser-tb-sbp")).await;
+    browser.click("#sbp-button").await;
+    browser.wait_for("#sbp-qr svg").await;
+    let link = browser
+        .wait_for_text(
+            "#sbp-open",
+            "Открыть в приложении банка",
+            Duration::from_secs(10),
+        )
+        .await;
+    assert!(!link.is_empty());
+    assert_eq!(fake.calls_of("GetQr").len(), 1);
+    browser.screenshot("08-tbank-sbp-qr.png").await;
     browser.close().await;
 }

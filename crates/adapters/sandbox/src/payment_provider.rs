@@ -307,6 +307,7 @@ impl PaymentGateway for SandboxProvider {
         match parsed.event.as_str() {
             "payment" => Ok(NotificationClaim::Payment {
                 provider_payment_id: parsed.payment_id,
+                claimed_amount: None,
             }),
             "refund" => Ok(NotificationClaim::RefundSucceeded {
                 refund_id: Self::refund_id(&parsed.payment_id),

@@ -1,6 +1,7 @@
 //! The gateway's settings, injected by the server (this crate never reads the environment),
 //! and their validation.
 
+use ipnet::IpNet;
 use reqwest::Url;
 use std::time::Duration;
 
@@ -41,6 +42,10 @@ pub struct TbankConfig {
     pub backoff_base: Duration,
     /// Upper bound of any backoff; default 5 s.
     pub max_backoff: Duration,
+    /// Notification senders believed (the client address as the server's edge resolved it
+    /// under `TRUSTED_PROXIES`). Empty, the default: any sender, because the `Token` already
+    /// authenticates every notification; a list only narrows who may try.
+    pub trusted_ips: Vec<IpNet>,
 }
 
 fn http_url(text: &str) -> Option<Url> {
@@ -74,6 +79,7 @@ impl Default for TbankConfig {
             max_attempts: 3,
             backoff_base: Duration::from_millis(500),
             max_backoff: Duration::from_secs(5),
+            trusted_ips: Vec::new(),
         }
     }
 }

@@ -18,7 +18,7 @@ use coffee_domain::ports::{
     CreatePaymentRequest, CreatedPayment, InboundNotification, NotificationClaim,
     NotificationError, PaymentGateway, PaymentGatewayError, ProviderPayment, RefundStatus,
 };
-use coffee_domain::{Merchant, Payment, PaymentId};
+use coffee_domain::{Merchant, Payment, PaymentId, PaymentMethod};
 use std::sync::Arc;
 
 /// The T-Bank payment gateway. Cheap to share behind an `Arc`; holds one connection pool.
@@ -26,12 +26,14 @@ pub struct TbankGateway {
     client: TbankClient,
     accounts: Arc<dyn TbankAccounts>,
     notification_url: Option<String>,
+    trusted_ips: Vec<ipnet::IpNet>,
 }
 
 impl std::fmt::Debug for TbankGateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TbankGateway")
             .field("notification_url", &self.notification_url)
+            .field("trusted_ips", &self.trusted_ips)
             .finish_non_exhaustive()
     }
 }
@@ -48,6 +50,7 @@ impl TbankGateway {
             client: TbankClient::new(&config)?,
             accounts,
             notification_url: config.notification_url,
+            trusted_ips: config.trusted_ips,
         })
     }
 
@@ -193,18 +196,43 @@ impl PaymentGateway for TbankGateway {
     ) -> Result<CreatedPayment, PaymentGatewayError> {
         let account = self.account(&request.merchant).await?;
         let created = self.init(&account, request).await?;
-        let (Some(provider_payment_id), Some(confirmation_url)) =
+        let (Some(provider_payment_id), Some(payment_url)) =
             (created.payment_id, created.payment_url)
         else {
             return Err(PaymentGatewayError::InvalidResponse(
                 "T-Bank Init answer without PaymentId or PaymentURL".to_owned(),
             ));
         };
+        // SBP: the customer needs the QR payload, not the card form; it becomes the payment's
+        // confirmation URL (an NSPK link), which tells the page to draw a QR code.
+        let confirmation_url = match request.method {
+            PaymentMethod::Card => payment_url,
+            PaymentMethod::Sbp => match self
+                .sbp_payload(&request.merchant, &provider_payment_id)
+                .await
+            {
+                Ok(payload) => payload,
+                Err(error) => {
+                    // Nobody can pay a payment whose QR code we never got: it is canceled
+                    // rather than left open, and the customer presses the button again.
+                    let body = PaymentBody::get(&provider_payment_id);
+                    if let Err(cancel) = self
+                        .client
+                        .call::<PaymentWire>(&account, "Cancel", &body, Repeat::Safe)
+                        .await
+                    {
+                        tracing::warn!(payment.provider = "tbank", payment.provider_id = %provider_payment_id, error = %cancel, "SBP payment without a QR code not canceled");
+                    }
+                    return Err(error);
+                }
+            },
+        };
         tracing::info!(
             payment.provider = "tbank",
             order.id = %request.order.id,
             payment.provider_id = %provider_payment_id,
             receipt = request.receipt_contact.is_some(),
+            method = request.method.as_str(),
             "T-Bank payment {provider_payment_id} created for order {}",
             request.order.id
         );
@@ -335,6 +363,6 @@ impl PaymentGateway for TbankGateway {
         &self,
         notification: &InboundNotification,
     ) -> Result<NotificationClaim, NotificationError> {
-        notification::verify(notification, self.accounts.as_ref()).await
+        notification::verify(notification, self.accounts.as_ref(), &self.trusted_ips).await
     }
 }

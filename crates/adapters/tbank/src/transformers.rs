@@ -8,7 +8,7 @@
 
 use crate::account::TbankAccount;
 use coffee_domain::ports::{CreatePaymentRequest, ProviderPaymentStatus, RefundState};
-use coffee_domain::{CaptureMode, Money, ReceiptContact};
+use coffee_domain::{CaptureMode, Money, PaymentMethod, ReceiptContact};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
@@ -127,7 +127,12 @@ pub(crate) fn init_body(
         amount: request.amount.kopecks(),
         order_id: request.payment_id.to_string(),
         description,
-        pay_type: pay_type(request.capture),
+        // SBP has no holds: one-stage whatever the merchant's capture mode (the domain sends
+        // SBP payments as immediate already; this keeps the wire right on its own).
+        pay_type: match request.method {
+            PaymentMethod::Sbp => pay_type(CaptureMode::Immediate),
+            PaymentMethod::Card => pay_type(request.capture),
+        },
         notification_url: notification_url.map(str::to_owned),
         success_url: request.return_url.clone(),
         fail_url: request.return_url.clone(),

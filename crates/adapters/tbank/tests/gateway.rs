@@ -11,8 +11,8 @@ use coffee_domain::ports::{
 };
 use coffee_domain::{
     idempotency, CaptureMode, DeviceUuid, DrinkNo, MachineOrderId, Merchant, MerchantKey, Money,
-    Order, OrderId, OrderStatus, Payment, PaymentId, PaymentState, ProviderKind, ReceiptContact,
-    Size,
+    Order, OrderId, OrderStatus, Payment, PaymentId, PaymentMethod, PaymentState, ProviderKind,
+    ReceiptContact, Size,
 };
 use coffee_test_support::fixtures;
 use serde_json::{json, Map, Value};
@@ -64,6 +64,7 @@ fn create_request(capture: CaptureMode, contact: Option<ReceiptContact>) -> Crea
         amount: order.price,
         capture,
         description: "Оплата напитка: Капучино".into(),
+        method: PaymentMethod::Card,
         return_url: RETURN_URL.into(),
         receipt_contact: contact,
         idempotency_key: idempotency::create(order.id, 1),
@@ -477,7 +478,8 @@ async fn a_notification_signed_with_the_terminal_password_names_its_payment() {
     assert_eq!(
         claim,
         NotificationClaim::Payment {
-            provider_payment_id: "3093639567".into()
+            provider_payment_id: "3093639567".into(),
+            claimed_amount: Some(Money::rub(15_000).unwrap()),
         }
     );
     assert!(server.received_requests().await.unwrap().is_empty());
@@ -530,8 +532,111 @@ async fn a_verified_fiscal_receipt_notification_is_recorded_not_acted_on() {
         .verify_notification(&notification(receipt, PASSWORD))
         .await
         .unwrap();
+    match claim {
+        NotificationClaim::Recorded {
+            payment_id,
+            message,
+        } => {
+            assert_eq!(payment_id.to_string(), PAYMENT_UUID);
+            assert!(message.contains("чек"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_sbp_payment_is_one_stage_even_for_a_holding_merchant_and_carries_its_qr_payload() {
+    let server = MockServer::start().await;
+    mount(&server, "Init", answer("NEW", 15_000)).await;
+    let payload = "https://qr.nspk.ru/AS1000670LSS7DN18SJQDNP4B05KLJL2?type=01&bank=100000000001&sum=15000&cur=RUB&crc=C08B";
+    mount(
+        &server,
+        "GetQr",
+        ResponseTemplate::new(200).set_body_json(json!({
+            "Success": true, "ErrorCode": "0", "TerminalKey": TERMINAL, "OrderId": PAYMENT_UUID,
+            "PaymentId": 3093639567u64, "Data": payload
+        })),
+    )
+    .await;
+    let mut request = create_request(CaptureMode::AfterDispense, None);
+    request.method = PaymentMethod::Sbp;
+    let created = gateway(&server).create_payment(&request).await.unwrap();
+    assert_eq!(created.provider_payment_id, "3093639567");
+    assert_eq!(created.confirmation_url, payload);
+    let calls = signed_calls(&server).await;
+    let names: Vec<&str> = calls.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names, ["Init", "GetQr"]);
+    assert_eq!(calls[0].1["PayType"], json!("O"), "SBP has no holds");
+    assert_eq!(calls[1].1["PaymentId"], json!("3093639567"));
+    assert_eq!(calls[1].1["DataType"], json!("PAYLOAD"));
+}
+
+#[tokio::test]
+async fn with_trusted_ips_a_signed_notification_is_believed_only_from_a_listed_sender() {
+    let server = MockServer::start().await;
+    let config = TbankConfig {
+        api_url: format!("{}/v2", server.uri()),
+        trusted_ips: vec!["91.194.226.0/23".parse().unwrap()],
+        ..TbankConfig::default()
+    };
+    let mut accounts = HashMap::new();
+    accounts.insert(MerchantKey::parse("acme-coffee").unwrap(), account());
+    let gateway = TbankGateway::new(config, Arc::new(accounts)).unwrap();
+    let from = |sender: Option<&str>| {
+        let mut signed = notification(confirmed(TERMINAL), PASSWORD);
+        signed.sender_ip = sender.map(|ip| ip.parse().unwrap());
+        signed
+    };
+    for sender in [None, Some("203.0.113.9"), Some("91.194.228.1")] {
+        assert!(
+            matches!(
+                gateway.verify_notification(&from(sender)).await,
+                Err(NotificationError::Untrusted(_))
+            ),
+            "{sender:?}"
+        );
+    }
+    for sender in ["91.194.226.1", "91.194.227.254", "::ffff:91.194.227.10"] {
+        assert!(
+            matches!(
+                gateway.verify_notification(&from(Some(sender))).await,
+                Ok(NotificationClaim::Payment { .. })
+            ),
+            "{sender}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_trusted_ips_any_sender_may_deliver_a_signed_notification() {
+    let server = MockServer::start().await;
+    let mut signed = notification(confirmed(TERMINAL), PASSWORD);
+    signed.sender_ip = Some("203.0.113.9".parse().unwrap());
+    assert!(matches!(
+        gateway(&server).verify_notification(&signed).await,
+        Ok(NotificationClaim::Payment { .. })
+    ));
+}
+
+#[tokio::test]
+async fn an_sbp_payment_whose_qr_code_cannot_be_had_is_canceled_not_left_open() {
+    let server = MockServer::start().await;
+    mount(&server, "Init", answer("NEW", 15_000)).await;
+    mount(&server, "GetQr", ResponseTemplate::new(503)).await;
+    mount(&server, "Cancel", answer("CANCELED", 15_000)).await;
+    let mut request = create_request(CaptureMode::Immediate, None);
+    request.method = PaymentMethod::Sbp;
+    let refused = gateway(&server).create_payment(&request).await;
     assert!(
-        matches!(claim, NotificationClaim::Ignored { .. }),
-        "{claim:?}"
+        matches!(refused, Err(PaymentGatewayError::Unavailable(_))),
+        "{refused:?}"
+    );
+    let calls = signed_calls(&server).await;
+    let cancels: Vec<_> = calls.iter().filter(|(name, _)| name == "Cancel").collect();
+    assert_eq!(cancels.len(), 1, "{calls:?}");
+    assert_eq!(cancels[0].1["PaymentId"], json!("3093639567"));
+    assert!(
+        !cancels[0].1.contains_key("Amount"),
+        "a NEW payment is canceled, not refunded"
     );
 }

@@ -67,7 +67,8 @@ async fn payment_events_from_a_yookassa_address_claim_the_payment_id() {
             assert_eq!(
                 verify(&payment_event(event), Some(sender)).await,
                 Ok(NotificationClaim::Payment {
-                    provider_payment_id: PROVIDER_PAYMENT_ID.into()
+                    provider_payment_id: PROVIDER_PAYMENT_ID.into(),
+                    claimed_amount: None,
                 }),
                 "{event} from {sender}"
             );

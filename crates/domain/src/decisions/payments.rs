@@ -7,8 +7,8 @@ use crate::ports::{
 };
 use crate::settings::Settings;
 use crate::{
-    transition, Attention, FailureReason, HistorySource, Order, OrderEvent, OrderStatus, Payment,
-    PaymentEvent, PaymentState, PaymentTransition, ReceiptContact, Transition,
+    transition, Attention, FailureReason, HistorySource, Money, Order, OrderEvent, OrderStatus,
+    Payment, PaymentEvent, PaymentState, PaymentTransition, ReceiptContact, Transition,
 };
 use chrono::{DateTime, Utc};
 
@@ -139,6 +139,31 @@ pub fn provider_payment(
         event_key: format!("{}:{}", fetched.provider_payment_id, event_key(event)),
     };
     payment_event_paid_at(snapshot, event, Some(record), fetched.paid_at, now)
+}
+
+/// A signed notification states another amount than our payment's: never believed (nothing
+/// is fetched or applied), and the order goes to an operator — the provider would otherwise
+/// send it again and again.
+pub fn claimed_amount_mismatch(
+    snapshot: &Snapshot,
+    claimed: Money,
+    now: DateTime<Utc>,
+) -> Decision {
+    let Some(payment) = &snapshot.payment else {
+        return Decision::ignored("order has no payment");
+    };
+    let why = format!(
+        "сумма в уведомлении {claimed} не совпадает с суммой платежа {}",
+        payment.amount
+    );
+    not_believed(snapshot, now, &why).flagged(Attention::ProviderMismatch)
+}
+
+/// A verified provider message that moves no money (a fiscal receipt, …): one line in the
+/// order's timeline, nothing else.
+pub fn provider_note(snapshot: &Snapshot, message: &str, now: DateTime<Utc>) -> Decision {
+    let line = note(&snapshot.order, now, HistorySource::Provider, None, message);
+    Decision::Duplicate { note: Some(line) }
 }
 
 /// The heart of "exactly one drink, never a charge without a drink": what a money event does

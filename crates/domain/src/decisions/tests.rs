@@ -4,7 +4,10 @@
 
 use super::expiry::expire;
 use super::machines::{machine_event, MachineNews};
-use super::payments::{payment_created, payment_event, payment_rejected, provider_payment};
+use super::payments::{
+    claimed_amount_mismatch, payment_created, payment_event, payment_rejected, provider_note,
+    provider_payment,
+};
 use super::refunds::{refund_answer, refund_notice};
 use super::{Decision, Snapshot};
 use crate::ports::{ProviderPayment, ProviderPaymentStatus, RefundState, RefundStatus};
@@ -506,6 +509,26 @@ fn a_provider_payment_that_does_not_match_ours_changes_nothing_and_flags_the_ord
         summary(&anonymous),
         "ignored (noted) flag provider_mismatch"
     );
+}
+
+#[test]
+fn a_signed_notification_stating_another_amount_changes_nothing_and_flags_the_order() {
+    let decision = claimed_amount_mismatch(&immediate(Pending), Money::rub(1).unwrap(), start());
+    assert_eq!(summary(&decision), "ignored (noted) flag provider_mismatch");
+}
+
+#[test]
+fn a_provider_message_that_moves_no_money_is_only_a_line_in_the_history() {
+    for status in [Pending, Successful, Failed] {
+        let decision = provider_note(&immediate(status), "T-Bank: чек пробит", start());
+        match decision {
+            Decision::Duplicate { note: Some(line) } => {
+                assert_eq!(line.message, "T-Bank: чек пробит");
+                assert_eq!(line.to, None);
+            }
+            other => panic!("{status:?}: {other:?}"),
+        }
+    }
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! The payment provider port and what crosses it.
 
-use crate::{CaptureMode, Merchant, Money, Order, OrderId, Payment, PaymentId, ReceiptContact};
+use crate::{
+    CaptureMode, Merchant, Money, Order, OrderId, Payment, PaymentId, PaymentMethod, ReceiptContact,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::net::IpAddr;
@@ -73,11 +75,23 @@ pub enum ProviderPaymentStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NotificationClaim {
     /// Something happened to this payment; re-fetch it to learn what.
-    Payment { provider_payment_id: String },
+    Payment {
+        provider_payment_id: String,
+        /// The amount the (signed) notification itself states, for providers that sign
+        /// theirs: a signed message about our payment with another amount is not a message we
+        /// will ever accept, so the order goes to an operator instead of waiting for a fetch.
+        claimed_amount: Option<Money>,
+    },
     /// A refund of this payment completed; believed only after the refund is fetched.
     RefundSucceeded {
         provider_payment_id: String,
         refund_id: String,
+    },
+    /// A verified notification about one of our payment attempts that moves no money
+    /// (T-Bank's fiscal `RECEIPT`, other notification kinds): kept in the order's history.
+    Recorded {
+        payment_id: PaymentId,
+        message: String,
     },
     /// A notification we do not act on (logged).
     Ignored { reason: String },
@@ -99,7 +113,11 @@ pub struct CreatePaymentRequest {
     pub order: Order,
     pub merchant: Merchant,
     pub amount: Money,
+    /// `Immediate` for every SBP payment: SBP has no holds.
     pub capture: CaptureMode,
+    /// Card: the provider's payment form. SBP (T-Bank only): the created payment's
+    /// `confirmation_url` is its SBP payload, an NSPK link the page shows as a QR code.
+    pub method: PaymentMethod,
     pub description: String,
     pub return_url: String,
     pub receipt_contact: Option<ReceiptContact>,

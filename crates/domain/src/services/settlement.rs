@@ -11,7 +11,7 @@ use crate::ports::{
     InboundNotification, NotificationClaim, NotificationError, PaymentGatewayError,
     ProviderPayment, RefundStatus, RepositoryError,
 };
-use crate::{Merchant, Payment, PaymentEvent, ProviderKind};
+use crate::{Merchant, Payment, PaymentEvent, PaymentId, ProviderKind};
 use std::sync::Arc;
 
 /// What became of a notification or poll result; the webhook answers 200 to all of them.
@@ -109,14 +109,19 @@ impl Settlement {
             Err(NotificationError::Malformed(why)) => return Err(SettlementError::Malformed(why)),
             Err(NotificationError::Untrusted(why)) => return Err(SettlementError::Untrusted(why)),
         };
-        let (provider_payment_id, refund_id) = match claim {
+        let (provider_payment_id, refund_id, claimed_amount) = match claim {
             NotificationClaim::Payment {
                 provider_payment_id,
-            } => (provider_payment_id, None),
+                claimed_amount,
+            } => (provider_payment_id, None, claimed_amount),
             NotificationClaim::RefundSucceeded {
                 provider_payment_id,
                 refund_id,
-            } => (provider_payment_id, Some(refund_id)),
+            } => (provider_payment_id, Some(refund_id), None),
+            NotificationClaim::Recorded {
+                payment_id,
+                message,
+            } => return self.record(payment_id, message).await,
             NotificationClaim::Ignored { reason } => {
                 return Ok(NotificationOutcome::Ignored(reason))
             }
@@ -133,6 +138,15 @@ impl Settlement {
             )));
         };
         tracing::Span::current().record("order.id", tracing::field::display(payment.order_id));
+        if let Some(claimed) = claimed_amount.filter(|claimed| *claimed != payment.amount) {
+            let committed = self
+                .ctx
+                .commit_retrying_on(payment.order_id, Some(payment.id), |snapshot, now| {
+                    payments::claimed_amount_mismatch(snapshot, claimed, now)
+                })
+                .await?;
+            return Ok(committed.into());
+        }
         let merchant = self.merchant_of(&payment).await?;
         let unconfirmed = || {
             NotificationOutcome::Ignored(format!(
@@ -165,6 +179,28 @@ impl Settlement {
                     .await?
             }
         };
+        Ok(committed.into())
+    }
+
+    /// A verified notification that moves no money, kept in the history of the order whose
+    /// payment attempt it names.
+    async fn record(
+        &self,
+        payment_id: PaymentId,
+        message: String,
+    ) -> Result<NotificationOutcome, SettlementError> {
+        let Some(payment) = self.ctx.ports.payments.get(payment_id).await? else {
+            return Ok(NotificationOutcome::Ignored(format!(
+                "notification about unknown payment attempt {payment_id}: {message}"
+            )));
+        };
+        tracing::Span::current().record("order.id", tracing::field::display(payment.order_id));
+        let committed = self
+            .ctx
+            .commit_retrying_on(payment.order_id, Some(payment.id), |snapshot, now| {
+                payments::provider_note(snapshot, &message, now)
+            })
+            .await?;
         Ok(committed.into())
     }
 

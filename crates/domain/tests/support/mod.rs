@@ -23,8 +23,8 @@ use coffee_domain::services::worker::Worker;
 use coffee_domain::services::{Context, Ports, Settings};
 use coffee_domain::{
     CaptureMode, DeadlinePolicy, Device, DeviceUuid, DrinkNo, Fleet, HistoryEntry, JobState,
-    MachineKind, MachineOrderId, Money, Order, OrderId, OrderStatus, Payment, ProviderKind,
-    ReceiptPolicy, SimulatedOutcome, Size,
+    MachineKind, MachineOrderId, Money, Order, OrderId, OrderStatus, Payment, PaymentMethod,
+    ProviderKind, ReceiptPolicy, SimulatedOutcome, Size,
 };
 use coffee_test_support::fixtures::{device, drink, merchant};
 use std::collections::HashMap;
@@ -304,6 +304,7 @@ impl Harness {
                 email: None,
                 phone: None,
                 return_url: format!("{BASE_URL}/order"),
+                method: PaymentMethod::Card,
             })
             .await
             .unwrap()

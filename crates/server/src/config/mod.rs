@@ -61,6 +61,9 @@ pub struct Config {
     pub yookassa_trusted_ips: Vec<IpNet>,
     /// `TBANK_API_URL`.
     pub tbank_api_url: String,
+    /// `TBANK_TRUSTED_IPS`: notification senders believed; empty (the default) = any sender,
+    /// the `Token` authenticates.
+    pub tbank_trusted_ips: Vec<IpNet>,
     /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
     /// `JOB_LEASE_SECONDS`: a job whose worker died is taken over after this (default 60).
@@ -167,6 +170,7 @@ impl Config {
         let mqtt = read::mqtt(&vars)?;
         let yookassa = read::yookassa(&vars)?;
         let tbank_api_url = read::tbank_api_url(&vars)?;
+        let tbank_trusted_ips = read::tbank_trusted_ips(&vars)?;
         let trusted_proxies = read::trusted_proxies(&vars)?;
         let workers = read::workers(&vars)?;
         let rate_limits = read::rate_limits(&vars)?;
@@ -192,6 +196,7 @@ impl Config {
             yookassa_api_url: yookassa.api_url,
             yookassa_trusted_ips: yookassa.trusted_ips,
             tbank_api_url,
+            tbank_trusted_ips,
             trusted_proxies,
             job_lease_seconds: workers.lease_seconds,
             job_workers: workers.count,

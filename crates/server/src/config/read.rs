@@ -458,6 +458,11 @@ pub(super) fn tbank_api_url(vars: &Vars<'_>) -> Result<String, ConfigError> {
     }
 }
 
+/// `TBANK_TRUSTED_IPS`: empty by default (any sender; the `Token` authenticates).
+pub(super) fn tbank_trusted_ips(vars: &Vars<'_>) -> Result<Vec<IpNet>, ConfigError> {
+    vars.networks("TBANK_TRUSTED_IPS", Vec::new())
+}
+
 /// `TRUSTED_PROXIES`: none by default.
 pub(super) fn trusted_proxies(vars: &Vars<'_>) -> Result<Vec<IpNet>, ConfigError> {
     vars.networks("TRUSTED_PROXIES", Vec::new())

@@ -243,6 +243,7 @@ fn each_bad_value_is_refused_naming_its_variable() {
         ("YOOKASSA_API_URL", "api.yookassa.ru"),
         ("YOOKASSA_TRUSTED_IPS", "10.0.0.0/99"),
         ("TBANK_API_URL", "securepay.tbank.ru/v2"),
+        ("TBANK_TRUSTED_IPS", "10.0.0.0/99"),
         ("TRUSTED_PROXIES", "not-an-ip"),
         ("RATE_LIMIT_PER_IP_PER_MINUTE", "-1"),
         ("RATE_LIMIT_PER_DEVICE_PER_MINUTE", "lots"),
@@ -256,7 +257,7 @@ fn each_bad_value_is_refused_naming_its_variable() {
 
 #[test]
 fn each_refusal_says_what_is_wrong_with_the_value() {
-    let cases: [(&[(&str, &str)], &str); 20] = [
+    let cases: [(&[(&str, &str)], &str); 21] = [
         (
             &[("BIND_ADDR", "nonsense")],
             r#"BIND_ADDR: "nonsense" is not an address like 0.0.0.0:8080"#,
@@ -320,6 +321,10 @@ fn each_refusal_says_what_is_wrong_with_the_value() {
         (
             &[("YOOKASSA_TRUSTED_IPS", "10.0.0.0/99")],
             r#"YOOKASSA_TRUSTED_IPS: "10.0.0.0/99" is not a CIDR network"#,
+        ),
+        (
+            &[("TBANK_TRUSTED_IPS", "91.194.226.0/23, 10.0.0.0/99")],
+            r#"TBANK_TRUSTED_IPS: "10.0.0.0/99" is not a CIDR network"#,
         ),
         (
             &[("TRUSTED_PROXIES", "10.0.0.1, not-an-ip")],
@@ -466,4 +471,23 @@ fn bad_mqtt_values_are_refused_naming_their_variable() {
         let error = Config::from_vars(&vars(pairs)).unwrap_err();
         assert_eq!(error.variable, *variable, "{pairs:?}: {error}");
     }
+}
+
+#[test]
+fn tbank_trusted_ips_default_to_any_sender_and_read_a_list_of_networks() {
+    assert!(Config::from_vars(&vars(&[]))
+        .unwrap()
+        .tbank_trusted_ips
+        .is_empty());
+    let narrowed = Config::from_vars(&vars(&[(
+        "TBANK_TRUSTED_IPS",
+        "91.194.226.0/23, 212.49.24.206",
+    )]))
+    .unwrap();
+    let listed: Vec<String> = narrowed
+        .tbank_trusted_ips
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(listed, ["91.194.226.0/23", "212.49.24.206/32"]);
 }

@@ -8,7 +8,7 @@ use crate::urls;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use coffee_domain::services::checkout::{PaymentRequest, RawScan, ScanOutcome};
-use coffee_domain::OrderId;
+use coffee_domain::{OrderId, PaymentMethod};
 use serde::Deserialize;
 use std::collections::HashMap;
 
@@ -152,13 +152,22 @@ pub struct InitiatePaymentBody {
     phone: Option<String>,
     /// The page's single field: an email when it has `@`, else a phone number.
     contact: Option<String>,
+    /// `card` (the default) or `sbp` (T-Bank merchants with SBP switched on; else 422
+    /// `method_unavailable`). The page's form sends it as the pressed button's value.
+    method: Option<String>,
 }
 
 /// Where to send the customer to pay.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct PaymentRedirectJson {
-    /// The provider's (or the sandbox's) checkout page.
+    /// The provider's (or the sandbox's) checkout page; for SBP our order page, which shows
+    /// the QR code.
     pub redirect_url: String,
+    /// `card` or `sbp`.
+    pub method: &'static str,
+    /// SBP only: the payload (an NSPK link) the QR code encodes; a bank's app opens it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sbp_payload: Option<String>,
 }
 
 /// `POST /v1/initiate-payment`: JSON in → `{redirect_url}` out; the page's form (without
@@ -171,7 +180,7 @@ pub struct PaymentRedirectJson {
         (status = 400, description = "not a request", body = crate::openapi::ApiError),
         (status = 404, description = "unknown order", body = crate::openapi::ApiError),
         (status = 409, description = "the order cannot be paid (paid, expired, ended)", body = crate::openapi::ApiError),
-        (status = 422, description = "receipt contact required or invalid", body = crate::openapi::ApiError),
+        (status = 422, description = "receipt contact required or invalid, or `method_unavailable` (SBP on a machine without it)", body = crate::openapi::ApiError),
         (status = 429, description = "too many requests, or too many payments waiting on this machine", body = crate::openapi::ApiError),
         (status = 502, description = "the provider refused the payment; the order stays payable", body = crate::openapi::ApiError),
         (status = 503, description = "provider or storage unavailable", body = crate::openapi::ApiError),
@@ -196,6 +205,13 @@ pub async fn initiate_payment(
     let Ok(order_id) = OrderId::parse(raw_id) else {
         return respond(&state, is_form, None, error::ORDER_NOT_FOUND).await;
     };
+    let method = match parsed.method.as_deref().map(str::trim) {
+        None | Some("") => PaymentMethod::Card,
+        Some(raw) => match PaymentMethod::parse(raw) {
+            Some(method) => method,
+            None => return respond(&state, is_form, None, error::INVALID_REQUEST).await,
+        },
+    };
     let contact = parsed.contact.clone().unwrap_or_default();
     let (email, phone) = match parsed
         .contact
@@ -214,12 +230,26 @@ pub async fn initiate_payment(
             email,
             phone,
             return_url: urls::order_page_url(&state.base_url, order_id),
+            method,
         })
         .await
     {
-        Ok(redirect_to) if is_form => redirect(StatusCode::SEE_OTHER, &redirect_to.redirect_url),
-        Ok(redirect_to) => HttpResponse::Ok().json(PaymentRedirectJson {
-            redirect_url: redirect_to.redirect_url,
+        // SBP is paid from our own page (its QR code), so the customer goes back there.
+        Ok(redirect_to) if is_form => match redirect_to.method {
+            PaymentMethod::Card => redirect(StatusCode::SEE_OTHER, &redirect_to.redirect_url),
+            PaymentMethod::Sbp => redirect(StatusCode::SEE_OTHER, &urls::order_page_path(order_id)),
+        },
+        Ok(redirect_to) => HttpResponse::Ok().json(match redirect_to.method {
+            PaymentMethod::Card => PaymentRedirectJson {
+                redirect_url: redirect_to.redirect_url,
+                method: PaymentMethod::Card.as_str(),
+                sbp_payload: None,
+            },
+            PaymentMethod::Sbp => PaymentRedirectJson {
+                redirect_url: urls::order_page_url(&state.base_url, order_id),
+                method: PaymentMethod::Sbp.as_str(),
+                sbp_payload: Some(redirect_to.redirect_url),
+            },
         }),
         Err(initiate_error) => {
             let failure = Failure::from(&initiate_error);
@@ -264,5 +294,6 @@ fn serde_urlencoded_body(body: &[u8]) -> Option<InitiatePaymentBody> {
         email: pairs.get("email").cloned(),
         phone: pairs.get("phone").cloned(),
         contact: pairs.get("contact").cloned(),
+        method: pairs.get("method").cloned(),
     })
 }

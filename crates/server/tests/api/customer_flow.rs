@@ -298,3 +298,33 @@ async fn the_demo_index_offers_fresh_qr_links_so_every_click_is_a_new_order() {
     assert_eq!(a.status().as_u16(), 302);
     assert_ne!(a.headers()["location"], b.headers()["location"]);
 }
+
+#[tokio::test]
+async fn sbp_is_refused_for_a_machine_that_is_not_paid_through_t_bank() {
+    let app = spawn_app().await;
+    let order = app.scan("dev-1", "1", "1", "sbp-sandbox").await;
+    let page = app
+        .get(&format!("/v1/order-status-page?order_id={order}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("Оплатить через СБП"));
+    let response = app
+        .post_json(
+            "/v1/initiate-payment",
+            serde_json::json!({ "order_id": order, "method": "sbp" }),
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 422);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "method_unavailable");
+    assert_eq!(app.status(&order).await["status"], "created");
+    let card = app
+        .post_json(
+            "/v1/initiate-payment",
+            serde_json::json!({ "order_id": order, "method": "card" }),
+        )
+        .await;
+    assert_eq!(card.status().as_u16(), 200);
+}

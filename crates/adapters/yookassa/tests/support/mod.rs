@@ -7,8 +7,8 @@ use coffee_adapter_yookassa::{SecretKey, YookassaAccount, YookassaConfig, Yookas
 use coffee_domain::ports::CreatePaymentRequest;
 use coffee_domain::{
     idempotency, CaptureMode, DeviceUuid, DrinkNo, MachineOrderId, Merchant, MerchantKey, Money,
-    Order, OrderId, OrderStatus, Payment, PaymentId, PaymentState, ProviderKind, ReceiptContact,
-    Size,
+    Order, OrderId, OrderStatus, Payment, PaymentId, PaymentMethod, PaymentState, ProviderKind,
+    ReceiptContact, Size,
 };
 use coffee_test_support::fixtures;
 use serde_json::{json, Value};
@@ -77,6 +77,7 @@ pub fn create_request(
         amount: order.price,
         capture,
         description: "Оплата напитка: Капучино".into(),
+        method: PaymentMethod::Card,
         return_url: format!("https://pay.example.ru/v1/order-status-page?order_id={ORDER_UUID}"),
         receipt_contact: contact,
         idempotency_key: idempotency::create(order.id, 1),

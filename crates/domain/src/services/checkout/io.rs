@@ -5,7 +5,8 @@ use crate::decisions::orders::Scan;
 use crate::ports::RepositoryError;
 use crate::{
     ContactError, Device, DeviceUuid, DrinkNo, IdError, MachineOrderId, MerchantKey, Order,
-    OrderId, OrderStatus, Payment, PaymentId, ProviderKind, ReceiptContact, ReceiptPolicy, Size,
+    OrderId, OrderStatus, Payment, PaymentId, PaymentMethod, ProviderKind, ReceiptContact,
+    ReceiptPolicy, Size,
 };
 
 /// The raw QR parameters, as the machine put them into the URL.
@@ -96,6 +97,8 @@ pub struct PaymentRequest {
     pub phone: Option<String>,
     /// Where the provider sends the customer back (the order page).
     pub return_url: String,
+    /// Card (the default) or SBP, which only T-Bank merchants with `sbp = true` take.
+    pub method: PaymentMethod,
 }
 
 /// Why a payment could not be started.
@@ -111,6 +114,8 @@ pub enum InitiatePaymentError {
     ContactRequired,
     #[error(transparent)]
     InvalidContact(#[from] ContactError),
+    #[error("payment method {} is not available for this machine", .0.as_str())]
+    MethodUnavailable(PaymentMethod),
     #[error("payment provider {0:?} is not configured")]
     ProviderNotConfigured(ProviderKind),
     #[error("payment provider rejected the payment: {0}")]
@@ -129,7 +134,9 @@ pub enum InitiatePaymentError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentRedirect {
     pub payment_id: PaymentId,
+    /// The provider's payment form, or for SBP the payload (the order page shows it as a QR).
     pub redirect_url: String,
+    pub method: PaymentMethod,
 }
 
 /// Everything the order page and its JSON show.
@@ -139,6 +146,8 @@ pub struct OrderView {
     pub device: Option<Device>,
     pub receipt_policy: ReceiptPolicy,
     pub payment: Option<Payment>,
+    /// The page offers «Оплатить через СБП» next to the card button.
+    pub sbp_available: bool,
 }
 
 pub(super) fn receipt_contact(

@@ -10,8 +10,8 @@ use crate::decisions::Snapshot;
 use crate::order::{shown_text, UNNAMED_DRINK};
 use crate::ports::{CreatePaymentRequest, MachineError, PaymentGatewayError, RepositoryError};
 use crate::{
-    idempotency, Device, MachineKind, Merchant, Money, Order, OrderId, Payment, PaymentId,
-    PaymentState, ProviderKind, ReceiptPolicy,
+    idempotency, CaptureMode, Device, MachineKind, Merchant, Money, Order, OrderId, Payment,
+    PaymentId, PaymentMethod, PaymentState, ProviderKind, ReceiptPolicy,
 };
 use std::sync::Arc;
 
@@ -167,18 +167,24 @@ impl Checkout {
             return Ok(None);
         };
         let device = ports.catalog.device(&order.device).await?;
-        let receipt_policy = ports
-            .catalog
-            .merchant(&order.merchant)
-            .await?
+        let merchant = ports.catalog.merchant(&order.merchant).await?;
+        let receipt_policy = merchant
+            .as_ref()
             .map(|m| m.receipt)
             .unwrap_or(ReceiptPolicy::Off);
+        let sbp_available = match (&device, &merchant) {
+            (Some(device), Some(merchant)) => {
+                offers(device, merchant, order.price, PaymentMethod::Sbp)
+            }
+            _ => false,
+        };
         let payment = ports.payments.for_order(order.id).await?;
         Ok(Some(OrderView {
             order,
             device,
             receipt_policy,
             payment,
+            sbp_available,
         }))
     }
 
@@ -215,6 +221,9 @@ impl Checkout {
             .ok_or_else(|| {
                 InitiatePaymentError::Misconfigured(format!("merchant {} missing", order.merchant))
             })?;
+        if !offers(&device, &merchant, order.price, request.method) {
+            return Err(InitiatePaymentError::MethodUnavailable(request.method));
+        }
         let contact = receipt_contact(merchant.receipt, &request)?;
         // Each live payment is polled and can be paid: junk scans must not pile them up.
         let pending = ports.payments.pending_on_device(&order.device).await?;
@@ -227,10 +236,17 @@ impl Checkout {
             .payment_gateway(device.provider)
             .ok_or(InitiatePaymentError::ProviderNotConfigured(device.provider))?;
         let payment_id = PaymentId::from_uuid(ports.ids.new_uuid());
+        // SBP has no holds: an SBP payment is taken at once, and refunded (not released) when
+        // the drink fails, whatever the merchant's capture mode.
+        let capture = match request.method {
+            PaymentMethod::Sbp => CaptureMode::Immediate,
+            PaymentMethod::Card => merchant.capture,
+        };
         let create = CreatePaymentRequest {
             payment_id,
             amount: order.price,
-            capture: merchant.capture,
+            capture,
+            method: request.method,
             description: description(&order.drink_name),
             return_url: request.return_url.clone(),
             receipt_contact: contact.clone(),
@@ -256,7 +272,7 @@ impl Checkout {
             provider: device.provider,
             provider_payment_id: created.provider_payment_id,
             amount: order.price,
-            capture: merchant.capture,
+            capture,
             state: PaymentState::Pending,
             confirmation_url: created.confirmation_url,
             idempotency_key: create.idempotency_key,
@@ -276,6 +292,7 @@ impl Checkout {
                     .increment(1);
                 Ok(PaymentRedirect {
                     payment_id: payment.id,
+                    method: payment.method(),
                     redirect_url: payment.confirmation_url,
                 })
             }
@@ -304,6 +321,7 @@ impl Checkout {
         };
         Ok(live_payment(&snapshot).map(|p| PaymentRedirect {
             payment_id: p.id,
+            method: p.method(),
             redirect_url: p.confirmation_url.clone(),
         }))
     }
@@ -315,5 +333,21 @@ impl Checkout {
             })
             .await?;
         Ok(())
+    }
+}
+
+/// T-Bank takes no SBP payment under 10 ₽.
+const SBP_MINIMUM_KOPECKS: i64 = 1_000;
+
+/// Whether `device` takes `price` by `method`: cards everywhere; SBP only at T-Bank, only for a
+/// merchant whose terminal has it switched on, and only from T-Bank's SBP minimum up.
+fn offers(device: &Device, merchant: &Merchant, price: Money, method: PaymentMethod) -> bool {
+    match method {
+        PaymentMethod::Card => true,
+        PaymentMethod::Sbp => {
+            device.provider == ProviderKind::Tbank
+                && merchant.tbank.as_ref().is_some_and(|tbank| tbank.sbp)
+                && price.kopecks() >= SBP_MINIMUM_KOPECKS
+        }
     }
 }
