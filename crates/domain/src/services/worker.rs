@@ -380,5 +380,6 @@ fn machine_name(machine: crate::MachineKind) -> &'static str {
         crate::MachineKind::Simulated => "simulated",
         crate::MachineKind::Tmetr => "tmetr",
         crate::MachineKind::Mqtt => "mqtt",
+        crate::MachineKind::MqttLegacy => "mqtt-legacy",
     }
 }
