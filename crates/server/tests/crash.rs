@@ -846,7 +846,8 @@ async fn two_replicas_on_one_database_turn_200_duplicate_notifications_into_exac
 }
 
 /// Two MQTT machines of one YooKassa merchant, skipping the online check (the test plays the
-/// machines and announces no presence).
+/// machines and announces no presence); and a legacy-frame machine, so the database is seen
+/// to store one.
 fn mqtt_fleet_file() -> String {
     let machine = |id| {
         device(id, "yk")
@@ -862,8 +863,18 @@ fn mqtt_fleet_file() -> String {
         )
         .device(machine("mq-1"))
         .device(machine("mq-2"))
+        .device(
+            device("mq-legacy", "yk")
+                .provider(ProviderKind::Yookassa)
+                .machine(MachineKind::MqttLegacy),
+        )
         .drink(drink("mq-1", "1").name("Капучино").medium(PRICE_KOPECKS))
         .drink(drink("mq-2", "1").name("Капучино").medium(PRICE_KOPECKS))
+        .drink(
+            drink("mq-legacy", "1")
+                .name("Капучино")
+                .medium(PRICE_KOPECKS),
+        )
         .to_toml()
 }
 
@@ -997,6 +1008,17 @@ async fn two_replicas_in_one_shared_group_publish_each_make_command_once_and_app
         }
     }
     let sql = world.sql().await;
+    let legacy = sql
+        .query_one(
+            "SELECT machine, on_dispense_deadline FROM devices WHERE device_uuid = 'mq-legacy'",
+            &[],
+        )
+        .await
+        .expect("the legacy device is stored");
+    assert_eq!(
+        (legacy.get::<_, String>(0), legacy.get::<_, String>(1)),
+        ("mqtt-legacy".to_owned(), "assume_success".to_owned())
+    );
     wait_until_all_decided(&sql, Duration::from_secs(30)).await;
     let finals = final_states(&sql).await;
     for uuid in &expected {
