@@ -128,6 +128,9 @@ pub enum MachineKind {
     Simulated,
     Tmetr,
     Mqtt,
+    /// The March-2025 binary frame on one shared topic: no addressing, no reports back.
+    #[serde(rename = "mqtt-legacy")]
+    MqttLegacy,
 }
 
 /// What to decide when a machine never reports the result of a make command.

@@ -142,7 +142,8 @@ impl Device {
 fn can_report(machine: MachineKind, has_events_secret: bool) -> bool {
     match machine {
         MachineKind::Simulated | MachineKind::Mqtt => true,
-        MachineKind::Tmetr => has_events_secret,
+        // The legacy frame has no way back: only an HTTP report key lets such a machine say.
+        MachineKind::Tmetr | MachineKind::MqttLegacy => has_events_secret,
     }
 }
 
@@ -384,6 +385,28 @@ mod tests {
             default_deadline_policy(MachineKind::Mqtt, false),
             FailAndRefund
         );
+        assert_eq!(
+            default_deadline_policy(MachineKind::MqttLegacy, false),
+            AssumeSuccess
+        );
+        assert_eq!(
+            default_deadline_policy(MachineKind::MqttLegacy, true),
+            FailAndRefund
+        );
+    }
+
+    #[test]
+    fn an_mqtt_legacy_machine_cannot_be_refunded_at_its_deadline_without_a_report_key() {
+        let m = merchant();
+        let mut legacy = device(ProviderKind::Sandbox, None);
+        legacy.machine = MachineKind::MqttLegacy;
+        legacy.on_dispense_deadline = DeadlinePolicy::FailAndRefund;
+        assert_eq!(
+            legacy.clone().checked(Some(&m)).unwrap_err(),
+            vec![FleetRuleError::RefundWithoutReports]
+        );
+        legacy.events_secret = Some(SealedSecret::new("sealed"));
+        assert!(legacy.checked(Some(&m)).is_ok());
     }
 
     #[test]

@@ -197,6 +197,9 @@ where
     }
     if let Some(mqtt) = &mqtt {
         machine_gateways.insert(MachineKind::Mqtt, mqtt.clone());
+        // One connection serves both: the gateway picks JSON or the legacy frame by the
+        // device's machine.
+        machine_gateways.insert(MachineKind::MqttLegacy, mqtt.clone());
     }
     let sandbox = if sandbox {
         let sandbox = Arc::new(SandboxProvider::new(config.base_url.clone()));

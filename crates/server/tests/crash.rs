@@ -9,6 +9,9 @@
 //!   operator; no make command is ever sent twice, and no job is dead.
 //! * Replicas: two processes on one database receive 200 duplicate notifications for 50
 //!   orders at once → exactly 50 make commands, none repeated.
+//! * MQTT replicas: two processes on one database and one broker, in one shared subscription
+//!   group → each paid order's make command published once, each machine event applied by one
+//!   replica only.
 //!
 //! Each test gets its own database (`coffee_test_support::test_db`: skipped loudly without
 //! Postgres, a failure under `CI=true`) and in-process fakes of YooKassa and Tmetr. The chaos
@@ -169,10 +172,15 @@ impl World {
         .collect()
     }
 
-    /// `coffee-pay fleet apply` with the production environment.
+    /// `coffee-pay fleet apply` of [`fleet_file`] with the production environment.
     async fn apply_fleet(&self) {
+        self.apply_fleet_text(fleet_file()).await;
+    }
+
+    /// `coffee-pay fleet apply` of `text` with the production environment.
+    async fn apply_fleet_text(&self, text: String) {
         let file = self.logs.join(format!("{}-fleet.toml", self.db.name()));
-        std::fs::write(&file, fleet_file()).expect("write fleet");
+        std::fs::write(&file, text).expect("write fleet");
         let env = self.env(free_port());
         let (logs, fleet_file) = (self.logs.clone(), file.clone());
         let output = tokio::task::spawn_blocking(move || {
@@ -835,4 +843,196 @@ async fn two_replicas_on_one_database_turn_200_duplicate_notifications_into_exac
         accepted.len(),
         world.tmetr.make_requests()
     ));
+}
+
+/// Two MQTT machines of one YooKassa merchant, skipping the online check (the test plays the
+/// machines and announces no presence); and a legacy-frame machine, so the database is seen
+/// to store one.
+fn mqtt_fleet_file() -> String {
+    let machine = |id| {
+        device(id, "yk")
+            .provider(ProviderKind::Yookassa)
+            .machine(MachineKind::Mqtt)
+            .test_device()
+    };
+    fleet()
+        .merchant(
+            merchant("yk")
+                .name("Кофе ЮKassa")
+                .yookassa("shop-1", "test_secret", 1),
+        )
+        .device(machine("mq-1"))
+        .device(machine("mq-2"))
+        .device(
+            device("mq-legacy", "yk")
+                .provider(ProviderKind::Yookassa)
+                .machine(MachineKind::MqttLegacy),
+        )
+        .drink(drink("mq-1", "1").name("Капучино").medium(PRICE_KOPECKS))
+        .drink(drink("mq-2", "1").name("Капучино").medium(PRICE_KOPECKS))
+        .drink(
+            drink("mq-legacy", "1")
+                .name("Капучино")
+                .medium(PRICE_KOPECKS),
+        )
+        .to_toml()
+}
+
+/// Waits until the replica's `/ready` says the broker connection is up.
+async fn wait_for_mqtt_connected(base: &str) {
+    let client = client();
+    for _ in 0..500 {
+        if let Ok(response) = client.get(format!("{base}/ready")).send().await {
+            let ready: serde_json::Value = response.json().await.unwrap_or_default();
+            if ready["mqtt"] == "connected" {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{base} never connected to the broker");
+}
+
+/// Machine history lines per order (by machine order id).
+async fn machine_lines(sql: &tokio_postgres::Client) -> HashMap<String, i64> {
+    sql.query(
+        "SELECT o.machine_order_id, count(*) FROM order_history h JOIN orders o ON o.id = h.order_id \
+         WHERE h.source = 'machine' GROUP BY o.machine_order_id",
+        &[],
+    )
+    .await
+    .expect("history")
+    .into_iter()
+    .map(|row| (row.get::<_, String>(0), row.get::<_, i64>(1)))
+    .collect()
+}
+
+#[tokio::test]
+async fn two_replicas_in_one_shared_group_publish_each_make_command_once_and_apply_each_machine_event_once(
+) {
+    const ORDERS: usize = 10;
+    let Some(broker) = coffee_test_support::test_broker::broker() else {
+        return;
+    };
+    let Some(world) = World::start("mqtt-replicas").await else {
+        return;
+    };
+    let topics = broker.topics();
+    world.apply_fleet_text(mqtt_fleet_file()).await;
+    let mut machines = coffee_test_support::test_broker::Probe::connect(
+        &broker,
+        &[format!("{}/+/commands", topics.prefix)],
+    )
+    .await;
+    let mqtt = [
+        ("MQTT_URL", broker.url.clone()),
+        ("MQTT_COMMAND_TOPIC", topics.command.clone()),
+        ("MQTT_EVENT_TOPIC", topics.event.clone()),
+        ("MQTT_STATUS_TOPIC", topics.status.clone()),
+        // This test's own group, so replicas of other tests on the broker take none of its
+        // events.
+        ("MQTT_SHARED_GROUP", format!("g{}", topics.prefix)),
+    ];
+    let mut a = world.server("a");
+    let mut b = world.server("b");
+    for server in [&mut a, &mut b] {
+        server
+            .env
+            .extend(mqtt.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+    }
+    tokio::join!(a.start(), b.start());
+    let replicas = [a.url(), b.url()];
+    tokio::join!(
+        wait_for_mqtt_connected(&replicas[0]),
+        wait_for_mqtt_connected(&replicas[1])
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+
+    // Orders paid alternately through each replica; each replica's worker may send any of them.
+    let mut tasks = Vec::new();
+    for i in 0..ORDERS {
+        tasks.push(tokio::spawn(customer(
+            client(),
+            replicas[i % 2].clone(),
+            world.yookassa.clone(),
+            format!("mq-{}", i % 2 + 1),
+            format!("mq-replica-{i:02}"),
+            Duration::from_millis(100),
+            deadline,
+        )));
+    }
+    for task in tasks {
+        task.await.expect("customer");
+    }
+
+    let mut commands = Vec::new();
+    while commands.len() < ORDERS {
+        let Some(message) = machines.next(Duration::from_secs(10)).await else {
+            break;
+        };
+        commands.push(message);
+    }
+    commands.extend(machines.collect(Duration::from_millis(500)).await);
+    let mut uuids: Vec<String> = commands
+        .iter()
+        .map(|m| {
+            m.json()["orderUuid"]
+                .as_str()
+                .expect("orderUuid")
+                .to_owned()
+        })
+        .collect();
+    uuids.sort();
+    let expected: Vec<String> = (0..ORDERS).map(|i| format!("mq-replica-{i:02}")).collect();
+    assert_eq!(
+        uuids, expected,
+        "each paid order's make command exactly once"
+    );
+
+    // Each machine answers once, brewing then success: one replica must apply each.
+    for message in &commands {
+        let uuid = message.json()["orderUuid"].as_str().unwrap().to_owned();
+        let device = if message.topic == topics.command_of("mq-1") {
+            "mq-1"
+        } else {
+            "mq-2"
+        };
+        for (seq, status) in [(1, "brewing"), (2, "success")] {
+            machines
+                .publish(
+                    &topics.event_of(device),
+                    format!(r#"{{"orderUuid":"{uuid}","status":"{status}","seq":{seq}}}"#),
+                    false,
+                )
+                .await;
+        }
+    }
+    let sql = world.sql().await;
+    let legacy = sql
+        .query_one(
+            "SELECT machine, on_dispense_deadline FROM devices WHERE device_uuid = 'mq-legacy'",
+            &[],
+        )
+        .await
+        .expect("the legacy device is stored");
+    assert_eq!(
+        (legacy.get::<_, String>(0), legacy.get::<_, String>(1)),
+        ("mqtt-legacy".to_owned(), "assume_success".to_owned())
+    );
+    wait_until_all_decided(&sql, Duration::from_secs(30)).await;
+    let finals = final_states(&sql).await;
+    for uuid in &expected {
+        assert_eq!(
+            finals[uuid].status, "successful",
+            "{uuid}: {:?}",
+            finals[uuid]
+        );
+    }
+    // An event handled by both replicas leaves a second line of its own: 4 lines, not 2.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let lines = machine_lines(&sql).await;
+    for uuid in &expected {
+        assert_eq!(lines.get(uuid), Some(&2), "{uuid}: {lines:?}");
+    }
+    assert_eq!(dead_jobs(&sql).await, Vec::<String>::new(), "no job dead");
 }

@@ -1,5 +1,6 @@
 //! Inbound: what machines publish. The device is the one the topic names, never one a payload
-//! claims; terminal order events become [`DispenseReport`]s on the server's channel, presence
+//! claims; order events (results and progress) become [`DispenseReport`]s on the server's
+//! channel, presence
 //! words update the map `last_heartbeat` reads. Nothing here awaits or panics: a bad message
 //! is logged and dropped, and the event loop goes on.
 
@@ -41,10 +42,8 @@ impl PresenceMap {
 /// What became of one inbound message (returned for tests and logs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Handled {
-    /// A terminal event, sent on as a report.
+    /// An order event (a result, or `accepted`/`brewing` progress), sent on as a report.
     Reported(DispenseReport),
-    /// `accepted` / `brewing`: logged only.
-    Progress(EventStatus),
     Presence(DeviceUuid, Presence),
     Dropped(String),
 }
@@ -80,9 +79,6 @@ impl Inbound {
         let handled = self.classify(topic, payload);
         match &handled {
             Handled::Dropped(why) => tracing::warn!(topic, why, "mqtt message dropped"),
-            Handled::Progress(status) => {
-                tracing::info!(topic, ?status, "machine reports progress")
-            }
             Handled::Reported(_) | Handled::Presence(..) => {}
         }
         handled
@@ -129,9 +125,13 @@ impl Inbound {
                         .unwrap_or_else(|| format!("{:?}", event.status).to_lowercase()),
                 ),
             },
-            status @ (EventStatus::Accepted | EventStatus::Brewing) => {
-                return Handled::Progress(status);
-            }
+            // The domain pushes the dispense deadline back on these.
+            EventStatus::Accepted => DispenseResult::InProgress {
+                stage: "accepted".to_owned(),
+            },
+            EventStatus::Brewing => DispenseResult::InProgress {
+                stage: "brewing".to_owned(),
+            },
         };
         // The server's clock, not the machine's `ts`: machine clocks drift and `ts` is
         // informational in the protocol.
@@ -147,7 +147,7 @@ impl Inbound {
             status = ?event.status,
             command_id = event.command_id.as_deref().unwrap_or(""),
             seq = event.seq,
-            "machine reports a dispense result"
+            "machine reports on an order"
         );
         if self.reports.send(report.clone()).is_err() {
             return Handled::Dropped("the report channel is closed".to_owned());
@@ -217,7 +217,7 @@ mod tests {
     }
 
     #[test]
-    fn failed_and_rejected_are_failures_with_their_code_and_progress_is_not_a_report() {
+    fn failed_and_rejected_are_failures_with_their_code_and_progress_is_reported_as_such() {
         let (inbound, mut rx, _) = inbound();
         inbound.handle(
             "vending/cm-1/events/order",
@@ -239,13 +239,18 @@ mod tests {
                 code: Some("failed".into())
             }
         );
-        assert_eq!(
+        for stage in ["accepted", "brewing"] {
             inbound.handle(
                 "vending/cm-1/events/order",
-                br#"{"orderUuid":"o","status":"brewing"}"#
-            ),
-            Handled::Progress(EventStatus::Brewing)
-        );
+                format!(r#"{{"orderUuid":"o","status":"{stage}"}}"#).as_bytes(),
+            );
+            assert_eq!(
+                rx.try_recv().unwrap().result,
+                DispenseResult::InProgress {
+                    stage: stage.to_owned()
+                }
+            );
+        }
         assert!(rx.try_recv().is_err());
     }
 

@@ -1,25 +1,27 @@
 //! [`MqttGateway`]: the domain's [`MachineGateway`] over an MQTT broker. A make command is one
 //! QoS 1 publish on the device's command topic, delivered when the broker's PUBACK for it
 //! arrives; presence comes from the retained status topic; prices are the local catalogue's.
+//! `mqtt-legacy` devices get the March-2025 binary frame on the one legacy topic instead.
 
 use crate::client::MqttClient;
 use crate::config::{ConfigError, MqttConfig, TopicTemplate};
 use crate::events::{Inbound, PresenceMap};
-use crate::transformers::{MakePayload, Presence};
+use crate::transformers::{legacy_make_frame, MakePayload, Presence};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use coffee_domain::ports::{Clock, MachineError, MachineGateway, MakeCommand};
 use coffee_domain::services::dispensing::DispenseReport;
-use coffee_domain::Device;
+use coffee_domain::{Device, MachineKind};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// Talks to machines whose `machine` is `mqtt`, through one connection. Dropping it closes
-/// the connection.
+/// Talks to machines whose `machine` is `mqtt` or `mqtt-legacy`, through one connection.
+/// Dropping it closes the connection.
 pub struct MqttGateway {
     client: MqttClient,
     command_topic: TopicTemplate,
+    legacy_topic: String,
     publish_timeout: Duration,
     presence: PresenceMap,
     clock: Arc<dyn Clock>,
@@ -56,6 +58,7 @@ impl MqttGateway {
         Ok(Self {
             client,
             command_topic: checked.topics.command,
+            legacy_topic: config.legacy_topic.clone(),
             publish_timeout: config.publish_timeout,
             presence,
             clock,
@@ -77,10 +80,17 @@ impl MqttGateway {
 impl MachineGateway for MqttGateway {
     /// A device whose retained presence is `online` is seen now; one that is `offline`, or
     /// was never heard of, has no current heartbeat (`None`), so the scan answers «offline».
+    /// A legacy device never heard of is seen while the broker is: the legacy protocol has no
+    /// presence, and refusing every scan would leave such machines unsellable. If something
+    /// (a bridge) does publish its presence, that word is followed as for any device.
     async fn last_heartbeat(&self, device: &Device) -> Result<Option<DateTime<Utc>>, MachineError> {
         Ok(match self.presence.get(&device.device_uuid) {
             Some((Presence::Online, _)) => Some(self.clock.now()),
-            Some((Presence::Offline, _)) | None => None,
+            Some((Presence::Offline, _)) => None,
+            None if device.machine == MachineKind::MqttLegacy && self.client.is_connected() => {
+                Some(self.clock.now())
+            }
+            None => None,
         })
     }
 
@@ -88,6 +98,9 @@ impl MachineGateway for MqttGateway {
     /// reconnect), with a new `commandId` per attempt and the machine order id as the
     /// machine's idempotency key.
     async fn make(&self, command: &MakeCommand) -> Result<(), MachineError> {
+        if command.device.machine == MachineKind::MqttLegacy {
+            return self.make_legacy(command).await;
+        }
         let device = command.device.device_uuid.as_str();
         let topic = self.command_topic.topic_for(device).ok_or_else(|| {
             MachineError::Rejected(format!(
@@ -107,6 +120,27 @@ impl MachineGateway for MqttGateway {
             command_id,
             topic,
             "the broker acknowledged the make command"
+        );
+        Ok(())
+    }
+}
+
+impl MqttGateway {
+    /// The legacy frame on the legacy topic, QoS 1, never retained, delivered on its PUBACK
+    /// like a JSON command. The frame names no device: every legacy machine on the topic
+    /// reads it and keeps what its firmware recognises (by `drinkNo`/`orderUuid`).
+    async fn make_legacy(&self, command: &MakeCommand) -> Result<(), MachineError> {
+        let frame = legacy_make_frame(command)
+            .map_err(|error| MachineError::Rejected(error.to_string()))?;
+        self.client
+            .publish(self.legacy_topic.clone(), frame, self.publish_timeout)
+            .await?;
+        tracing::info!(
+            order = %command.order_id,
+            device = command.device.device_uuid.as_str(),
+            machine_order = %command.machine_order_id,
+            topic = self.legacy_topic,
+            "the broker acknowledged the legacy make frame"
         );
         Ok(())
     }

@@ -113,6 +113,43 @@ async fn one_make_is_exactly_one_command_on_the_devices_topic_with_qos_1_and_not
 }
 
 #[tokio::test]
+async fn a_legacy_devices_make_is_exactly_the_legacy_frame_on_the_legacy_topic() {
+    let Some(broker) = broker() else { return };
+    let topics = broker.topics();
+    let legacy_topic = format!("{}/technical", topics.prefix);
+    let mut machines = Probe::connect(&broker, &[format!("{}/#", topics.prefix)]).await;
+    let (tx, _reports) = mpsc::unbounded_channel();
+    let mut settings = config(&broker.url, &topics);
+    settings.legacy_topic = legacy_topic.clone();
+    let gateway = MqttGateway::start(settings, tx, Arc::new(SystemClock)).unwrap();
+    assert!(gateway.wait_until_connected(WAIT).await);
+
+    // Vector two of the original system: medium drink "7" at 10 000 kopecks.
+    let mut command = command("legacy-1", "11111111-2222-3333-4444-555555555555");
+    command.device.machine = MachineKind::MqttLegacy;
+    command.size = Size::Medium;
+    command.price = Money::rub(10000).unwrap();
+    gateway.make(&command).await.unwrap();
+
+    let message = machines.next(WAIT).await.expect("the frame");
+    assert_eq!(message.topic, legacy_topic);
+    assert_eq!(message.qos, QoS::AtLeastOnce);
+    assert!(!message.retain);
+    let expected: Vec<u8> = [
+        &[0xAA, 0x55, 0x01, 0x00, 0x60, 0xFE, 0x22][..],
+        br#"{"orderUuid":"11111111-2222-3333-4444-555555555555","drinkNo":"7","textFlag":"1","price":10000}"#,
+        &[0x88, 0x66],
+    ]
+    .concat();
+    assert_eq!(message.payload, expected);
+    assert_eq!(
+        machines.collect(QUIET).await,
+        vec![],
+        "one frame only, and nothing on the JSON command topic"
+    );
+}
+
+#[tokio::test]
 async fn each_attempt_carries_a_new_command_id_and_the_same_order_uuid() {
     let Some(broker) = broker() else { return };
     let topics = broker.topics();

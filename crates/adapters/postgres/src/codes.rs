@@ -102,6 +102,7 @@ spelled_code!(MachineKind, "machine kind", {
     MachineKind::Simulated => "simulated",
     MachineKind::Tmetr => "tmetr",
     MachineKind::Mqtt => "mqtt",
+    MachineKind::MqttLegacy => "mqtt-legacy",
 });
 spelled_code!(DeadlinePolicy, "dispense deadline policy", {
     DeadlinePolicy::AssumeSuccess => "assume_success",
@@ -121,6 +122,7 @@ mod tests {
         include_str!("../../../../migrations/2025-01-01-000001_catalog/up.sql"),
         include_str!("../../../../migrations/2025-01-01-000002_orders_payments/up.sql"),
         include_str!("../../../../migrations/2025-01-01-000003_jobs/up.sql"),
+        include_str!("../../../../migrations/2026-12-01-000008_mqtt_legacy/up.sql"),
     ];
 
     fn assert_round_trip_and_allowed<T: Code + PartialEq + std::fmt::Debug>(all: &[T]) {
@@ -173,6 +175,7 @@ mod tests {
             MachineKind::Simulated,
             MachineKind::Tmetr,
             MachineKind::Mqtt,
+            MachineKind::MqttLegacy,
         ]);
         assert_round_trip_and_allowed(&[
             DeadlinePolicy::AssumeSuccess,

@@ -1,5 +1,5 @@
-//! Machine news: the make command accepted or undeliverable, the machine's report, and the
-//! dispense deadline when no report came.
+//! Machine news: the make command accepted or undeliverable, the machine's progress and its
+//! report, and the dispense deadline when no report came.
 
 use super::{compensation, note, Decision, Snapshot};
 use crate::ports::OrderChange;
@@ -27,6 +27,9 @@ pub enum MachineNews {
     },
     /// No report by the deadline: the device's policy decides.
     DeadlinePassed { policy: DeadlinePolicy },
+    /// The machine says it is on it (`accepted`, `brewing`): not a result, but proof of life
+    /// that pushes the dispense deadline back by the device's whole deadline.
+    Progress { stage: String, at: DateTime<Utc> },
 }
 
 impl MachineNews {
@@ -84,6 +87,53 @@ impl MachineNews {
                 HistorySource::Worker,
                 "к сроку отчёта от автомата нет: заказ не выполнен".into(),
             ),
+            // Progress moves no status (`progress` answers it before the transition table);
+            // the event here only keeps the match whole.
+            MachineNews::Progress { stage, at } => (
+                OrderEvent::MakeAccepted,
+                None,
+                HistorySource::Machine,
+                format!("автомат сообщил: {stage} ({at})"),
+            ),
+        }
+    }
+}
+
+/// The machine's progress on a `make_pending` order: recorded, and a new dispense deadline
+/// job queued at `now` + the device's deadline. The earlier deadline job stays queued and,
+/// when it runs, finds this later one and does nothing (see the worker's `dispense_deadline`).
+/// In any other status progress changes nothing: before `make_pending` the command's
+/// acceptance is about to set the deadline from a later `now` anyway, and after a result it
+/// is late news.
+fn progress(
+    snapshot: &Snapshot,
+    news: &MachineNews,
+    device: Option<&Device>,
+    now: DateTime<Utc>,
+) -> Decision {
+    let order = &snapshot.order;
+    let (_, _, source, message) = news.describe();
+    match (order.status, device) {
+        (OrderStatus::MakePending, Some(device)) => {
+            let deadline = now + Duration::seconds(i64::from(device.dispense_deadline_seconds));
+            let line = note(
+                order,
+                now,
+                source,
+                None,
+                format!("{message}; срок выдачи продлён до {deadline}"),
+            );
+            Decision::Commit(OrderChange::deadline_extended(order, deadline, line))
+        }
+        (status, _) => {
+            let line = note(
+                order,
+                now,
+                source,
+                None,
+                format!("{message}: срок не меняется в статусе {status}"),
+            );
+            Decision::ignored_and_noted(line, format!("progress in status {status}"))
         }
     }
 }
@@ -100,13 +150,16 @@ pub fn awaits_dispense_result(order: &Order) -> bool {
 
 /// Moves a `paid`/`make_pending` order on machine news. Success captures a held payment;
 /// failure returns the money, in the same commit. `device` sets the dispense deadline when the
-/// command is accepted.
+/// command is accepted, and moves it on the machine's progress.
 pub fn machine_event(
     snapshot: &Snapshot,
     news: &MachineNews,
     device: Option<&Device>,
     now: DateTime<Utc>,
 ) -> Decision {
+    if matches!(news, MachineNews::Progress { .. }) {
+        return progress(snapshot, news, device, now);
+    }
     let order = &snapshot.order;
     // A command that may have reached the machine is never assumed made: without a report
     // the money goes back and an operator looks.

@@ -12,7 +12,7 @@
 //! | payment created / refused at the provider | [`payments::payment_created`], [`payments::payment_rejected`] |
 //! | provider payment news (notification, poll, our own capture/cancel/refund) | [`payments::provider_payment`], [`payments::payment_event`] |
 //! | our refund's answer, refund news | [`refunds::refund_answer`], [`refunds::refund_notice`] |
-//! | make command accepted / undeliverable, machine report, dispense deadline | [`machines::machine_event`] |
+//! | make command accepted / undeliverable, machine progress and report, dispense deadline | [`machines::machine_event`] |
 //! | order not paid in time | [`expiry::expire`] |
 //!
 //! Every status a change writes comes from [`crate::status::transition`].
@@ -296,6 +296,12 @@ impl OrderChange {
         let mut change = Self::moved(order, next, None, line);
         change.make_outcome_unknown = outcome_unknown;
         change.with_job_at(JobKind::DispenseDeadline, deadline)
+    }
+
+    /// The machine is working on the order: its status stays, a later dispense deadline job
+    /// is queued (the earlier one, finding it, does nothing).
+    pub fn deadline_extended(order: &Order, deadline: DateTime<Utc>, line: HistoryEntry) -> Self {
+        Self::from_order(order, line).with_job_at(JobKind::DispenseDeadline, Some(deadline))
     }
 
     /// Adds a job of the order when `run_at` says when.

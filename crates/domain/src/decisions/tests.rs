@@ -116,7 +116,7 @@ fn held(status: OrderStatus) -> Snapshot {
     snapshot
 }
 
-const EVENTS: [&str; 14] = [
+const EVENTS: [&str; 15] = [
     "payment created",
     "payment rejected",
     "provider: authorized",
@@ -130,6 +130,7 @@ const EVENTS: [&str; 14] = [
     "dispense failed",
     "deadline, assume success",
     "deadline, fail and refund",
+    "progress",
     "expiry",
 ];
 
@@ -174,6 +175,10 @@ fn decide(event: &str, snapshot: &Snapshot) -> Decision {
         }),
         "deadline, fail and refund" => machine(MachineNews::DeadlinePassed {
             policy: DeadlinePolicy::FailAndRefund,
+        }),
+        "progress" => machine(MachineNews::Progress {
+            stage: "brewing".into(),
+            at: now,
         }),
         "expiry" => expire(snapshot, after_expiry),
         other => panic!("unknown event {other}"),
@@ -273,6 +278,7 @@ fn every_event_in_every_status_decides_as_the_table_says_when_money_is_captured_
             (Created, "dispense failed", "ignored (noted)"),
             (Created, "deadline, assume success", "ignored (noted)"),
             (Created, "deadline, fail and refund", "ignored (noted)"),
+            (Created, "progress", "ignored (noted)"),
             (Created, "expiry", "commit created→not_paid expired jobs []"),
             (Pending, "payment created", "duplicate"),
             (Pending, "payment rejected", "ignored"),
@@ -287,6 +293,7 @@ fn every_event_in_every_status_decides_as_the_table_says_when_money_is_captured_
             (Pending, "dispense failed", "ignored (noted)"),
             (Pending, "deadline, assume success", "ignored (noted)"),
             (Pending, "deadline, fail and refund", "ignored (noted)"),
+            (Pending, "progress", "ignored (noted)"),
             (Pending, "expiry", "commit pending→not_paid expired jobs []"),
             (Paid, "payment created", "duplicate"),
             (Paid, "payment rejected", "ignored"),
@@ -301,6 +308,7 @@ fn every_event_in_every_status_decides_as_the_table_says_when_money_is_captured_
             (Paid, "dispense failed", "commit paid→failed dispense_failed money succeeded→refund_pending jobs [refund_payment]"),
             (Paid, "deadline, assume success", "ignored (noted)"),
             (Paid, "deadline, fail and refund", "ignored (noted)"),
+            (Paid, "progress", "ignored (noted)"),
             (Paid, "expiry", "ignored"),
             (MakePending, "payment created", "duplicate"),
             (MakePending, "payment rejected", "ignored"),
@@ -315,6 +323,7 @@ fn every_event_in_every_status_decides_as_the_table_says_when_money_is_captured_
             (MakePending, "dispense failed", "commit make_pending→failed dispense_failed money succeeded→refund_pending jobs [refund_payment]"),
             (MakePending, "deadline, assume success", "commit make_pending→successful assumed jobs []"),
             (MakePending, "deadline, fail and refund", "commit make_pending→failed dispense_timed_out money succeeded→refund_pending jobs [refund_payment]"),
+            (MakePending, "progress", "commit - jobs [dispense_deadline]"),
             (MakePending, "expiry", "ignored"),
             (Successful, "payment created", "duplicate"),
             (Successful, "payment rejected", "ignored"),
@@ -329,6 +338,7 @@ fn every_event_in_every_status_decides_as_the_table_says_when_money_is_captured_
             (Successful, "dispense failed", "ignored (noted)"),
             (Successful, "deadline, assume success", "duplicate (noted)"),
             (Successful, "deadline, fail and refund", "ignored (noted)"),
+            (Successful, "progress", "ignored (noted)"),
             (Successful, "expiry", "ignored"),
             (NotPaid, "payment created", "ignored"),
             (NotPaid, "payment rejected", "ignored"),
@@ -343,6 +353,7 @@ fn every_event_in_every_status_decides_as_the_table_says_when_money_is_captured_
             (NotPaid, "dispense failed", "ignored (noted)"),
             (NotPaid, "deadline, assume success", "ignored (noted)"),
             (NotPaid, "deadline, fail and refund", "ignored (noted)"),
+            (NotPaid, "progress", "ignored (noted)"),
             (NotPaid, "expiry", "duplicate"),
             (Failed, "payment created", "ignored"),
             (Failed, "payment rejected", "duplicate"),
@@ -357,6 +368,7 @@ fn every_event_in_every_status_decides_as_the_table_says_when_money_is_captured_
             (Failed, "dispense failed", "duplicate (noted)"),
             (Failed, "deadline, assume success", "ignored (noted)"),
             (Failed, "deadline, fail and refund", "duplicate (noted)"),
+            (Failed, "progress", "ignored (noted)"),
             (Failed, "expiry", "ignored"),
         ],
         immediate,
@@ -411,6 +423,7 @@ fn a_held_payment_is_captured_after_the_drink_and_released_when_there_is_none() 
             "deadline, fail and refund",
             "commit make_pending→failed dispense_timed_out jobs [cancel_payment]",
         ),
+        (MakePending, "progress", "commit - jobs [dispense_deadline]"),
         (Failed, "refund notice", "ignored (noted)"),
         (Failed, "provider: captured", "ignored (noted)"),
         (Failed, "provider: canceled", "duplicate"),
@@ -450,6 +463,38 @@ fn an_accepted_make_command_sets_the_deadline_from_the_device() {
         panic!("make accepted must commit");
     };
     assert_eq!(change.jobs[0].run_at, now + Duration::seconds(180));
+}
+
+#[test]
+fn a_machines_progress_queues_a_whole_new_deadline_from_now_and_moves_no_status() {
+    let now = start() + Duration::minutes(2);
+    let Decision::Commit(change) = machine_event(
+        &immediate(MakePending),
+        &MachineNews::Progress {
+            stage: "brewing".into(),
+            at: now,
+        },
+        Some(&device()),
+        now,
+    ) else {
+        panic!("progress on a make_pending order must commit");
+    };
+    assert_eq!(change.status, None);
+    assert_eq!(change.jobs.len(), 1);
+    assert_eq!(change.jobs[0].kind, crate::JobKind::DispenseDeadline);
+    assert_eq!(change.jobs[0].run_at, now + Duration::seconds(180));
+    assert!(change.history[0].message.contains("brewing"));
+    // Without the device its deadline is unknown: recorded, nothing queued.
+    let blind = machine_event(
+        &immediate(MakePending),
+        &MachineNews::Progress {
+            stage: "accepted".into(),
+            at: now,
+        },
+        None,
+        now,
+    );
+    assert_eq!(summary(&blind), "ignored (noted)");
 }
 
 #[test]

@@ -11,7 +11,14 @@ use std::sync::Arc;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DispenseResult {
     Dispensed,
-    Failed { code: Option<String> },
+    Failed {
+        code: Option<String>,
+    },
+    /// Not a result yet: the machine is on it (`stage` is its word, e.g. `brewing`). Extends
+    /// the dispense deadline of a `make_pending` order.
+    InProgress {
+        stage: String,
+    },
 }
 
 /// A machine's report, after its authenticity was checked by the inbound adapter.
@@ -64,7 +71,8 @@ impl Dispensing {
     }
 
     /// `dispensed` → `successful` (+ capture of a hold); `failed` → `failed` + refund or hold
-    /// release. A report on an already decided order is recorded and changes nothing.
+    /// release; progress on a `make_pending` order pushes its dispense deadline back. A report
+    /// on an already decided order is recorded and changes nothing.
     #[tracing::instrument(skip_all, fields(device = %report.device, order.id))]
     pub async fn apply_report(
         &self,
@@ -81,6 +89,7 @@ impl Dispensing {
         let result = match report.result {
             DispenseResult::Dispensed => "dispensed",
             DispenseResult::Failed { .. } => "failed",
+            DispenseResult::InProgress { .. } => "in_progress",
         };
         metrics::counter!("coffee_dispense_reports_total", "result" => result).increment(1);
         let news = match report.result {
@@ -89,11 +98,20 @@ impl Dispensing {
                 code,
                 at: report.at,
             },
+            DispenseResult::InProgress { stage } => MachineNews::Progress {
+                stage,
+                at: report.at,
+            },
+        };
+        // Progress moves the deadline by the device's own length; results need no device.
+        let device = match news {
+            MachineNews::Progress { .. } => self.ctx.ports.catalog.device(&order.device).await?,
+            _ => None,
         };
         let committed = self
             .ctx
             .commit_retrying(order.id, |snapshot, now| {
-                machine_event(snapshot, &news, None, now)
+                machine_event(snapshot, &news, device.as_ref(), now)
             })
             .await?;
         Ok(committed.into())

@@ -11,8 +11,8 @@ use crate::ports::{
     Claim, MachineError, MakeCommand, PaymentGatewayError, RefundState, RepositoryError, RunAgain,
 };
 use crate::{
-    idempotency, retry_delay, DeadlinePolicy, Job, JobKind, Merchant, Payment, PaymentEvent,
-    PaymentState,
+    idempotency, retry_delay, DeadlinePolicy, Job, JobKind, JobState, Merchant, Payment,
+    PaymentEvent, PaymentState,
 };
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -358,6 +358,18 @@ impl Worker {
         if !awaits_dispense_result(&order) {
             return Ok(JobOutcome::Done);
         }
+        // The machine's progress queued a later deadline: that one decides, this one is spent.
+        let now = self.ctx.now();
+        let superseded = ports.jobs.jobs_of(order.id).await?.iter().any(|other| {
+            other.id != job.id
+                && other.kind == JobKind::DispenseDeadline
+                && matches!(other.state, JobState::Queued | JobState::Running)
+                && other.run_at > now
+        });
+        if superseded {
+            tracing::info!(order = %order.id, "dispense deadline moved by the machine's progress");
+            return Ok(JobOutcome::Done);
+        }
         let policy = ports
             .catalog
             .device(&order.device)
@@ -380,5 +392,6 @@ fn machine_name(machine: crate::MachineKind) -> &'static str {
         crate::MachineKind::Simulated => "simulated",
         crate::MachineKind::Tmetr => "tmetr",
         crate::MachineKind::Mqtt => "mqtt",
+        crate::MachineKind::MqttLegacy => "mqtt-legacy",
     }
 }

@@ -363,7 +363,9 @@ fn kinds(
         Some(_) => {}
     }
     match d.machine {
-        None => why.push("machine is required on a database: \"tmetr\" or \"mqtt\"".to_owned()),
+        None => why.push(
+            "machine is required on a database: \"tmetr\", \"mqtt\" or \"mqtt-legacy\"".to_owned(),
+        ),
         Some(MachineKind::Simulated) if !sandbox_allowed => {
             why.push(format!("machine \"simulated\" makes no drinks: {STAGING}"))
         }

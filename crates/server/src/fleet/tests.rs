@@ -265,7 +265,7 @@ fn on_a_database_every_device_names_its_provider_and_machine() {
         error.problems[..2],
         [
             "f.toml:10: device demo-1: provider is required on a database: \"yookassa\", \"tbank\" or \"custom\"",
-            "f.toml:10: device demo-1: machine is required on a database: \"tmetr\" or \"mqtt\"",
+            "f.toml:10: device demo-1: machine is required on a database: \"tmetr\", \"mqtt\" or \"mqtt-legacy\"",
         ]
     );
     let declared = GOOD.replace(

@@ -195,6 +195,7 @@ pub fn metered_machines(
         MachineKind::Simulated => "simulated",
         MachineKind::Tmetr => "tmetr",
         MachineKind::Mqtt => "mqtt",
+        MachineKind::MqttLegacy => "mqtt-legacy",
     };
     Arc::new(MeteredMachineGateway { inner, machine })
 }

@@ -5,7 +5,8 @@
 
 use crate::helpers::{app, qr, TestApp};
 use coffee_adapter_mqtt::{Narrator, VirtualMachine, VirtualOutcome};
-use coffee_domain::MachineKind;
+use coffee_domain::ports::JobSummary;
+use coffee_domain::{JobKind, JobState, MachineKind, OrderId, Size};
 use coffee_test_support::fixtures::{device, drink, merchant};
 use coffee_test_support::fleet_file::{fleet, FleetBuilder};
 use coffee_test_support::test_broker::{broker, Broker, OwnBroker, Probe, Received, Topics};
@@ -400,4 +401,130 @@ async fn the_virtual_machine_told_to_fail_gets_the_money_returned() {
     app.wait_for_payment_status(&order, "refunded").await;
     task.abort();
     forget_presence(&machines, &topics, &["mq-2"]).await;
+}
+
+#[tokio::test]
+async fn a_paid_order_on_an_mqtt_legacy_machine_is_one_legacy_frame_and_is_taken_as_made_at_its_deadline(
+) {
+    let Some(broker) = broker() else { return };
+    let topics = broker.topics();
+    let legacy_topic = format!("{}/technical", topics.prefix);
+    let mut machines = Probe::connect(&broker, &[format!("{}/#", topics.prefix)]).await;
+    // It declares no on_dispense_deadline: a legacy machine cannot report, so it defaults to
+    // assume_success; it never announces presence, which the legacy protocol lacks.
+    let fleet = mqtt_fleet()
+        .device(
+            device("mq-legacy", "shop")
+                .machine(MachineKind::MqttLegacy)
+                .dispense_deadline_seconds(120),
+        )
+        .drink(drink("mq-legacy", "1").name("Американо").medium(12000));
+    let app = app(&fleet)
+        .vars(&mqtt_vars(&broker, &topics))
+        .var("MQTT_LEGACY_TOPIC", &legacy_topic)
+        .spawn()
+        .await;
+    wait_for_mqtt(&app, "connected").await;
+
+    let order = scan_when_online(&app, "mq-legacy", "legacy-flow-1").await;
+    pay(&app, &order).await;
+    let frame = the_command(&mut machines).await;
+    assert_eq!(frame.topic, legacy_topic);
+    assert!(!frame.retain);
+    let expected = coffee_adapter_mqtt::legacy_frame(&coffee_adapter_mqtt::legacy_json(
+        "legacy-flow-1",
+        "1",
+        Size::Medium,
+        12000,
+    ))
+    .unwrap();
+    assert_eq!(frame.payload, expected);
+    app.wait_for_status(&order, "make_pending").await;
+    assert_eq!(
+        machines.collect(Duration::from_millis(300)).await,
+        vec![],
+        "exactly one frame"
+    );
+
+    app.clock.advance(chrono::Duration::seconds(119));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.status(&order).await["status"], "make_pending");
+    app.clock.advance(chrono::Duration::seconds(2));
+    let status = app.wait_for_status(&order, "successful").await;
+    assert_eq!(status["payment_status"], "succeeded");
+}
+
+/// The order's dispense deadline jobs once `ready` holds for them (at most 5 s).
+async fn deadline_jobs_when(
+    app: &TestApp,
+    order: &str,
+    ready: impl Fn(&[JobSummary]) -> bool,
+) -> Vec<JobSummary> {
+    let order_id = OrderId::parse(order).unwrap();
+    let mut jobs = Vec::new();
+    for _ in 0..250 {
+        jobs = app.ctx.ports.jobs.jobs_of(order_id).await.unwrap();
+        jobs.retain(|j| j.kind == JobKind::DispenseDeadline);
+        jobs.sort_by_key(|j| j.run_at);
+        if ready(&jobs) {
+            return jobs;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("deadline jobs of {order} never got there: {jobs:?}");
+}
+
+#[tokio::test]
+async fn brewing_before_the_deadline_keeps_the_order_alive_past_it_until_the_machine_says_success()
+{
+    let Some(broker) = broker() else { return };
+    let (app, mut machines, topics) = spawn_with_broker(&broker, &["mq-1"]).await;
+    let order = scan_when_online(&app, "mq-1", "mq-brewing-1").await;
+    pay(&app, &order).await;
+    the_command(&mut machines).await;
+    app.wait_for_status(&order, "make_pending").await;
+    let first = deadline_jobs_when(&app, &order, |jobs| jobs.len() == 1).await;
+
+    // 100 s into its 180 s deadline the machine says it is brewing: a new whole deadline.
+    app.clock.advance(chrono::Duration::seconds(100));
+    machines
+        .publish(
+            &topics.event_of("mq-1"),
+            r#"{"orderUuid":"mq-brewing-1","status":"brewing","seq":2}"#,
+            false,
+        )
+        .await;
+    let jobs = deadline_jobs_when(&app, &order, |jobs| jobs.len() == 2).await;
+    assert_eq!(
+        jobs[1].run_at - jobs[0].run_at,
+        chrono::Duration::seconds(100)
+    );
+
+    // The original deadline passes: its job runs and leaves the order alone.
+    app.clock.advance(chrono::Duration::seconds(100));
+    deadline_jobs_when(&app, &order, |jobs| {
+        jobs.iter()
+            .any(|j| j.id == first[0].id && j.state == JobState::Done)
+    })
+    .await;
+    let page = app.status(&order).await;
+    assert_eq!(page["status"], "make_pending");
+    assert!(
+        page["message"]
+            .as_str()
+            .unwrap()
+            .contains("Готовим напиток"),
+        "{page}"
+    );
+
+    machines
+        .publish(
+            &topics.event_of("mq-1"),
+            r#"{"orderUuid":"mq-brewing-1","status":"success","seq":3}"#,
+            false,
+        )
+        .await;
+    let status = app.wait_for_status(&order, "successful").await;
+    assert_eq!(status["payment_status"], "succeeded");
+    forget_presence(&machines, &topics, &["mq-1"]).await;
 }

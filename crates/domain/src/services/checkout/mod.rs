@@ -96,7 +96,9 @@ impl Checkout {
             Some(gateway) => gateway,
             // No broker configured: nothing can reach an MQTT machine, so it is offline to
             // the customer, as when its broker connection is down.
-            None if device.machine == MachineKind::Mqtt => return Err(ScanError::DeviceOffline),
+            None if matches!(device.machine, MachineKind::Mqtt | MachineKind::MqttLegacy) => {
+                return Err(ScanError::DeviceOffline)
+            }
             None => {
                 return Err(ScanError::Misconfigured(format!(
                     "no machine gateway {:?}",
@@ -148,7 +150,7 @@ impl Checkout {
                     .unwrap_or_else(|| UNNAMED_DRINK.to_owned());
                 Ok((name, price))
             }
-            MachineKind::Simulated | MachineKind::Mqtt => {
+            MachineKind::Simulated | MachineKind::Mqtt | MachineKind::MqttLegacy => {
                 let drink = local.ok_or(ScanError::UnknownDrink)?;
                 let price = drink.prices.get(scan.size).ok_or(ScanError::SizeNotSold)?;
                 if price.is_zero() {
