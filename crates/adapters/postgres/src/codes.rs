@@ -58,6 +58,7 @@ macro_rules! spelled_code {
 domain_code!(OrderStatus, "order status");
 domain_code!(PaymentState, "payment state");
 domain_code!(JobKind, "job kind");
+domain_code!(JobState, "job state");
 domain_code!(FailureReason, "failure reason");
 domain_code!(Attention, "attention");
 impl Code for Size {
@@ -70,12 +71,6 @@ impl Code for Size {
     }
 }
 
-spelled_code!(JobState, "job state", {
-    JobState::Queued => "queued",
-    JobState::Running => "running",
-    JobState::Done => "done",
-    JobState::Dead => "dead",
-});
 spelled_code!(ProviderKind, "provider", {
     ProviderKind::Sandbox => "sandbox",
     ProviderKind::Yookassa => "yookassa",

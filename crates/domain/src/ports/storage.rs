@@ -59,6 +59,8 @@ pub trait OrderRepository: Send + Sync {
     async fn history(&self, id: OrderId) -> Result<Vec<HistoryEntry>, RepositoryError>;
     /// Orders flagged for an operator, newest first, at most `limit`. Errors: `Unavailable`.
     async fn needing_attention(&self, limit: usize) -> Result<Vec<Order>, RepositoryError>;
+    /// How many orders are flagged for an operator. Errors: `Unavailable`.
+    async fn count_needing_attention(&self) -> Result<u64, RepositoryError>;
     /// Orders in `created` or `pending` whose `expires_at` is at or before `now`, oldest
     /// first, at most `limit`. Errors: `Unavailable`.
     async fn due_for_expiry(

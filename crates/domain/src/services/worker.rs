@@ -2,7 +2,7 @@
 //! job that runs twice (a worker died after acting, before completing) is harmless: the make
 //! command carries the machine's order id and provider calls carry idempotency keys.
 
-use super::settlement::{NotificationOutcome, Settlement, SettlementError};
+use super::settlement::{Settlement, SettlementError};
 use super::Context;
 use crate::decisions::machines::{
     awaits_dispense_result, awaits_make_command, machine_event, MachineNews,
@@ -294,20 +294,16 @@ impl Worker {
             }
         }
         .map_err(gateway_error)?;
-        match self
-            .settlement
+        self.settlement
             .apply_refund_answer(&payment, &answer)
-            .await?
-        {
-            NotificationOutcome::StillPending | NotificationOutcome::Applied
-                if answer.state == RefundState::Pending =>
-            {
-                Ok(JobOutcome::RunAgainAt(
-                    self.ctx.now() + self.ctx.settings.poll_slow,
-                ))
-            }
-            _ => Ok(JobOutcome::Done),
-        }
+            .await?;
+        // A refund on its way is fetched again later; the handler ends once the payment is no
+        // longer waiting for one.
+        Ok(if answer.state == RefundState::Pending {
+            JobOutcome::RunAgainAt(self.ctx.now() + self.ctx.settings.poll_slow)
+        } else {
+            JobOutcome::Done
+        })
     }
 
     /// A lost webhook never loses a paid order: pending payments are asked about, fast at

@@ -19,9 +19,6 @@ const BUCKETS: [f64; 13] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// At most this many flagged orders are counted at a scrape.
-const FLAGGED_COUNT_LIMIT: usize = 10_000;
-
 /// The process's recorder, installed on first use. `None` when another recorder was installed
 /// first (nothing is exported then).
 pub fn handle() -> Option<&'static PrometheusHandle> {
@@ -81,8 +78,7 @@ async fn read_gauges(scrape: &Scrape) {
     match scrape.jobs.backlog(scrape.clock.now()).await {
         Ok(backlog) => {
             for (kind, state, count) in backlog.counts {
-                let state = format!("{state:?}").to_lowercase();
-                metrics::gauge!("coffee_jobs", "kind" => kind.as_str(), "state" => state)
+                metrics::gauge!("coffee_jobs", "kind" => kind.as_str(), "state" => state.as_str())
                     .set(count as f64);
             }
             let overdue = backlog
@@ -95,8 +91,8 @@ async fn read_gauges(scrape: &Scrape) {
     if let Some(mqtt) = &scrape.mqtt {
         metrics::gauge!("coffee_mqtt_connected").set(if mqtt.is_connected() { 1.0 } else { 0.0 });
     }
-    match scrape.orders.needing_attention(FLAGGED_COUNT_LIMIT).await {
-        Ok(flagged) => metrics::gauge!("coffee_orders_needing_operator").set(flagged.len() as f64),
+    match scrape.orders.count_needing_attention().await {
+        Ok(flagged) => metrics::gauge!("coffee_orders_needing_operator").set(flagged as f64),
         Err(error) => tracing::warn!(%error, "metrics: flagged orders unavailable"),
     }
 }

@@ -443,6 +443,9 @@ impl OrderRepository for FlakyLookups {
     ) -> Result<Vec<Order>, RepositoryError> {
         self.inner.due_for_expiry(now, limit).await
     }
+    async fn count_needing_attention(&self) -> Result<u64, RepositoryError> {
+        self.inner.count_needing_attention().await
+    }
     async fn needing_attention(&self, limit: usize) -> Result<Vec<Order>, RepositoryError> {
         self.inner.needing_attention(limit).await
     }

@@ -224,4 +224,5 @@ pub async fn refund_ids_and_operator_flags_are_kept(stores: &Stores) {
         .map(|o| o.id)
         .collect();
     assert_eq!(flagged, [order.id]);
+    assert_eq!(stores.orders.count_needing_attention().await.unwrap(), 1);
 }

@@ -144,7 +144,7 @@ impl JobQueue for MemoryStore {
             std::collections::BTreeMap::new();
         let mut oldest: Option<DateTime<Utc>> = None;
         for row in state.jobs.values() {
-            let key = (row.kind.as_str(), state_name(row.state));
+            let key = (row.kind.as_str(), row.state.as_str());
             counts.entry(key).or_insert((row.kind, row.state, 0)).2 += 1;
             if row.state == JobState::Queued && row.run_at <= now {
                 oldest = Some(oldest.map_or(row.run_at, |o| o.min(row.run_at)));
@@ -180,14 +180,4 @@ fn held<'a>(state: &'a mut State, job: &Job) -> Result<&'a mut JobRow, Repositor
         )));
     }
     Ok(row)
-}
-
-/// A stable name for ordering the backlog.
-fn state_name(state: JobState) -> &'static str {
-    match state {
-        JobState::Queued => "queued",
-        JobState::Running => "running",
-        JobState::Done => "done",
-        JobState::Dead => "dead",
-    }
 }

@@ -187,6 +187,16 @@ impl OrderRepository for MemoryStore {
             .collect())
     }
 
+    async fn count_needing_attention(&self) -> Result<u64, RepositoryError> {
+        let state = self.lock()?;
+        let flagged = state
+            .orders
+            .values()
+            .filter(|o| o.attention.is_some())
+            .count();
+        Ok(u64::try_from(flagged).unwrap_or(u64::MAX))
+    }
+
     async fn needing_attention(&self, limit: usize) -> Result<Vec<Order>, RepositoryError> {
         let state = self.lock()?;
         let mut flagged: Vec<Order> = state

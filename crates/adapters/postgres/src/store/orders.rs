@@ -304,6 +304,18 @@ impl OrderRepository for PgStore {
         )
     }
 
+    async fn count_needing_attention(&self) -> Result<u64, RepositoryError> {
+        self.run(async |conn| {
+            let count: i64 = orders::table
+                .filter(orders::attention.is_not_null())
+                .count()
+                .get_result(conn)
+                .await?;
+            Ok(u64::try_from(count).unwrap_or(0))
+        })
+        .await
+    }
+
     async fn needing_attention(&self, limit: usize) -> Result<Vec<Order>, RepositoryError> {
         find_all!(
             self,
