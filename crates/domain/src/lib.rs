@@ -21,6 +21,7 @@ pub mod fleet_rules;
 pub mod ids;
 pub mod jobs;
 pub mod money;
+pub mod moving_over;
 pub mod order;
 pub mod payment;
 pub mod ports;

@@ -61,15 +61,19 @@ pub enum Attention {
     HoldCanceledAfterDrink,
     /// The provider refused or canceled a refund we asked for.
     RefundRefused,
+    /// Imported from the original system, which took the money and neither made the drink
+    /// nor returned it (`make_failed`, `manual_make`).
+    UnsettledInOriginal,
 }
 
 impl Attention {
-    pub const ALL: [Attention; 5] = [
+    pub const ALL: [Attention; 6] = [
         Attention::MakeOutcomeUnknown,
         Attention::ProviderMismatch,
         Attention::MoneyAfterOrderEnded,
         Attention::HoldCanceledAfterDrink,
         Attention::RefundRefused,
+        Attention::UnsettledInOriginal,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -79,6 +83,7 @@ impl Attention {
             Attention::MoneyAfterOrderEnded => "money_after_order_ended",
             Attention::HoldCanceledAfterDrink => "hold_canceled_after_drink",
             Attention::RefundRefused => "refund_refused",
+            Attention::UnsettledInOriginal => "unsettled_in_original",
         }
     }
 

@@ -5,7 +5,7 @@
 //! one place: `error`), the HTTP edge every request and response passes (`edge`: client
 //! address, security headers, actix-web's own refusals in our format), the tera pages
 //! (`pages`, templates in the top-level `templates/`, their CSS and script in `static/`), the
-//! fleet file (`fleet`), the background worker (`background`), wiring adapters into ports
+//! fleet file (`fleet`), the import from the original system (`moving_over`), the background worker (`background`), wiring adapters into ports
 //! (`startup`) and the `coffee-pay` CLI (`main.rs`).
 
 pub mod accounts;
@@ -18,6 +18,7 @@ pub mod edge;
 pub mod error;
 pub mod fleet;
 pub mod metrics;
+pub mod moving_over;
 pub mod openapi;
 pub mod pages;
 pub mod routes;

@@ -5,6 +5,7 @@ use coffee_adapter_mqtt::{Narrator, VirtualMachine, VirtualOutcome};
 use coffee_adapter_postgres::PgStore;
 use coffee_domain::ports::CatalogRepository;
 use coffee_server::config::Config;
+use coffee_server::moving_over::{self, import_original, ImportOptions};
 use coffee_server::secrets::SecretBox;
 use coffee_server::startup::{demo_wiring, migrate, production_wiring, Application, StartupError};
 use coffee_server::{demo, fleet, telemetry};
@@ -20,6 +21,10 @@ USAGE:
     coffee-pay fleet apply FILE     upsert merchants, devices and drinks from a fleet file
     coffee-pay fleet check FILE     check a fleet file without applying it
     coffee-pay migrate              apply pending database migrations (DATABASE_URL)
+    coffee-pay import original --from POSTGRES_URL [--dry-run] [--allow-skips]
+                                    move a network over from the original Django system:
+                                    merchants, devices, drinks, credentials and orders, in one
+                                    transaction (see docs/operations.md)
     coffee-pay machine simulate --device ID [--outcome success|failed|silent] [--delay-ms N]
                                     a virtual MQTT machine on the broker of MQTT_URL: announces
                                     itself online and answers every make command on its topic
@@ -50,6 +55,7 @@ fn main() -> ExitCode {
             ["fleet", "apply", file] => fleet_command(&config, file, true).await,
             ["fleet", "check", file] => fleet_command(&config, file, false).await,
             ["migrate"] => migrate_command(&config).await,
+            ["import", "original", options @ ..] => import_command(&config, options).await,
             ["machine", "simulate", options @ ..] => simulate_command(&config, options).await,
             ["help" | "--help" | "-h"] => {
                 println!("{USAGE}");
@@ -203,6 +209,69 @@ async fn migrate_command(config: &Config) -> ExitCode {
                 applied.join(", ")
             );
             ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `import original`: the original's database into ours.
+async fn import_command(config: &Config, options: &[&str]) -> ExitCode {
+    let mut from = None;
+    let mut run = ImportOptions::default();
+    let mut rest = options.iter();
+    while let Some(option) = rest.next() {
+        match *option {
+            "--from" => from = rest.next().copied(),
+            "--dry-run" => run.dry_run = true,
+            "--allow-skips" => run.allow_skips = true,
+            other => {
+                eprintln!("unknown option {other:?}\n\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let Some(from) = from else {
+        eprintln!("--from POSTGRES_URL (the original's database) is required");
+        return ExitCode::from(2);
+    };
+    let Some(database_url) = config.database_url.as_deref() else {
+        eprintln!("DATABASE_URL is not set: the import writes to this server's database");
+        return ExitCode::from(2);
+    };
+    // Credentials are sealed for the server that will open them: never under a random key.
+    let sealer = match config.secret_key.as_deref().map(SecretBox::from_secret_key) {
+        Some(Ok(sealer)) => sealer,
+        Some(Err(error)) => {
+            eprintln!("SECRET_KEY: {error}");
+            return ExitCode::from(2);
+        }
+        None => {
+            eprintln!("SECRET_KEY is not set: imported credentials are sealed under it");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(error) = migrate(database_url).await {
+        eprintln!("{error}");
+        return ExitCode::FAILURE;
+    }
+    let store = match PgStore::connect(database_url, 2).await {
+        Ok(store) => store,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match import_original(&store, from, &sealer, run, chrono::Utc::now()).await {
+        Ok(outcome) => {
+            print!("{}", moving_over::summary(&outcome, run));
+            if outcome.is_success(run) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Err(error) => {
             eprintln!("{error}");

@@ -15,6 +15,8 @@ pub(crate) enum StoreError {
     Pool(diesel_async::pooled_connection::deadpool::PoolError),
     /// A stored row or a value to store does not fit the domain's types.
     Data(String),
+    /// A dry run's transaction, rolled back on purpose after counting what it would write.
+    DryRun(coffee_domain::moving_over::ImportChanges),
 }
 
 /// A row that does not fit the domain's types, or a value the schema cannot hold.
@@ -38,6 +40,11 @@ impl StoreError {
             StoreError::Db(error) => map_diesel(error),
             StoreError::Pool(error) => RepositoryError::Unavailable(Box::new(error)),
             StoreError::Data(message) => RepositoryError::Unavailable(Box::new(DataError(message))),
+            // Turned into its counts where the dry run began; reaching here is a bug, reported
+            // rather than hidden.
+            StoreError::DryRun(_) => RepositoryError::Unavailable(Box::new(DataError(
+                "a dry run's rollback escaped its transaction".into(),
+            ))),
         }
     }
 }

@@ -13,6 +13,8 @@
 //!   says, see [`TlsMode`]) with connect, statement and per-call timeouts: while the database
 //!   is down calls fail fast with `RepositoryError::Unavailable`, and they recover by
 //!   themselves when it is back;
+//! * [`read_original_network`] — the original Django system's `payments_*` tables, read
+//!   once, read-only, for `coffee-pay import original`;
 //! * the schema migrations of the top-level `migrations/` folder, embedded in the binary
 //!   ([`run_migrations`]), run without libpq.
 //!
@@ -28,12 +30,14 @@ mod connection;
 mod error;
 mod migrations;
 mod models;
+mod original;
 mod schema;
 mod store;
 mod tls;
 
 pub use connection::PgOptions;
 pub use migrations::{pending_migrations, revert_all_migrations, run_migrations, MIGRATIONS};
+pub use original::{read_original_network, OriginalReadError};
 pub use store::PgStore;
 pub use tls::TlsMode;
 

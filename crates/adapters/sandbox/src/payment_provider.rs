@@ -155,6 +155,7 @@ impl SandboxProvider {
             amount: payment.amount,
             order_id: Some(payment.order_id),
             payment_id: None,
+            machine_order_id: None,
             paid_at: None,
         }
     }

@@ -18,7 +18,7 @@ use coffee_domain::ports::{
     CreatePaymentRequest, CreatedPayment, InboundNotification, NotificationClaim,
     NotificationError, PaymentGateway, PaymentGatewayError, ProviderPayment, RefundStatus,
 };
-use coffee_domain::{Merchant, Payment, PaymentId, PaymentMethod};
+use coffee_domain::{MachineOrderId, Merchant, Payment, PaymentId, PaymentMethod};
 use std::sync::Arc;
 
 /// The T-Bank payment gateway. Cheap to share behind an `Arc`; holds one connection pool.
@@ -268,11 +268,17 @@ impl PaymentGateway for TbankGateway {
                 .unwrap_or_else(|| provider_payment_id.to_owned()),
             amount,
             order_id: None,
-            // OrderId is our payment attempt id: it ties the payment to the order.
+            // OrderId is our payment attempt id: it ties the payment to the order. The
+            // original system used the machine's order id instead.
             payment_id: wire
                 .order_id
                 .as_deref()
                 .and_then(|id| PaymentId::parse(id).ok()),
+            machine_order_id: wire
+                .order_id
+                .as_deref()
+                .filter(|id| PaymentId::parse(id).is_err())
+                .and_then(|id| MachineOrderId::parse(id).ok()),
             paid_at: None,
         })
     }

@@ -292,6 +292,26 @@ async fn get_state_is_the_payment_with_its_status_amount_and_our_attempt_id() {
 }
 
 #[tokio::test]
+async fn get_state_of_a_payment_the_original_system_created_names_the_machines_order_id() {
+    let server = MockServer::start().await;
+    let legacy = ResponseTemplate::new(200).set_body_json(json!({
+        "Success": true, "ErrorCode": "0", "TerminalKey": TERMINAL, "Status": "CONFIRMED",
+        "PaymentId": "6157436581", "OrderId": "20250610113045321ee11f-2b3c-tbnk", "Amount": 18_000
+    }));
+    mount(&server, "GetState", legacy).await;
+    let fetched = gateway(&server)
+        .get_payment(&merchant(CaptureMode::Immediate), "6157436581")
+        .await
+        .unwrap();
+    assert_eq!(fetched.payment_id, None);
+    assert_eq!(
+        fetched.machine_order_id,
+        Some(MachineOrderId::parse("20250610113045321ee11f-2b3c-tbnk").unwrap())
+    );
+    assert_eq!(fetched.status, ProviderPaymentStatus::Succeeded);
+}
+
+#[tokio::test]
 async fn reads_are_retried_with_the_same_body_after_server_errors_then_reported_unavailable() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))

@@ -103,7 +103,14 @@ pub fn provider_payment(
             fetched.amount, payment.amount
         ))
     } else if fetched.order_id.is_none() && fetched.payment_id.is_none() {
-        Some("в платеже нет номера нашего заказа".to_owned())
+        // A payment the original system created carries only the machine's order id.
+        match &fetched.machine_order_id {
+            None => Some("в платеже нет номера нашего заказа".to_owned()),
+            Some(id) if *id != snapshot.order.machine_order_id => {
+                Some("платёж относится к другому заказу".to_owned())
+            }
+            Some(_) => None,
+        }
     } else if fetched.order_id.is_some_and(|id| id != payment.order_id)
         || fetched.payment_id.is_some_and(|id| id != payment.id)
     {

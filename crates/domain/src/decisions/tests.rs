@@ -543,6 +543,7 @@ fn a_provider_payment_that_does_not_match_ours_changes_nothing_and_flags_the_ord
         amount: Money::rub(1).unwrap(),
         order_id: Some(snapshot.order.id),
         payment_id: None,
+        machine_order_id: None,
         paid_at: None,
     };
     let mismatch = provider_payment(&snapshot, &fetched, start());
@@ -586,6 +587,7 @@ fn a_provider_payment_tied_to_our_attempt_instead_of_the_order_is_believed_only_
         amount: Money::rub(15_000).unwrap(),
         order_id: None,
         payment_id: ours,
+        machine_order_id: None,
         paid_at: None,
     };
     let believed = provider_payment(&snapshot, &fetched, start());
@@ -600,6 +602,29 @@ fn a_provider_payment_tied_to_our_attempt_instead_of_the_order_is_believed_only_
 }
 
 #[test]
+fn a_payment_the_original_system_created_is_tied_to_its_order_by_the_machine_order_id() {
+    let snapshot = immediate(Pending);
+    let mut fetched = ProviderPayment {
+        provider_payment_id: "sb-1".into(),
+        status: ProviderPaymentStatus::Succeeded,
+        amount: Money::rub(15_000).unwrap(),
+        order_id: None,
+        payment_id: None,
+        machine_order_id: Some(snapshot.order.machine_order_id.clone()),
+        paid_at: None,
+    };
+    let believed = provider_payment(&snapshot, &fetched, start());
+    assert!(
+        summary(&believed).starts_with("commit pending→paid"),
+        "{}",
+        summary(&believed)
+    );
+    fetched.machine_order_id = Some(MachineOrderId::parse("another-machine-order").unwrap());
+    let foreign = provider_payment(&snapshot, &fetched, start());
+    assert_eq!(summary(&foreign), "ignored (noted) flag provider_mismatch");
+}
+
+#[test]
 fn a_late_payment_is_judged_by_when_the_customer_paid_not_by_when_we_heard() {
     let snapshot = immediate(Pending);
     let fetched = ProviderPayment {
@@ -608,6 +633,7 @@ fn a_late_payment_is_judged_by_when_the_customer_paid_not_by_when_we_heard() {
         amount: Money::rub(15_000).unwrap(),
         order_id: Some(snapshot.order.id),
         payment_id: None,
+        machine_order_id: None,
         paid_at: Some(start() + Duration::minutes(14)),
     };
     // We hear of it after expiry, but the customer paid in time: the drink is made.

@@ -1,7 +1,8 @@
 //! The payment provider port and what crosses it.
 
 use crate::{
-    CaptureMode, Merchant, Money, Order, OrderId, Payment, PaymentId, PaymentMethod, ReceiptContact,
+    CaptureMode, MachineOrderId, Merchant, Money, Order, OrderId, Payment, PaymentId,
+    PaymentMethod, ReceiptContact,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -52,6 +53,10 @@ pub struct ProviderPayment {
     /// `OrderId` is one per attempt and has no room for both): it ties the payment to the
     /// order just as well.
     pub payment_id: Option<PaymentId>,
+    /// The machine's order id, for payments the original system created before the network
+    /// moved over (YooKassa `metadata.order_uuid`, a T-Bank `OrderId` that is not one of our
+    /// attempt ids): it ties such a payment to its imported order.
+    pub machine_order_id: Option<MachineOrderId>,
     /// When the customer paid (captured or held), as the provider recorded it: a late payment
     /// is judged by this, not by when we heard of it.
     pub paid_at: Option<DateTime<Utc>>,

@@ -1,6 +1,7 @@
 //! The storage ports: catalogue, orders, payments and the durable job queue.
 
 use super::*;
+use crate::moving_over::{ImportChanges, NetworkImport};
 use crate::{
     Device, DeviceUuid, Drink, DrinkNo, Fleet, FleetChanges, HistoryEntry, Job, JobId, JobKind,
     JobState, MachineOrderId, Merchant, MerchantKey, Order, OrderId, Payment, PaymentId,
@@ -47,6 +48,14 @@ pub trait OrderRepository: Send + Sync {
         device: &DeviceUuid,
         machine_order_id: &MachineOrderId,
     ) -> Result<Option<Order>, RepositoryError>;
+    /// Ids of the orders with this machine order id on any device, oldest first, at most
+    /// `limit` (the original system's order page named an order by it alone).
+    /// Errors: `Unavailable`.
+    async fn ids_by_machine_order_id(
+        &self,
+        machine_order_id: &MachineOrderId,
+        limit: usize,
+    ) -> Result<Vec<OrderId>, RepositoryError>;
     /// Applies the change all-or-nothing. Errors: `Conflict` when the order's status or the
     /// payment's state is not the expected one; `Duplicate` when `new_payment` would give the
     /// order a second live payment (one not `canceled`) or reuse a provider payment id, or when `provider_event` was
@@ -173,4 +182,20 @@ pub struct JobSummary {
     pub attempts: u32,
     pub run_at: DateTime<Utc>,
     pub last_error: Option<String>,
+}
+
+/// Writes a network moved over from another system (see [`crate::moving_over`]).
+#[async_trait]
+pub trait NetworkImportTarget: Send + Sync {
+    /// Upserts the fleet as [`CatalogRepository::apply_fleet`] does, then inserts every order
+    /// not yet here (by device and machine order id) with its payment, history and jobs; an
+    /// order already here is left as it is. All in one transaction; with `dry_run` it is
+    /// rolled back and only the counts are returned. Errors: as `apply_fleet`; `Duplicate`
+    /// when an imported payment's provider id already belongs to another order (nothing
+    /// written); `Unavailable`.
+    async fn import_network(
+        &self,
+        import: &NetworkImport,
+        dry_run: bool,
+    ) -> Result<ImportChanges, RepositoryError>;
 }

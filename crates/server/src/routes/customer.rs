@@ -83,8 +83,13 @@ pub async fn order_page(state: web::Data<AppState>, query: web::Query<OrderQuery
     let Some(raw) = query.order_id.as_deref().filter(|s| !s.trim().is_empty()) else {
         return html_failure(&state, error::MISSING_ORDER_ID);
     };
-    let Ok(order_id) = OrderId::parse(raw) else {
-        return html_failure(&state, error::ORDER_NOT_FOUND);
+    let order_id = match state.checkout.resolve_reference(raw.trim()).await {
+        Ok(Some(order_id)) => order_id,
+        Ok(None) => return html_failure(&state, error::ORDER_NOT_FOUND),
+        Err(error) => {
+            tracing::error!(%error, "order page: storage unavailable");
+            return html_failure(&state, error::SERVICE_UNAVAILABLE);
+        }
     };
     render_order_page(&state, order_id, StatusCode::OK, None).await
 }

@@ -28,6 +28,38 @@ async fn a_scan_redirects_to_the_order_page_and_a_rescan_finds_the_same_order() 
 }
 
 #[tokio::test]
+async fn the_original_systems_order_page_address_with_the_machine_order_id_finds_the_order() {
+    let app = spawn_app().await;
+    let order_id = app
+        .scan("dev-1", "1", "1", "20251124085950123ab12c-4f7e-kqzd")
+        .await;
+    let page = app
+        .get("/v1/order-status-page?order_id=20251124085950123ab12c-4f7e-kqzd")
+        .await;
+    assert_eq!(page.status().as_u16(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Капучино"), "{html}");
+    assert!(
+        html.contains(&order_id),
+        "the page works with our id from then on"
+    );
+    // The same machine order id on a second machine: the address no longer says which.
+    app.scan("dev-broken", "1", "1", "20251124085950123ab12c-4f7e-kqzd")
+        .await;
+    let ambiguous = app
+        .get("/v1/order-status-page?order_id=20251124085950123ab12c-4f7e-kqzd")
+        .await;
+    assert_eq!(ambiguous.status().as_u16(), 404);
+    assert_eq!(
+        app.get(&format!("/v1/order-status-page?order_id={order_id}"))
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+}
+
+#[tokio::test]
 async fn the_order_page_shows_drink_size_server_side_price_and_the_pay_button() {
     let app = spawn_app().await;
     // The QR carries a price of 1 kopeck; the server's price for medium is 150,00 ₽.

@@ -427,6 +427,15 @@ impl OrderRepository for FlakyLookups {
             .find_by_machine_order_id(device, machine_order_id)
             .await
     }
+    async fn ids_by_machine_order_id(
+        &self,
+        machine_order_id: &MachineOrderId,
+        limit: usize,
+    ) -> Result<Vec<OrderId>, RepositoryError> {
+        self.inner
+            .ids_by_machine_order_id(machine_order_id, limit)
+            .await
+    }
     async fn apply(&self, change: OrderChange) -> Result<(), RepositoryError> {
         self.inner.apply(change).await
     }

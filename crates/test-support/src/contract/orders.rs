@@ -60,10 +60,28 @@ pub async fn insert_or_get_is_idempotent_per_device_and_machine_order_id(stores:
     assert_eq!(by_machine_order_id(stores, "dev-b", "moid-1").await, None);
     assert_eq!(by_machine_order_id(stores, "dev-a", "moid-2").await, None);
 
-    let elsewhere = insert_new(stores, order("dev-b", "moid-1", at(900))).await;
+    let moid = MachineOrderId::parse("moid-1").unwrap();
+    let ids = |limit| stores.orders.ids_by_machine_order_id(&moid, limit);
+    assert_eq!(ids(2).await.unwrap(), vec![first.id]);
+    let mut later = order("dev-b", "moid-1", at(900));
+    later.created_at = at(0);
+    later.updated_at = at(0);
+    let elsewhere = insert_new(stores, later).await;
     assert_eq!(
         by_machine_order_id(stores, "dev-b", "moid-1").await,
-        Some(elsewhere)
+        Some(elsewhere.clone())
+    );
+    // Across devices, oldest first, at most `limit`.
+    assert_eq!(ids(5).await.unwrap(), vec![first.id, elsewhere.id]);
+    assert_eq!(ids(1).await.unwrap(), vec![first.id]);
+    let unknown = MachineOrderId::parse("moid-9").unwrap();
+    assert_eq!(
+        stores
+            .orders
+            .ids_by_machine_order_id(&unknown, 2)
+            .await
+            .unwrap(),
+        Vec::<OrderId>::new()
     );
 }
 

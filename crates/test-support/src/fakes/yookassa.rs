@@ -288,6 +288,27 @@ impl FakeYookassa {
         lock(&self.state).requests.clone()
     }
 
+    /// A payment another system created (the original, before a network moved over):
+    /// `pending`, captured at once, with that system's `metadata`.
+    pub fn preexisting(&self, id: &str, shop_id: &str, amount: &str, metadata: Value) {
+        lock(&self.state).payments.insert(
+            id.to_owned(),
+            FakePayment {
+                id: id.to_owned(),
+                status: "pending".into(),
+                amount: amount.to_owned(),
+                capture: true,
+                shop_id: shop_id.to_owned(),
+                metadata,
+                return_url: String::new(),
+                description: String::new(),
+                receipt: None,
+                refunded: false,
+                refund_pending: false,
+            },
+        );
+    }
+
     /// The customer pays: `succeeded` (capture) or `waiting_for_capture` (hold).
     pub fn pay(&self, id: &str) {
         if let Some(p) = lock(&self.state).payments.get_mut(id) {

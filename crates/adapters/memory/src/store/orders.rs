@@ -45,6 +45,25 @@ impl OrderRepository for MemoryStore {
             .cloned())
     }
 
+    async fn ids_by_machine_order_id(
+        &self,
+        machine_order_id: &MachineOrderId,
+        limit: usize,
+    ) -> Result<Vec<OrderId>, RepositoryError> {
+        let state = self.lock()?;
+        let mut found: Vec<&Order> = state
+            .orders
+            .values()
+            .filter(|order| order.machine_order_id == *machine_order_id)
+            .collect();
+        found.sort_by_key(|order| (order.created_at, order.id));
+        Ok(found
+            .into_iter()
+            .take(limit)
+            .map(|order| order.id)
+            .collect())
+    }
+
     async fn apply(&self, change: OrderChange) -> Result<(), RepositoryError> {
         let mut state = self.lock()?;
         let state = &mut *state;

@@ -116,43 +116,45 @@ impl CatalogRepository for PgStore {
 
     async fn apply_fleet(&self, fleet: &Fleet) -> Result<FleetChanges, RepositoryError> {
         self.run(async |conn| {
-            conn.transaction::<_, StoreError, _>(async |conn| {
-                diesel::sql_query(format!("SELECT pg_advisory_xact_lock({FLEET_LOCK})"))
-                    .execute(conn)
-                    .await?;
-                // Check every reference before writing anything: all or nothing.
-                let stored_merchants: Vec<String> = merchants::table
-                    .filter(
-                        merchants::key.eq_any(fleet.devices.iter().map(|d| d.merchant.as_str())),
-                    )
-                    .select(merchants::key)
-                    .load(conn)
-                    .await?;
-                let stored_devices: Vec<String> = devices::table
-                    .filter(
-                        devices::device_uuid.eq_any(fleet.drinks.iter().map(|d| d.device.as_str())),
-                    )
-                    .select(devices::device_uuid)
-                    .load(conn)
-                    .await?;
-                fleet.check(
-                    |merchant| stored_merchants.iter().any(|key| key == merchant.as_str()),
-                    |device| stored_devices.iter().any(|key| key == device.as_str()),
-                )?;
-                let mut changes = FleetChanges::default();
-                for merchant in &fleet.merchants {
-                    upsert_merchant(conn, merchant).await?.count(&mut changes);
-                }
-                for device in &fleet.devices {
-                    upsert_device(conn, device).await?.count(&mut changes);
-                }
-                for drink in &fleet.drinks {
-                    upsert_drink(conn, drink).await?.count(&mut changes);
-                }
-                Ok(changes)
-            })
-            .await
+            conn.transaction::<_, StoreError, _>(async |conn| apply_fleet_in(conn, fleet).await)
+                .await
         })
         .await
     }
+}
+
+/// The fleet upsert inside the caller's transaction (the fleet apply's own, or an import's).
+pub(super) async fn apply_fleet_in(
+    conn: &mut AsyncPgConnection,
+    fleet: &Fleet,
+) -> Result<FleetChanges, StoreError> {
+    diesel::sql_query(format!("SELECT pg_advisory_xact_lock({FLEET_LOCK})"))
+        .execute(conn)
+        .await?;
+    // Check every reference before writing anything: all or nothing.
+    let stored_merchants: Vec<String> = merchants::table
+        .filter(merchants::key.eq_any(fleet.devices.iter().map(|d| d.merchant.as_str())))
+        .select(merchants::key)
+        .load(conn)
+        .await?;
+    let stored_devices: Vec<String> = devices::table
+        .filter(devices::device_uuid.eq_any(fleet.drinks.iter().map(|d| d.device.as_str())))
+        .select(devices::device_uuid)
+        .load(conn)
+        .await?;
+    fleet.check(
+        |merchant| stored_merchants.iter().any(|key| key == merchant.as_str()),
+        |device| stored_devices.iter().any(|key| key == device.as_str()),
+    )?;
+    let mut changes = FleetChanges::default();
+    for merchant in &fleet.merchants {
+        upsert_merchant(conn, merchant).await?.count(&mut changes);
+    }
+    for device in &fleet.devices {
+        upsert_device(conn, device).await?.count(&mut changes);
+    }
+    for drink in &fleet.drinks {
+        upsert_drink(conn, drink).await?.count(&mut changes);
+    }
+    Ok(changes)
 }

@@ -235,6 +235,24 @@ impl OrderRepository for PgStore {
         )
     }
 
+    async fn ids_by_machine_order_id(
+        &self,
+        machine_order_id: &MachineOrderId,
+        limit: usize,
+    ) -> Result<Vec<OrderId>, RepositoryError> {
+        self.run(async |conn| {
+            let ids: Vec<uuid::Uuid> = orders::table
+                .filter(orders::machine_order_id.eq(machine_order_id.as_str()))
+                .order((orders::created_at, orders::id))
+                .limit(limit_of(limit))
+                .select(orders::id)
+                .load(conn)
+                .await?;
+            Ok(ids.into_iter().map(OrderId::from_uuid).collect())
+        })
+        .await
+    }
+
     async fn apply(&self, change: OrderChange) -> Result<(), RepositoryError> {
         let change = &change;
         self.run(async |conn| {

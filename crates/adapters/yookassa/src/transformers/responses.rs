@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use coffee_domain::ports::{
     CreatedPayment, PaymentGatewayError, ProviderPayment, RefundState, RefundStatus,
 };
-use coffee_domain::{Currency, Money, OrderId};
+use coffee_domain::{Currency, MachineOrderId, Money, OrderId};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -219,6 +219,12 @@ pub(crate) fn provider_payment(
             )))
         }
     };
+    // The original system put the machine's order id here; such payments are still paid
+    // after a network moved over.
+    let machine_order_id = match payment.metadata.as_ref().and_then(|m| m.get("order_uuid")) {
+        Some(Value::String(text)) => MachineOrderId::parse(text).ok(),
+        _ => None,
+    };
     let paid_at = payment
         .captured_at
         .as_deref()
@@ -234,6 +240,7 @@ pub(crate) fn provider_payment(
         amount,
         order_id,
         payment_id: None,
+        machine_order_id,
         paid_at,
     })
 }
@@ -336,6 +343,29 @@ pub(crate) fn refund_status(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_payment_the_original_system_created_names_the_machines_order_id() {
+        let wire: PaymentWire = serde_json::from_value(serde_json::json!({
+            "id": "30a5e1f2-000f-5000-8000-1c2d3e4f5a6b",
+            "status": "succeeded",
+            "amount": {"value": "180.00", "currency": "RUB"},
+            "metadata": {"order_uuid": "20251124085950123ab12c-4f7e-kqzd"},
+            "recipient": {"account_id": "100001"}
+        }))
+        .unwrap();
+        let payment =
+            provider_payment(wire, "30a5e1f2-000f-5000-8000-1c2d3e4f5a6b", "100001").unwrap();
+        assert_eq!(payment.order_id, None);
+        assert_eq!(
+            payment
+                .machine_order_id
+                .as_ref()
+                .map(MachineOrderId::as_str),
+            Some("20251124085950123ab12c-4f7e-kqzd")
+        );
+        assert_eq!(payment.amount.kopecks(), 18_000);
+    }
 
     #[test]
     fn error_bodies_give_code_and_description_or_fallbacks() {

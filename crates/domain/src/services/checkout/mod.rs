@@ -10,8 +10,8 @@ use crate::decisions::Snapshot;
 use crate::order::{shown_text, UNNAMED_DRINK};
 use crate::ports::{CreatePaymentRequest, MachineError, PaymentGatewayError, RepositoryError};
 use crate::{
-    idempotency, CaptureMode, Device, MachineKind, Merchant, Money, Order, OrderId, Payment,
-    PaymentId, PaymentMethod, PaymentState, ProviderKind, ReceiptPolicy,
+    idempotency, CaptureMode, Device, MachineKind, MachineOrderId, Merchant, Money, Order, OrderId,
+    Payment, PaymentId, PaymentMethod, PaymentState, ProviderKind, ReceiptPolicy,
 };
 use std::sync::Arc;
 
@@ -159,6 +159,30 @@ impl Checkout {
                 Ok((shown_text(&drink.name), price))
             }
         }
+    }
+
+    /// The order a page address names: our order id, or — as the original system's pages
+    /// did, so links it gave out keep working — the machine's order id, when exactly one
+    /// order has it. Errors: `Unavailable`.
+    pub async fn resolve_reference(
+        &self,
+        reference: &str,
+    ) -> Result<Option<OrderId>, RepositoryError> {
+        let orders = &self.ctx.ports.orders;
+        if let Ok(id) = OrderId::parse(reference) {
+            if orders.get(id).await?.is_some() {
+                return Ok(Some(id));
+            }
+        }
+        let Ok(machine_order_id) = MachineOrderId::parse(reference) else {
+            return Ok(None);
+        };
+        let found = orders.ids_by_machine_order_id(&machine_order_id, 2).await?;
+        Ok(match found.as_slice() {
+            [only] => Some(*only),
+            // On several machines: the address does not say which.
+            _ => None,
+        })
     }
 
     /// The order with what the page needs around it.
