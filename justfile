@@ -8,8 +8,14 @@ run *ARGS:
 test:
     cargo test --workspace
 
-# Complete order lifecycles per second on Postgres, through the services (no HTTP); optional LIFECYCLES CONCURRENCY
-bench *ARGS:
+# The throughput table (docs/performance.md): pgbench's ceiling, scans, verified webhooks and
+# lifecycles over HTTP through the release server on Postgres; written to target/bench/
+bench:
+    cargo build --release -p coffee-server --bin coffee-pay --example bench
+    target/release/examples/bench
+
+# Complete lifecycles per second through the domain services alone (no HTTP); optional LIFECYCLES CONCURRENCY
+bench-services *ARGS:
     cargo run --release -p coffee-server --example lifecycle_bench -- {{ARGS}}
 
 # Lints and the hexagon's boundaries, as CI runs them

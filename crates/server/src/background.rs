@@ -33,8 +33,11 @@ impl Background {
         for _ in 0..job_loops.max(1) {
             let worker = Worker::new(ctx.clone());
             let mut stop_jobs = stopped.clone();
+            let queue = ctx.ports.jobs.clone();
             tasks.push(tokio::spawn(async move {
                 loop {
+                    // Taken before claiming, so a job committed meanwhile is not slept through.
+                    let committed = queue.jobs_committed();
                     let ran = match worker.run_due(JOB_BATCH).await {
                         Ok(ran) => ran,
                         Err(error) => {
@@ -45,8 +48,11 @@ impl Background {
                     if ran == JOB_BATCH {
                         continue; // more may be due
                     }
+                    // Woken by a commit that queued a job, or by the tick for jobs whose
+                    // time has come (polls, deadlines, retries) and other replicas' jobs.
                     tokio::select! {
                         _ = stop_jobs.changed() => break,
+                        _ = committed => {}
                         _ = tokio::time::sleep(tick) => {}
                     }
                 }

@@ -274,6 +274,8 @@ pub async fn production_wiring(
             .await
             .map_err(|e| StartupError::Database(e.to_string()))?,
     );
+    // Replicas on one database wake each other's workers when they queue jobs.
+    store.listen_for_jobs();
     if config.sandbox_enabled {
         tracing::warn!("SANDBOX_ENABLED=true: the sandbox provider and simulated machines are on — never in production");
     }

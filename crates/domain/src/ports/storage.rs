@@ -125,10 +125,19 @@ pub trait JobQueue: Send + Sync {
     async fn bury(&self, job: &Job, error: &str) -> Result<(), RepositoryError>;
     /// Jobs of an order with their states, for operators and tests. Errors: `Unavailable`.
     async fn jobs_of(&self, order: OrderId) -> Result<Vec<JobSummary>, RepositoryError>;
+    /// A signal that resolves once jobs are committed after this call — through this store,
+    /// or by another process where the store hears of it — so an idle worker wakes at once
+    /// instead of at its next tick. Take it *before* claiming: a job committed while the
+    /// claim runs is not missed. Only a hint (claiming may then find nothing); a store that
+    /// cannot tell returns a signal that never resolves, and workers keep their timer.
+    fn jobs_committed(&self) -> JobsCommitted;
     /// How many jobs there are of each kind in each state, and how long the oldest queued job
     /// due at `now` has waited. Errors: `Unavailable`.
     async fn backlog(&self, now: DateTime<Utc>) -> Result<Backlog, RepositoryError>;
 }
+
+/// See [`JobQueue::jobs_committed`].
+pub type JobsCommitted = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// The queue at a glance, for metrics and operators.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

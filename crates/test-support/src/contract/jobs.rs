@@ -397,3 +397,33 @@ pub async fn the_backlog_counts_jobs_by_kind_and_state_and_ages_the_oldest_due_o
     );
     assert_eq!(backlog.oldest_overdue, Some(Duration::seconds(30)));
 }
+
+/// An idle worker's signal stays quiet until a commit queues a job, then resolves — also when
+/// the commit came before the worker started waiting on it.
+pub async fn committing_a_job_wakes_an_idle_worker(stores: &Stores) {
+    seed(stores).await;
+    let quiet = stores.jobs.jobs_committed();
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(50), quiet)
+            .await
+            .is_err(),
+        "woke with nothing committed"
+    );
+    let signal = stores.jobs.jobs_committed();
+    order_with_jobs(stores, "moid-1", &[(JobKind::SendMakeCommand, at(0))]).await;
+    tokio::time::timeout(std::time::Duration::from_secs(2), signal)
+        .await
+        .expect("the commit woke the worker");
+}
+
+/// The base fleet and one order `machine_order_id` with a make job due now: a commit that
+/// queues a job, for tests of waking workers across processes.
+pub async fn seed_with_job(stores: &Stores, machine_order_id: &str) {
+    seed(stores).await;
+    order_with_jobs(
+        stores,
+        machine_order_id,
+        &[(JobKind::SendMakeCommand, at(0))],
+    )
+    .await;
+}

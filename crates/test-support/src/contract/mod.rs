@@ -33,9 +33,9 @@ pub use jobs::{
     a_sent_mark_survives_a_takeover_and_a_retry_clears_it,
     a_stale_claim_cannot_end_a_job_taken_over, an_expired_lease_makes_a_job_claimable_again,
     bury_and_complete_end_a_job, claim_due_respects_run_at_order_and_limit,
-    concurrent_claimers_never_share_a_job, retry_counts_attempts_and_records_the_error,
-    retry_without_counting_keeps_attempts,
-    the_backlog_counts_jobs_by_kind_and_state_and_ages_the_oldest_due_one,
+    committing_a_job_wakes_an_idle_worker, concurrent_claimers_never_share_a_job,
+    retry_counts_attempts_and_records_the_error, retry_without_counting_keeps_attempts,
+    seed_with_job, the_backlog_counts_jobs_by_kind_and_state_and_ages_the_oldest_due_one,
     unknown_jobs_are_not_found,
 };
 pub use orders::{
@@ -115,6 +115,7 @@ macro_rules! contract_tests {
             a_poll_storm_does_not_delay_a_make_command,
             a_sent_mark_survives_a_takeover_and_a_retry_clears_it,
             the_backlog_counts_jobs_by_kind_and_state_and_ages_the_oldest_due_one,
+            committing_a_job_wakes_an_idle_worker,
             a_new_attempt_follows_a_canceled_payment,
             refund_ids_and_operator_flags_are_kept,
             ping_answers,

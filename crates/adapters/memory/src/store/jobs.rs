@@ -4,7 +4,9 @@
 use super::{MemoryStore, State};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use coffee_domain::ports::{Backlog, Claim, JobQueue, JobSummary, RepositoryError, RunAgain};
+use coffee_domain::ports::{
+    Backlog, Claim, JobQueue, JobSummary, JobsCommitted, RepositoryError, RunAgain,
+};
 use coffee_domain::{Job, JobId, JobKind, JobState, NewJob, OrderId, PaymentId};
 use uuid::Uuid;
 
@@ -59,6 +61,10 @@ impl JobRow {
 
 #[async_trait]
 impl JobQueue for MemoryStore {
+    fn jobs_committed(&self) -> JobsCommitted {
+        self.jobs_committed.next_ring()
+    }
+
     async fn claim_due(&self, claim: Claim) -> Result<Vec<Job>, RepositoryError> {
         let Claim { now, limit, lease } = claim;
         let mut state = self.lock()?;

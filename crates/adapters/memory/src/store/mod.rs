@@ -38,6 +38,26 @@ struct State {
 pub struct MemoryStore {
     state: Mutex<State>,
     unavailable: AtomicBool,
+    jobs_committed: Bell,
+}
+
+/// Rung once per job committed through this store; see `JobQueue::jobs_committed`. One
+/// idle worker wakes per job (no stampede of empty claims); a ring with no worker waiting is
+/// kept for the next one to wait.
+#[derive(Debug, Default)]
+struct Bell(std::sync::Arc<tokio::sync::Notify>);
+
+impl Bell {
+    fn ring(&self, jobs: usize) {
+        for _ in 0..jobs {
+            self.0.notify_one();
+        }
+    }
+
+    fn next_ring(&self) -> coffee_domain::ports::JobsCommitted {
+        let bell = self.0.clone();
+        Box::pin(async move { bell.notified().await })
+    }
 }
 
 impl MemoryStore {

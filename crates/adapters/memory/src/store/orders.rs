@@ -188,6 +188,7 @@ impl OrderRepository for MemoryStore {
             let id = JobId::from_uuid(Uuid::from_u128(u128::from(state.job_sequence)));
             state.jobs.insert(id, JobRow::queued(job));
         }
+        self.jobs_committed.ring(change.jobs.len());
         Ok(())
     }
 

@@ -8,7 +8,9 @@ use crate::models::{ClaimedJobRow, JobSummaryRow};
 use crate::schema::jobs;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use coffee_domain::ports::{Backlog, Claim, JobQueue, JobSummary, RepositoryError, RunAgain};
+use coffee_domain::ports::{
+    Backlog, Claim, JobQueue, JobSummary, JobsCommitted, RepositoryError, RunAgain,
+};
 use coffee_domain::{Job, JobKind, JobState, OrderId};
 use diesel::dsl::{exists, now as db_now, select, sql};
 use diesel::prelude::*;
@@ -56,6 +58,10 @@ async fn not_held_unless_touched(
 
 #[async_trait]
 impl JobQueue for PgStore {
+    fn jobs_committed(&self) -> JobsCommitted {
+        self.jobs_committed.next_ring()
+    }
+
     async fn claim_due(&self, claim: Claim) -> Result<Vec<Job>, RepositoryError> {
         let Claim { now, limit, lease } = claim;
         let lease_until = now

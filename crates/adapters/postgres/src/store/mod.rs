@@ -37,6 +37,7 @@ macro_rules! find_all {
 mod catalog;
 mod imports;
 mod jobs;
+mod listen;
 mod orders;
 mod payments;
 
@@ -61,6 +62,35 @@ use std::sync::Arc;
 pub struct PgStore {
     pool: Pool<AsyncPgConnection>,
     operation_timeout: std::time::Duration,
+    jobs_committed: Bell,
+    listen: Arc<Listen>,
+}
+
+/// What hearing of other processes' jobs needs: how to open a connection of our own, and
+/// this process' name on the channel (its own notices are not news).
+struct Listen {
+    config: Arc<tokio_postgres::Config>,
+    tls: Arc<Option<tokio_postgres_rustls::MakeRustlsConnect>>,
+    instance: String,
+}
+
+/// Rung once per job committed through this store; see `JobQueue::jobs_committed`. One
+/// idle worker wakes per job (no stampede of empty claims); a ring with no worker waiting is
+/// kept for the next one to wait.
+#[derive(Debug, Default, Clone)]
+struct Bell(std::sync::Arc<tokio::sync::Notify>);
+
+impl Bell {
+    fn ring(&self, jobs: usize) {
+        for _ in 0..jobs {
+            self.0.notify_one();
+        }
+    }
+
+    fn next_ring(&self) -> coffee_domain::ports::JobsCommitted {
+        let bell = self.0.clone();
+        Box::pin(async move { bell.notified().await })
+    }
 }
 
 impl std::fmt::Debug for PgStore {
@@ -115,6 +145,11 @@ impl PgStore {
         // backend killed) is already refused by the pool's broken-connection check, and one
         // that timed out is discarded by `run`.
         manager_config.recycling_method = RecyclingMethod::Fast;
+        let listen = Arc::new(Listen {
+            config: Arc::clone(&config),
+            tls: Arc::clone(&tls),
+            instance: uuid::Uuid::new_v4().to_string(),
+        });
         manager_config.custom_setup = Box::new(move |_url| {
             let (config, tls) = (Arc::clone(&config), Arc::clone(&tls));
             Box::pin(async move { establish(&config, tls.as_ref().as_ref()).await })
@@ -128,6 +163,8 @@ impl PgStore {
         Ok(Self {
             pool,
             operation_timeout: options.operation_timeout,
+            jobs_committed: Bell::default(),
+            listen,
         })
     }
 

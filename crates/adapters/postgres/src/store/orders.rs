@@ -14,7 +14,7 @@ use coffee_domain::{
 };
 use diesel::dsl::{exists, select};
 use diesel::prelude::*;
-use diesel::sql_types::Integer;
+use diesel::sql_types::{Integer, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 /// Step 1 of `apply`: the order's compare-and-set (or, with nothing to set, its existence).
@@ -255,56 +255,67 @@ impl OrderRepository for PgStore {
 
     async fn apply(&self, change: OrderChange) -> Result<(), RepositoryError> {
         let change = &change;
-        self.run(async |conn| {
-            conn.transaction::<_, StoreError, _>(async |conn| {
-                // The same order of checks as the in-memory store, so both report the same
-                // error when several preconditions fail; any error rolls everything back.
-                apply_to_order(conn, change).await?;
-                if let Some(payment) = &change.new_payment {
-                    check_new_payment(conn, payment).await?;
-                }
-                apply_to_payment(conn, change).await?;
-                if let Some(payment) = &change.new_payment {
-                    // A racing insert still ends here as a unique violation: `Duplicate`.
-                    diesel::insert_into(payments::table)
-                        .values(PaymentRow::from_domain(payment))
-                        .execute(conn)
-                        .await?;
-                }
-                if let Some(refund) = &change.refund_id {
-                    diesel::update(payments::table.find(refund.payment_id.as_uuid()))
-                        .set(payments::refund_id.eq(&refund.refund_id))
-                        .execute(conn)
-                        .await?;
-                }
-                if let Some(event) = &change.provider_event {
-                    // A second delivery of an applied message is a unique violation: `Duplicate`.
-                    diesel::insert_into(provider_events::table)
-                        .values((
-                            provider_events::provider.eq(event.provider.code()),
-                            provider_events::event_key.eq(&event.event_key),
-                            provider_events::order_id.eq(change.order_id.as_uuid()),
-                        ))
-                        .execute(conn)
-                        .await?;
-                }
-                insert_history(conn, &change.history).await?;
-                if !change.jobs.is_empty() {
-                    let rows = change
-                        .jobs
-                        .iter()
-                        .map(NewJobRow::from_domain)
-                        .collect::<Result<Vec<_>, _>>()?;
-                    diesel::insert_into(jobs::table)
-                        .values(&rows)
-                        .execute(conn)
-                        .await?;
-                }
-                Ok(())
+        let applied = self
+            .run(async |conn| {
+                conn.transaction::<_, StoreError, _>(async |conn| {
+                    // The same order of checks as the in-memory store, so both report the same
+                    // error when several preconditions fail; any error rolls everything back.
+                    apply_to_order(conn, change).await?;
+                    if let Some(payment) = &change.new_payment {
+                        check_new_payment(conn, payment).await?;
+                    }
+                    apply_to_payment(conn, change).await?;
+                    if let Some(payment) = &change.new_payment {
+                        // A racing insert still ends here as a unique violation: `Duplicate`.
+                        diesel::insert_into(payments::table)
+                            .values(PaymentRow::from_domain(payment))
+                            .execute(conn)
+                            .await?;
+                    }
+                    if let Some(refund) = &change.refund_id {
+                        diesel::update(payments::table.find(refund.payment_id.as_uuid()))
+                            .set(payments::refund_id.eq(&refund.refund_id))
+                            .execute(conn)
+                            .await?;
+                    }
+                    if let Some(event) = &change.provider_event {
+                        // A second delivery of an applied message is a unique violation: `Duplicate`.
+                        diesel::insert_into(provider_events::table)
+                            .values((
+                                provider_events::provider.eq(event.provider.code()),
+                                provider_events::event_key.eq(&event.event_key),
+                                provider_events::order_id.eq(change.order_id.as_uuid()),
+                            ))
+                            .execute(conn)
+                            .await?;
+                    }
+                    insert_history(conn, &change.history).await?;
+                    if !change.jobs.is_empty() {
+                        let rows = change
+                            .jobs
+                            .iter()
+                            .map(NewJobRow::from_domain)
+                            .collect::<Result<Vec<_>, _>>()?;
+                        diesel::insert_into(jobs::table)
+                            .values(&rows)
+                            .execute(conn)
+                            .await?;
+                        // Other processes' idle workers hear of it when (and only if) it commits.
+                        diesel::sql_query("SELECT pg_notify($1, $2)")
+                            .bind::<Text, _>(super::listen::CHANNEL)
+                            .bind::<Text, _>(&self.listen.instance)
+                            .execute(conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+                .await
             })
-            .await
-        })
-        .await
+            .await;
+        if applied.is_ok() {
+            self.jobs_committed.ring(change.jobs.len());
+        }
+        applied
     }
 
     async fn record(&self, entries: Vec<HistoryEntry>) -> Result<(), RepositoryError> {

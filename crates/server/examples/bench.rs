@@ -1,0 +1,758 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: failing loudly is the point
+
+//! `just bench`: the server's throughput next to Postgres' own ceiling, from one run on one
+//! machine.
+//!
+//! 1. The ceiling: `pgbench` TPC-B (8 clients) and a scan-like script (2 indexed reads and
+//!    1 insert per transaction, 16 clients) against the same Postgres, after a warm-up and a
+//!    checkpoint.
+//! 2. QR scans over HTTP through the real `coffee-pay` process (release build, Postgres, a new
+//!    order per request) at 16 and 64 connections.
+//! 3. Verified YooKassa webhooks for real pending payments — sender check, re-fetch from a
+//!    local fake of YooKassa's API, compare-and-set, make job — first deliveries, then the
+//!    same notifications again (duplicates).
+//! 4. Complete lifecycles over HTTP and the worker (scan → initiate → the customer pays →
+//!    notification → make command → the machine reports → `successful`) at 8, 64 and 256
+//!    concurrent customers, with the commits each lifecycle costs (`pg_stat_database` of the
+//!    benchmark's database, read before it is dropped).
+//! 5. The server's peak RSS and its start-to-ready time.
+//!
+//! Prints a Markdown table and writes it with the JSON figures to `target/bench/` (latest and
+//! timestamped), so two runs can be compared. `TEST_DATABASE_URL` names the Postgres server
+//! (default `postgres://postgres@127.0.0.1:5432/postgres`); `BENCH_SECONDS` sets each timed
+//! phase's length (default 8).
+
+use coffee_domain::{MachineKind, ProviderKind};
+use coffee_test_support::fakes::yookassa::FakeYookassa;
+use coffee_test_support::fixtures::{device, drink, merchant};
+use coffee_test_support::fleet_file::fleet;
+use coffee_test_support::test_db::{server_url, with_database};
+use serde_json::{json, Value};
+use std::future::Future;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const DEVICES: usize = 8;
+const SECRET_KEY: &str = "bench-secret-key-0123456789abcdef-0123";
+
+fn seconds() -> Duration {
+    let secs = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(8);
+    Duration::from_secs(secs)
+}
+
+// ---------------------------------------------------------------------------------------
+// Figures
+
+#[derive(Debug, Clone, Default)]
+struct Latencies(Vec<Duration>);
+
+impl Latencies {
+    fn percentile(&self, p: f64) -> f64 {
+        let mut sorted = self.0.clone();
+        sorted.sort();
+        if sorted.is_empty() {
+            return 0.0;
+        }
+        let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+        sorted[index].as_secs_f64() * 1000.0
+    }
+    fn max(&self) -> f64 {
+        self.0
+            .iter()
+            .max()
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    }
+    fn json(&self) -> Value {
+        json!({
+            "p50_ms": round(self.percentile(0.50)),
+            "p99_ms": round(self.percentile(0.99)),
+            "max_ms": round(self.max()),
+        })
+    }
+}
+
+fn round(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// What one timed phase did.
+#[derive(Debug, Clone)]
+struct Phase {
+    done: u64,
+    errors: u64,
+    elapsed: Duration,
+    latencies: Latencies,
+}
+
+impl Phase {
+    fn rate(&self) -> f64 {
+        self.done as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// Runs `work(n)` from `concurrency` tasks until `until` says stop (checked before each
+/// start); each call's latency is recorded. `work` returns whether it succeeded.
+async fn drive<F, Fut>(concurrency: usize, until: Until, work: F) -> Phase
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = bool> + Send,
+{
+    let work = Arc::new(work);
+    let next = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (work, next, errors, latencies) = (
+            work.clone(),
+            next.clone(),
+            errors.clone(),
+            latencies.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                let stop = match until {
+                    Until::Elapsed(duration) => started.elapsed() >= duration,
+                    Until::Count(count) => n >= count,
+                };
+                if stop {
+                    break;
+                }
+                let t0 = Instant::now();
+                if work(n).await {
+                    mine.push(t0.elapsed());
+                } else {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            latencies.lock().unwrap().extend(mine);
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    let latencies = std::mem::take(&mut *latencies.lock().unwrap());
+    Phase {
+        done: latencies.len() as u64,
+        errors: errors.load(Ordering::Relaxed),
+        elapsed,
+        latencies: Latencies(latencies),
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Until {
+    Elapsed(Duration),
+    Count(u64),
+}
+
+// ---------------------------------------------------------------------------------------
+// Postgres
+
+async fn sql(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to Postgres (TEST_DATABASE_URL)");
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+async fn recreate(admin: &tokio_postgres::Client, name: &str) {
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+}
+
+async fn commits(admin: &tokio_postgres::Client, name: &str) -> i64 {
+    admin
+        .query_one(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = $1",
+            &[&name],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+const SCAN_LIKE: &str = "\\set aid random(1, 100000 * :scale)
+\\set bid random(1, :scale)
+BEGIN;
+SELECT abalance FROM pgbench_accounts WHERE aid = :aid;
+SELECT bbalance FROM pgbench_branches WHERE bid = :bid;
+INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, :bid, :aid, 0, CURRENT_TIMESTAMP);
+END;
+";
+
+fn pgbench(url: &str, args: &[&str]) -> f64 {
+    let output = Command::new("pgbench")
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("pgbench (Debian: postgresql-contrib / postgresql-client)");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "pgbench {args:?} failed: {text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix("tps = ")
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|tps| tps.parse().ok())
+        })
+        .unwrap_or_else(|| panic!("no tps in pgbench output: {text}"))
+}
+
+struct Ceiling {
+    tpcb: f64,
+    scan_like: f64,
+}
+
+async fn ceiling(admin: &tokio_postgres::Client, server: &str, out: &Path) -> Ceiling {
+    let name = "coffee_bench_pgbench";
+    recreate(admin, name).await;
+    let url = with_database(server, name);
+    pgbench(&url, &["-i", "-q", "-s", "8"]);
+    let script = out.join("scan_like.sql");
+    std::fs::write(&script, SCAN_LIKE).unwrap();
+    let script = script.to_string_lossy().into_owned();
+    let secs = seconds().as_secs().to_string();
+    // Warm up, then checkpoint: a run right after `-i` measures the checkpoint, not Postgres.
+    pgbench(&url, &["-n", "-c", "8", "-j", "2", "-T", "3"]);
+    admin.batch_execute("CHECKPOINT").await.unwrap();
+    let tpcb = pgbench(&url, &["-n", "-c", "8", "-j", "2", "-T", &secs]);
+    let scan_like = pgbench(
+        &url,
+        &["-n", "-c", "16", "-j", "2", "-T", &secs, "-f", &script],
+    );
+    admin
+        .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .await
+        .unwrap();
+    Ceiling { tpcb, scan_like }
+}
+
+// ---------------------------------------------------------------------------------------
+// The server
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `target/release/coffee-pay`, next to this example's `target/release/examples/`.
+fn coffee_pay_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let binary = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join("coffee-pay"))
+        .unwrap();
+    assert!(
+        binary.exists(),
+        "{} is missing: `just bench` builds it (cargo build --release --bin coffee-pay)",
+        binary.display()
+    );
+    binary
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Peak resident set size so far (`VmHWM`), in MiB.
+    fn peak_rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| round(kb / 1024.0))
+    }
+}
+
+fn env(database_url: &str, port: u16, yookassa: &FakeYookassa) -> Vec<(String, String)> {
+    [
+        ("DATABASE_URL", database_url.to_owned()),
+        ("SECRET_KEY", SECRET_KEY.to_owned()),
+        ("BIND_ADDR", format!("127.0.0.1:{port}")),
+        ("BASE_URL", format!("http://127.0.0.1:{port}")),
+        ("YOOKASSA_API_URL", yookassa.api_url()),
+        ("YOOKASSA_TRUSTED_IPS", "127.0.0.1/32".to_owned()),
+        // Simulated machines answer in-process: the figure is the server's own cost.
+        ("SANDBOX_ALLOW_WITH_DATABASE", "true".to_owned()),
+        ("RATE_LIMIT_PER_IP_PER_MINUTE", "0".to_owned()),
+        ("RATE_LIMIT_PER_DEVICE_PER_MINUTE", "0".to_owned()),
+        ("MAX_PENDING_PAYMENTS_PER_DEVICE", "1000000".to_owned()),
+        ("RUST_LOG", "info".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+fn fleet_toml() -> String {
+    (1..=DEVICES)
+        .fold(
+            fleet().merchant(merchant("bench").name("Кофе Бенчмарк").yookassa(
+                "shop-1",
+                "test_secret",
+                1,
+            )),
+            |fleet, d| {
+                let id = format!("bench-{d}");
+                fleet
+                    .device(
+                        device(&id, "bench")
+                            .provider(ProviderKind::Yookassa)
+                            .machine(MachineKind::Simulated)
+                            .simulated_delay_ms(0),
+                    )
+                    .drink(drink(&id, "1").name("Капучино").medium(15000))
+            },
+        )
+        .to_toml()
+}
+
+fn run_cli(binary: &Path, env: &[(String, String)], args: &[&str], cwd: &Path) {
+    let output = Command::new(binary)
+        .env_clear()
+        .envs(std::env::var("PATH").map(|p| ("PATH".to_owned(), p)))
+        .envs(env.iter().cloned())
+        .current_dir(cwd)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "coffee-pay {args:?}: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Starts the server and returns it with the time from spawn to `/ready` answering 200.
+async fn start(
+    binary: &Path,
+    env: &[(String, String)],
+    port: u16,
+    out: &Path,
+) -> (Server, Duration) {
+    let log = std::fs::File::create(out.join("server.log")).unwrap();
+    let probe = reqwest::Client::new();
+    let ready = format!("http://127.0.0.1:{port}/ready");
+    let started = Instant::now();
+    let child = Command::new(binary)
+        .env_clear()
+        .envs(std::env::var("PATH").map(|p| ("PATH".to_owned(), p)))
+        .envs(env.iter().cloned())
+        .current_dir(out)
+        .arg("serve")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let server = Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    loop {
+        if probe
+            .get(&ready)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return (server, started.elapsed());
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "not ready");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// What customers and YooKassa do
+
+#[derive(Clone)]
+struct Customer {
+    client: reqwest::Client,
+    base: String,
+    yookassa: FakeYookassa,
+}
+
+impl Customer {
+    /// Scans a new QR code; returns our order id.
+    async fn scan(&self, tag: &str, n: u64) -> Option<String> {
+        let device = n as usize % DEVICES + 1;
+        let url = format!(
+            "{}/v1/pay?deviceUuid=bench-{device}&drinkNo=1&size=1&uuid={tag}-{n}&drinkName=x",
+            self.base
+        );
+        let response = self.client.get(url).send().await.ok()?;
+        if response.status().as_u16() != 302 {
+            return None;
+        }
+        response
+            .headers()
+            .get("location")?
+            .to_str()
+            .ok()?
+            .rsplit('=')
+            .next()
+            .map(str::to_owned)
+    }
+
+    /// Starts the payment; returns YooKassa's payment id.
+    async fn initiate(&self, order: &str) -> Option<String> {
+        let response = self
+            .client
+            .post(format!("{}/v1/initiate-payment", self.base))
+            .json(&json!({ "order_id": order }))
+            .send()
+            .await
+            .ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        let body: Value = response.json().await.ok()?;
+        body["redirect_url"]
+            .as_str()?
+            .rsplit('/')
+            .next()
+            .map(str::to_owned)
+    }
+
+    async fn notify(&self, body: Vec<u8>) -> bool {
+        self.client
+            .post(format!("{}/v1/yook-pay-webhook", self.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().as_u16() == 200)
+    }
+
+    async fn status(&self, order: &str) -> Option<String> {
+        let body: Value = self
+            .client
+            .get(format!("{}/v1/order-status/{order}", self.base))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        body["status"].as_str().map(str::to_owned)
+    }
+
+    /// One whole lifecycle; `true` when the order ended `successful`.
+    async fn lifecycle(&self, tag: &str, n: u64) -> bool {
+        let Some(order) = self.scan(tag, n).await else {
+            return false;
+        };
+        let Some(payment) = self.initiate(&order).await else {
+            return false;
+        };
+        self.yookassa.pay(&payment);
+        if !self
+            .notify(self.yookassa.notification("payment.succeeded", &payment))
+            .await
+        {
+            return false;
+        }
+        // Wait for the drink as the order page does, a little less eagerly.
+        let mut pause = Duration::from_millis(5);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            match self.status(&order).await.as_deref() {
+                Some("successful") => return true,
+                Some("failed" | "not_paid") => return false,
+                _ => {}
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(100));
+        }
+        false
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+
+#[tokio::main]
+async fn main() {
+    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bench");
+    std::fs::create_dir_all(&out).unwrap();
+    let out = out.canonicalize().unwrap();
+    let server = server_url();
+    let admin = sql(&server).await;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+
+    eprintln!("bench: pgbench ceiling …");
+    let ceiling = ceiling(&admin, &server, &out).await;
+
+    let name = "coffee_bench";
+    recreate(&admin, name).await;
+    let database_url = with_database(&server, name);
+    let yookassa = FakeYookassa::start().await;
+    let binary = coffee_pay_binary();
+    let port = free_port();
+    let env = env(&database_url, port, &yookassa);
+    run_cli(&binary, &env, &["migrate"], &out);
+    let fleet_file = out.join("fleet.toml");
+    std::fs::write(&fleet_file, fleet_toml()).unwrap();
+    run_cli(
+        &binary,
+        &env,
+        &["fleet", "apply", &fleet_file.to_string_lossy()],
+        &out,
+    );
+    let (server_process, ready_after) = start(&binary, &env, port, &out).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(512)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let customer = Customer {
+        client,
+        base: server_process.base.clone(),
+        yookassa: yookassa.clone(),
+    };
+
+    // Scans.
+    eprintln!("bench: scans …");
+    let mut scans = Vec::new();
+    for (round, connections) in [16usize, 64].into_iter().enumerate() {
+        let c = customer.clone();
+        let tag = format!("scan{round}");
+        // Warm-up, unmeasured.
+        let warm = c.clone();
+        let warm_tag = format!("{tag}w");
+        drive(
+            connections,
+            Until::Elapsed(Duration::from_secs(1)),
+            move |n| {
+                let (c, tag) = (warm.clone(), warm_tag.clone());
+                async move { c.scan(&tag, n).await.is_some() }
+            },
+        )
+        .await;
+        let phase = drive(connections, Until::Elapsed(seconds()), move |n| {
+            let (c, tag) = (c.clone(), tag.clone());
+            async move { c.scan(&tag, n).await.is_some() }
+        })
+        .await;
+        scans.push((connections, phase));
+    }
+
+    // Verified webhooks: real pending payments, first deliveries, then duplicates.
+    eprintln!("bench: webhooks …");
+    let count: u64 = 3000;
+    let prepared = Arc::new(Mutex::new(Vec::new()));
+    {
+        let (c, prepared) = (customer.clone(), prepared.clone());
+        drive(32, Until::Count(count), move |n| {
+            let (c, prepared) = (c.clone(), prepared.clone());
+            async move {
+                let Some(order) = c.scan("hook", n).await else {
+                    return false;
+                };
+                let Some(payment) = c.initiate(&order).await else {
+                    return false;
+                };
+                c.yookassa.pay(&payment);
+                prepared.lock().unwrap().push((order, payment));
+                true
+            }
+        })
+        .await;
+    }
+    let prepared: Arc<Vec<(String, String)>> =
+        Arc::new(std::mem::take(&mut *prepared.lock().unwrap()));
+    let bodies: Arc<Vec<Vec<u8>>> = Arc::new(
+        prepared
+            .iter()
+            .map(|(_, payment)| yookassa.notification("payment.succeeded", payment))
+            .collect(),
+    );
+    let deliver = |bodies: Arc<Vec<Vec<u8>>>| {
+        let c = customer.clone();
+        move |n: u64| {
+            let (c, body) = (c.clone(), bodies[n as usize].clone());
+            async move { c.notify(body).await }
+        }
+    };
+    let first = drive(
+        64,
+        Until::Count(bodies.len() as u64),
+        deliver(bodies.clone()),
+    )
+    .await;
+    // Let the worker brew them all before the duplicates arrive.
+    for (order, _) in prepared.iter() {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while customer.status(order).await.as_deref() != Some("successful") {
+            assert!(Instant::now() < deadline, "order {order} never finished");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let duplicates = drive(
+        64,
+        Until::Count(bodies.len() as u64),
+        deliver(bodies.clone()),
+    )
+    .await;
+
+    // Lifecycles.
+    eprintln!("bench: lifecycles …");
+    let mut lifecycles = Vec::new();
+    for concurrency in [8usize, 64, 256] {
+        let c = customer.clone();
+        let tag = format!("life{concurrency}");
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let before = commits(&admin, name).await;
+        let phase = drive(concurrency, Until::Elapsed(seconds()), move |n| {
+            let (c, tag) = (c.clone(), tag.clone());
+            async move { c.lifecycle(&tag, n).await }
+        })
+        .await;
+        // Statistics reach pg_stat_database within a second of the transactions.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let after = commits(&admin, name).await;
+        let per = (after - before) as f64 / phase.done.max(1) as f64;
+        lifecycles.push((concurrency, phase, per));
+    }
+    let peak_rss = server_process.peak_rss_mib();
+    drop(server_process);
+    admin
+        .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .await
+        .unwrap();
+
+    // Report.
+    let mut md = String::new();
+    md.push_str(&format!(
+        "Release build, {cores} cores; server, Postgres and load generator on one machine; {} s per phase.\n\n",
+        seconds().as_secs()
+    ));
+    md.push_str(
+        "| Figure | Rate | p50 | p99 | max | Ratio | Notes |\n|---|---|---|---|---|---|---|\n",
+    );
+    md.push_str(&format!(
+        "| pgbench TPC-B, 8 clients | {:.0} tps | | | | | the ceiling for lifecycles |\n",
+        ceiling.tpcb
+    ));
+    md.push_str(&format!(
+        "| pgbench scan-like (2 reads + 1 insert), 16 clients | {:.0} tps | | | | | the ceiling for scans |\n",
+        ceiling.scan_like
+    ));
+    let mut json_scans = Vec::new();
+    for (connections, phase) in &scans {
+        let ratio = phase.rate() / ceiling.scan_like;
+        md.push_str(&format!(
+            "| QR scans over HTTP, {connections} connections | {:.0} req/s | {:.1} ms | {:.1} ms | {:.1} ms | {:.2} of scan-like | {} errors |\n",
+            phase.rate(),
+            phase.latencies.percentile(0.5),
+            phase.latencies.percentile(0.99),
+            phase.latencies.max(),
+            ratio,
+            phase.errors
+        ));
+        json_scans.push(json!({
+            "connections": connections, "per_second": round(phase.rate()),
+            "latency": phase.latencies.json(), "ratio_to_scan_like": round(ratio),
+            "errors": phase.errors,
+        }));
+    }
+    for (label, phase) in [("first deliveries", &first), ("duplicates", &duplicates)] {
+        md.push_str(&format!(
+            "| Verified webhooks, {label}, 64 connections | {:.0} /s | {:.1} ms | {:.1} ms | {:.1} ms | | {} notifications, {} errors |\n",
+            phase.rate(),
+            phase.latencies.percentile(0.5),
+            phase.latencies.percentile(0.99),
+            phase.latencies.max(),
+            phase.done,
+            phase.errors
+        ));
+    }
+    let mut json_lifecycles = Vec::new();
+    for (concurrency, phase, per) in &lifecycles {
+        let ratio = phase.rate() / ceiling.tpcb;
+        md.push_str(&format!(
+            "| Lifecycles over HTTP, {concurrency} customers | {:.0} /s | {:.1} ms | {:.1} ms | {:.1} ms | {:.3} of TPC-B | {:.1} commits per lifecycle, {} errors |\n",
+            phase.rate(),
+            phase.latencies.percentile(0.5),
+            phase.latencies.percentile(0.99),
+            phase.latencies.max(),
+            ratio,
+            per,
+            phase.errors
+        ));
+        json_lifecycles.push(json!({
+            "customers": concurrency, "per_second": round(phase.rate()),
+            "latency": phase.latencies.json(), "ratio_to_tpcb": round(ratio),
+            "commits_per_lifecycle": round(*per), "completed": phase.done, "errors": phase.errors,
+        }));
+    }
+    md.push_str(&format!(
+        "| Server peak RSS | {peak_rss:.1} MiB | | | | | |\n| Start to ready | {:.1} ms | | | | | migrations already applied |\n",
+        ready_after.as_secs_f64() * 1000.0
+    ));
+    let report = json!({
+        "at": chrono::Utc::now().to_rfc3339(),
+        "cores": cores,
+        "phase_seconds": seconds().as_secs(),
+        "pgbench": {"tpcb_8_clients_tps": round(ceiling.tpcb), "scan_like_16_clients_tps": round(ceiling.scan_like)},
+        "scans": json_scans,
+        "webhooks": {
+            "first_deliveries": {"per_second": round(first.rate()), "latency": first.latencies.json(), "count": first.done, "errors": first.errors},
+            "duplicates": {"per_second": round(duplicates.rate()), "latency": duplicates.latencies.json(), "count": duplicates.done, "errors": duplicates.errors},
+        },
+        "lifecycles": json_lifecycles,
+        "server": {"peak_rss_mib": peak_rss, "ready_ms": round(ready_after.as_secs_f64() * 1000.0)},
+    });
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    let pretty = serde_json::to_string_pretty(&report).unwrap();
+    std::fs::write(out.join("latest.json"), &pretty).unwrap();
+    std::fs::write(out.join(format!("{stamp}.json")), &pretty).unwrap();
+    std::fs::write(out.join("latest.md"), &md).unwrap();
+    println!("{md}");
+    println!(
+        "written: {}/latest.md, latest.json, {stamp}.json",
+        out.display()
+    );
+}
