@@ -484,6 +484,33 @@ mod tests {
     }
 
     #[test]
+    fn every_yookassa_vat_code_has_its_t_bank_tax_and_nothing_else_does() {
+        let taxes: Vec<_> = (1..=12).filter_map(tax_of_vat_code).collect();
+        assert_eq!(
+            taxes,
+            [
+                "none", "vat0", "vat10", "vat20", "vat110", "vat120", "vat5", "vat7", "vat105",
+                "vat107", "vat22", "vat122"
+            ]
+        );
+        assert!(taxes
+            .iter()
+            .all(|tax| coffee_domain::TBANK_VATS.contains(tax)));
+        assert_eq!(tax_of_vat_code(0), None);
+        assert_eq!(tax_of_vat_code(13), None);
+    }
+
+    #[test]
+    fn a_partial_prepayment_is_t_banks_prepayment_and_other_modes_keep_their_word() {
+        assert_eq!(payment_method_of_mode("partial_prepayment"), "prepayment");
+        for mode in coffee_domain::branding::RECEIPT_PAYMENT_MODES {
+            if mode != "partial_prepayment" {
+                assert_eq!(payment_method_of_mode(mode), mode);
+            }
+        }
+    }
+
+    #[test]
     fn capture_modes_choose_one_or_two_stage_payments() {
         assert_eq!(pay_type(CaptureMode::Immediate), "O");
         assert_eq!(pay_type(CaptureMode::AfterDispense), "T");
