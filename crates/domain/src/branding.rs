@@ -163,8 +163,7 @@ pub fn is_http_url(url: &str) -> bool {
 /// entity is taken as plain text already (its line breaks are kept). Returns the text and
 /// whether anything was changed (the importer reports it).
 pub fn plain_text_from_html(html: &str) -> (String, bool) {
-    let looks_like_html = html.contains('<') || html.contains('&');
-    let text = if looks_like_html {
+    let text = if looks_like_html(html) {
         HtmlToText::default().convert(html)
     } else {
         html.to_owned()
@@ -172,6 +171,28 @@ pub fn plain_text_from_html(html: &str) -> (String, bool) {
     let text = branding_text(&text);
     let changed = text != html;
     (text, changed)
+}
+
+/// Whether `text` holds a tag (`<p`, `</`, `<!--`, `<br/>` …) or an entity (`&amp;`, `&#39;`):
+/// a lone `<` or `&` in plain text does not make it HTML.
+fn looks_like_html(text: &str) -> bool {
+    let tag = text.match_indices('<').any(|(at, _)| {
+        text[at + 1..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '/' || c == '!')
+    });
+    let entity = text.match_indices('&').any(|(at, _)| {
+        let after = &text[at + 1..];
+        after.find(';').is_some_and(|end| {
+            end > 0
+                && end <= 10
+                && after[..end]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '#')
+        })
+    });
+    tag || entity
 }
 
 /// Elements whose start and end are line breaks.
@@ -568,6 +589,16 @@ mod tests {
         assert_eq!(
             plain_text_from_html("<b>Жирный</b>"),
             ("Жирный".to_owned(), true)
+        );
+    }
+
+    #[test]
+    fn a_lone_ampersand_or_angle_bracket_leaves_plain_text_plain() {
+        let text = "Чай & кофе < 100 ₽\nЗвоните";
+        assert_eq!(plain_text_from_html(text), (text.to_owned(), false));
+        assert_eq!(
+            plain_text_from_html("Чай &amp; кофе\nЗвоните"),
+            ("Чай & кофе Звоните".to_owned(), true)
         );
     }
 
