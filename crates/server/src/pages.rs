@@ -142,6 +142,8 @@ pub struct OrderStatusJson {
     /// `card` or `sbp`; null before the first payment.
     pub payment_method: Option<&'static str>,
     pub failure_reason: Option<&'static str>,
+    /// What the page says (Russian): the device's own text for the status when it has one
+    /// (plain text, may hold line breaks), else ours.
     pub message: String,
     pub terminal: bool,
 }

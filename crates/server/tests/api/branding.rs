@@ -3,7 +3,7 @@
 //! markup of its own.
 
 use crate::helpers::{app, qr, shop_fleet, TestApp};
-use coffee_domain::{DeviceUuid, OrderStatus};
+use coffee_domain::{DeviceUuid, OrderStatus, SimulatedOutcome};
 use coffee_test_support::fixtures::{device, drink};
 
 const HOSTILE: &str =
@@ -28,6 +28,13 @@ async fn spawn_branded() -> TestApp {
                 .client_info(HOSTILE)
                 .client_error_info(HOSTILE),
         )
+        .device(
+            device("dev-brand-broken", "shop")
+                .simulated_delay_ms(20)
+                .simulated_outcome(SimulatedOutcome::Failed)
+                .status_text(OrderStatus::Failed, "Мы уже знаем о поломке."),
+        )
+        .drink(drink("dev-brand-broken", "1").name("Раф").medium(15000))
         .drink(drink("dev-brand", "1").name("Капучино").medium(15000))
         .drink(drink("dev-hostile", "1").name("Латте").medium(15000));
     app(&fleet).spawn().await
@@ -83,6 +90,23 @@ async fn the_devices_own_status_text_replaces_ours_on_the_page_and_in_the_json()
     let (_, html) = page(&app, &format!("/v1/order-status-page?order_id={order}")).await;
     assert!(html.contains("Спасибо, что выбрали «Утро»!"), "{html}");
     assert!(!html.contains("Готово! Заберите напиток."), "{html}");
+}
+
+#[tokio::test]
+async fn the_devices_text_for_a_failed_order_is_followed_by_what_becomes_of_the_money() {
+    let app = spawn_branded().await;
+    let order = app.scan("dev-brand-broken", "1", "1", "brand-broken").await;
+    let redirect: serde_json::Value = app.initiate(&order, None).await.json().await.unwrap();
+    app.pay(redirect["redirect_url"].as_str().unwrap(), "pay")
+        .await;
+    let failed = app.wait_for_status(&order, "failed").await;
+    let message = failed["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Мы уже знаем о поломке.\nДеньги"),
+        "{message}"
+    );
+    let (_, html) = page(&app, &format!("/v1/order-status-page?order_id={order}")).await;
+    assert!(html.contains("Мы уже знаем о поломке.<br>Деньги"), "{html}");
 }
 
 #[tokio::test]
