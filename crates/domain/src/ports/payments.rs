@@ -1,8 +1,8 @@
 //! The payment provider port and what crosses it.
 
 use crate::{
-    CaptureMode, DrinkReceipt, MachineOrderId, Merchant, Money, Order, OrderId, Payment,
-    PaymentId, PaymentMethod, ReceiptContact,
+    CaptureMode, DrinkReceipt, MachineOrderId, Merchant, Money, Order, OrderId, Payment, PaymentId,
+    PaymentMethod, ReceiptContact,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
