@@ -1,6 +1,6 @@
 //! The fleet: merchants, their devices (coffee machines) and the drinks those sell.
 
-use crate::{DeviceUuid, DrinkNo, MerchantKey, Money};
+use crate::{Branding, DeviceUuid, DrinkNo, DrinkReceipt, MerchantKey, Money};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
@@ -176,6 +176,8 @@ pub struct Device {
     pub simulation: Simulation,
     /// Key of the HMAC the machine signs its HTTP reports with.
     pub events_secret: Option<SealedSecret>,
+    /// How the device presents itself to its customers.
+    pub branding: Branding,
 }
 
 /// The three sizes a QR code can ask for.
@@ -242,6 +244,8 @@ pub struct Drink {
     pub drink_no: DrinkNo,
     pub name: String,
     pub prices: SizePrices,
+    /// Receipt data overriding the merchant's defaults.
+    pub receipt: DrinkReceipt,
 }
 
 /// A whole fleet, as declared in a fleet file; applied atomically.

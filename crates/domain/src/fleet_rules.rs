@@ -2,10 +2,14 @@
 //! declares them: the fleet file, the operator console, an import. Each `checked` constructor
 //! returns the entity or every rule it breaks.
 
+use crate::branding::{
+    branding_text, is_http_url, MAX_BRANDING_TEXT_CHARS, MAX_LOGO_URL_CHARS, RECEIPT_MEASURES,
+    RECEIPT_PAYMENT_MODES, RECEIPT_PAYMENT_SUBJECTS,
+};
 use crate::catalog::{TBANK_TAXATIONS, TBANK_VATS};
 use crate::{
-    DeadlinePolicy, Device, Drink, MachineKind, Merchant, MerchantKey, ProviderKind,
-    ReceiptContact, Size,
+    Branding, DeadlinePolicy, Device, Drink, DrinkReceipt, MachineKind, Merchant, MerchantKey,
+    ProviderKind, ReceiptContact, Size,
 };
 
 /// A broken fleet rule, worded for the operator who has to fix it.
@@ -47,6 +51,20 @@ pub enum FleetRuleError {
     ZeroPrice(&'static str),
     #[error("no size has a price")]
     NoPrice,
+    #[error("logo_url must be an http(s) URL of at most 2000 characters")]
+    LogoNotHttp,
+    #[error("{0} is longer than 2000 characters")]
+    TextTooLong(String),
+    #[error("vat_code must be 1–12")]
+    ReceiptVatCodeOutOfRange,
+    #[error(
+        "measure must be one of YooKassa's values (piece, gram, kilogram, milliliter, liter, …)"
+    )]
+    UnknownMeasure,
+    #[error("payment_subject must be one of commodity, excise, job, service, gambling_bet, gambling_prize, lottery, lottery_prize, intellectual_activity, payment, agent_commission, composite, another")]
+    UnknownPaymentSubject,
+    #[error("payment_mode must be one of full_prepayment, partial_prepayment, advance, full_payment, partial_payment, credit, credit_payment")]
+    UnknownPaymentMode,
 }
 
 impl Merchant {
@@ -129,6 +147,7 @@ impl Device {
         if self.on_dispense_deadline == DeadlinePolicy::FailAndRefund && !self.can_report() {
             broken.push(FleetRuleError::RefundWithoutReports);
         }
+        self.branding = checked_branding(self.branding, &mut broken);
         ok_or_broken(self, broken)
     }
 
@@ -178,8 +197,75 @@ impl Drink {
                 broken.push(FleetRuleError::ZeroPrice(size.as_str()));
             }
         }
+        self.receipt = checked_receipt(self.receipt, &mut broken);
         ok_or_broken(self, broken)
     }
+}
+
+/// The branding with its texts cleaned ([`branding_text`]; an empty one is no text), noting
+/// every rule it breaks: an http(s) logo URL, texts of at most [`MAX_BRANDING_TEXT_CHARS`].
+fn checked_branding(branding: Branding, broken: &mut Vec<FleetRuleError>) -> Branding {
+    let mut text = |field: String, raw: String| {
+        let cleaned = branding_text(&raw);
+        if cleaned.chars().count() > MAX_BRANDING_TEXT_CHARS {
+            broken.push(FleetRuleError::TextTooLong(field));
+        }
+        Some(cleaned).filter(|t| !t.is_empty())
+    };
+    let client_info = branding
+        .client_info
+        .and_then(|t| text("client_info".into(), t));
+    let client_error_info = branding
+        .client_error_info
+        .and_then(|t| text("client_error_info".into(), t));
+    let status_texts = branding
+        .status_texts
+        .into_iter()
+        .filter_map(|(status, t)| text(format!("status_texts.{status}"), t).map(|t| (status, t)))
+        .collect();
+    let logo_url = branding
+        .logo_url
+        .map(|u| u.trim().to_owned())
+        .filter(|u| !u.is_empty());
+    if logo_url
+        .as_deref()
+        .is_some_and(|u| !is_http_url(u) || u.chars().count() > MAX_LOGO_URL_CHARS)
+    {
+        broken.push(FleetRuleError::LogoNotHttp);
+    }
+    Branding {
+        logo_url,
+        client_info,
+        client_error_info,
+        status_texts,
+    }
+}
+
+/// The receipt data, trimmed (an empty word is no word), noting every value YooKassa's
+/// vocabulary does not have.
+fn checked_receipt(receipt: DrinkReceipt, broken: &mut Vec<FleetRuleError>) -> DrinkReceipt {
+    let word = |w: Option<String>| w.map(|w| w.trim().to_owned()).filter(|w| !w.is_empty());
+    let receipt = DrinkReceipt {
+        vat_code: receipt.vat_code,
+        measure: word(receipt.measure),
+        payment_subject: word(receipt.payment_subject),
+        payment_mode: word(receipt.payment_mode),
+    };
+    if receipt.vat_code.is_some_and(|c| !(1..=12).contains(&c)) {
+        broken.push(FleetRuleError::ReceiptVatCodeOutOfRange);
+    }
+    let known =
+        |w: &Option<String>, words: &[&str]| w.as_deref().is_none_or(|w| words.contains(&w));
+    if !known(&receipt.measure, &RECEIPT_MEASURES) {
+        broken.push(FleetRuleError::UnknownMeasure);
+    }
+    if !known(&receipt.payment_subject, &RECEIPT_PAYMENT_SUBJECTS) {
+        broken.push(FleetRuleError::UnknownPaymentSubject);
+    }
+    if !known(&receipt.payment_mode, &RECEIPT_PAYMENT_MODES) {
+        broken.push(FleetRuleError::UnknownPaymentMode);
+    }
+    receipt
 }
 
 fn ok_or_broken<T>(value: T, broken: Vec<FleetRuleError>) -> Result<T, Vec<FleetRuleError>> {
@@ -228,6 +314,7 @@ mod tests {
                 delay_ms: 0,
             },
             events_secret: None,
+            branding: Branding::default(),
         }
     }
 
@@ -416,6 +503,7 @@ mod tests {
             drink_no: DrinkNo::parse("1").unwrap(),
             name: name.into(),
             prices,
+            receipt: DrinkReceipt::default(),
         };
         let priced = SizePrices {
             small: Some(Money::rub(100).unwrap()),
@@ -433,6 +521,110 @@ mod tests {
         assert_eq!(
             drink("Латте", free).checked().unwrap_err(),
             vec![FleetRuleError::ZeroPrice("big")]
+        );
+    }
+
+    #[test]
+    fn a_device_branding_is_cleaned_and_empty_texts_are_dropped() {
+        let mut branded = device(ProviderKind::Sandbox, None);
+        branded.branding = Branding {
+            logo_url: Some(" https://cdn.example/logo.png ".into()),
+            client_info: Some(" Поддержка:\r\n+7 900 123-45-67\u{202E} ".into()),
+            client_error_info: Some("  ".into()),
+            status_texts: [
+                (crate::OrderStatus::Successful, "Спасибо!".to_owned()),
+                (crate::OrderStatus::Failed, "\u{200F}".to_owned()),
+            ]
+            .into(),
+        };
+        let branding = branded.checked(Some(&merchant())).unwrap().branding;
+        assert_eq!(
+            branding.logo_url.as_deref(),
+            Some("https://cdn.example/logo.png")
+        );
+        assert_eq!(
+            branding.client_info.as_deref(),
+            Some("Поддержка:\n+7 900 123-45-67")
+        );
+        assert_eq!(branding.client_error_info, None);
+        assert_eq!(
+            branding.status_texts,
+            [(crate::OrderStatus::Successful, "Спасибо!".to_owned())].into()
+        );
+    }
+
+    #[test]
+    fn a_device_branding_needs_an_http_logo_and_texts_of_at_most_2000_characters() {
+        let mut branded = device(ProviderKind::Sandbox, None);
+        branded.branding = Branding {
+            logo_url: Some("javascript:alert(1)".into()),
+            client_info: Some("я".repeat(2000)),
+            client_error_info: Some("я".repeat(2001)),
+            status_texts: [(crate::OrderStatus::Paid, "x".repeat(2001))].into(),
+        };
+        assert_eq!(
+            branded.checked(Some(&merchant())).unwrap_err(),
+            vec![
+                FleetRuleError::TextTooLong("client_error_info".into()),
+                FleetRuleError::TextTooLong("status_texts.paid".into()),
+                FleetRuleError::LogoNotHttp,
+            ]
+        );
+    }
+
+    #[test]
+    fn a_drink_receipt_keeps_to_yookassa_vocabulary_and_vat_codes_1_to_12() {
+        let drink = |receipt: DrinkReceipt| Drink {
+            device: DeviceUuid::parse("d").unwrap(),
+            drink_no: DrinkNo::parse("1").unwrap(),
+            name: "Латте".into(),
+            prices: SizePrices {
+                small: Some(Money::rub(100).unwrap()),
+                ..SizePrices::default()
+            },
+            receipt,
+        };
+        let good = drink(DrinkReceipt {
+            vat_code: Some(12),
+            measure: Some(" piece ".into()),
+            payment_subject: Some("commodity".into()),
+            payment_mode: Some("".into()),
+        })
+        .checked()
+        .unwrap();
+        assert_eq!(
+            good.receipt,
+            DrinkReceipt {
+                vat_code: Some(12),
+                measure: Some("piece".into()),
+                payment_subject: Some("commodity".into()),
+                payment_mode: None,
+            }
+        );
+        assert_eq!(
+            drink(DrinkReceipt {
+                vat_code: Some(0),
+                measure: Some("шт".into()),
+                payment_subject: Some("goods".into()),
+                payment_mode: Some("prepayment".into()),
+            })
+            .checked()
+            .unwrap_err(),
+            vec![
+                FleetRuleError::ReceiptVatCodeOutOfRange,
+                FleetRuleError::UnknownMeasure,
+                FleetRuleError::UnknownPaymentSubject,
+                FleetRuleError::UnknownPaymentMode,
+            ]
+        );
+        assert_eq!(
+            drink(DrinkReceipt {
+                vat_code: Some(13),
+                ..DrinkReceipt::default()
+            })
+            .checked()
+            .unwrap_err(),
+            vec![FleetRuleError::ReceiptVatCodeOutOfRange]
         );
     }
 }

@@ -15,6 +15,7 @@
 //! * money taken and no drink ⇒ a refund or hold-release job, committed atomically with the
 //!   transition that decided it (see [`decisions::compensation`]).
 
+pub mod branding;
 pub mod catalog;
 pub mod decisions;
 pub mod fleet_rules;
@@ -29,6 +30,7 @@ pub mod services;
 pub mod settings;
 pub mod status;
 
+pub use branding::{plain_text_from_html, Branding, DrinkReceipt};
 pub use catalog::*;
 pub use fleet_rules::FleetRuleError;
 pub use ids::*;

@@ -14,6 +14,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, sandbox_enabled: bool, demo: bool
     cfg.service(get("/health", routes::ops::health))
         .service(get("/static/site.css", routes::assets::site_css))
         .service(get("/static/order.js", routes::assets::order_js))
+        .service(get("/static/demo-logo.svg", routes::assets::demo_logo))
         .service(get("/ready", routes::ops::ready))
         .service(get("/openapi.json", routes::ops::openapi))
         .service(get("/v1/pay", routes::customer::scan).wrap(from_fn(edge::limit_scans)))

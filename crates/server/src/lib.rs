@@ -17,6 +17,7 @@ pub mod device_auth;
 pub mod edge;
 pub mod error;
 pub mod fleet;
+pub mod linkify;
 pub mod metrics;
 pub mod moving_over;
 pub mod openapi;

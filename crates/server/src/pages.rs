@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, FixedOffset, Utc};
 use coffee_domain::services::checkout::OrderView;
-use coffee_domain::{FailureReason, OrderStatus, PaymentMethod, PaymentState, ReceiptPolicy};
+use coffee_domain::{
+    Branding, FailureReason, OrderStatus, PaymentMethod, PaymentState, ReceiptPolicy,
+};
 use serde::Serialize;
 use tera::{Context, Tera};
 
@@ -79,6 +81,7 @@ pub struct PageError(#[from] tera::Error);
 impl Pages {
     pub fn load() -> Result<Self, PageError> {
         let mut tera = Tera::default();
+        tera.register_filter("linkify", crate::linkify::linkify_filter);
         tera.add_raw_templates(TEMPLATES.to_vec())?;
         Ok(Self { tera })
     }
@@ -91,16 +94,30 @@ impl Pages {
 
     /// The friendly error page; falls back to plain text if rendering itself fails.
     pub fn error(&self, status_code: u16, message: &str) -> String {
+        self.device_error(status_code, message, None)
+    }
+
+    /// The error page about a known device: with the device's own error text (e.g. its
+    /// support phone) when it has one.
+    pub fn device_error(
+        &self,
+        status_code: u16,
+        message: &str,
+        branding: Option<&Branding>,
+    ) -> String {
         #[derive(Serialize)]
         struct ErrorPage<'a> {
             status_code: u16,
             message: &'a str,
+            /// Plain text; the template links and escapes it.
+            client_error_info: Option<&'a str>,
         }
         self.render(
             "error.html",
             &ErrorPage {
                 status_code,
                 message,
+                client_error_info: branding.and_then(|b| b.client_error_info.as_deref()),
             },
         )
         .unwrap_or_else(|_| format!("{status_code}: {message}"))
@@ -125,6 +142,8 @@ pub struct OrderStatusJson {
     /// `card` or `sbp`; null before the first payment.
     pub payment_method: Option<&'static str>,
     pub failure_reason: Option<&'static str>,
+    /// What the page says (Russian): the device's own text for the status when it has one
+    /// (plain text, may hold line breaks), else ours.
     pub message: String,
     pub terminal: bool,
 }
@@ -159,10 +178,24 @@ impl OrderStatusJson {
     }
 }
 
-/// What the order page says in each situation.
+/// What the order page says in each situation: the device's own text for the status when it
+/// has one — except while a `created` order is expired or after a failed attempt, where ours
+/// says what to do — and, for a failed or unpaid order, what becomes of the money after it.
 pub fn status_message(view: &OrderView, now: DateTime<Utc>) -> String {
     let order = &view.order;
     let money = view.payment.as_ref().map(|p| p.state);
+    let own = view
+        .device
+        .as_ref()
+        .and_then(|d| d.branding.status_text(order.status));
+    match (order.status, own) {
+        (OrderStatus::Created, _) if order.is_expired_at(now) || failed_attempt(order) => {}
+        (OrderStatus::Failed | OrderStatus::NotPaid, Some(text)) => {
+            return format!("{text}\n{}", money_note(money));
+        }
+        (_, Some(text)) => return text.to_owned(),
+        (_, None) => {}
+    }
     match order.status {
         OrderStatus::Created if order.is_expired_at(now) => texts::ORDER_EXPIRED.into(),
         OrderStatus::Created if failed_attempt(order) => texts::PAYMENT_FAILED_RETRY.into(),
@@ -252,6 +285,10 @@ pub struct OrderPage {
     /// The live SBP payment's payload as an inline SVG QR code (drawn here, so the page needs
     /// no script and no image from elsewhere).
     pub sbp_qr: Option<String>,
+    /// The device's logo (an http(s) URL).
+    pub logo_url: Option<String>,
+    /// The device's text for its customers: plain text, linked and escaped by the template.
+    pub client_info: Option<String>,
 }
 
 impl OrderPage {
@@ -276,6 +313,14 @@ impl OrderPage {
             form_error: String::new(),
             sbp_available: view.sbp_available,
             sbp_qr: None,
+            logo_url: view
+                .device
+                .as_ref()
+                .and_then(|d| d.branding.logo_url.clone()),
+            client_info: view
+                .device
+                .as_ref()
+                .and_then(|d| d.branding.client_info.clone()),
         }
         .with_sbp_qr(view)
     }

@@ -12,7 +12,8 @@ mod helpers;
 
 use base64::Engine;
 use coffee_adapter_memory::SystemClock;
-use coffee_domain::{ProviderKind, ReceiptPolicy};
+use coffee_domain::ports::CatalogRepository;
+use coffee_domain::{DeviceUuid, OrderStatus, ProviderKind, ReceiptPolicy};
 use coffee_test_support::fakes::tbank::FakeTbank;
 use coffee_test_support::fakes::yookassa::FakeYookassa;
 use coffee_test_support::fixtures::{device, drink, merchant};
@@ -235,6 +236,17 @@ impl Browser {
         .await;
     }
 
+    /// Runs `script` in the page (WebDriver's, not the page's: the page's policy allows none)
+    /// and returns what it returns.
+    async fn execute(&self, script: &str) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({ "script": script, "args": [] })),
+        )
+        .await
+    }
+
     async fn screenshot(&self, name: &str) -> PathBuf {
         let encoded = self.call(reqwest::Method::GET, "/screenshot", None).await;
         let png = base64::engine::general_purpose::STANDARD
@@ -295,6 +307,47 @@ fn tbank_fleet() -> FleetBuilder {
                 .simulated_delay_ms(1000),
         )
         .drink(drink("tb-browser", "1").name("Капучино").medium(15000))
+}
+
+const HOSTILE: &str = "<script>alert(1)</script> <a href=\"javascript:alert(1)\">x</a>";
+
+/// A branded device (logo at `logo_url`, its texts with a link, a phone and line breaks) and
+/// one whose texts try to be markup.
+fn branded_fleet(logo_url: &str) -> FleetBuilder {
+    fleet()
+        .merchant(merchant("utro").name("Кофейня «Утро»"))
+        .device(
+            device("utro-1", "utro")
+                .location("Бизнес-центр «Север», 3 этаж")
+                .simulated_delay_ms(1000)
+                .logo_url(logo_url)
+                .client_info(
+                    "Свежая обжарка каждую неделю.\nМеню и акции: https://utro-coffee.example/menu",
+                )
+                .client_error_info(
+                    "Поддержка: tel:+79001234567 (9:00–21:00)\nили напишите help@utro-coffee.example",
+                )
+                .status_text(OrderStatus::Successful, "Спасибо, что выбрали «Утро»!"),
+        )
+        .device(
+            device("hostile-1", "utro")
+                .simulated_delay_ms(1000)
+                .client_info(HOSTILE)
+                .client_error_info(HOSTILE),
+        )
+        .drink(drink("utro-1", "1").name("Капучино").medium(15000))
+        .drink(drink("hostile-1", "1").name("Латте").medium(15000))
+}
+
+/// The page fits a 360 px phone: nothing wider than the screen.
+async fn assert_fits_360_px(browser: &Browser) {
+    let width = browser
+        .execute("return document.documentElement.scrollWidth;")
+        .await;
+    assert!(
+        width.as_i64().unwrap() <= 360,
+        "the page is {width} px wide"
+    );
 }
 
 fn profile_dir(name: &str) -> PathBuf {
@@ -483,5 +536,102 @@ async fn a_customer_of_a_t_bank_machine_pays_by_card_on_t_bank_checkout_or_sees_
     assert!(!link.is_empty());
     assert_eq!(fake.calls_of("GetQr").len(), 1);
     browser.screenshot("08-tbank-sbp-qr.png").await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_branded_devices_pages_show_its_logo_and_texts_and_hostile_texts_stay_text() {
+    let Some((chromium, chromedriver)) = browser_tools() else {
+        return;
+    };
+    let app = app(&branded_fleet("https://cdn.example/logo.png"))
+        .clock(Arc::new(SystemClock))
+        .spawn()
+        .await;
+    // The logo from the application itself: the pages take images from it or over https.
+    let logo = format!("{}/static/demo-logo.svg", app.address);
+    app.store
+        .apply_fleet(&branded_fleet(&logo).build())
+        .await
+        .unwrap();
+    let address = app.address.clone();
+    let driver = Driver::start(&chromedriver).await;
+    let browser = Browser::open(&driver, &chromium, &profile_dir("branded")).await;
+    let scan = |device: &str, drink: &str, uuid: &str| {
+        format!(
+            "{address}/v1/pay?deviceUuid={device}&drinkNo={drink}&size=1&uuid={uuid}-{}&drinkName=Coffee",
+            std::process::id()
+        )
+    };
+
+    // The order page: logo, the device's text with its link kept.
+    browser.goto(&scan("utro-1", "1", "browser-brand")).await;
+    browser
+        .wait_for_text("#price", "150,00 ₽", Duration::from_secs(10))
+        .await;
+    let info = browser
+        .wait_for_text("#client-info", "Свежая обжарка", Duration::from_secs(5))
+        .await;
+    assert!(
+        info.contains("Меню и акции: https://utro-coffee.example/menu"),
+        "{info}"
+    );
+    let loaded = browser
+        .execute("const i = document.getElementById('logo'); return i.complete && i.naturalWidth > 0 && i.alt;")
+        .await;
+    assert_eq!(loaded, json!("Логотип продавца"), "the logo is shown");
+    let link = browser
+        .execute("return document.querySelector('#client-info a').getAttribute('href');")
+        .await;
+    assert_eq!(link, json!("https://utro-coffee.example/menu"));
+    assert_fits_360_px(&browser).await;
+    browser.screenshot("09-branded-order-page.png").await;
+
+    // An error page about the device: its support text, the phone a link.
+    app.machine
+        .set_offline(&DeviceUuid::parse("utro-1").unwrap(), true);
+    browser
+        .goto(&scan("utro-1", "1", "browser-brand-offline"))
+        .await;
+    browser
+        .wait_for_text("[role=alert]", "Автомат не в сети", Duration::from_secs(10))
+        .await;
+    let support = browser
+        .wait_for_text("#client-error-info", "Поддержка", Duration::from_secs(5))
+        .await;
+    assert!(support.contains("help@utro-coffee.example"), "{support}");
+    let phone = browser
+        .execute("return document.querySelector('#client-error-info a').getAttribute('href');")
+        .await;
+    assert_eq!(phone, json!("tel:+79001234567"));
+    assert_fits_360_px(&browser).await;
+    browser.screenshot("10-branded-error-page.png").await;
+
+    // Hostile texts are shown as the characters they are: no script, no javascript: link.
+    for page in [
+        scan("hostile-1", "1", "browser-hostile"),
+        scan("hostile-1", "99", "browser-hostile-error"),
+    ] {
+        browser.goto(&page).await;
+        let shown = browser
+            .wait_for_text(
+                "#client-info, #client-error-info",
+                "<script>alert(1)</script>",
+                Duration::from_secs(10),
+            )
+            .await;
+        assert!(
+            shown.contains("<a href=\"javascript:alert(1)\">x</a>"),
+            "{shown}"
+        );
+        let inline_scripts = browser
+            .execute("return Array.from(document.scripts).filter(s => !s.src).length;")
+            .await;
+        assert_eq!(inline_scripts, json!(0), "{page}");
+        let javascript_links = browser
+            .execute("return Array.from(document.querySelectorAll('[href]')).filter(e => /^\\s*javascript:/i.test(e.getAttribute('href'))).length;")
+            .await;
+        assert_eq!(javascript_links, json!(0), "{page}");
+    }
     browser.close().await;
 }

@@ -31,9 +31,9 @@
 use chrono::NaiveDate;
 use coffee_domain::fleet_rules::default_deadline_policy;
 use coffee_domain::{
-    CaptureMode, DeadlinePolicy, Device, DeviceUuid, Drink, DrinkNo, MachineKind, Merchant,
-    MerchantKey, Money, ProviderKind, ReceiptPolicy, SealedSecret, SimulatedOutcome, Simulation,
-    SizePrices, TbankSettings, YookassaSettings,
+    Branding, CaptureMode, DeadlinePolicy, Device, DeviceUuid, Drink, DrinkNo, DrinkReceipt,
+    MachineKind, Merchant, MerchantKey, Money, OrderStatus, ProviderKind, ReceiptPolicy,
+    SealedSecret, SimulatedOutcome, Simulation, SizePrices, TbankSettings, YookassaSettings,
 };
 
 /// A calendar day, for [`MerchantBuilder::valid_until`].
@@ -202,6 +202,7 @@ pub fn device(device_uuid: &str, merchant: &str) -> DeviceBuilder {
         simulated_outcome: SimulatedOutcome::Dispensed,
         simulated_delay_ms: 3000,
         events_secret: None,
+        branding: Branding::default(),
     }
 }
 
@@ -221,6 +222,7 @@ pub struct DeviceBuilder {
     pub(crate) simulated_outcome: SimulatedOutcome,
     pub(crate) simulated_delay_ms: u64,
     pub(crate) events_secret: Option<String>,
+    pub(crate) branding: Branding,
 }
 
 impl DeviceBuilder {
@@ -278,6 +280,35 @@ impl DeviceBuilder {
         self
     }
 
+    /// The whole branding at once.
+    pub fn branding(mut self, branding: Branding) -> Self {
+        self.branding = branding;
+        self
+    }
+
+    pub fn logo_url(mut self, url: &str) -> Self {
+        self.branding.logo_url = Some(url.to_owned());
+        self
+    }
+
+    /// Shown on the order page.
+    pub fn client_info(mut self, text: &str) -> Self {
+        self.branding.client_info = Some(text.to_owned());
+        self
+    }
+
+    /// Shown on error pages about the device.
+    pub fn client_error_info(mut self, text: &str) -> Self {
+        self.branding.client_error_info = Some(text.to_owned());
+        self
+    }
+
+    /// The device's own text for an order in `status`.
+    pub fn status_text(mut self, status: OrderStatus, text: &str) -> Self {
+        self.branding.status_texts.insert(status, text.to_owned());
+        self
+    }
+
     /// The policy at the dispense deadline, chosen or defaulted.
     pub(crate) fn deadline_policy(&self) -> DeadlinePolicy {
         self.on_dispense_deadline
@@ -300,6 +331,7 @@ impl DeviceBuilder {
                 delay_ms: self.simulated_delay_ms,
             },
             events_secret: self.events_secret.as_deref().map(SealedSecret::new),
+            branding: self.branding.clone(),
         }
     }
 }
@@ -313,6 +345,7 @@ pub fn drink(device: &str, drink_no: &str) -> DrinkBuilder {
         small: None,
         medium: None,
         big: None,
+        receipt: DrinkReceipt::default(),
     }
 }
 
@@ -325,6 +358,7 @@ pub struct DrinkBuilder {
     pub(crate) small: Option<i64>,
     pub(crate) medium: Option<i64>,
     pub(crate) big: Option<i64>,
+    pub(crate) receipt: DrinkReceipt,
 }
 
 impl DrinkBuilder {
@@ -348,6 +382,23 @@ impl DrinkBuilder {
         self
     }
 
+    /// The drink's receipt data, overriding the merchant's defaults.
+    pub fn receipt(mut self, receipt: DrinkReceipt) -> Self {
+        self.receipt = receipt;
+        self
+    }
+
+    /// Receipt data with every field set: `vat_code`, `measure`, `payment_subject`,
+    /// `payment_mode`.
+    pub fn receipt_of(self, vat_code: u8, measure: &str, subject: &str, mode: &str) -> Self {
+        self.receipt(DrinkReceipt {
+            vat_code: Some(vat_code),
+            measure: Some(measure.to_owned()),
+            payment_subject: Some(subject.to_owned()),
+            payment_mode: Some(mode.to_owned()),
+        })
+    }
+
     pub fn build(&self) -> Drink {
         let rub = |kopecks: Option<i64>| kopecks.map(|k| Money::rub(k).unwrap());
         Drink {
@@ -359,6 +410,7 @@ impl DrinkBuilder {
                 medium: rub(self.medium),
                 big: rub(self.big),
             },
+            receipt: self.receipt.clone(),
         }
     }
 }

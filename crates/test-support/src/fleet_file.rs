@@ -24,6 +24,7 @@ use coffee_domain::{
     CaptureMode, DeadlinePolicy, Fleet, MachineKind, ProviderKind, ReceiptPolicy, SimulatedOutcome,
 };
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// An empty fleet; add merchants, devices and drinks in any order.
 pub fn fleet() -> FleetBuilder {
@@ -156,6 +157,15 @@ struct DeviceEntry<'a> {
     simulated_delay_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     events_secret: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logo_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_info: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_error_info: Option<&'a str>,
+    // A table: after the plain values.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    status_texts: BTreeMap<&'static str, &'a str>,
 }
 
 impl<'a> From<&'a DeviceBuilder> for DeviceEntry<'a> {
@@ -173,6 +183,15 @@ impl<'a> From<&'a DeviceBuilder> for DeviceEntry<'a> {
             simulated_outcome: d.simulated_outcome,
             simulated_delay_ms: d.simulated_delay_ms,
             events_secret: d.events_secret.as_deref(),
+            logo_url: d.branding.logo_url.as_deref(),
+            client_info: d.branding.client_info.as_deref(),
+            client_error_info: d.branding.client_error_info.as_deref(),
+            status_texts: d
+                .branding
+                .status_texts
+                .iter()
+                .map(|(status, text)| (status.as_str(), text.as_str()))
+                .collect(),
         }
     }
 }
@@ -182,6 +201,14 @@ struct DrinkEntry<'a> {
     device: &'a str,
     drink_no: &'a str,
     name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vat_code: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    measure: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payment_subject: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payment_mode: Option<&'a str>,
     prices: PricesEntry,
 }
 
@@ -201,6 +228,10 @@ impl<'a> From<&'a DrinkBuilder> for DrinkEntry<'a> {
             device: &d.device,
             drink_no: &d.drink_no,
             name: &d.name,
+            vat_code: d.receipt.vat_code,
+            measure: d.receipt.measure.as_deref(),
+            payment_subject: d.receipt.payment_subject.as_deref(),
+            payment_mode: d.receipt.payment_mode.as_deref(),
             prices: PricesEntry {
                 small: d.small,
                 medium: d.medium,

@@ -39,6 +39,10 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         events_secret -> Nullable<Text>,
+        logo_url -> Nullable<Text>,
+        client_info -> Nullable<Text>,
+        client_error_info -> Nullable<Text>,
+        status_texts -> Jsonb,
     }
 }
 
@@ -53,6 +57,10 @@ diesel::table! {
         currency -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        receipt_vat_code -> Nullable<Int2>,
+        receipt_measure -> Nullable<Text>,
+        receipt_payment_subject -> Nullable<Text>,
+        receipt_payment_mode -> Nullable<Text>,
     }
 }
 

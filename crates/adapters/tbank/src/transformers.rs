@@ -16,10 +16,41 @@ use serde_json::Value;
 pub const MAX_DESCRIPTION_CHARS: usize = 140;
 /// Longest receipt item `Name` (tag 1030).
 pub const MAX_ITEM_NAME_CHARS: usize = 128;
-/// Receipt item `PaymentMethod` (tag 1214): paid in full, handed over at once.
+/// Receipt item `PaymentMethod` (tag 1214): paid in full, handed over at once — unless the
+/// drink's receipt data says otherwise.
 pub const PAYMENT_METHOD: &str = "full_payment";
-/// Receipt item `PaymentObject` (tag 1212): a physical good.
+/// Receipt item `PaymentObject` (tag 1212): a physical good — unless the drink's receipt data
+/// says otherwise.
 pub const PAYMENT_OBJECT: &str = "commodity";
+
+/// T-Bank's item `Tax` for a YooKassa `vat_code` (Part C of the provider notes; 11 and 12,
+/// the 22 % rates from 2026, as `vat22` and `vat122`).
+pub fn tax_of_vat_code(vat_code: u8) -> Option<&'static str> {
+    Some(match vat_code {
+        1 => "none",
+        2 => "vat0",
+        3 => "vat10",
+        4 => "vat20",
+        5 => "vat110",
+        6 => "vat120",
+        7 => "vat5",
+        8 => "vat7",
+        9 => "vat105",
+        10 => "vat107",
+        11 => "vat22",
+        12 => "vat122",
+        _ => return None,
+    })
+}
+
+/// T-Bank's item `PaymentMethod` for a YooKassa `payment_mode`: the same words, except that
+/// T-Bank spells a partial prepayment `prepayment`.
+pub fn payment_method_of_mode(payment_mode: &str) -> &str {
+    match payment_mode {
+        "partial_prepayment" => "prepayment",
+        other => other,
+    }
+}
 
 /// `PayType`: `O` one-stage (charged at once), `T` two-stage (held, then `Confirm`).
 pub fn pay_type(capture: CaptureMode) -> &'static str {
@@ -82,8 +113,8 @@ struct ReceiptItemBody {
     quantity: u32,
     amount: i64,
     tax: String,
-    payment_method: &'static str,
-    payment_object: &'static str,
+    payment_method: String,
+    payment_object: String,
 }
 
 /// The `Init` body for a domain request: `OrderId` is our payment attempt id (one per attempt,
@@ -108,6 +139,10 @@ pub(crate) fn init_body(
         } else {
             cut(drink, MAX_ITEM_NAME_CHARS)
         };
+        // The drink's own receipt data wins over the terminal's defaults, field by field.
+        // Its `measure` is not sent: these are FFD 1.05 receipts, and T-Bank refuses
+        // `MeasurementUnit` (an FFD 1.2 field) in them.
+        let drink = &request.drink_receipt;
         ReceiptBody {
             email,
             phone,
@@ -117,9 +152,19 @@ pub(crate) fn init_body(
                 price: request.amount.kopecks(),
                 quantity: 1,
                 amount: request.amount.kopecks(),
-                tax: account.vat.clone(),
-                payment_method: PAYMENT_METHOD,
-                payment_object: PAYMENT_OBJECT,
+                tax: drink
+                    .vat_code
+                    .and_then(tax_of_vat_code)
+                    .map_or_else(|| account.vat.clone(), str::to_owned),
+                payment_method: drink
+                    .payment_mode
+                    .as_deref()
+                    .map_or(PAYMENT_METHOD, payment_method_of_mode)
+                    .to_owned(),
+                payment_object: drink
+                    .payment_subject
+                    .clone()
+                    .unwrap_or_else(|| PAYMENT_OBJECT.to_owned()),
             }],
         }
     });
@@ -436,6 +481,33 @@ mod tests {
         assert!(
             matches!(wire, Ok(PaymentWire { payment_id: Some(ref id), amount: Some(1230), .. }) if id == "13660")
         );
+    }
+
+    #[test]
+    fn every_yookassa_vat_code_has_its_t_bank_tax_and_nothing_else_does() {
+        let taxes: Vec<_> = (1..=12).filter_map(tax_of_vat_code).collect();
+        assert_eq!(
+            taxes,
+            [
+                "none", "vat0", "vat10", "vat20", "vat110", "vat120", "vat5", "vat7", "vat105",
+                "vat107", "vat22", "vat122"
+            ]
+        );
+        assert!(taxes
+            .iter()
+            .all(|tax| coffee_domain::TBANK_VATS.contains(tax)));
+        assert_eq!(tax_of_vat_code(0), None);
+        assert_eq!(tax_of_vat_code(13), None);
+    }
+
+    #[test]
+    fn a_partial_prepayment_is_t_banks_prepayment_and_other_modes_keep_their_word() {
+        assert_eq!(payment_method_of_mode("partial_prepayment"), "prepayment");
+        for mode in coffee_domain::branding::RECEIPT_PAYMENT_MODES {
+            if mode != "partial_prepayment" {
+                assert_eq!(payment_method_of_mode(mode), mode);
+            }
+        }
     }
 
     #[test]

@@ -67,6 +67,7 @@ fn create_request(capture: CaptureMode, contact: Option<ReceiptContact>) -> Crea
         method: PaymentMethod::Card,
         return_url: RETURN_URL.into(),
         receipt_contact: contact,
+        drink_receipt: Default::default(),
         idempotency_key: idempotency::create(order.id, 1),
         order,
     }

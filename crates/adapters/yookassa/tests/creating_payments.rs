@@ -164,6 +164,32 @@ async fn an_email_contact_sends_a_one_item_54fz_receipt() {
 }
 
 #[tokio::test]
+async fn the_drinks_receipt_data_wins_over_the_shops_defaults_field_by_field() {
+    let contact = ReceiptContact::email("buyer@example.com").unwrap();
+    let mut request = create_request(15000, CaptureMode::Immediate, Some(contact));
+    request.drink_receipt = coffee_domain::DrinkReceipt {
+        vat_code: Some(12),
+        measure: Some("piece".into()),
+        payment_subject: None,
+        payment_mode: Some("advance".into()),
+    };
+    let sent = sent_body(request, account(4, Some(2))).await;
+    assert_eq!(
+        sent["receipt"]["items"][0],
+        json!({
+            "description": "Капучино",
+            "quantity": "1.00",
+            "amount": { "value": "150.00", "currency": "RUB" },
+            "vat_code": 12,
+            "payment_subject": "commodity",
+            "payment_mode": "advance",
+            "measure": "piece"
+        })
+    );
+    assert_eq!(sent["receipt"]["tax_system_code"], 2);
+}
+
+#[tokio::test]
 async fn a_phone_contact_is_sent_without_the_plus_and_tax_system_code_only_when_set() {
     let contact = ReceiptContact::phone("+7 (900) 123-45-67").unwrap();
     let sent = sent_body(

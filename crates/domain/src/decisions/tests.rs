@@ -83,6 +83,7 @@ fn device() -> Device {
             delay_ms: 0,
         },
         events_secret: None,
+        branding: Default::default(),
     }
 }
 

@@ -336,6 +336,7 @@ mod tests {
                 delay_ms: 0,
             },
             events_secret: None,
+            branding: crate::Branding::default(),
         }
     }
 

@@ -301,6 +301,7 @@ pub fn plan_import(
                 delay_ms: 0,
             },
             events_secret: None,
+            branding: crate::Branding::default(),
         };
         match device.checked(Some(merchant)) {
             Ok(device) => {
@@ -333,6 +334,7 @@ pub fn plan_import(
                 drink_no: drink_no.clone(),
                 name: original.name.clone(),
                 prices,
+                receipt: crate::DrinkReceipt::default(),
             };
             match drink.checked() {
                 Ok(drink) => import.fleet.drinks.push(drink),

@@ -1,7 +1,7 @@
 //! The payment provider port and what crosses it.
 
 use crate::{
-    CaptureMode, MachineOrderId, Merchant, Money, Order, OrderId, Payment, PaymentId,
+    CaptureMode, DrinkReceipt, MachineOrderId, Merchant, Money, Order, OrderId, Payment, PaymentId,
     PaymentMethod, ReceiptContact,
 };
 use async_trait::async_trait;
@@ -126,6 +126,9 @@ pub struct CreatePaymentRequest {
     pub description: String,
     pub return_url: String,
     pub receipt_contact: Option<ReceiptContact>,
+    /// The drink's receipt data: each field set overrides the merchant's default on the
+    /// receipt item.
+    pub drink_receipt: DrinkReceipt,
     pub idempotency_key: String,
 }
 

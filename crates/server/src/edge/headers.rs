@@ -3,10 +3,11 @@
 use actix_web::middleware::DefaultHeaders;
 
 /// Scripts, styles and requests from this server only, nothing inline, never in a frame.
+/// Images may also come over https: a device's logo (`logo_url`) lives on its owner's site.
 /// `form-action` is left out on purpose: the payment form's answer redirects to the provider's
 /// checkout, which browsers would check against it.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
-     style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; \
+     style-src 'self'; img-src 'self' https:; connect-src 'self'; base-uri 'none'; \
      frame-ancestors 'none'";
 
 /// The security headers, added to every response that does not set its own:

@@ -5,6 +5,7 @@ use coffee_domain::{
     CaptureMode, DeadlinePolicy, MachineKind, ProviderKind, ReceiptPolicy, SimulatedOutcome,
 };
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use toml::Spanned;
 
 #[derive(Deserialize)]
@@ -88,6 +89,13 @@ pub(super) struct DeviceEntry {
     pub(super) simulated_delay_ms: u64,
     pub(super) events_secret: Option<String>,
     pub(super) events_secret_env: Option<String>,
+    /// Branding: plain text, never HTML (see `coffee_domain::Branding`).
+    pub(super) logo_url: Option<String>,
+    pub(super) client_info: Option<String>,
+    pub(super) client_error_info: Option<String>,
+    /// Our status names (`created`, `pending`, …) to the device's own text.
+    #[serde(default)]
+    pub(super) status_texts: BTreeMap<String, String>,
 }
 
 /// A demo fleet's provider when none is declared.
@@ -111,6 +119,11 @@ pub(super) struct DrinkEntry {
     pub(super) device: String,
     pub(super) drink_no: String,
     pub(super) name: String,
+    /// Receipt data overriding the merchant's defaults (YooKassa's words).
+    pub(super) vat_code: Option<u8>,
+    pub(super) measure: Option<String>,
+    pub(super) payment_subject: Option<String>,
+    pub(super) payment_mode: Option<String>,
     pub(super) prices: PricesEntry,
 }
 

@@ -12,10 +12,12 @@ use crate::secrets::SecretBox;
 use chrono::NaiveDate;
 use coffee_domain::fleet_rules::default_deadline_policy;
 use coffee_domain::{
-    Device, DeviceUuid, Drink, DrinkNo, Fleet, MachineKind, Merchant, MerchantKey, Money,
-    ProviderKind, SealedSecret, Simulation, SizePrices, TbankSettings, YookassaSettings,
+    Branding, Device, DeviceUuid, Drink, DrinkNo, DrinkReceipt, Fleet, MachineKind, Merchant,
+    MerchantKey, Money, OrderStatus, ProviderKind, SealedSecret, Simulation, SizePrices,
+    TbankSettings, YookassaSettings,
 };
 use file::{DeviceEntry, DrinkEntry, FleetFile, MerchantEntry, DEMO_MACHINE, DEMO_PROVIDER};
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", .problems.join("\n"))]
@@ -311,7 +313,25 @@ fn device(
     let on_dispense_deadline = d
         .on_dispense_deadline
         .unwrap_or_else(|| default_deadline_policy(machine, events_secret.is_some()));
+    let mut status_texts = BTreeMap::new();
+    for (name, text) in &d.status_texts {
+        match OrderStatus::parse(name) {
+            Some(status) => {
+                status_texts.insert(status, text.clone());
+            }
+            None => problem.push(format!(
+                "device {device_uuid}: status_texts.{name} is not a status (one of {})",
+                OrderStatus::ALL.map(OrderStatus::as_str).join(", ")
+            )),
+        }
+    }
     let declared = Device {
+        branding: Branding {
+            logo_url: d.logo_url.clone(),
+            client_info: d.client_info.clone(),
+            client_error_info: d.client_error_info.clone(),
+            status_texts,
+        },
         events_secret,
         device_uuid: device_uuid.clone(),
         merchant: merchant_key.clone(),
@@ -415,6 +435,12 @@ fn drink(d: &DrinkEntry, devices: &[Device], problem: &mut Vec<String>) -> Optio
         drink_no: drink_no.clone(),
         name: d.name.clone(),
         prices,
+        receipt: DrinkReceipt {
+            vat_code: d.vat_code,
+            measure: d.measure.clone(),
+            payment_subject: d.payment_subject.clone(),
+            payment_mode: d.payment_mode.clone(),
+        },
     };
     match declared.checked() {
         Ok(drink) => Some(drink),

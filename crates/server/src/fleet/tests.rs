@@ -331,7 +331,12 @@ fn a_fleet_file_written_by_the_test_builders_reads_back_as_built() {
                 .on_dispense_deadline(DeadlinePolicy::AssumeSuccess)
                 .simulated_outcome(SimulatedOutcome::Silent)
                 .simulated_delay_ms(20)
-                .events_secret("device-key"),
+                .events_secret("device-key")
+                .logo_url("https://cdn.example/logo.png")
+                .client_info("Кофейня \"Тест\"\nhttps://coffee.example")
+                .client_error_info("Поддержка: tel:+79001234567")
+                .status_text(coffee_domain::OrderStatus::MakePending, "Варим…")
+                .status_text(coffee_domain::OrderStatus::NotPaid, "Не оплачено"),
         )
         .device(device("ext-1", "plain").custom("https://pay.example.com/start?shop=7"))
         .device(device("dev-2", "plain"))
@@ -340,7 +345,8 @@ fn a_fleet_file_written_by_the_test_builders_reads_back_as_built() {
                 .name("Латте")
                 .small(100)
                 .medium(200)
-                .big(300),
+                .big(300)
+                .receipt_of(2, "piece", "commodity", "full_payment"),
         )
         .drink(drink("dev-2", "2").medium(15000));
 
@@ -363,4 +369,86 @@ fn a_fleet_file_written_by_the_test_builders_reads_back_as_built() {
     }
     expected.devices[0].events_secret = Some(parsed_key);
     assert_eq!(parsed, expected);
+}
+
+#[test]
+fn a_device_declares_its_branding_and_a_drink_its_receipt_data() {
+    let text = format!(
+        "{GOOD}{}",
+        r#"
+[[devices]]
+device_uuid = "brand-1"
+merchant = "demo"
+logo_url = "https://cdn.example/logo.png"
+client_info = """
+Кофейня «Утро»
+Меню: https://coffee.example"""
+client_error_info = "Поддержка: tel:+79001234567"
+
+[devices.status_texts]
+successful = "Спасибо!"
+make_pending = "Варим…"
+
+[[drinks]]
+device = "brand-1"
+drink_no = "1"
+name = "Сироп"
+vat_code = 11
+measure = "piece"
+payment_subject = "service"
+payment_mode = "full_payment"
+prices = { small = 3000 }
+"#
+    );
+    let fleet = parse("f.toml", &text).unwrap();
+    let branded = fleet
+        .devices
+        .iter()
+        .find(|d| d.device_uuid.as_str() == "brand-1")
+        .unwrap();
+    assert_eq!(
+        branded.branding.client_info.as_deref(),
+        Some("Кофейня «Утро»\nМеню: https://coffee.example")
+    );
+    assert_eq!(
+        branded
+            .branding
+            .status_text(coffee_domain::OrderStatus::MakePending),
+        Some("Варим…")
+    );
+    let syrup = fleet.drinks.iter().find(|d| d.name == "Сироп").unwrap();
+    assert_eq!(syrup.receipt.vat_code, Some(11));
+    assert_eq!(syrup.receipt.payment_subject.as_deref(), Some("service"));
+}
+
+#[test]
+fn bad_branding_and_receipt_values_are_reported_with_their_line() {
+    let text = format!(
+        "{GOOD}{}",
+        r#"
+[[devices]]
+device_uuid = "brand-1"
+merchant = "demo"
+logo_url = "javascript:alert(1)"
+
+[devices.status_texts]
+brewing = "Варим"
+
+[[drinks]]
+device = "demo-1"
+drink_no = "2"
+name = "Сироп"
+vat_code = 13
+measure = "шт"
+prices = { small = 3000 }
+"#
+    );
+    let error = parse("f.toml", &text).unwrap_err().to_string();
+    assert!(
+        error.contains("status_texts.brewing is not a status (one of created, pending"),
+        "{error}"
+    );
+    assert!(error.contains("logo_url must be an http(s) URL"), "{error}");
+    assert!(error.contains("vat_code must be 1–12"), "{error}");
+    assert!(error.contains("measure must be one of"), "{error}");
 }

@@ -1,12 +1,13 @@
-//! The pages' stylesheet and script (top-level `static/`), compiled into the binary like the
-//! templates. They are files rather than inline blocks so that the Content-Security-Policy
-//! can refuse every inline script and style.
+//! The pages' stylesheet and script and the demo logo (top-level `static/`), compiled into the
+//! binary like the templates. They are files rather than inline blocks so that the
+//! Content-Security-Policy can refuse every inline script and style.
 
 use actix_web::http::header;
 use actix_web::HttpResponse;
 
 const SITE_CSS: &str = include_str!("../../../../static/site.css");
 const ORDER_JS: &str = include_str!("../../../../static/order.js");
+const DEMO_LOGO: &str = include_str!("../../../../static/demo-logo.svg");
 
 /// `GET /static/site.css`.
 pub async fn site_css() -> HttpResponse {
@@ -16,6 +17,12 @@ pub async fn site_css() -> HttpResponse {
 /// `GET /static/order.js`.
 pub async fn order_js() -> HttpResponse {
     asset("text/javascript; charset=utf-8", ORDER_JS)
+}
+
+/// `GET /static/demo-logo.svg`: a logo for demo and test devices (`logo_url`), served here so
+/// a demo needs no image from elsewhere.
+pub async fn demo_logo() -> HttpResponse {
+    asset("image/svg+xml", DEMO_LOGO)
 }
 
 fn asset(content_type: &str, body: &'static str) -> HttpResponse {

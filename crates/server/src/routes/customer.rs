@@ -1,14 +1,14 @@
 //! The customer's flow: QR scan → order page → payment.
 
-use super::{html_failure, json_failure, redirect};
+use super::{device_html_failure, html_failure, json_failure, redirect};
 use crate::error::{self, Failure};
 use crate::pages::{OrderPage, OrderStatusJson};
 use crate::state::AppState;
 use crate::urls;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use coffee_domain::services::checkout::{PaymentRequest, RawScan, ScanOutcome};
-use coffee_domain::{OrderId, PaymentMethod};
+use coffee_domain::services::checkout::{PaymentRequest, RawScan, ScanError, ScanOutcome};
+use coffee_domain::{Branding, DeviceUuid, OrderId, PaymentMethod};
 use serde::Deserialize;
 use std::collections::HashMap;
 
@@ -61,7 +61,42 @@ pub async fn scan(
             } else {
                 tracing::info!(device, error = %scan_error, "scan refused");
             }
-            html_failure(&state, failure)
+            let branding = if concerns_known_device(&scan_error) {
+                device_branding(&state, device).await
+            } else {
+                None
+            };
+            device_html_failure(&state, failure, branding.as_ref())
+        }
+    }
+}
+
+/// Whether the scan failed at a device we know (offline, merchant expired, drink not sold …),
+/// so its error page may carry the device's own text.
+fn concerns_known_device(error: &ScanError) -> bool {
+    match error {
+        ScanError::MerchantExpired
+        | ScanError::DeviceOffline
+        | ScanError::HeartbeatCheckFailed(_)
+        | ScanError::PriceUnavailable(_)
+        | ScanError::UnknownDrink
+        | ScanError::SizeNotSold
+        | ScanError::Misconfigured(_) => true,
+        ScanError::MissingParameter(_)
+        | ScanError::InvalidParameter(_)
+        | ScanError::UnknownDevice
+        | ScanError::Storage(_) => false,
+    }
+}
+
+/// The device's branding; none when it cannot be read (the page is shown without it).
+async fn device_branding(state: &AppState, device: &str) -> Option<Branding> {
+    let id = DeviceUuid::parse(device).ok()?;
+    match state.catalog.device(&id).await {
+        Ok(found) => found.map(|d| d.branding),
+        Err(error) => {
+            tracing::warn!(device, %error, "error page without the device's text");
+            None
         }
     }
 }

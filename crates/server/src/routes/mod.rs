@@ -15,9 +15,22 @@ use actix_web::HttpResponse;
 
 /// The friendly Russian error page with the failure's status code.
 pub fn html_failure(state: &AppState, failure: Failure) -> HttpResponse {
+    device_html_failure(state, failure, None)
+}
+
+/// The friendly error page about a known device, with the device's own error text.
+pub fn device_html_failure(
+    state: &AppState,
+    failure: Failure,
+    branding: Option<&coffee_domain::Branding>,
+) -> HttpResponse {
     HttpResponse::build(failure.status)
         .content_type("text/html; charset=utf-8")
-        .body(state.pages.error(failure.status.as_u16(), failure.message))
+        .body(
+            state
+                .pages
+                .device_error(failure.status.as_u16(), failure.message, branding),
+        )
 }
 
 /// `{"error": code, "message": text}` with the failure's status code.

@@ -660,3 +660,29 @@ async fn sbp_is_not_offered_under_t_bank_minimum_of_ten_roubles() {
     assert_eq!(body["error"], "method_unavailable");
     assert!(fake.calls_of("Init").is_empty());
 }
+
+#[tokio::test]
+async fn a_drinks_receipt_data_overrides_the_terminals_defaults_on_the_receipt_item() {
+    let fake = FakeTbank::start(&[(TERMINAL, PASSWORD), (HOLD_TERMINAL, HOLD_PASSWORD)]).await;
+    let fleet = tb_fleet().drink(drink("tb-1", "5").name("Сироп").medium(3000).receipt_of(
+        3,
+        "piece",
+        "service",
+        "partial_prepayment",
+    ));
+    let app = app(&fleet)
+        .var("TBANK_API_URL", fake.api_url())
+        .spawn()
+        .await;
+    let order = app.scan("tb-1", "5", "1", "tb-drink-receipt").await;
+    let response = app.initiate(&order, Some("anna@example.com")).await;
+    assert_eq!(response.status().as_u16(), 200);
+    let item = &fake.calls_of("Init")[0].body["Receipt"]["Items"][0];
+    // vat_code 3 (10 %) is T-Bank's vat10; a partial prepayment is T-Bank's `prepayment`; the
+    // measure is not sent in an FFD 1.05 receipt.
+    assert_eq!(
+        item,
+        &json!({"Name": "Сироп", "Price": 3000, "Quantity": 1, "Amount": 3000,
+                "Tax": "vat10", "PaymentMethod": "prepayment", "PaymentObject": "service"})
+    );
+}

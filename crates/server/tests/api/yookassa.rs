@@ -419,3 +419,37 @@ async fn a_required_receipt_without_a_contact_is_refused_before_anything_reaches
     assert_eq!(json["status"], "created");
     assert_eq!(json["payment_status"], "none");
 }
+
+#[tokio::test]
+async fn a_drinks_receipt_data_overrides_the_shops_defaults_on_the_receipt_item() {
+    let fake = FakeYookassa::start().await;
+    let fleet = yk_fleet().drink(
+        drink("yk-strict", "5")
+            .name("Сироп")
+            .medium(3000)
+            .receipt_of(11, "milliliter", "service", "full_prepayment"),
+    );
+    let app = app(&fleet)
+        .var("YOOKASSA_API_URL", fake.api_url())
+        .spawn()
+        .await;
+    let order = app.scan("yk-strict", "5", "1", "yk-drink-receipt").await;
+    let response = app.initiate(&order, Some("anna@example.com")).await;
+    assert_eq!(response.status().as_u16(), 200);
+    let create = &api_calls(&fake, "POST", "/v3/payments")[0];
+    let item = &create.body["receipt"]["items"][0];
+    assert_eq!(item["vat_code"], 11, "{item}");
+    assert_eq!(item["measure"], "milliliter", "{item}");
+    assert_eq!(item["payment_subject"], "service", "{item}");
+    assert_eq!(item["payment_mode"], "full_prepayment", "{item}");
+    // The shop's own setting the drink does not override stays.
+    assert_eq!(create.body["receipt"]["tax_system_code"], 2);
+
+    // A drink without receipt data of its own: the shop's defaults, no measure.
+    let plain = app.scan("yk-strict", "1", "1", "yk-shop-receipt").await;
+    app.initiate(&plain, Some("anna@example.com")).await;
+    let item = &api_calls(&fake, "POST", "/v3/payments")[1].body["receipt"]["items"][0];
+    assert_eq!(item["vat_code"], 4, "{item}");
+    assert!(item.get("measure").is_none(), "{item}");
+    assert_eq!(item["payment_subject"], "commodity", "{item}");
+}

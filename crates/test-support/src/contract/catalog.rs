@@ -177,3 +177,49 @@ pub async fn a_fleet_breaking_a_rule_writes_nothing(stores: &Stores) {
     );
     assert!(stores.catalog.devices().await.unwrap().is_empty());
 }
+
+/// A device's branding (logo, texts with line breaks, a text per status) and a drink's receipt
+/// data are read back as applied; changing only them is an update, and taking them away
+/// stores none.
+pub async fn branding_and_receipt_data_round_trip(stores: &Stores) {
+    use coffee_domain::{DrinkReceipt, OrderStatus};
+    let branded = fleet()
+        .merchant(merchant("m1"))
+        .device(
+            device("dev-a", "m1")
+                .logo_url("https://cdn.example/logo.png")
+                .client_info("Кофейня «Утро»\nhttps://coffee.example")
+                .client_error_info("Поддержка: tel:+79001234567")
+                .status_text(OrderStatus::Successful, "Приятного аппетита!")
+                .status_text(
+                    OrderStatus::Failed,
+                    "Деньги вернутся, звоните tel:+79001234567",
+                ),
+        )
+        .drink(
+            drink("dev-a", "1")
+                .small(100)
+                .receipt_of(2, "piece", "commodity", "full_payment"),
+        )
+        .drink(drink("dev-a", "2").small(100).receipt(DrinkReceipt {
+            vat_code: Some(11),
+            ..DrinkReceipt::default()
+        }))
+        .build();
+    assert_applied(stores, &branded, 4, 0, 0).await;
+    assert_eq!(
+        stored_device(stores, "dev-a").await,
+        Some(branded.devices[0].clone())
+    );
+    assert_eq!(stored_drinks(stores, "dev-a").await, branded.drinks);
+
+    let mut plain = branded.clone();
+    plain.devices[0].branding = coffee_domain::Branding::default();
+    plain.drinks[0].receipt = DrinkReceipt::default();
+    assert_applied(stores, &plain, 0, 2, 2).await;
+    assert_eq!(
+        stored_device(stores, "dev-a").await.map(|d| d.branding),
+        Some(coffee_domain::Branding::default())
+    );
+    assert_eq!(stored_drinks(stores, "dev-a").await, plain.drinks);
+}

@@ -25,8 +25,9 @@ mod payments;
 mod support;
 
 pub use catalog::{
-    a_fleet_breaking_a_rule_writes_nothing, catalog_lists_in_key_order,
-    fleet_apply_is_idempotent_and_counts_changes, fleet_with_an_unknown_reference_writes_nothing,
+    a_fleet_breaking_a_rule_writes_nothing, branding_and_receipt_data_round_trip,
+    catalog_lists_in_key_order, fleet_apply_is_idempotent_and_counts_changes,
+    fleet_with_an_unknown_reference_writes_nothing,
 };
 pub use jobs::{
     a_poll_storm_does_not_delay_a_make_command,
@@ -90,6 +91,7 @@ macro_rules! contract_tests {
             fleet_apply_is_idempotent_and_counts_changes,
             fleet_with_an_unknown_reference_writes_nothing,
             a_fleet_breaking_a_rule_writes_nothing,
+            branding_and_receipt_data_round_trip,
             catalog_lists_in_key_order,
             insert_or_get_is_idempotent_per_device_and_machine_order_id,
             concurrent_insert_or_get_inserts_once,

@@ -6,11 +6,13 @@ use crate::error::StoreError;
 use crate::schema::{devices, drinks, merchants};
 use chrono::NaiveDate;
 use coffee_domain::{
-    CaptureMode, Currency, DeadlinePolicy, Device, DeviceUuid, Drink, DrinkNo, MachineKind,
-    Merchant, MerchantKey, Money, ProviderKind, ReceiptPolicy, SealedSecret, SimulatedOutcome,
-    Simulation, SizePrices, TbankSettings, YookassaSettings,
+    Branding, CaptureMode, Currency, DeadlinePolicy, Device, DeviceUuid, Drink, DrinkNo,
+    DrinkReceipt, MachineKind, Merchant, MerchantKey, Money, OrderStatus, ProviderKind,
+    ReceiptPolicy, SealedSecret, SimulatedOutcome, Simulation, SizePrices, TbankSettings,
+    YookassaSettings,
 };
 use diesel::prelude::*;
+use std::collections::BTreeMap;
 
 #[derive(Debug, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = merchants, primary_key(key), check_for_backend(diesel::pg::Pg), treat_none_as_null = true)]
@@ -123,6 +125,11 @@ pub(crate) struct DeviceRow {
     pub simulation_outcome: String,
     pub simulation_delay_ms: i64,
     pub events_secret: Option<String>,
+    pub logo_url: Option<String>,
+    pub client_info: Option<String>,
+    pub client_error_info: Option<String>,
+    /// `{"<status>": "<text>"}` with our status names.
+    pub status_texts: serde_json::Value,
 }
 
 impl DeviceRow {
@@ -140,6 +147,22 @@ impl DeviceRow {
             simulation_outcome: device.simulation.outcome.code().to_owned(),
             simulation_delay_ms: to_i64(device.simulation.delay_ms, "simulation delay_ms")?,
             events_secret: device.events_secret.as_ref().map(|s| s.as_str().to_owned()),
+            logo_url: device.branding.logo_url.clone(),
+            client_info: device.branding.client_info.clone(),
+            client_error_info: device.branding.client_error_info.clone(),
+            status_texts: serde_json::Value::Object(
+                device
+                    .branding
+                    .status_texts
+                    .iter()
+                    .map(|(status, text)| {
+                        (
+                            status.as_str().to_owned(),
+                            serde_json::Value::String(text.clone()),
+                        )
+                    })
+                    .collect(),
+            ),
         })
     }
 
@@ -162,8 +185,34 @@ impl DeviceRow {
                 delay_ms: from_i64(self.simulation_delay_ms, "simulation delay")?,
             },
             events_secret: self.events_secret.map(SealedSecret::new),
+            branding: Branding {
+                logo_url: self.logo_url,
+                client_info: self.client_info,
+                client_error_info: self.client_error_info,
+                status_texts: status_texts(self.status_texts)?,
+            },
         })
     }
+}
+
+fn status_texts(stored: serde_json::Value) -> Result<BTreeMap<OrderStatus, String>, StoreError> {
+    let serde_json::Value::Object(entries) = stored else {
+        return Err(StoreError::corrupt("devices.status_texts is not an object"));
+    };
+    entries
+        .into_iter()
+        .map(|(name, text)| {
+            let status = OrderStatus::parse(&name).ok_or_else(|| {
+                StoreError::corrupt(format!("devices.status_texts: unknown status {name:?}"))
+            })?;
+            match text {
+                serde_json::Value::String(text) => Ok((status, text)),
+                _ => Err(StoreError::corrupt(format!(
+                    "devices.status_texts.{name} is not text"
+                ))),
+            }
+        })
+        .collect()
 }
 
 #[derive(Debug, Queryable, Selectable, Insertable, AsChangeset)]
@@ -176,6 +225,10 @@ pub(crate) struct DrinkRow {
     pub price_medium: Option<i64>,
     pub price_big: Option<i64>,
     pub currency: String,
+    pub receipt_vat_code: Option<i16>,
+    pub receipt_measure: Option<String>,
+    pub receipt_payment_subject: Option<String>,
+    pub receipt_payment_mode: Option<String>,
 }
 
 impl DrinkRow {
@@ -196,6 +249,10 @@ impl DrinkRow {
             price_medium: prices.medium.map(Money::kopecks),
             price_big: prices.big.map(Money::kopecks),
             currency: currency.code().to_owned(),
+            receipt_vat_code: drink.receipt.vat_code.map(i16::from),
+            receipt_measure: drink.receipt.measure.clone(),
+            receipt_payment_subject: drink.receipt.payment_subject.clone(),
+            receipt_payment_mode: drink.receipt.payment_mode.clone(),
         }
     }
 
@@ -210,6 +267,19 @@ impl DrinkRow {
                 big: price(self.price_big)?,
             },
             name: self.name,
+            receipt: DrinkReceipt {
+                vat_code: self
+                    .receipt_vat_code
+                    .map(|code| {
+                        u8::try_from(code).map_err(|_| {
+                            StoreError::corrupt(format!("drinks.receipt_vat_code {code}"))
+                        })
+                    })
+                    .transpose()?,
+                measure: self.receipt_measure,
+                payment_subject: self.receipt_payment_subject,
+                payment_mode: self.receipt_payment_mode,
+            },
         })
     }
 }

@@ -11,9 +11,10 @@ use serde::Serialize;
 pub const MAX_DESCRIPTION_CHARS: usize = 128;
 /// Receipt item quantity: one drink, as the decimal string of the documented examples.
 pub const RECEIPT_QUANTITY: &str = "1.00";
-/// 54-FZ tag 1212: a physical good.
+/// 54-FZ tag 1212: a physical good (unless the drink's receipt data says otherwise).
 pub const PAYMENT_SUBJECT: &str = "commodity";
-/// 54-FZ tag 1214: paid in full, goods handed over at once.
+/// 54-FZ tag 1214: paid in full, goods handed over at once (unless the drink's receipt data
+/// says otherwise).
 pub const PAYMENT_MODE: &str = "full_payment";
 
 /// `{"value": "150.00", "currency": "RUB"}`, formatted exactly from kopecks.
@@ -85,8 +86,11 @@ struct ReceiptItemBody {
     /// The price of one unit (tag 1079).
     amount: AmountBody,
     vat_code: u8,
-    payment_subject: &'static str,
-    payment_mode: &'static str,
+    payment_subject: String,
+    payment_mode: String,
+    /// Tag 2108, only when the drink states one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    measure: Option<String>,
 }
 
 /// `POST /payments/{id}/capture`: the whole amount, stated explicitly.
@@ -132,15 +136,24 @@ pub(crate) fn create_payment_body(
         } else {
             cut(request.order.drink_name.trim(), MAX_DESCRIPTION_CHARS)
         };
+        // The drink's own receipt data wins over the shop's defaults, field by field.
+        let drink = &request.drink_receipt;
         ReceiptBody {
             customer,
             items: vec![ReceiptItemBody {
                 description: item_description,
                 quantity: RECEIPT_QUANTITY,
                 amount: request.amount.into(),
-                vat_code: account.vat_code,
-                payment_subject: PAYMENT_SUBJECT,
-                payment_mode: PAYMENT_MODE,
+                vat_code: drink.vat_code.unwrap_or(account.vat_code),
+                payment_subject: drink
+                    .payment_subject
+                    .clone()
+                    .unwrap_or_else(|| PAYMENT_SUBJECT.to_owned()),
+                payment_mode: drink
+                    .payment_mode
+                    .clone()
+                    .unwrap_or_else(|| PAYMENT_MODE.to_owned()),
+                measure: drink.measure.clone(),
             }],
             tax_system_code: account.tax_system_code,
         }

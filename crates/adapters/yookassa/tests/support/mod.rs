@@ -80,6 +80,7 @@ pub fn create_request(
         method: PaymentMethod::Card,
         return_url: format!("https://pay.example.ru/v1/order-status-page?order_id={ORDER_UUID}"),
         receipt_contact: contact,
+        drink_receipt: Default::default(),
         idempotency_key: idempotency::create(order.id, 1),
         order,
     }

@@ -261,6 +261,14 @@ impl Checkout {
             .ctx
             .payment_gateway(device.provider)
             .ok_or(InitiatePaymentError::ProviderNotConfigured(device.provider))?;
+        // The drink's own receipt data, when the catalogue has the drink (a Tmetr-priced one
+        // may not be there): the merchant's defaults fill in the rest.
+        let drink_receipt = ports
+            .catalog
+            .drink(&order.device, &order.drink_no)
+            .await?
+            .map(|drink| drink.receipt)
+            .unwrap_or_default();
         let payment_id = PaymentId::from_uuid(ports.ids.new_uuid());
         // SBP has no holds: an SBP payment is taken at once, and refunded (not released) when
         // the drink fails, whatever the merchant's capture mode.
@@ -276,6 +284,7 @@ impl Checkout {
             description: description(&order.drink_name),
             return_url: request.return_url.clone(),
             receipt_contact: contact.clone(),
+            drink_receipt,
             idempotency_key: idempotency::create(order.id, attempt),
             order: order.clone(),
             merchant: merchant.clone(),
