@@ -663,7 +663,8 @@ async fn main() {
     let idle_from = commits(&admin, name).await;
     let idle_window = Duration::from_secs(3);
     tokio::time::sleep(idle_window).await;
-    let idle_per_second = (commits(&admin, name).await - idle_from) as f64 / idle_window.as_secs_f64();
+    let idle_per_second =
+        (commits(&admin, name).await - idle_from) as f64 / idle_window.as_secs_f64();
     let (probe_order, _) = prepared[0].clone();
     let reads_from = commits(&admin, name).await;
     let started = Instant::now();

@@ -174,7 +174,48 @@ async fn the_sample_network_is_imported_row_by_row() {
             false
         )
     );
+    // Its face: plain text, links kept; a status we do not have is left out and reported.
+    let face = &yk.branding;
+    assert_eq!(
+        face.logo_url.as_deref(),
+        Some("https://cdn.coffee-tochka.example/logo.png")
+    );
+    assert_eq!(
+        face.client_info.as_deref(),
+        Some("Спасибо, что выбрали нас!")
+    );
+    let error_info = face.client_error_info.clone().unwrap();
+    assert!(
+        error_info.contains("Позвоните нам") && error_info.contains("tel:+74950000000"),
+        "{error_info}"
+    );
+    assert!(!error_info.contains('<'), "{error_info}");
+    assert_eq!(
+        face.status_text(OrderStatus::Pending),
+        Some("Ожидаем подтверждения оплаты…")
+    );
+    assert_eq!(
+        face.status_text(OrderStatus::MakePending),
+        Some("Напиток готовится")
+    );
+    assert!(
+        text.contains(&format!(
+            "payments_device {YK_DEVICE}: client_error_info: HTML made plain text"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "payments_device {YK_DEVICE}: client_info_manual_make left out"
+        )),
+        "{text}"
+    );
     let receipt_device = device(RECEIPT_DEVICE).await;
+    assert_eq!(
+        receipt_device.branding.status_text(OrderStatus::Failed),
+        Some("Не удалось приготовить напиток"),
+        "make_failed's text is our failed's"
+    );
     assert_eq!(
         receipt_device.merchant.as_str(),
         format!("{TOCHKA}-receipt")
@@ -195,6 +236,22 @@ async fn the_sample_network_is_imported_row_by_row() {
         Some(18_000),
         "180.0 rubles in the JSON"
     );
+    // Its receipt data from `meta`.
+    assert_eq!(americano.receipt.vat_code, Some(1));
+    assert_eq!(americano.receipt.measure.as_deref(), Some("piece"));
+    assert_eq!(
+        americano.receipt.payment_subject.as_deref(),
+        Some("commodity")
+    );
+    assert_eq!(
+        americano.receipt.payment_mode.as_deref(),
+        Some("full_payment")
+    );
+    let foam = drinks
+        .iter()
+        .find(|d| d.drink_no.as_str() == "9b900a2e63042d350f45b6675ef26ced")
+        .unwrap();
+    assert!(foam.receipt.is_empty(), "no meta: the merchant's defaults");
 
     // Orders: (machine order id, device, our status, payment state, attention).
     let expected = [

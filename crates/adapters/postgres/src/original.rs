@@ -77,6 +77,26 @@ struct DeviceRow {
     payment_scenario: String,
     #[diesel(sql_type = Nullable<Text>)]
     redirect_url: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    logo_url: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    client_info: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    client_error_info: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    client_info_pending: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    client_info_paid: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    client_info_not_paid: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    client_info_make_pending: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    client_info_successful: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    client_info_make_failed: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    client_info_manual_make: Option<String>,
 }
 
 #[derive(QueryableByName)]
@@ -85,6 +105,14 @@ struct DrinkRow {
     id: String,
     #[diesel(sql_type = Text)]
     name: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    vat_code: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    measure: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    payment_subject: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    payment_mode: Option<String>,
 }
 
 #[derive(QueryableByName)]
@@ -143,9 +171,17 @@ const CREDENTIALS: &str = "SELECT merchant_id::text AS merchant_id, scenario,
     FROM payments_merchantcredentials ORDER BY merchant_id, scenario";
 const DEVICES: &str =
     "SELECT uuid::text AS internal_id, device_uuid, merchant_id::text AS merchant_id,
-        location, status, payment_scenario, redirect_url
+        location, status, payment_scenario, redirect_url, logo_url, client_info,
+        client_error_info, client_info_pending, client_info_paid, client_info_not_paid,
+        client_info_make_pending, client_info_successful, client_info_make_failed,
+        client_info_manual_make
     FROM payments_device ORDER BY device_uuid";
-const DRINKS: &str = "SELECT id, name FROM payments_drink ORDER BY id";
+const DRINKS: &str = "SELECT id, name,
+        CASE WHEN jsonb_typeof(meta) = 'object' THEN meta->>'vat_code' END AS vat_code,
+        CASE WHEN jsonb_typeof(meta) = 'object' THEN meta->>'measure' END AS measure,
+        CASE WHEN jsonb_typeof(meta) = 'object' THEN meta->>'payment_subject' END AS payment_subject,
+        CASE WHEN jsonb_typeof(meta) = 'object' THEN meta->>'payment_mode' END AS payment_mode
+    FROM payments_drink ORDER BY id";
 const DRINK_PRICES: &str = "SELECT d.id, p.key AS size, p.value AS rubles
     FROM payments_drink d
     CROSS JOIN LATERAL jsonb_each_text(
@@ -224,6 +260,21 @@ pub async fn read_original_network(
                 status: d.status,
                 payment_scenario: d.payment_scenario,
                 redirect_url: d.redirect_url,
+                logo_url: d.logo_url,
+                client_info: d.client_info,
+                client_error_info: d.client_error_info,
+                status_texts: [
+                    ("pending", d.client_info_pending),
+                    ("paid", d.client_info_paid),
+                    ("not_paid", d.client_info_not_paid),
+                    ("make_pending", d.client_info_make_pending),
+                    ("successful", d.client_info_successful),
+                    ("make_failed", d.client_info_make_failed),
+                    ("manual_make", d.client_info_manual_make),
+                ]
+                .into_iter()
+                .filter_map(|(status, text)| text.map(|text| (status.to_owned(), text)))
+                .collect(),
             })
             .collect(),
         drinks: drinks
@@ -236,6 +287,10 @@ pub async fn read_original_network(
                     .collect(),
                 id: d.id,
                 name: d.name,
+                vat_code: d.vat_code,
+                measure: d.measure,
+                payment_subject: d.payment_subject,
+                payment_mode: d.payment_mode,
             })
             .collect(),
         orders: orders

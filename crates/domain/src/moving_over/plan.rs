@@ -5,10 +5,10 @@
 use super::{imported_order, ImportIds, NetworkImport, OriginalOrder, OriginalStatus};
 use crate::fleet_rules::default_deadline_policy;
 use crate::{
-    shown_text, CaptureMode, Currency, Device, DeviceUuid, Drink, DrinkNo, MachineKind,
-    MachineOrderId, Merchant, MerchantKey, Money, OrderId, PaymentId, ProviderKind, ReceiptContact,
-    ReceiptPolicy, SealedSecret, SimulatedOutcome, Simulation, Size, SizePrices, TbankSettings,
-    YookassaSettings,
+    plain_text_from_html, shown_text, Branding, CaptureMode, Currency, Device, DeviceUuid, Drink,
+    DrinkNo, DrinkReceipt, MachineKind, MachineOrderId, Merchant, MerchantKey, Money, OrderId,
+    OrderStatus, PaymentId, ProviderKind, ReceiptContact, ReceiptPolicy, SealedSecret,
+    SimulatedOutcome, Simulation, Size, SizePrices, TbankSettings, YookassaSettings,
 };
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use std::collections::BTreeMap;
@@ -47,6 +47,12 @@ pub struct OriginalDevice {
     pub status: String,
     pub payment_scenario: String,
     pub redirect_url: Option<String>,
+    pub logo_url: Option<String>,
+    /// HTML was allowed in these texts there.
+    pub client_info: Option<String>,
+    pub client_error_info: Option<String>,
+    /// `client_info_<status>`: the original's status name and its text.
+    pub status_texts: Vec<(String, String)>,
 }
 
 /// `payments_drink`: prices as the JSON holds them (size `1|2|3` → rubles as text).
@@ -55,6 +61,11 @@ pub struct OriginalDrink {
     pub id: String,
     pub name: String,
     pub prices: Vec<(String, String)>,
+    /// `meta`'s receipt keys, as text.
+    pub vat_code: Option<String>,
+    pub measure: Option<String>,
+    pub payment_subject: Option<String>,
+    pub payment_mode: Option<String>,
 }
 
 /// `payments_order` with what other tables add to it: the T-Bank `Init` answer and the
@@ -301,9 +312,28 @@ pub fn plan_import(
                 delay_ms: 0,
             },
             events_secret: None,
-            branding: crate::Branding::default(),
+            branding: branding(original, &mut report),
         };
-        match device.checked(Some(merchant)) {
+        // A face that breaks a rule does not cost the machine: it comes over without it.
+        let checked = match device.clone().checked(Some(merchant)) {
+            Ok(device) => Ok(device),
+            Err(broken) => {
+                let plain = Device {
+                    branding: Branding::default(),
+                    ..device
+                };
+                let checked = plain.checked(Some(merchant));
+                if checked.is_ok() {
+                    report.change(
+                        DEVICES,
+                        &original.device_uuid,
+                        format!("branding left out: {}", rules(&broken)),
+                    );
+                }
+                checked
+            }
+        };
+        match checked {
             Ok(device) => {
                 device_of.insert(original.internal_id.as_str(), (device.clone(), scenario));
                 import.fleet.devices.push(device);
@@ -324,6 +354,16 @@ pub fn plan_import(
             report.skip(DRINKS, &original.id, "id is not a drink number");
             continue;
         };
+        let receipt = DrinkReceipt {
+            vat_code: original
+                .vat_code
+                .as_deref()
+                .and_then(|v| v.trim().parse().ok()),
+            measure: original.measure.clone(),
+            payment_subject: original.payment_subject.clone(),
+            payment_mode: original.payment_mode.clone(),
+        };
+        let mut receipt_reported = false;
         // The original's catalogue is shared by every machine; ours is per machine.
         for (device, scenario) in device_of.values() {
             if *scenario == Scenario::Custom {
@@ -334,9 +374,29 @@ pub fn plan_import(
                 drink_no: drink_no.clone(),
                 name: original.name.clone(),
                 prices,
-                receipt: crate::DrinkReceipt::default(),
+                receipt: receipt.clone(),
             };
-            match drink.checked() {
+            // Receipt data that breaks a rule: the merchant's defaults apply instead.
+            let checked = match drink.clone().checked() {
+                Ok(drink) => Ok(drink),
+                Err(broken) => {
+                    let plain = Drink {
+                        receipt: DrinkReceipt::default(),
+                        ..drink
+                    };
+                    let checked = plain.checked();
+                    if checked.is_ok() && !receipt_reported {
+                        receipt_reported = true;
+                        report.change(
+                            DRINKS,
+                            &original.id,
+                            format!("receipt meta left out: {}", rules(&broken)),
+                        );
+                    }
+                    checked
+                }
+            };
+            match checked {
                 Ok(drink) => import.fleet.drinks.push(drink),
                 Err(broken) => {
                     report.skip(DRINKS, &original.id, rules(&broken));
@@ -364,6 +424,73 @@ pub fn plan_import(
         }
     }
     (import, report)
+}
+
+/// The original's status names whose texts have a place here.
+fn our_status(original: &str) -> Option<OrderStatus> {
+    match original {
+        "pending" => Some(OrderStatus::Pending),
+        "paid" => Some(OrderStatus::Paid),
+        "not_paid" => Some(OrderStatus::NotPaid),
+        "make_pending" => Some(OrderStatus::MakePending),
+        "successful" => Some(OrderStatus::Successful),
+        "make_failed" => Some(OrderStatus::Failed),
+        _ => None,
+    }
+}
+
+/// The device's face: HTML texts become plain text with their links kept (each change
+/// reported), texts for statuses we do not have are left out (reported too).
+fn branding(original: &OriginalDevice, report: &mut ImportReport) -> Branding {
+    let key = &original.device_uuid;
+    let mut text = |field: &str, raw: &Option<String>| -> Option<String> {
+        let raw = raw.as_deref().map(str::trim).filter(|t| !t.is_empty())?;
+        let (plain, changed) = plain_text_from_html(raw);
+        if changed {
+            report.change(
+                DEVICES,
+                key,
+                format!("{field}: HTML made plain text (tags removed, links kept): {plain:?}"),
+            );
+        }
+        Some(plain).filter(|t| !t.trim().is_empty())
+    };
+    let client_info = text("client_info", &original.client_info);
+    let client_error_info = text("client_error_info", &original.client_error_info);
+    let mut status_texts = BTreeMap::new();
+    let mut left_out = Vec::new();
+    for (status, raw) in &original.status_texts {
+        let field = format!("client_info_{status}");
+        match our_status(status) {
+            Some(ours) => {
+                if let Some(plain) = text(&field, &Some(raw.clone())) {
+                    status_texts.insert(ours, plain);
+                }
+            }
+            None if !raw.trim().is_empty() => left_out.push(field),
+            None => {}
+        }
+    }
+    for field in left_out {
+        report.change(
+            DEVICES,
+            key,
+            format!(
+                "{field} left out: no such status here (a payment after expiry is refunded, never made by hand)"
+            ),
+        );
+    }
+    Branding {
+        logo_url: original
+            .logo_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned),
+        client_info,
+        client_error_info,
+        status_texts,
+    }
 }
 
 fn rules(broken: &[crate::FleetRuleError]) -> String {
