@@ -328,6 +328,7 @@ fn env(database_url: &str, port: u16, yookassa: &FakeYookassa) -> Vec<(String, S
         ("YOOKASSA_API_URL", yookassa.api_url()),
         ("YOOKASSA_TRUSTED_IPS", "127.0.0.1/32".to_owned()),
         // Simulated machines answer in-process: the figure is the server's own cost.
+        ("SANDBOX_ENABLED", "true".to_owned()),
         ("SANDBOX_ALLOW_WITH_DATABASE", "true".to_owned()),
         ("RATE_LIMIT_PER_IP_PER_MINUTE", "0".to_owned()),
         ("RATE_LIMIT_PER_DEVICE_PER_MINUTE", "0".to_owned()),

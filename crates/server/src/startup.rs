@@ -259,6 +259,9 @@ pub fn mqtt_gateway(
 
 /// Production: Postgres (migrated at start unless `MIGRATE_ON_START=false`). The sandbox
 /// provider and simulated machines are available only with `SANDBOX_ENABLED=true`.
+/// A request answered slower than this is logged at warn level whatever its status.
+const SLOW_REQUEST: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub async fn production_wiring(
     config: &Config,
     clock: Arc<dyn Clock>,
@@ -461,14 +464,30 @@ impl Application {
                             response.status().as_u16(),
                             started.elapsed().as_secs_f64(),
                         );
-                        tracing::info!(
-                            http.method = %method,
-                            http.path = %path,
-                            http.status = response.status().as_u16(),
-                            duration_ms = started.elapsed().as_millis() as u64,
-                            order.id = order_id.as_deref().unwrap_or(""),
-                            "request"
-                        );
+                        // Every request is counted in the metrics; the log keeps what an
+                        // operator reads: refusals, failures and slow answers. A line per
+                        // served request costs a measurable share of a scan (debug level).
+                        let status = response.status().as_u16();
+                        let took = started.elapsed();
+                        macro_rules! request_line {
+                            ($level:ident) => {
+                                tracing::$level!(
+                                    http.method = %method,
+                                    http.path = %path,
+                                    http.status = status,
+                                    duration_ms = took.as_millis() as u64,
+                                    order.id = order_id.as_deref().unwrap_or(""),
+                                    "request"
+                                )
+                            };
+                        }
+                        if status >= 500 || took >= SLOW_REQUEST {
+                            request_line!(warn);
+                        } else if status >= 400 {
+                            request_line!(info);
+                        } else {
+                            request_line!(debug);
+                        }
                         Ok(response)
                     }
                 })

@@ -56,7 +56,8 @@ pub trait OrderRepository: Send + Sync {
         machine_order_id: &MachineOrderId,
         limit: usize,
     ) -> Result<Vec<OrderId>, RepositoryError>;
-    /// Applies the change all-or-nothing. Errors: `Conflict` when the order's status or the
+    /// Applies the change all-or-nothing. A payment that leaves `pending` ends its queued
+    /// `poll_payment` jobs in the same commit (there is nothing left to ask). Errors: `Conflict` when the order's status or the
     /// payment's state is not the expected one; `Duplicate` when `new_payment` would give the
     /// order a second live payment (one not `canceled`) or reuse a provider payment id, or when `provider_event` was
     /// already recorded; `NotFound` for an unknown order

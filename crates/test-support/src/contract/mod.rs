@@ -51,7 +51,8 @@ pub use orders::{
 pub use payments::{
     a_new_attempt_follows_a_canceled_payment, a_provider_event_is_applied_once,
     a_reused_provider_payment_id_is_duplicate, a_second_payment_for_an_order_is_duplicate,
-    payment_state_is_compare_and_set, refund_ids_and_operator_flags_are_kept,
+    a_settled_payment_ends_its_queued_polls, payment_state_is_compare_and_set,
+    refund_ids_and_operator_flags_are_kept,
 };
 pub use support::{at, base_fleet, entry, order, payment, t0};
 
@@ -119,6 +120,7 @@ macro_rules! contract_tests {
             the_backlog_counts_jobs_by_kind_and_state_and_ages_the_oldest_due_one,
             committing_a_job_wakes_an_idle_worker,
             a_new_attempt_follows_a_canceled_payment,
+            a_settled_payment_ends_its_queued_polls,
             refund_ids_and_operator_flags_are_kept,
             ping_answers,
         );

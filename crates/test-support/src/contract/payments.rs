@@ -226,3 +226,43 @@ pub async fn refund_ids_and_operator_flags_are_kept(stores: &Stores) {
     assert_eq!(flagged, [order.id]);
     assert_eq!(stores.orders.count_needing_attention().await.unwrap(), 1);
 }
+
+/// A payment that leaves `pending` ends its own queued polls in the same commit; another
+/// payment's polls stay queued.
+pub async fn a_settled_payment_ends_its_queued_polls(stores: &Stores) {
+    seed(stores).await;
+    let mut polls = Vec::new();
+    for moid in ["moid-1", "moid-2"] {
+        let order = new_order(stores, moid).await;
+        let payment = payment(&order, &format!("pp-{moid}"));
+        let mut change = status_move(order.id, OrderStatus::Created, OrderStatus::Pending);
+        change.new_payment = Some(payment.clone());
+        change.history = vec![entry(order.id, 1, None, None, "payment created")];
+        change.jobs = vec![coffee_domain::NewJob::for_payment(
+            JobKind::PollPayment,
+            &payment,
+            at(30),
+        )];
+        stores.orders.apply(change).await.unwrap();
+        polls.push((order, payment));
+    }
+    let (order, payment) = &polls[0];
+    let mut paid = status_move(order.id, OrderStatus::Pending, OrderStatus::Paid);
+    paid.payment_state = payment_move(payment.id, PaymentState::Pending, PaymentState::Succeeded);
+    paid.history = vec![entry(order.id, 2, None, None, "paid")];
+    stores.orders.apply(paid).await.unwrap();
+    let state_of_poll = |order| async move {
+        let jobs = stores.jobs.jobs_of(order).await.unwrap();
+        jobs.iter()
+            .find(|j| j.kind == JobKind::PollPayment)
+            .map(|j| j.state)
+    };
+    assert_eq!(
+        state_of_poll(order.id).await,
+        Some(coffee_domain::JobState::Done)
+    );
+    assert_eq!(
+        state_of_poll(polls[1].0.id).await,
+        Some(coffee_domain::JobState::Queued)
+    );
+}

@@ -29,6 +29,16 @@ pub(super) struct JobRow {
 }
 
 impl JobRow {
+    /// Ends the job if it is a queued poll of `payment`.
+    pub(super) fn end_if_queued_poll_of(&mut self, payment: PaymentId) {
+        if self.kind == JobKind::PollPayment
+            && self.state == JobState::Queued
+            && self.payment_id == Some(payment)
+        {
+            self.state = JobState::Done;
+        }
+    }
+
     /// A job an order change enqueues: queued, never tried.
     pub(super) fn queued(job: &NewJob) -> Self {
         Self {

@@ -171,6 +171,14 @@ impl OrderRepository for MemoryStore {
                     payment.updated_at = now;
                 }
             }
+            if payment_change.expected == PaymentState::Pending
+                && payment_change.next != PaymentState::Pending
+            {
+                // Nothing left to ask the provider: its queued polls end here.
+                for row in state.jobs.values_mut() {
+                    row.end_if_queued_poll_of(payment_change.payment_id);
+                }
+            }
         }
         if let Some(refund) = change.refund_id {
             if let Some(payment) = state.payments.get_mut(&refund.payment_id) {

@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use coffee_domain::ports::{OrderChange, OrderRepository, RepositoryError};
 use coffee_domain::{
-    DeviceUuid, HistoryEntry, MachineOrderId, Order, OrderId, OrderStatus, Payment, PaymentState,
+    DeviceUuid, HistoryEntry, JobKind, JobState, MachineOrderId, Order, OrderId, OrderStatus,
+    Payment, PaymentState,
 };
 use diesel::dsl::{exists, select};
 use diesel::prelude::*;
@@ -153,6 +154,23 @@ async fn apply_to_payment(
         }
     };
     if touched > 0 {
+        if payment_change.expected == PaymentState::Pending
+            && payment_change.next != PaymentState::Pending
+        {
+            // Nothing left to ask the provider: its queued polls end here, not in a claim.
+            diesel::update(
+                jobs::table
+                    .filter(jobs::payment_id.eq(payment_id))
+                    .filter(jobs::kind.eq(JobKind::PollPayment.code()))
+                    .filter(jobs::state.eq(JobState::Queued.code())),
+            )
+            .set((
+                jobs::state.eq(JobState::Done.code()),
+                jobs::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(conn)
+            .await?;
+        }
         return Ok(());
     }
     let current: Option<String> = payments::table
