@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod app;
 pub mod background;
+pub mod catalog_cache;
 pub mod config;
 pub mod demo;
 pub mod device_auth;

@@ -182,6 +182,15 @@ fn wire<S>(
 where
     S: CatalogRepository + OrderRepository + PaymentRepository + JobQueue + 'static,
 {
+    // Production reads the catalogue through a short-lived cache; in memory there is
+    // nothing to save.
+    let catalog: Arc<dyn CatalogRepository> = match (&memory, config.catalog_cache_seconds) {
+        (None, seconds) if seconds > 0 => Arc::new(crate::catalog_cache::CatalogCache::new(
+            store.clone(),
+            std::time::Duration::from_secs(seconds),
+        )),
+        _ => store.clone(),
+    };
     let (reports_tx, reports_rx) = mpsc::unbounded_channel();
     let mqtt = mqtt_gateway(config, &reports_tx, &clock)?;
     let machine = Arc::new(SimulatedMachine::reporting(clock.clone(), reports_tx));
@@ -189,7 +198,7 @@ where
     payment_gateways.insert(ProviderKind::Yookassa, yookassa_gateway(config, &secrets)?);
     payment_gateways.insert(
         ProviderKind::Tbank,
-        tbank_gateway(config, &secrets, store.clone())?,
+        tbank_gateway(config, &secrets, catalog.clone())?,
     );
     let mut machine_gateways: HashMap<MachineKind, Arc<dyn MachineGateway>> = HashMap::new();
     if let Some(tmetr) = tmetr_gateway(config)? {
@@ -219,7 +228,7 @@ where
         .map(|(kind, gateway)| (kind, crate::metrics::metered_machines(kind, gateway)))
         .collect();
     let ports = Ports {
-        catalog: store.clone(),
+        catalog,
         orders: store.clone(),
         payments: store.clone(),
         jobs: store,

@@ -50,6 +50,9 @@ pub struct Config {
     /// `serve` applies pending migrations at start (default true).
     pub migrate_on_start: bool,
     pub database_pool_size: usize,
+    /// How long merchants, devices and drinks read from the database are remembered
+    /// (`CATALOG_CACHE_SECONDS`, default 5; 0 reads every time).
+    pub catalog_cache_seconds: u64,
     /// Tmetr telemetry/commander API; `None` when `TMETR_HOST` is unset.
     pub tmetr: Option<TmetrSettings>,
     /// The MQTT broker machines with `machine = "mqtt"` are reached through; `None` when
@@ -191,6 +194,7 @@ impl Config {
             secret_key: database.secret_key,
             migrate_on_start: database.migrate_on_start,
             database_pool_size: database.pool_size,
+            catalog_cache_seconds: database.catalog_cache_seconds,
             tmetr,
             mqtt,
             yookassa_api_url: yookassa.api_url,

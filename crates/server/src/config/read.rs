@@ -212,6 +212,7 @@ pub(super) struct Database {
     pub secret_key: Option<String>,
     pub migrate_on_start: bool,
     pub pool_size: usize,
+    pub catalog_cache_seconds: u64,
 }
 
 /// `DATABASE_URL` (unset: demo mode), `SECRET_KEY` (required with a database),
@@ -254,6 +255,7 @@ pub(super) fn database(vars: &Vars<'_>) -> Result<Database, ConfigError> {
         secret_key,
         migrate_on_start: vars.flag("MIGRATE_ON_START", true)?,
         pool_size: vars.number("DATABASE_POOL_SIZE", 16, 1..=512, "")?,
+        catalog_cache_seconds: vars.number("CATALOG_CACHE_SECONDS", 5, 0..=3600, "")?,
     })
 }
 
