@@ -614,7 +614,6 @@ async fn main() {
                 let Some(payment) = c.initiate(&order).await else {
                     return false;
                 };
-                c.yookassa.pay(&payment);
                 prepared.lock().unwrap().push((order, payment));
                 true
             }
@@ -623,6 +622,11 @@ async fn main() {
     }
     let prepared: Arc<Vec<(String, String)>> =
         Arc::new(std::mem::take(&mut *prepared.lock().unwrap()));
+    // The customers pay all at once, just before YooKassa tells us: the payments' own polls
+    // (every 5 s while pending) then rarely get there first.
+    for (_, payment) in prepared.iter() {
+        yookassa.pay(payment);
+    }
     let bodies: Arc<Vec<Vec<u8>>> = Arc::new(
         prepared
             .iter()

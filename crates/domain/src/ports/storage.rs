@@ -42,6 +42,14 @@ pub trait OrderRepository: Send + Sync {
     async fn insert_or_get(&self, order: Order) -> Result<(Order, bool), RepositoryError>;
     /// `Ok(None)` when unknown. Errors: `Unavailable`.
     async fn get(&self, id: OrderId) -> Result<Option<Order>, RepositoryError>;
+    /// The order with one payment attempt, read together (one round trip): `payment` when
+    /// given and it is this order's, else the latest attempt. `Ok(None)` when the order is
+    /// unknown. Errors: `Unavailable`.
+    async fn with_payment(
+        &self,
+        id: OrderId,
+        payment: Option<PaymentId>,
+    ) -> Result<Option<(Order, Option<Payment>)>, RepositoryError>;
     /// `Ok(None)` when unknown. Errors: `Unavailable`.
     async fn find_by_machine_order_id(
         &self,

@@ -93,21 +93,12 @@ impl Context {
         order_id: OrderId,
         payment: Option<PaymentId>,
     ) -> Result<Snapshot, RepositoryError> {
-        let order = self
+        let (order, payment) = self
             .ports
             .orders
-            .get(order_id)
+            .with_payment(order_id, payment)
             .await?
             .ok_or_else(|| RepositoryError::NotFound(format!("order {order_id}")))?;
-        let payment = match payment {
-            Some(id) => self
-                .ports
-                .payments
-                .get(id)
-                .await?
-                .filter(|p| p.order_id == order_id),
-            None => self.ports.payments.for_order(order_id).await?,
-        };
         Ok(Snapshot { order, payment })
     }
 

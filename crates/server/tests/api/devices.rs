@@ -427,6 +427,13 @@ impl OrderRepository for FlakyLookups {
             .find_by_machine_order_id(device, machine_order_id)
             .await
     }
+    async fn with_payment(
+        &self,
+        id: OrderId,
+        payment: Option<coffee_domain::PaymentId>,
+    ) -> Result<Option<(Order, Option<coffee_domain::Payment>)>, RepositoryError> {
+        self.inner.with_payment(id, payment).await
+    }
     async fn ids_by_machine_order_id(
         &self,
         machine_order_id: &MachineOrderId,

@@ -146,6 +146,40 @@ pub async fn a_new_attempt_follows_a_canceled_payment(stores: &Stores) {
             .map(|p| p.id),
         Some(second.id)
     );
+    // Read with its order: the latest attempt, or the one asked for; never another order's.
+    let with = |payment| stores.orders.with_payment(order.id, payment);
+    let (read, latest) = with(None).await.unwrap().unwrap();
+    assert_eq!(read.id, order.id);
+    assert_eq!(latest.map(|p| p.id), Some(second.id));
+    let (_, asked) = with(Some(first.id)).await.unwrap().unwrap();
+    assert_eq!(
+        asked.map(|p| (p.id, p.state)),
+        Some((first.id, PaymentState::Canceled))
+    );
+    let stranger = new_order(stores, "moid-2").await;
+    assert_eq!(
+        stores.orders.with_payment(stranger.id, None).await.unwrap(),
+        Some((stranger.clone(), None))
+    );
+    assert_eq!(
+        stores
+            .orders
+            .with_payment(stranger.id, Some(first.id))
+            .await
+            .unwrap(),
+        Some((stranger, None))
+    );
+    assert_eq!(
+        stores
+            .orders
+            .with_payment(
+                coffee_domain::OrderId::from_uuid(uuid::Uuid::new_v4()),
+                None
+            )
+            .await
+            .unwrap(),
+        None
+    );
     let attempts: Vec<_> = stores
         .payments
         .attempts_of(order.id)

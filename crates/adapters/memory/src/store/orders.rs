@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use coffee_domain::ports::{OrderChange, OrderRepository, RepositoryError};
 use coffee_domain::{
-    DeviceUuid, HistoryEntry, JobId, MachineOrderId, Order, OrderId, OrderStatus, PaymentState,
+    DeviceUuid, HistoryEntry, JobId, MachineOrderId, Order, OrderId, OrderStatus, Payment,
+    PaymentId, PaymentState,
 };
 use uuid::Uuid;
 
@@ -43,6 +44,29 @@ impl OrderRepository for MemoryStore {
             .get(&(device.clone(), machine_order_id.clone()))
             .and_then(|id| state.orders.get(id))
             .cloned())
+    }
+
+    async fn with_payment(
+        &self,
+        id: OrderId,
+        payment: Option<PaymentId>,
+    ) -> Result<Option<(Order, Option<Payment>)>, RepositoryError> {
+        let state = self.lock()?;
+        let Some(order) = state.orders.get(&id).cloned() else {
+            return Ok(None);
+        };
+        let payment_id = match payment {
+            Some(wanted) => Some(wanted),
+            None => state
+                .payments_by_order
+                .get(&id)
+                .and_then(|attempts| attempts.last().copied()),
+        };
+        let payment = payment_id
+            .and_then(|p| state.payments.get(&p))
+            .filter(|p| p.order_id == id)
+            .cloned();
+        Ok(Some((order, payment)))
     }
 
     async fn ids_by_machine_order_id(

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use coffee_domain::ports::{OrderChange, OrderRepository, RepositoryError};
 use coffee_domain::{
     DeviceUuid, HistoryEntry, JobKind, JobState, MachineOrderId, Order, OrderId, OrderStatus,
-    Payment, PaymentState,
+    Payment, PaymentId, PaymentState,
 };
 use diesel::dsl::{exists, select};
 use diesel::prelude::*;
@@ -251,6 +251,46 @@ impl OrderRepository for PgStore {
                 .filter(orders::machine_order_id.eq(machine_order_id.as_str())),
             OrderRow
         )
+    }
+
+    async fn with_payment(
+        &self,
+        id: OrderId,
+        payment: Option<PaymentId>,
+    ) -> Result<Option<(Order, Option<Payment>)>, RepositoryError> {
+        self.run(async |conn| {
+            let joined = orders::table.filter(orders::id.eq(id.as_uuid()));
+            let rows: Option<(OrderRow, Option<PaymentRow>)> = match payment {
+                Some(wanted) => joined
+                    .left_join(
+                        payments::table.on(payments::order_id
+                            .eq(orders::id)
+                            .and(payments::id.eq(wanted.as_uuid()))),
+                    )
+                    .select((OrderRow::as_select(), Option::<PaymentRow>::as_select()))
+                    .first(conn)
+                    .await
+                    .optional()?,
+                None => joined
+                    .left_join(payments::table.on(payments::order_id.eq(orders::id)))
+                    .order((
+                        payments::created_at.desc().nulls_last(),
+                        payments::id.desc().nulls_last(),
+                    ))
+                    .select((OrderRow::as_select(), Option::<PaymentRow>::as_select()))
+                    .first(conn)
+                    .await
+                    .optional()?,
+            };
+            rows.map(|(order, payment)| {
+                Ok((
+                    order.into_domain()?,
+                    payment.map(PaymentRow::into_domain).transpose()?,
+                ))
+            })
+            .transpose()
+        })
+        .await
     }
 
     async fn ids_by_machine_order_id(
