@@ -89,7 +89,7 @@ async fn migrations_go_up_down_and_up_again() {
             .await
             .expect("fleet");
         store
-            .insert_or_get(contract::order("dev-a", "moid", contract::at(60)))
+            .insert_or_get(contract::order("dev-a", "moid", contract::at(60)), vec![])
             .await
             .expect("order");
     }

@@ -37,9 +37,14 @@ pub trait CatalogRepository: Send + Sync {
 /// Orders, their history, and the atomic unit of change.
 #[async_trait]
 pub trait OrderRepository: Send + Sync {
-    /// Inserts the order unless one with the same device and machine order id exists; returns
-    /// the stored order and whether it was inserted now. Errors: `Unavailable`.
-    async fn insert_or_get(&self, order: Order) -> Result<(Order, bool), RepositoryError>;
+    /// Inserts the order, with its first `history` lines in the same commit, unless one with
+    /// the same device and machine order id exists (then nothing is written); returns the
+    /// stored order and whether it was inserted now. Errors: `Unavailable`.
+    async fn insert_or_get(
+        &self,
+        order: Order,
+        history: Vec<HistoryEntry>,
+    ) -> Result<(Order, bool), RepositoryError>;
     /// `Ok(None)` when unknown. Errors: `Unavailable`.
     async fn get(&self, id: OrderId) -> Result<Option<Order>, RepositoryError>;
     /// The order with one payment attempt, read together (one round trip): `payment` when

@@ -409,8 +409,12 @@ struct FlakyLookups {
 
 #[async_trait]
 impl OrderRepository for FlakyLookups {
-    async fn insert_or_get(&self, order: Order) -> Result<(Order, bool), RepositoryError> {
-        self.inner.insert_or_get(order).await
+    async fn insert_or_get(
+        &self,
+        order: Order,
+        history: Vec<HistoryEntry>,
+    ) -> Result<(Order, bool), RepositoryError> {
+        self.inner.insert_or_get(order, history).await
     }
     async fn get(&self, id: OrderId) -> Result<Option<Order>, RepositoryError> {
         self.inner.get(id).await

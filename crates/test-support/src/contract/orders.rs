@@ -26,9 +26,14 @@ async fn by_machine_order_id(stores: &Stores, device: &str, moid: &str) -> Optio
         .unwrap()
 }
 
-/// Inserts `order`, which must be new; returns it as stored.
+/// Inserts `order`, which must be new, with one first history line; returns it as stored.
 async fn insert_new(stores: &Stores, order: Order) -> Order {
-    let (stored, inserted) = stores.orders.insert_or_get(order.clone()).await.unwrap();
+    let line = entry(order.id, 0, None, Some(order.status), "order created");
+    let (stored, inserted) = stores
+        .orders
+        .insert_or_get(order.clone(), vec![line])
+        .await
+        .unwrap();
     assert!(inserted);
     assert_eq!(stored, order);
     stored
@@ -44,9 +49,18 @@ pub async fn insert_or_get_is_idempotent_per_device_and_machine_order_id(stores:
 
     let mut rescan = order("dev-a", "moid-1", at(1800));
     rescan.price = rub(1);
-    let (stored, inserted) = stores.orders.insert_or_get(rescan.clone()).await.unwrap();
+    let rescan_line = entry(rescan.id, 5, None, None, "rescan");
+    let (stored, inserted) = stores
+        .orders
+        .insert_or_get(rescan.clone(), vec![rescan_line])
+        .await
+        .unwrap();
     assert!(!inserted);
     assert_eq!(stored, first);
+    // Only the inserted order's first lines are written.
+    let lines = |id| stores.orders.history(id);
+    assert_eq!(lines(first.id).await.unwrap().len(), 1);
+    assert!(lines(rescan.id).await.unwrap().is_empty());
 
     assert_eq!(
         stores.orders.get(first.id).await.unwrap(),
@@ -93,7 +107,7 @@ pub async fn concurrent_insert_or_get_inserts_once(stores: &Stores) {
         let orders = stores.orders.clone();
         tasks.push(tokio::spawn(async move {
             orders
-                .insert_or_get(order("dev-a", "same-qr", at(900)))
+                .insert_or_get(order("dev-a", "same-qr", at(900)), vec![])
                 .await
         }));
     }
@@ -405,7 +419,7 @@ pub async fn due_for_expiry_filters_orders_and_limits(stores: &Stores) {
     async fn insert(stores: &Stores, moid: &str, expires: i64, path: &[OrderStatus]) -> Order {
         let (order, _) = stores
             .orders
-            .insert_or_get(order("dev-a", moid, at(expires)))
+            .insert_or_get(order("dev-a", moid, at(expires)), vec![])
             .await
             .unwrap();
         for pair in path.windows(2) {

@@ -179,7 +179,7 @@ pub(super) fn new_job(kind: JobKind, order: OrderId, run_at: DateTime<Utc>) -> N
 pub(super) async fn new_order(stores: &Stores, machine_order_id: &str) -> Order {
     let (order, inserted) = stores
         .orders
-        .insert_or_get(order("dev-a", machine_order_id, at(900)))
+        .insert_or_get(order("dev-a", machine_order_id, at(900)), vec![])
         .await
         .unwrap();
     assert!(inserted);

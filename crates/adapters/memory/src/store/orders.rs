@@ -14,7 +14,11 @@ use uuid::Uuid;
 
 #[async_trait]
 impl OrderRepository for MemoryStore {
-    async fn insert_or_get(&self, order: Order) -> Result<(Order, bool), RepositoryError> {
+    async fn insert_or_get(
+        &self,
+        order: Order,
+        history: Vec<HistoryEntry>,
+    ) -> Result<(Order, bool), RepositoryError> {
         let mut state = self.lock()?;
         let key = (order.device.clone(), order.machine_order_id.clone());
         if let Some(existing) = state
@@ -26,6 +30,7 @@ impl OrderRepository for MemoryStore {
         }
         state.order_by_machine_id.insert(key, order.id);
         state.orders.insert(order.id, order.clone());
+        state.history.extend(history);
         Ok((order, true))
     }
 

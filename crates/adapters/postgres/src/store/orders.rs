@@ -210,17 +210,31 @@ async fn insert_history(
 
 #[async_trait]
 impl OrderRepository for PgStore {
-    async fn insert_or_get(&self, order: Order) -> Result<(Order, bool), RepositoryError> {
+    async fn insert_or_get(
+        &self,
+        order: Order,
+        history: Vec<HistoryEntry>,
+    ) -> Result<(Order, bool), RepositoryError> {
+        let history = &history;
         self.run(async |conn| {
             let row = OrderRow::from_domain(&order);
-            let inserted = diesel::insert_into(orders::table)
-                .values(&row)
-                .on_conflict((orders::device_uuid, orders::machine_order_id))
-                .do_nothing()
-                .returning(OrderRow::as_returning())
-                .get_result(conn)
-                .await
-                .optional()?;
+            // One commit for the order and its first lines (one WAL flush, not two).
+            let inserted = conn
+                .transaction::<_, StoreError, _>(async |conn| {
+                    let inserted = diesel::insert_into(orders::table)
+                        .values(&row)
+                        .on_conflict((orders::device_uuid, orders::machine_order_id))
+                        .do_nothing()
+                        .returning(OrderRow::as_returning())
+                        .get_result(conn)
+                        .await
+                        .optional()?;
+                    if inserted.is_some() {
+                        insert_history(conn, history).await?;
+                    }
+                    Ok(inserted)
+                })
+                .await?;
             if let Some(inserted) = inserted {
                 return Ok((inserted.into_domain()?, true));
             }

@@ -67,10 +67,9 @@ impl Checkout {
             price,
         };
         let (order, created) = new_order(request, now, &self.ctx.settings);
-        let (order, inserted) = ports.orders.insert_or_get(order).await?;
+        let (order, inserted) = ports.orders.insert_or_get(order, vec![created]).await?;
         tracing::Span::current().record("order.id", tracing::field::display(order.id));
         if inserted {
-            ports.orders.record(vec![created]).await?;
             metrics::counter!("coffee_orders_created_total").increment(1);
             tracing::info!(order.id = %order.id, device = %order.device, price = order.price.kopecks(), "order created");
         }
