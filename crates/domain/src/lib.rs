@@ -16,6 +16,7 @@
 //!   transition that decided it (see [`decisions::compensation`]).
 
 pub mod catalog;
+pub mod console;
 pub mod decisions;
 pub mod fleet_rules;
 pub mod ids;
@@ -29,6 +30,7 @@ pub mod settings;
 pub mod status;
 
 pub use catalog::*;
+pub use console::*;
 pub use fleet_rules::FleetRuleError;
 pub use ids::*;
 pub use jobs::*;

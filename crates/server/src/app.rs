@@ -14,6 +14,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, sandbox_enabled: bool, demo: bool
     cfg.service(get("/health", routes::ops::health))
         .service(get("/static/site.css", routes::assets::site_css))
         .service(get("/static/order.js", routes::assets::order_js))
+        .service(get("/static/admin.css", routes::assets::admin_css))
         .service(get("/ready", routes::ops::ready))
         .service(get("/openapi.json", routes::ops::openapi))
         .service(get("/v1/pay", routes::customer::scan).wrap(from_fn(edge::limit_scans)))
@@ -34,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, sandbox_enabled: bool, demo: bool
             "/v1/devices/{device_uuid}/events",
             routes::devices::report,
         ));
+    admin(cfg);
     if sandbox_enabled {
         cfg.service(get(
             "/sandbox/checkout/{payment_id}",
@@ -44,6 +46,19 @@ pub fn configure(cfg: &mut web::ServiceConfig, sandbox_enabled: bool, demo: bool
             routes::sandbox::act,
         ));
     }
+}
+
+/// The operator console: pages under `/admin`, the JSON API under `/admin/api/v1`
+/// (`docs/console.md`).
+fn admin(cfg: &mut web::ServiceConfig) {
+    use routes::admin::login;
+    cfg.service(get("/admin", login::overview))
+        .service(
+            web::resource("/admin/login")
+                .route(web::get().to(login::login_page))
+                .route(web::post().to(login::login)),
+        )
+        .service(post("/admin/logout", login::logout));
 }
 
 fn get<F, Args>(path: &str, handler: F) -> Resource

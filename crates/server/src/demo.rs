@@ -53,7 +53,26 @@ pub async fn qr_urls(
     urls
 }
 
-pub fn banner(base_url: &str, urls: &[(String, String)]) -> String {
+/// The demo's console admin: `admin` with a random password, made at every start.
+pub async fn console_admin(console: &crate::console::Console) -> Option<(String, String)> {
+    let password = crate::console::auth::random_password();
+    match console
+        .add_user("admin", coffee_domain::Role::Admin, &password)
+        .await
+    {
+        Ok(name) => Some((name.to_string(), password)),
+        Err(error) => {
+            tracing::warn!(%error, "demo console admin not created");
+            None
+        }
+    }
+}
+
+pub fn banner(
+    base_url: &str,
+    urls: &[(String, String)],
+    admin: Option<&(String, String)>,
+) -> String {
     let mut text = String::new();
     text.push_str(
         "\n==================== Coffee Payments Server — DEMO MODE ====================\n",
@@ -65,6 +84,11 @@ pub fn banner(base_url: &str, urls: &[(String, String)]) -> String {
     text.push_str("Open a QR URL in a browser to order a drink:\n");
     for (label, url) in urls {
         text.push_str(&format!("  {label}\n    {url}\n"));
+    }
+    if let Some((name, password)) = admin {
+        text.push_str(&format!(
+            "\nOperator console: {base_url}/admin — user {name}, password {password} (new at every start)\n"
+        ));
     }
     text.push_str(&format!(
         "\nOr open {base_url}/ for fresh links (each click is a new order). Health: {base_url}/health\n"

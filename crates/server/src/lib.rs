@@ -12,6 +12,7 @@ pub mod accounts;
 pub mod app;
 pub mod background;
 pub mod config;
+pub mod console;
 pub mod demo;
 pub mod device_auth;
 pub mod edge;

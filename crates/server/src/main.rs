@@ -7,12 +7,12 @@ use coffee_domain::ports::CatalogRepository;
 use coffee_server::config::Config;
 use coffee_server::secrets::SecretBox;
 use coffee_server::startup::{demo_wiring, migrate, production_wiring, Application, StartupError};
-use coffee_server::{demo, fleet, telemetry};
+use coffee_server::{console, demo, fleet, telemetry};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-const USAGE: &str = "\
+const USAGE_TEMPLATE: &str = "\
 coffee-pay — payment server for coffee vending machines
 
 USAGE:
@@ -23,9 +23,14 @@ USAGE:
     coffee-pay machine simulate --device ID [--outcome success|failed|silent] [--delay-ms N]
                                     a virtual MQTT machine on the broker of MQTT_URL: announces
                                     itself online and answers every make command on its topic
+{console}
     coffee-pay help                 this text
 
 Configuration comes from the environment and a .env file; see docs/configuration.md.";
+
+fn usage() -> String {
+    USAGE_TEMPLATE.replace("{console}", console::cli::USAGE)
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -50,13 +55,15 @@ fn main() -> ExitCode {
             ["fleet", "apply", file] => fleet_command(&config, file, true).await,
             ["fleet", "check", file] => fleet_command(&config, file, false).await,
             ["migrate"] => migrate_command(&config).await,
+            ["users", rest @ ..] => console::cli::users(&config, rest).await,
+            ["tokens", rest @ ..] => console::cli::tokens(&config, rest).await,
             ["machine", "simulate", options @ ..] => simulate_command(&config, options).await,
             ["help" | "--help" | "-h"] => {
-                println!("{USAGE}");
+                println!("{}", usage());
                 ExitCode::SUCCESS
             }
             _ => {
-                eprintln!("{USAGE}");
+                eprintln!("{}", usage());
                 ExitCode::from(2)
             }
         }
@@ -77,10 +84,18 @@ async fn run(config: Config) -> Result<(), StartupError> {
     let app = if config.is_demo() {
         let wiring = demo_wiring(&config, Arc::new(SystemClock)).await?;
         let catalog = wiring.ctx.ports.catalog.clone();
+        let console = console::Console {
+            accounts: wiring.accounts.clone(),
+            audit: wiring.audit.clone(),
+            clock: wiring.ctx.ports.clock.clone(),
+            settings: config.console,
+            secure_cookies: false,
+        };
+        let admin = demo::console_admin(&console).await;
         let app = Application::start(&config, wiring, Duration::from_millis(250))?;
         let run_tag = format!("demo-{}", chrono::Utc::now().format("%Y%m%d%H%M%S"));
         let urls = demo::qr_urls(catalog.as_ref(), &config.base_url, &run_tag).await;
-        println!("{}", demo::banner(&config.base_url, &urls));
+        println!("{}", demo::banner(&config.base_url, &urls, admin.as_ref()));
         app
     } else {
         let wiring = production_wiring(&config, Arc::new(SystemClock)).await?;
@@ -222,7 +237,7 @@ async fn simulate_command(config: &Config, options: &[&str]) -> ExitCode {
     let machine = match simulate_options(options) {
         Ok(machine) => machine,
         Err(error) => {
-            eprintln!("{error}\n\n{USAGE}");
+            eprintln!("{error}\n\n{}", usage());
             return ExitCode::from(2);
         }
     };

@@ -2,6 +2,7 @@
 
 //! HTTP tests of the customer flow against the real application on a free port.
 
+mod console;
 mod customer_flow;
 mod devices;
 mod edge;

@@ -19,6 +19,7 @@
 //! Times are whole seconds: Postgres keeps microseconds, the domain's `DateTime` nanoseconds.
 
 mod catalog;
+mod console;
 mod jobs;
 mod orders;
 mod payments;
@@ -27,6 +28,13 @@ mod support;
 pub use catalog::{
     a_fleet_breaking_a_rule_writes_nothing, catalog_lists_in_key_order,
     fleet_apply_is_idempotent_and_counts_changes, fleet_with_an_unknown_reference_writes_nothing,
+};
+pub use console::{
+    api_tokens_are_found_by_digest_and_unique_by_name,
+    failed_logins_are_counted_by_account_and_by_address_since_a_time,
+    sessions_live_until_ended_and_end_with_a_new_password_or_a_disabled_user,
+    the_audit_log_lists_newest_first_by_order_device_or_actor,
+    users_are_stored_with_their_role_and_names_are_unique,
 };
 pub use jobs::{
     a_poll_storm_does_not_delay_a_make_command,
@@ -54,29 +62,41 @@ pub use payments::{
 };
 pub use support::{at, base_fleet, entry, order, payment, t0};
 
-use coffee_domain::ports::{CatalogRepository, JobQueue, OrderRepository, PaymentRepository};
+use coffee_domain::ports::{
+    AccountRepository, AuditLog, CatalogRepository, JobQueue, OrderRepository, PaymentRepository,
+};
 use std::sync::Arc;
 
-/// The four ports of one storage adapter.
+/// The ports of one storage adapter.
 #[derive(Clone)]
 pub struct Stores {
     pub catalog: Arc<dyn CatalogRepository>,
     pub orders: Arc<dyn OrderRepository>,
     pub payments: Arc<dyn PaymentRepository>,
     pub jobs: Arc<dyn JobQueue>,
+    pub accounts: Arc<dyn AccountRepository>,
+    pub audit: Arc<dyn AuditLog>,
 }
 
 impl Stores {
-    /// All four ports served by one store.
+    /// All ports served by one store.
     pub fn from_one<S>(store: Arc<S>) -> Self
     where
-        S: CatalogRepository + OrderRepository + PaymentRepository + JobQueue + 'static,
+        S: CatalogRepository
+            + OrderRepository
+            + PaymentRepository
+            + JobQueue
+            + AccountRepository
+            + AuditLog
+            + 'static,
     {
         Self {
             catalog: store.clone(),
             orders: store.clone(),
             payments: store.clone(),
-            jobs: store,
+            jobs: store.clone(),
+            accounts: store.clone(),
+            audit: store,
         }
     }
 }
@@ -118,6 +138,11 @@ macro_rules! contract_tests {
             a_new_attempt_follows_a_canceled_payment,
             refund_ids_and_operator_flags_are_kept,
             ping_answers,
+            users_are_stored_with_their_role_and_names_are_unique,
+            sessions_live_until_ended_and_end_with_a_new_password_or_a_disabled_user,
+            api_tokens_are_found_by_digest_and_unique_by_name,
+            failed_logins_are_counted_by_account_and_by_address_since_a_time,
+            the_audit_log_lists_newest_first_by_order_device_or_actor,
         );
     };
     (@each $fixture:path; $($check:ident),+ $(,)?) => {

@@ -35,6 +35,7 @@ macro_rules! find_all {
 }
 
 mod catalog;
+mod console;
 mod jobs;
 mod orders;
 mod payments;

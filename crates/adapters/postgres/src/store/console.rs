@@ -1,0 +1,237 @@
+//! The console's ports: users, sessions, API tokens, login attempts and the audit log.
+
+use super::{limit_of, PgStore};
+use crate::error::StoreError;
+use crate::models::{ApiTokenRow, AuditRow, NewAuditRow, NewLoginAttemptRow, SessionRow, UserRow};
+use crate::schema::{
+    console_api_tokens, console_audit, console_login_attempts, console_sessions, console_users,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use coffee_domain::ports::{AccountRepository, AuditLog, AuditQuery, RepositoryError};
+use coffee_domain::{ApiToken, AuditEntry, LoginAttempt, LoginFailures, Session, User, UserName};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+
+fn count(value: i64) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| StoreError::corrupt("negative count"))
+}
+
+#[async_trait]
+impl AccountRepository for PgStore {
+    async fn add_user(&self, user: User) -> Result<(), RepositoryError> {
+        let row = UserRow::from_domain(&user);
+        self.run(async |conn| {
+            diesel::insert_into(console_users::table)
+                .values(&row)
+                .execute(conn)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn user(&self, name: &UserName) -> Result<Option<User>, RepositoryError> {
+        find_one!(self, console_users::table.find(name.as_str()), UserRow)
+    }
+
+    async fn users(&self) -> Result<Vec<User>, RepositoryError> {
+        find_all!(
+            self,
+            console_users::table.order(console_users::name),
+            UserRow
+        )
+    }
+
+    async fn set_password(&self, name: &UserName, hash: &str) -> Result<(), RepositoryError> {
+        self.run(async |conn| {
+            conn.transaction::<_, StoreError, _>(async |conn| {
+                let updated = diesel::update(console_users::table.find(name.as_str()))
+                    .set((
+                        console_users::password_hash.eq(hash),
+                        console_users::updated_at.eq(diesel::dsl::now),
+                    ))
+                    .execute(conn)
+                    .await?;
+                if updated == 0 {
+                    return Err(RepositoryError::NotFound(format!("user {name}")).into());
+                }
+                diesel::delete(
+                    console_sessions::table.filter(console_sessions::user_name.eq(name.as_str())),
+                )
+                .execute(conn)
+                .await?;
+                Ok(())
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn disable_user(&self, name: &UserName) -> Result<(), RepositoryError> {
+        self.run(async |conn| {
+            conn.transaction::<_, StoreError, _>(async |conn| {
+                let updated = diesel::update(console_users::table.find(name.as_str()))
+                    .set((
+                        console_users::disabled.eq(true),
+                        console_users::updated_at.eq(diesel::dsl::now),
+                    ))
+                    .execute(conn)
+                    .await?;
+                if updated == 0 {
+                    return Err(RepositoryError::NotFound(format!("user {name}")).into());
+                }
+                diesel::delete(
+                    console_sessions::table.filter(console_sessions::user_name.eq(name.as_str())),
+                )
+                .execute(conn)
+                .await?;
+                Ok(())
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn create_session(&self, session: Session) -> Result<(), RepositoryError> {
+        let row = SessionRow::from_domain(&session);
+        self.run(async |conn| {
+            diesel::insert_into(console_sessions::table)
+                .values(&row)
+                .execute(conn)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn session(&self, token_hash: &str) -> Result<Option<Session>, RepositoryError> {
+        find_one!(self, console_sessions::table.find(token_hash), SessionRow)
+    }
+
+    async fn touch_session(
+        &self,
+        token_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), RepositoryError> {
+        self.run(async |conn| {
+            diesel::update(console_sessions::table.find(token_hash))
+                .set(console_sessions::last_seen_at.eq(at))
+                .execute(conn)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn end_session(&self, token_hash: &str) -> Result<(), RepositoryError> {
+        self.run(async |conn| {
+            diesel::delete(console_sessions::table.find(token_hash))
+                .execute(conn)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn add_api_token(&self, token: ApiToken) -> Result<(), RepositoryError> {
+        let row = ApiTokenRow::from_domain(&token);
+        self.run(async |conn| {
+            diesel::insert_into(console_api_tokens::table)
+                .values(&row)
+                .execute(conn)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn api_token(&self, token_hash: &str) -> Result<Option<ApiToken>, RepositoryError> {
+        find_one!(
+            self,
+            console_api_tokens::table.find(token_hash),
+            ApiTokenRow
+        )
+    }
+
+    async fn record_login_attempt(&self, attempt: LoginAttempt) -> Result<(), RepositoryError> {
+        self.run(async |conn| {
+            diesel::insert_into(console_login_attempts::table)
+                .values(NewLoginAttemptRow::from_domain(&attempt))
+                .execute(conn)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn login_failures(
+        &self,
+        name: &str,
+        ip: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> Result<LoginFailures, RepositoryError> {
+        self.run(async |conn| {
+            let failed = || {
+                console_login_attempts::table
+                    .filter(console_login_attempts::succeeded.eq(false))
+                    .filter(console_login_attempts::at.ge(since))
+            };
+            let by_account: i64 = failed()
+                .filter(console_login_attempts::name.eq(name))
+                .count()
+                .get_result(conn)
+                .await?;
+            let by_ip: i64 = match ip {
+                Some(ip) => {
+                    failed()
+                        .filter(console_login_attempts::ip.eq(ip))
+                        .count()
+                        .get_result(conn)
+                        .await?
+                }
+                None => 0,
+            };
+            Ok(LoginFailures {
+                by_account: count(by_account)?,
+                by_ip: count(by_ip)?,
+            })
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl AuditLog for PgStore {
+    async fn append(&self, entry: AuditEntry) -> Result<(), RepositoryError> {
+        self.run(async |conn| {
+            diesel::insert_into(console_audit::table)
+                .values(NewAuditRow::from_domain(&entry))
+                .execute(conn)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn entries(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, RepositoryError> {
+        self.run(async |conn| {
+            let mut select = console_audit::table
+                .order(console_audit::id.desc())
+                .limit(limit_of(query.limit))
+                .into_boxed();
+            if let Some(order_id) = query.order_id {
+                select = select.filter(console_audit::order_id.eq(order_id.as_uuid()));
+            }
+            if let Some(device) = &query.device {
+                select = select.filter(console_audit::device_uuid.eq(device.as_str()));
+            }
+            if let Some(actor) = &query.actor {
+                select = select.filter(console_audit::actor.eq(actor));
+            }
+            let rows = select.select(AuditRow::as_select()).load(conn).await?;
+            rows.into_iter().map(AuditRow::into_domain).collect()
+        })
+        .await
+    }
+}

@@ -1,0 +1,78 @@
+//! The operator console's ports: accounts (users, sessions, API tokens, login attempts) and
+//! the audit log. Hashing happens outside the domain: these ports store and compare digests.
+
+use super::*;
+use crate::{
+    ApiToken, AuditEntry, DeviceUuid, LoginAttempt, LoginFailures, OrderId, Session, User, UserName,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+/// Console users, their sessions, API tokens and login attempts.
+#[async_trait]
+pub trait AccountRepository: Send + Sync {
+    /// Adds a user. Errors: `Duplicate` when the name is taken; `NotFound` when a merchant
+    /// role names an unknown merchant; `Unavailable`.
+    async fn add_user(&self, user: User) -> Result<(), RepositoryError>;
+    /// `Ok(None)` when unknown. Errors: `Unavailable`.
+    async fn user(&self, name: &UserName) -> Result<Option<User>, RepositoryError>;
+    /// Every user, by name. Errors: `Unavailable`.
+    async fn users(&self) -> Result<Vec<User>, RepositoryError>;
+    /// Replaces the user's password hash and ends all their sessions. Errors: `NotFound`;
+    /// `Unavailable`.
+    async fn set_password(&self, name: &UserName, hash: &str) -> Result<(), RepositoryError>;
+    /// Disables the user and ends all their sessions. Errors: `NotFound`; `Unavailable`.
+    async fn disable_user(&self, name: &UserName) -> Result<(), RepositoryError>;
+
+    /// Stores a new session. Errors: `Duplicate` for a token digest already used; `NotFound`
+    /// for an unknown user; `Unavailable`.
+    async fn create_session(&self, session: Session) -> Result<(), RepositoryError>;
+    /// The session with this token digest, `Ok(None)` when unknown or ended. Errors:
+    /// `Unavailable`.
+    async fn session(&self, token_hash: &str) -> Result<Option<Session>, RepositoryError>;
+    /// Moves the session's last activity to `at`. An unknown session is no error. Errors:
+    /// `Unavailable`.
+    async fn touch_session(
+        &self,
+        token_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), RepositoryError>;
+    /// Ends the session (logout, idle timeout). An unknown session is no error. Errors:
+    /// `Unavailable`.
+    async fn end_session(&self, token_hash: &str) -> Result<(), RepositoryError>;
+
+    /// Stores an API token. Errors: `Duplicate` for a token digest or name already used;
+    /// `NotFound` when its merchant role names an unknown merchant; `Unavailable`.
+    async fn add_api_token(&self, token: ApiToken) -> Result<(), RepositoryError>;
+    /// The token with this digest, `Ok(None)` when unknown. Errors: `Unavailable`.
+    async fn api_token(&self, token_hash: &str) -> Result<Option<ApiToken>, RepositoryError>;
+
+    /// Records a login attempt. Errors: `Unavailable`.
+    async fn record_login_attempt(&self, attempt: LoginAttempt) -> Result<(), RepositoryError>;
+    /// Failed attempts at or after `since` for the account `name` and from `ip` (none
+    /// counted by address when `ip` is `None`). Errors: `Unavailable`.
+    async fn login_failures(
+        &self,
+        name: &str,
+        ip: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> Result<LoginFailures, RepositoryError>;
+}
+
+/// Which audit lines to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub order_id: Option<OrderId>,
+    pub device: Option<DeviceUuid>,
+    pub actor: Option<String>,
+    pub limit: usize,
+}
+
+/// The audit log: append-only.
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// Appends a line. Errors: `Unavailable`.
+    async fn append(&self, entry: AuditEntry) -> Result<(), RepositoryError>;
+    /// Lines matching the query, newest first, at most `limit`. Errors: `Unavailable`.
+    async fn entries(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, RepositoryError>;
+}
