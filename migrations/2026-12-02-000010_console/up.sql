@@ -54,3 +54,14 @@ CREATE TABLE console_audit (
 CREATE INDEX console_audit_order ON console_audit (order_id, id) WHERE order_id IS NOT NULL;
 CREATE INDEX console_audit_device ON console_audit (device_uuid, id) WHERE device_uuid IS NOT NULL;
 CREATE INDEX console_audit_actor ON console_audit (actor, id);
+
+-- The console's order list: newest first, keyset-paginated, under every filter it offers.
+CREATE INDEX orders_console_recent ON orders (created_at DESC, id DESC);
+CREATE INDEX orders_console_merchant ON orders (merchant_key, created_at DESC, id DESC);
+CREATE INDEX orders_console_device ON orders (device_uuid, created_at DESC, id DESC);
+CREATE INDEX orders_console_status ON orders (status, created_at DESC, id DESC);
+CREATE INDEX orders_console_attention ON orders (created_at DESC, id DESC) WHERE attention IS NOT NULL;
+-- Search by the machine's order id, the receipt contact and the provider's payment id.
+CREATE INDEX orders_console_machine_order_id ON orders (machine_order_id);
+CREATE INDEX orders_console_contact ON orders (receipt_contact_value) WHERE receipt_contact_value IS NOT NULL;
+CREATE INDEX payments_console_provider_payment_id ON payments (provider_payment_id);

@@ -58,7 +58,9 @@ fn admin(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(login::login_page))
                 .route(web::post().to(login::login)),
         )
-        .service(post("/admin/logout", login::logout));
+        .service(post("/admin/logout", login::logout))
+        .service(get("/admin/orders", routes::admin::orders::list))
+        .service(get("/admin/orders.csv", routes::admin::orders::export));
 }
 
 fn get<F, Args>(path: &str, handler: F) -> Resource

@@ -87,6 +87,7 @@ async fn run(config: Config) -> Result<(), StartupError> {
         let console = console::Console {
             accounts: wiring.accounts.clone(),
             audit: wiring.audit.clone(),
+            queries: wiring.queries.clone(),
             clock: wiring.ctx.ports.clock.clone(),
             settings: config.console,
             secure_cookies: false,

@@ -7,7 +7,11 @@ use coffee_domain::{FailureReason, OrderStatus, PaymentMethod, PaymentState, Rec
 use serde::Serialize;
 use tera::{Context, Tera};
 
-const TEMPLATES: [(&str, &str); 8] = [
+const TEMPLATES: [(&str, &str); 9] = [
+    (
+        "admin/orders.html",
+        include_str!("../../../templates/admin/orders.html"),
+    ),
     (
         "admin/base.html",
         include_str!("../../../templates/admin/base.html"),

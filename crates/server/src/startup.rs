@@ -25,8 +25,8 @@ use coffee_adapter_tmetr::token::{jwt_expiry, static_token_health, TokenHealth};
 use coffee_adapter_tmetr::{TmetrConfig, TmetrGateway, TokenRefresh};
 use coffee_adapter_yookassa::{YookassaConfig, YookassaGateway};
 use coffee_domain::ports::{
-    AccountRepository, AuditLog, CatalogRepository, Clock, JobQueue, MachineGateway,
-    OrderRepository, PaymentGateway, PaymentRepository,
+    AccountRepository, AuditLog, CatalogRepository, Clock, ConsoleQueries, JobQueue,
+    MachineGateway, OrderRepository, PaymentGateway, PaymentRepository,
 };
 use coffee_domain::services::dispensing::DispenseReport;
 use coffee_domain::services::{Context, Ports, Settings};
@@ -72,6 +72,7 @@ pub struct Wiring {
     /// The operator console's accounts and audit log (same store as the orders).
     pub accounts: Arc<dyn AccountRepository>,
     pub audit: Arc<dyn AuditLog>,
+    pub queries: Arc<dyn ConsoleQueries>,
 }
 
 /// `SECRET_KEY`'s box; demo mode without one gets a random key (nothing outlives it).
@@ -189,6 +190,7 @@ where
         + JobQueue
         + AccountRepository
         + AuditLog
+        + ConsoleQueries
         + 'static,
 {
     let (reports_tx, reports_rx) = mpsc::unbounded_channel();
@@ -229,6 +231,7 @@ where
         .collect();
     let accounts: Arc<dyn AccountRepository> = store.clone();
     let audit: Arc<dyn AuditLog> = store.clone();
+    let queries: Arc<dyn ConsoleQueries> = store.clone();
     let ports = Ports {
         catalog: store.clone(),
         orders: store.clone(),
@@ -249,6 +252,7 @@ where
         secrets,
         accounts,
         audit,
+        queries,
     })
 }
 
@@ -402,6 +406,7 @@ impl Application {
         let console = web::Data::new(crate::console::Console {
             accounts: wiring.accounts.clone(),
             audit: wiring.audit.clone(),
+            queries: wiring.queries.clone(),
             clock: wiring.ctx.ports.clock.clone(),
             settings: config.console,
             secure_cookies: config.base_url.starts_with("https://"),

@@ -1,9 +1,10 @@
-//! The operator console's ports: accounts (users, sessions, API tokens, login attempts) and
-//! the audit log. Hashing happens outside the domain: these ports store and compare digests.
+//! The operator console's ports: accounts (users, sessions, API tokens, login attempts), the
+//! audit log, and the reads across orders an operator needs. Hashing happens outside the domain: these ports store and compare digests.
 
 use super::*;
 use crate::{
-    ApiToken, AuditEntry, DeviceUuid, LoginAttempt, LoginFailures, OrderId, Session, User, UserName,
+    ApiToken, AuditEntry, DeviceUuid, LoginAttempt, LoginFailures, MerchantKey, Order, OrderId,
+    OrderStatus, Payment, ProviderKind, Session, User, UserName,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -75,4 +76,52 @@ pub trait AuditLog: Send + Sync {
     async fn append(&self, entry: AuditEntry) -> Result<(), RepositoryError>;
     /// Lines matching the query, newest first, at most `limit`. Errors: `Unavailable`.
     async fn entries(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, RepositoryError>;
+}
+
+/// Which orders an operator lists. Every field narrows the list; `merchant` is how a merchant
+/// account is kept to its own orders.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderFilter {
+    pub merchant: Option<MerchantKey>,
+    pub status: Option<OrderStatus>,
+    pub device: Option<DeviceUuid>,
+    /// The payment provider of the order's machine.
+    pub provider: Option<ProviderKind>,
+    /// Created at or after.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Created before.
+    pub created_before: Option<DateTime<Utc>>,
+    /// Only orders flagged for an operator.
+    pub needs_operator: bool,
+    /// One text matched exactly against our order id, the machine's order id (`uuid`), a
+    /// provider payment id of any of the order's payments, or the receipt contact.
+    pub search: Option<String>,
+}
+
+/// Where a page of orders continues: after this order in `(created_at, id)` descending order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderCursor {
+    pub created_at: DateTime<Utc>,
+    pub id: OrderId,
+}
+
+/// An order in a list, with its latest payment attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderListItem {
+    pub order: Order,
+    pub payment: Option<Payment>,
+}
+
+/// The console's reads: lists across orders, made for operators (indexes back every filter,
+/// pages are keyset-paginated so the millionth order is as fast as the first).
+#[async_trait]
+pub trait ConsoleQueries: Send + Sync {
+    /// Orders matching `filter`, newest first (`created_at`, then id, descending), strictly
+    /// after `after` when given, at most `limit`. Errors: `Unavailable`.
+    async fn orders(
+        &self,
+        filter: &OrderFilter,
+        after: Option<OrderCursor>,
+        limit: usize,
+    ) -> Result<Vec<OrderListItem>, RepositoryError>;
 }

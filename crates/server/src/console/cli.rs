@@ -59,7 +59,8 @@ async fn console(config: &Config) -> Result<Console, CliError> {
     );
     Ok(Console {
         accounts: store.clone(),
-        audit: store,
+        audit: store.clone(),
+        queries: store,
         clock: Arc::new(SystemClock),
         settings: config.console,
         secure_cookies: false,

@@ -13,7 +13,7 @@ pub mod http;
 
 use crate::config::ConsoleSettings;
 use chrono::Duration;
-use coffee_domain::ports::{AccountRepository, AuditLog, Clock, RepositoryError};
+use coffee_domain::ports::{AccountRepository, AuditLog, Clock, ConsoleQueries, RepositoryError};
 use coffee_domain::{
     ApiToken, AuditEntry, DeviceUuid, IdError, LoginAttempt, OrderId, Role, RoleError, Session,
     User, UserName,
@@ -24,6 +24,8 @@ use std::sync::Arc;
 pub struct Console {
     pub accounts: Arc<dyn AccountRepository>,
     pub audit: Arc<dyn AuditLog>,
+    /// The reads across orders the pages and the API list.
+    pub queries: Arc<dyn ConsoleQueries>,
     pub clock: Arc<dyn Clock>,
     pub settings: ConsoleSettings,
     /// Cookies carry `Secure` (when `BASE_URL` is https).

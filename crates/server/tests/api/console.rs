@@ -3,7 +3,7 @@
 
 use crate::helpers::{spawn_app, TestApp};
 use coffee_domain::ports::{AuditLog, AuditQuery};
-use coffee_domain::Role;
+use coffee_domain::{MerchantKey, Role};
 use coffee_server::config::Config;
 use coffee_server::console::Console;
 use std::collections::HashMap;
@@ -15,6 +15,7 @@ pub fn console_of(app: &TestApp) -> Console {
     Console {
         accounts: app.store.clone(),
         audit: app.store.clone(),
+        queries: app.store.clone(),
         clock: app.clock.clone(),
         settings: Config::from_vars(&HashMap::new()).unwrap().console,
         secure_cookies: false,
@@ -24,6 +25,17 @@ pub fn console_of(app: &TestApp) -> Console {
 pub async fn add_admin(app: &TestApp, name: &str) {
     console_of(app)
         .add_user(name, Role::Admin, PASSWORD)
+        .await
+        .unwrap();
+}
+
+pub async fn add_merchant_user(app: &TestApp, name: &str, merchant: &str) {
+    console_of(app)
+        .add_user(
+            name,
+            Role::Merchant(MerchantKey::parse(merchant).unwrap()),
+            PASSWORD,
+        )
         .await
         .unwrap();
 }

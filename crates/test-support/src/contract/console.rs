@@ -295,3 +295,170 @@ pub async fn the_audit_log_lists_newest_first_by_order_device_or_actor(stores: &
     assert_eq!(of_anna.len(), 1);
     assert_eq!(of_anna[0].action, "refund");
 }
+
+/// Orders of `m1` on `dev-a`/`dev-b` (sandbox) and of `m2` on `dev-c` (YooKassa), created a
+/// minute apart; returns them oldest first.
+async fn listed_orders(stores: &Stores) -> Vec<coffee_domain::Order> {
+    use crate::fixtures::{device, drink, merchant};
+    use coffee_domain::{Attention, OrderStatus, ProviderKind, ReceiptContact};
+    seed(stores).await;
+    stores
+        .catalog
+        .apply_fleet(
+            &crate::fleet_file::fleet()
+                .merchant(merchant("m2").yookassa("shop-2", "secret", 1))
+                .device(device("dev-c", "m2").provider(ProviderKind::Yookassa))
+                .drink(drink("dev-c", "1").small(10000))
+                .build(),
+        )
+        .await
+        .unwrap();
+    let mut stored = Vec::new();
+    for (n, device) in ["dev-a", "dev-b", "dev-c", "dev-a", "dev-a"]
+        .iter()
+        .enumerate()
+    {
+        let seconds = i64::try_from(n).unwrap() * 60;
+        let mut order = super::support::order(device, &format!("moid-{n}"), at(seconds + 900));
+        order.created_at = at(seconds);
+        order.updated_at = at(seconds);
+        if *device == "dev-c" {
+            order.merchant = MerchantKey::parse("m2").unwrap();
+            order.receipt_contact = Some(ReceiptContact::email("ivan@example.ru").unwrap());
+        }
+        if n == 1 {
+            order.status = OrderStatus::Failed;
+            order.attention = Some(Attention::RefundRefused);
+        }
+        let (order, _) = stores.orders.insert_or_get(order).await.unwrap();
+        stored.push(order);
+    }
+    let mut change = coffee_domain::ports::OrderChange::new(stored[3].id);
+    change.status = Some(coffee_domain::ports::StatusChange {
+        expected: OrderStatus::Created,
+        next: OrderStatus::Pending,
+        failure_reason: None,
+        clears_failure_reason: false,
+        dispense_assumed: false,
+    });
+    change.new_payment = Some(super::support::payment(&stored[3], "pay-777"));
+    stores.orders.apply(change).await.unwrap();
+    stored
+}
+
+pub async fn the_order_list_filters_and_searches_newest_first(stores: &Stores) {
+    use coffee_domain::ports::OrderFilter;
+    use coffee_domain::{OrderStatus, ProviderKind};
+    let orders = listed_orders(stores).await;
+    let ids = |items: Vec<coffee_domain::ports::OrderListItem>| -> Vec<OrderId> {
+        items.into_iter().map(|item| item.order.id).collect()
+    };
+    let list = |filter: OrderFilter| async move {
+        stores.queries.orders(&filter, None, 50).await.unwrap()
+    };
+    let all = list(OrderFilter::default()).await;
+    assert_eq!(
+        ids(all.clone()),
+        [4, 3, 2, 1, 0].map(|n| orders[n].id),
+        "newest first"
+    );
+    assert_eq!(
+        all[1]
+            .payment
+            .as_ref()
+            .map(|p| p.provider_payment_id.as_str()),
+        Some("pay-777")
+    );
+    assert!(all[0].payment.is_none());
+    let of = |filter: OrderFilter| async move { ids(list(filter).await) };
+    let m2 = MerchantKey::parse("m2").unwrap();
+    assert_eq!(
+        of(OrderFilter {
+            merchant: Some(m2),
+            ..OrderFilter::default()
+        })
+        .await,
+        [orders[2].id]
+    );
+    assert_eq!(
+        of(OrderFilter {
+            status: Some(OrderStatus::Pending),
+            ..OrderFilter::default()
+        })
+        .await,
+        [orders[3].id]
+    );
+    assert_eq!(
+        of(OrderFilter {
+            device: Some(DeviceUuid::parse("dev-b").unwrap()),
+            ..OrderFilter::default()
+        })
+        .await,
+        [orders[1].id]
+    );
+    assert_eq!(
+        of(OrderFilter {
+            provider: Some(ProviderKind::Yookassa),
+            ..OrderFilter::default()
+        })
+        .await,
+        [orders[2].id]
+    );
+    assert_eq!(
+        of(OrderFilter {
+            created_from: Some(at(60)),
+            created_before: Some(at(180)),
+            ..OrderFilter::default()
+        })
+        .await,
+        [orders[2].id, orders[1].id]
+    );
+    assert_eq!(
+        of(OrderFilter {
+            needs_operator: true,
+            ..OrderFilter::default()
+        })
+        .await,
+        [orders[1].id]
+    );
+    for (text, expected) in [
+        ("moid-4", orders[4].id),
+        ("pay-777", orders[3].id),
+        ("ivan@example.ru", orders[2].id),
+        (&orders[0].id.to_string(), orders[0].id),
+    ] {
+        assert_eq!(
+            of(OrderFilter {
+                search: Some(text.to_owned()),
+                ..OrderFilter::default()
+            })
+            .await,
+            [expected],
+            "search {text}"
+        );
+    }
+    assert!(of(OrderFilter {
+        search: Some("nothing".into()),
+        ..OrderFilter::default()
+    })
+    .await
+    .is_empty());
+}
+
+pub async fn the_order_list_pages_by_keyset_without_gaps_or_repeats(stores: &Stores) {
+    use coffee_domain::ports::{OrderCursor, OrderFilter};
+    let orders = listed_orders(stores).await;
+    let filter = OrderFilter::default();
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = stores.queries.orders(&filter, after, 2).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(OrderCursor {
+            created_at: last.order.created_at,
+            id: last.order.id,
+        });
+        seen.extend(page.iter().map(|item| item.order.id));
+    }
+    assert_eq!(seen, [4, 3, 2, 1, 0].map(|n| orders[n].id));
+}

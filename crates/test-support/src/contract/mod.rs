@@ -34,6 +34,8 @@ pub use console::{
     failed_logins_are_counted_by_account_and_by_address_since_a_time,
     sessions_live_until_ended_and_end_with_a_new_password_or_a_disabled_user,
     the_audit_log_lists_newest_first_by_order_device_or_actor,
+    the_order_list_filters_and_searches_newest_first,
+    the_order_list_pages_by_keyset_without_gaps_or_repeats,
     users_are_stored_with_their_role_and_names_are_unique,
 };
 pub use jobs::{
@@ -63,7 +65,8 @@ pub use payments::{
 pub use support::{at, base_fleet, entry, order, payment, t0};
 
 use coffee_domain::ports::{
-    AccountRepository, AuditLog, CatalogRepository, JobQueue, OrderRepository, PaymentRepository,
+    AccountRepository, AuditLog, CatalogRepository, ConsoleQueries, JobQueue, OrderRepository,
+    PaymentRepository,
 };
 use std::sync::Arc;
 
@@ -76,6 +79,7 @@ pub struct Stores {
     pub jobs: Arc<dyn JobQueue>,
     pub accounts: Arc<dyn AccountRepository>,
     pub audit: Arc<dyn AuditLog>,
+    pub queries: Arc<dyn ConsoleQueries>,
 }
 
 impl Stores {
@@ -88,6 +92,7 @@ impl Stores {
             + JobQueue
             + AccountRepository
             + AuditLog
+            + ConsoleQueries
             + 'static,
     {
         Self {
@@ -96,7 +101,8 @@ impl Stores {
             payments: store.clone(),
             jobs: store.clone(),
             accounts: store.clone(),
-            audit: store,
+            audit: store.clone(),
+            queries: store,
         }
     }
 }
@@ -143,6 +149,8 @@ macro_rules! contract_tests {
             api_tokens_are_found_by_digest_and_unique_by_name,
             failed_logins_are_counted_by_account_and_by_address_since_a_time,
             the_audit_log_lists_newest_first_by_order_device_or_actor,
+            the_order_list_filters_and_searches_newest_first,
+            the_order_list_pages_by_keyset_without_gaps_or_repeats,
         );
     };
     (@each $fixture:path; $($check:ident),+ $(,)?) => {

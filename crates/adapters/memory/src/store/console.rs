@@ -3,9 +3,13 @@
 use super::MemoryStore;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use coffee_domain::ports::{AccountRepository, AuditLog, AuditQuery, RepositoryError};
+use coffee_domain::ports::{
+    AccountRepository, AuditLog, AuditQuery, ConsoleQueries, OrderCursor, OrderFilter,
+    OrderListItem, RepositoryError,
+};
 use coffee_domain::{
-    ApiToken, AuditEntry, LoginAttempt, LoginFailures, Role, Session, User, UserName,
+    ApiToken, AuditEntry, LoginAttempt, LoginFailures, Order, ReceiptContact, Role, Session, User,
+    UserName,
 };
 
 impl super::State {
@@ -167,6 +171,75 @@ impl AuditLog for MemoryStore {
             .filter(|e| query.actor.as_ref().is_none_or(|a| &e.actor == a))
             .take(query.limit)
             .cloned()
+            .collect())
+    }
+}
+
+#[async_trait]
+impl ConsoleQueries for MemoryStore {
+    async fn orders(
+        &self,
+        filter: &OrderFilter,
+        after: Option<OrderCursor>,
+        limit: usize,
+    ) -> Result<Vec<OrderListItem>, RepositoryError> {
+        let state = self.lock()?;
+        let search = filter.search.as_deref().map(str::trim);
+        let matches_search = |order: &Order| {
+            let Some(text) = search else {
+                return true;
+            };
+            order.id.to_string() == text.to_ascii_lowercase()
+                || order.machine_order_id.as_str() == text
+                || order
+                    .receipt_contact
+                    .as_ref()
+                    .is_some_and(|contact| match contact {
+                        ReceiptContact::Email(value) | ReceiptContact::Phone(value) => {
+                            value == text
+                        }
+                    })
+                || state
+                    .payments_by_order
+                    .get(&order.id)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|id| state.payments.get(id))
+                    .any(|payment| payment.provider_payment_id == text)
+        };
+        let mut found: Vec<&Order> = state
+            .orders
+            .values()
+            .filter(|o| filter.merchant.as_ref().is_none_or(|m| &o.merchant == m))
+            .filter(|o| filter.status.is_none_or(|s| o.status == s))
+            .filter(|o| filter.device.as_ref().is_none_or(|d| &o.device == d))
+            .filter(|o| {
+                filter.provider.is_none_or(|p| {
+                    state
+                        .devices
+                        .get(&o.device)
+                        .is_some_and(|device| device.provider == p)
+                })
+            })
+            .filter(|o| filter.created_from.is_none_or(|t| o.created_at >= t))
+            .filter(|o| filter.created_before.is_none_or(|t| o.created_at < t))
+            .filter(|o| !filter.needs_operator || o.attention.is_some())
+            .filter(|o| after.is_none_or(|c| (o.created_at, o.id) < (c.created_at, c.id)))
+            .filter(|o| matches_search(o))
+            .collect();
+        found.sort_by_key(|o| std::cmp::Reverse((o.created_at, o.id)));
+        Ok(found
+            .into_iter()
+            .take(limit)
+            .map(|order| OrderListItem {
+                order: order.clone(),
+                payment: state
+                    .payments_by_order
+                    .get(&order.id)
+                    .and_then(|ids| ids.last())
+                    .and_then(|id| state.payments.get(id))
+                    .cloned(),
+            })
             .collect())
     }
 }

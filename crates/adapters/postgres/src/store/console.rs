@@ -1,17 +1,29 @@
-//! The console's ports: users, sessions, API tokens, login attempts and the audit log.
+//! The console's ports: users, sessions, API tokens, login attempts, the audit log, and the
+//! order list with its filters (every one backed by an index of the console's migration).
 
 use super::{limit_of, PgStore};
+use crate::codes::Code;
 use crate::error::StoreError;
-use crate::models::{ApiTokenRow, AuditRow, NewAuditRow, NewLoginAttemptRow, SessionRow, UserRow};
+use crate::models::{
+    ApiTokenRow, AuditRow, NewAuditRow, NewLoginAttemptRow, OrderRow, PaymentRow, SessionRow,
+    UserRow,
+};
 use crate::schema::{
     console_api_tokens, console_audit, console_login_attempts, console_sessions, console_users,
+    devices, orders, payments,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use coffee_domain::ports::{AccountRepository, AuditLog, AuditQuery, RepositoryError};
+use coffee_domain::ports::{
+    AccountRepository, AuditLog, AuditQuery, ConsoleQueries, OrderCursor, OrderFilter,
+    OrderListItem, RepositoryError,
+};
 use coffee_domain::{ApiToken, AuditEntry, LoginAttempt, LoginFailures, Session, User, UserName};
+use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
+use std::collections::HashMap;
+use uuid::Uuid;
 
 fn count(value: i64) -> Result<u64, StoreError> {
     u64::try_from(value).map_err(|_| StoreError::corrupt("negative count"))
@@ -231,6 +243,115 @@ impl AuditLog for PgStore {
             }
             let rows = select.select(AuditRow::as_select()).load(conn).await?;
             rows.into_iter().map(AuditRow::into_domain).collect()
+        })
+        .await
+    }
+}
+
+type OrderCondition = Box<
+    dyn BoxableExpression<
+        orders::table,
+        Pg,
+        SqlType = diesel::sql_types::Nullable<diesel::sql_types::Bool>,
+    >,
+>;
+
+#[async_trait]
+impl ConsoleQueries for PgStore {
+    async fn orders(
+        &self,
+        filter: &OrderFilter,
+        after: Option<OrderCursor>,
+        limit: usize,
+    ) -> Result<Vec<OrderListItem>, RepositoryError> {
+        self.run(async |conn| {
+            let mut query = orders::table.into_boxed::<Pg>();
+            if let Some(merchant) = &filter.merchant {
+                query = query.filter(orders::merchant_key.eq(merchant.as_str()));
+            }
+            if let Some(status) = filter.status {
+                query = query.filter(orders::status.eq(status.code()));
+            }
+            if let Some(device) = &filter.device {
+                query = query.filter(orders::device_uuid.eq(device.as_str()));
+            }
+            if let Some(provider) = filter.provider {
+                query = query.filter(
+                    orders::device_uuid.eq_any(
+                        devices::table
+                            .filter(devices::provider.eq(provider.code()))
+                            .select(devices::device_uuid),
+                    ),
+                );
+            }
+            if let Some(from) = filter.created_from {
+                query = query.filter(orders::created_at.ge(from));
+            }
+            if let Some(before) = filter.created_before {
+                query = query.filter(orders::created_at.lt(before));
+            }
+            if filter.needs_operator {
+                query = query.filter(orders::attention.is_not_null());
+            }
+            if let Some(text) = filter.search.as_deref().map(str::trim) {
+                // The payments first (an index lookup), so the orders' condition is a plain
+                // OR of indexed equalities.
+                let paid_with: Vec<Uuid> = payments::table
+                    .filter(payments::provider_payment_id.eq(text))
+                    .select(payments::order_id)
+                    .load(conn)
+                    .await?;
+                let mut matches: OrderCondition = Box::new(
+                    orders::machine_order_id
+                        .eq(text.to_owned())
+                        .nullable()
+                        .or(orders::receipt_contact_value.eq(text.to_owned()))
+                        .or(orders::id.eq_any(paid_with).nullable()),
+                );
+                if let Ok(id) = Uuid::parse_str(text) {
+                    matches = Box::new(matches.or(orders::id.eq(id).nullable()));
+                }
+                query = query.filter(matches);
+            }
+            if let Some(cursor) = after {
+                let id = cursor.id.as_uuid();
+                query = query.filter(
+                    orders::created_at.le(cursor.created_at).and(
+                        orders::created_at
+                            .lt(cursor.created_at)
+                            .or(orders::id.lt(id)),
+                    ),
+                );
+            }
+            let rows = query
+                .order((orders::created_at.desc(), orders::id.desc()))
+                .limit(limit_of(limit))
+                .select(OrderRow::as_select())
+                .load(conn)
+                .await?;
+            let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+            let mut latest: HashMap<Uuid, PaymentRow> = HashMap::new();
+            let payment_rows = payments::table
+                .filter(payments::order_id.eq_any(&ids))
+                .order((payments::created_at, payments::id))
+                .select(PaymentRow::as_select())
+                .load(conn)
+                .await?;
+            for payment in payment_rows {
+                latest.insert(payment.order_id, payment);
+            }
+            rows.into_iter()
+                .map(|row| {
+                    let payment = latest
+                        .remove(&row.id)
+                        .map(PaymentRow::into_domain)
+                        .transpose()?;
+                    Ok(OrderListItem {
+                        order: row.into_domain()?,
+                        payment,
+                    })
+                })
+                .collect()
         })
         .await
     }

@@ -3,6 +3,8 @@
 //! `crate::console::http`; every change goes through a domain use case and is audited.
 
 pub mod login;
+pub mod orders;
+pub mod views;
 
 use crate::console::Caller;
 use crate::state::AppState;
