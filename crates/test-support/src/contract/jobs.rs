@@ -397,3 +397,47 @@ pub async fn the_backlog_counts_jobs_by_kind_and_state_and_ages_the_oldest_due_o
     );
     assert_eq!(backlog.oldest_overdue, Some(Duration::seconds(30)));
 }
+
+/// An operator's retry queues a dead job again, once: its attempts start over, it is due
+/// now; a job that is not dead (or retried already) is a `Conflict`, an unknown one
+/// `NotFound`.
+pub async fn a_dead_job_is_revived_once_by_an_operator(stores: &Stores) {
+    seed(stores).await;
+    let order = order_with_jobs(
+        stores,
+        "moid-1",
+        &[
+            (JobKind::RefundPayment, at(-2)),
+            (JobKind::PollPayment, at(-1)),
+        ],
+    )
+    .await;
+    let lease = Duration::seconds(30);
+    let claimed = claim(stores, t0(), 10, lease).await;
+    let (refund, poll) = (claimed[0].id, claimed[1].id);
+    stores.jobs.bury(&claimed[0], "card expired").await.unwrap();
+    assert!(matches!(
+        stores.jobs.revive(poll, at(10)).await,
+        Err(RepositoryError::Conflict(_))
+    ));
+    stores.jobs.revive(refund, at(10)).await.unwrap();
+    assert!(matches!(
+        stores.jobs.revive(refund, at(11)).await,
+        Err(RepositoryError::Conflict(_))
+    ));
+    assert!(matches!(
+        stores
+            .jobs
+            .revive(JobId::from_uuid(Uuid::new_v4()), at(10))
+            .await,
+        Err(RepositoryError::NotFound(_))
+    ));
+    let stored = job(stores, order.id, refund).await;
+    assert_eq!(
+        (stored.state, stored.attempts, stored.run_at),
+        (JobState::Queued, 0, at(10))
+    );
+    let again = claim(stores, at(10), 10, lease).await;
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].id, again[0].attempts), (refund, 1));
+}

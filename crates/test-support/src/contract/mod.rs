@@ -39,7 +39,7 @@ pub use console::{
     users_are_stored_with_their_role_and_names_are_unique,
 };
 pub use jobs::{
-    a_poll_storm_does_not_delay_a_make_command,
+    a_dead_job_is_revived_once_by_an_operator, a_poll_storm_does_not_delay_a_make_command,
     a_sent_mark_survives_a_takeover_and_a_retry_clears_it,
     a_stale_claim_cannot_end_a_job_taken_over, an_expired_lease_makes_a_job_claimable_again,
     bury_and_complete_end_a_job, claim_due_respects_run_at_order_and_limit,
@@ -151,6 +151,7 @@ macro_rules! contract_tests {
             the_audit_log_lists_newest_first_by_order_device_or_actor,
             the_order_list_filters_and_searches_newest_first,
             the_order_list_pages_by_keyset_without_gaps_or_repeats,
+            a_dead_job_is_revived_once_by_an_operator,
         );
     };
     (@each $fixture:path; $($check:ident),+ $(,)?) => {

@@ -156,6 +156,23 @@ impl JobQueue for MemoryStore {
         })
     }
 
+    async fn revive(&self, job: JobId, now: DateTime<Utc>) -> Result<(), RepositoryError> {
+        let mut state = self.lock()?;
+        let row = state
+            .jobs
+            .get_mut(&job)
+            .ok_or_else(|| RepositoryError::NotFound(format!("job {job}")))?;
+        if row.state != JobState::Dead {
+            return Err(RepositoryError::Conflict(format!("job {job} is not dead")));
+        }
+        row.state = JobState::Queued;
+        row.attempts = 0;
+        row.run_at = now;
+        row.lease_until = None;
+        row.claim = None;
+        Ok(())
+    }
+
     async fn jobs_of(&self, order: OrderId) -> Result<Vec<JobSummary>, RepositoryError> {
         let state = self.lock()?;
         Ok(state
