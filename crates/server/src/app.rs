@@ -60,7 +60,20 @@ fn admin(cfg: &mut web::ServiceConfig) {
         )
         .service(post("/admin/logout", login::logout))
         .service(get("/admin/orders", routes::admin::orders::list))
-        .service(get("/admin/orders.csv", routes::admin::orders::export));
+        .service(get("/admin/orders.csv", routes::admin::orders::export))
+        .service(get("/admin/orders/{id}", routes::admin::order::show))
+        .service(get(
+            "/admin/orders/{id}/confirm",
+            routes::admin::order::confirm,
+        ))
+        .service(post(
+            "/admin/orders/{id}/actions",
+            routes::admin::order::act,
+        ))
+        .service(post(
+            "/admin/orders/{id}/jobs/{job}/retry",
+            routes::admin::order::retry_job,
+        ));
 }
 
 fn get<F, Args>(path: &str, handler: F) -> Resource

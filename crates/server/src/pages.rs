@@ -7,7 +7,15 @@ use coffee_domain::{FailureReason, OrderStatus, PaymentMethod, PaymentState, Rec
 use serde::Serialize;
 use tera::{Context, Tera};
 
-const TEMPLATES: [(&str, &str); 9] = [
+const TEMPLATES: [(&str, &str); 11] = [
+    (
+        "admin/order.html",
+        include_str!("../../../templates/admin/order.html"),
+    ),
+    (
+        "admin/confirm.html",
+        include_str!("../../../templates/admin/confirm.html"),
+    ),
     (
         "admin/orders.html",
         include_str!("../../../templates/admin/orders.html"),
