@@ -52,7 +52,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, sandbox_enabled: bool, demo: bool
 /// (`docs/console.md`).
 fn admin(cfg: &mut web::ServiceConfig) {
     use routes::admin::login;
-    cfg.service(get("/admin", login::overview))
+    cfg.service(get("/admin", routes::admin::overview::overview))
+        .service(get("/admin/jobs", routes::admin::overview::jobs))
         .service(
             web::resource("/admin/login")
                 .route(web::get().to(login::login_page))

@@ -7,7 +7,11 @@ use coffee_domain::{FailureReason, OrderStatus, PaymentMethod, PaymentState, Rec
 use serde::Serialize;
 use tera::{Context, Tera};
 
-const TEMPLATES: [(&str, &str); 11] = [
+const TEMPLATES: [(&str, &str); 12] = [
+    (
+        "admin/jobs.html",
+        include_str!("../../../templates/admin/jobs.html"),
+    ),
     (
         "admin/order.html",
         include_str!("../../../templates/admin/order.html"),

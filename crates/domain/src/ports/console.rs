@@ -124,4 +124,38 @@ pub trait ConsoleQueries: Send + Sync {
         after: Option<OrderCursor>,
         limit: usize,
     ) -> Result<Vec<OrderListItem>, RepositoryError>;
+
+    /// Sales of the orders created in `[from, to)`, per merchant, device and hour (UTC, the
+    /// hour's start), only `merchant`'s when given; ordered by hour, merchant, device.
+    /// Errors: `Unavailable`.
+    async fn sales(
+        &self,
+        merchant: Option<&MerchantKey>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<SalesBucket>, RepositoryError>;
+
+    /// Dead jobs, newest run time first, at most `limit`, only of `merchant`'s orders when
+    /// given. Errors: `Unavailable`.
+    async fn dead_jobs(
+        &self,
+        merchant: Option<&MerchantKey>,
+        limit: usize,
+    ) -> Result<Vec<JobSummary>, RepositoryError>;
+}
+
+/// Sales of one device in one hour. An order counts where it was created. `paid`: its money
+/// was taken (held or captured, refunded since or not); `revenue_kopecks`: prices of
+/// successful orders whose money is kept; `refunds`: orders whose money went or goes back by
+/// refund; `failures`: orders that ended `failed`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SalesBucket {
+    pub merchant: MerchantKey,
+    pub device: DeviceUuid,
+    pub hour: DateTime<Utc>,
+    pub orders: u64,
+    pub paid: u64,
+    pub revenue_kopecks: i64,
+    pub refunds: u64,
+    pub failures: u64,
 }

@@ -5,7 +5,8 @@
 use super::{Committed, Context};
 use crate::decisions::operator::{operator_action, OperatorAction};
 use crate::ports::RepositoryError;
-use crate::{JobId, OrderId, OrderStatus};
+use crate::{Device, JobId, OrderId, OrderStatus};
+use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
 /// What became of an operator's action.
@@ -77,6 +78,40 @@ impl Operations {
             Err(RepositoryError::NotFound(_)) => Err(RetryError::UnknownJob),
             Err(RepositoryError::Conflict(_)) => Err(RetryError::NotDead),
             Err(error) => Err(RetryError::Storage(error)),
+        }
+    }
+}
+
+/// Whether a machine is there, as its gateway's heartbeat says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Presence {
+    /// A heartbeat within the online threshold.
+    Online { last: DateTime<Utc> },
+    /// No heartbeat, or too old.
+    Offline { last: Option<DateTime<Utc>> },
+    /// The gateway could not be asked (none configured, or it failed).
+    Unknown { why: String },
+}
+
+impl Operations {
+    /// The machine's presence, judged like a scan judges it (the device's own gateway, the
+    /// online threshold of the settings).
+    pub async fn presence(&self, device: &Device) -> Presence {
+        let Some(gateway) = self.ctx.machine_gateway(device.machine) else {
+            return Presence::Unknown {
+                why: format!("no {:?} gateway configured", device.machine),
+            };
+        };
+        match gateway.last_heartbeat(device).await {
+            Ok(Some(last))
+                if self.ctx.now() - last <= self.ctx.settings.device_online_threshold =>
+            {
+                Presence::Online { last }
+            }
+            Ok(last) => Presence::Offline { last },
+            Err(error) => Presence::Unknown {
+                why: error.to_string(),
+            },
         }
     }
 }

@@ -5,6 +5,7 @@
 mod console;
 mod console_order;
 mod console_orders;
+mod console_overview;
 mod customer_flow;
 mod devices;
 mod edge;

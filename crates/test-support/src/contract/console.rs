@@ -462,3 +462,65 @@ pub async fn the_order_list_pages_by_keyset_without_gaps_or_repeats(stores: &Sto
     }
     assert_eq!(seen, [4, 3, 2, 1, 0].map(|n| orders[n].id));
 }
+
+pub async fn sales_are_counted_per_merchant_device_and_hour(stores: &Stores) {
+    use coffee_domain::ports::{OrderChange, SalesBucket, StatusChange};
+    use coffee_domain::{OrderStatus, PaymentState};
+    let orders = listed_orders(stores).await;
+    for (order, next, money) in [
+        (&orders[4], OrderStatus::Successful, PaymentState::Succeeded),
+        (&orders[0], OrderStatus::Failed, PaymentState::RefundPending),
+    ] {
+        let mut change = OrderChange::new(order.id);
+        change.status = Some(StatusChange {
+            expected: OrderStatus::Created,
+            next,
+            failure_reason: None,
+            clears_failure_reason: false,
+            dispense_assumed: false,
+        });
+        let mut payment = super::support::payment(order, &format!("pay-{}", order.id));
+        payment.state = money;
+        change.new_payment = Some(payment);
+        stores.orders.apply(change).await.unwrap();
+    }
+    let hour = at(0);
+    let bucket = |merchant: &str, device: &str, counts: [u64; 4], revenue: i64| SalesBucket {
+        merchant: MerchantKey::parse(merchant).unwrap(),
+        device: DeviceUuid::parse(device).unwrap(),
+        hour,
+        orders: counts[0],
+        paid: counts[1],
+        revenue_kopecks: revenue,
+        refunds: counts[2],
+        failures: counts[3],
+    };
+    let all = stores
+        .queries
+        .sales(None, at(-3600), at(3600))
+        .await
+        .unwrap();
+    assert_eq!(
+        all,
+        [
+            bucket("m1", "dev-a", [3, 2, 1, 1], 20000),
+            bucket("m1", "dev-b", [1, 0, 0, 1], 0),
+            bucket("m2", "dev-c", [1, 0, 0, 0], 0),
+        ]
+    );
+    let m2 = MerchantKey::parse("m2").unwrap();
+    assert_eq!(
+        stores
+            .queries
+            .sales(Some(&m2), at(-3600), at(3600))
+            .await
+            .unwrap(),
+        [bucket("m2", "dev-c", [1, 0, 0, 0], 0)]
+    );
+    assert!(stores
+        .queries
+        .sales(None, at(3600), at(7200))
+        .await
+        .unwrap()
+        .is_empty());
+}

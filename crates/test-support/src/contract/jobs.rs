@@ -416,6 +416,16 @@ pub async fn a_dead_job_is_revived_once_by_an_operator(stores: &Stores) {
     let claimed = claim(stores, t0(), 10, lease).await;
     let (refund, poll) = (claimed[0].id, claimed[1].id);
     stores.jobs.bury(&claimed[0], "card expired").await.unwrap();
+    let dead = stores.queries.dead_jobs(None, 10).await.unwrap();
+    assert_eq!(dead.iter().map(|j| j.id).collect::<Vec<_>>(), [refund]);
+    assert_eq!(dead[0].last_error.as_deref(), Some("card expired"));
+    let other = coffee_domain::MerchantKey::parse("m2").unwrap();
+    assert!(stores
+        .queries
+        .dead_jobs(Some(&other), 10)
+        .await
+        .unwrap()
+        .is_empty());
     assert!(matches!(
         stores.jobs.revive(poll, at(10)).await,
         Err(RepositoryError::Conflict(_))
@@ -437,6 +447,7 @@ pub async fn a_dead_job_is_revived_once_by_an_operator(stores: &Stores) {
         (stored.state, stored.attempts, stored.run_at),
         (JobState::Queued, 0, at(10))
     );
+    assert!(stores.queries.dead_jobs(None, 10).await.unwrap().is_empty());
     let again = claim(stores, at(10), 10, lease).await;
     assert_eq!(again.len(), 1);
     assert_eq!((again[0].id, again[0].attempts), (refund, 1));

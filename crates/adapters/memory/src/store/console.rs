@@ -4,13 +4,15 @@ use super::MemoryStore;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use coffee_domain::ports::{
-    AccountRepository, AuditLog, AuditQuery, ConsoleQueries, OrderCursor, OrderFilter,
-    OrderListItem, RepositoryError,
+    AccountRepository, AuditLog, AuditQuery, ConsoleQueries, JobSummary, OrderCursor, OrderFilter,
+    OrderListItem, RepositoryError, SalesBucket,
 };
 use coffee_domain::{
     ApiToken, AuditEntry, LoginAttempt, LoginFailures, Order, ReceiptContact, Role, Session, User,
     UserName,
 };
+use coffee_domain::{DeviceUuid, JobState, MerchantKey, OrderStatus, PaymentState};
+use std::collections::BTreeMap;
 
 impl super::State {
     fn check_merchant(&self, role: &Role) -> Result<(), RepositoryError> {
@@ -242,4 +244,95 @@ impl ConsoleQueries for MemoryStore {
             })
             .collect())
     }
+
+    async fn sales(
+        &self,
+        merchant: Option<&MerchantKey>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<SalesBucket>, RepositoryError> {
+        let state = self.lock()?;
+        let mut buckets: BTreeMap<(DateTime<Utc>, MerchantKey, DeviceUuid), SalesBucket> =
+            BTreeMap::new();
+        for order in state.orders.values() {
+            if order.created_at < from
+                || order.created_at >= to
+                || merchant.is_some_and(|m| &order.merchant != m)
+            {
+                continue;
+            }
+            let live = state
+                .payments_by_order
+                .get(&order.id)
+                .into_iter()
+                .flatten()
+                .filter_map(|id| state.payments.get(id))
+                .find(|p| p.state != PaymentState::Canceled)
+                .map(|p| p.state);
+            let hour = hour_of(order.created_at);
+            let bucket = buckets
+                .entry((hour, order.merchant.clone(), order.device.clone()))
+                .or_insert_with(|| SalesBucket {
+                    merchant: order.merchant.clone(),
+                    device: order.device.clone(),
+                    hour,
+                    orders: 0,
+                    paid: 0,
+                    revenue_kopecks: 0,
+                    refunds: 0,
+                    failures: 0,
+                });
+            bucket.orders += 1;
+            if live.is_some_and(|s| s != PaymentState::Pending) {
+                bucket.paid += 1;
+            }
+            if order.status == OrderStatus::Successful && live == Some(PaymentState::Succeeded) {
+                bucket.revenue_kopecks += order.price.kopecks();
+            }
+            if matches!(
+                live,
+                Some(PaymentState::RefundPending | PaymentState::Refunded)
+            ) {
+                bucket.refunds += 1;
+            }
+            if order.status == OrderStatus::Failed {
+                bucket.failures += 1;
+            }
+        }
+        Ok(buckets.into_values().collect())
+    }
+
+    async fn dead_jobs(
+        &self,
+        merchant: Option<&MerchantKey>,
+        limit: usize,
+    ) -> Result<Vec<JobSummary>, RepositoryError> {
+        let state = self.lock()?;
+        let mut dead: Vec<JobSummary> = state
+            .jobs
+            .iter()
+            .map(|(id, row)| row.summary(*id))
+            .filter(|job| job.state == JobState::Dead)
+            .filter(|job| {
+                merchant.is_none_or(|m| {
+                    state
+                        .orders
+                        .get(&job.order_id)
+                        .is_some_and(|o| &o.merchant == m)
+                })
+            })
+            .collect();
+        dead.sort_by_key(|job| std::cmp::Reverse((job.run_at, job.id)));
+        dead.truncate(limit);
+        Ok(dead)
+    }
+}
+
+/// The start of the hour `at` is in.
+fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::Timelike;
+    at.with_minute(0)
+        .and_then(|t| t.with_second(0))
+        .and_then(|t| t.with_nanosecond(0))
+        .unwrap_or(at)
 }

@@ -5,20 +5,23 @@ use super::{limit_of, PgStore};
 use crate::codes::Code;
 use crate::error::StoreError;
 use crate::models::{
-    ApiTokenRow, AuditRow, NewAuditRow, NewLoginAttemptRow, OrderRow, PaymentRow, SessionRow,
-    UserRow,
+    ApiTokenRow, AuditRow, JobSummaryRow, NewAuditRow, NewLoginAttemptRow, OrderRow, PaymentRow,
+    SessionRow, UserRow,
 };
 use crate::schema::{
     console_api_tokens, console_audit, console_login_attempts, console_sessions, console_users,
-    devices, orders, payments,
+    devices, jobs, orders, payments,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use coffee_domain::ports::{
-    AccountRepository, AuditLog, AuditQuery, ConsoleQueries, OrderCursor, OrderFilter,
-    OrderListItem, RepositoryError,
+    AccountRepository, AuditLog, AuditQuery, ConsoleQueries, JobSummary, OrderCursor, OrderFilter,
+    OrderListItem, RepositoryError, SalesBucket,
 };
-use coffee_domain::{ApiToken, AuditEntry, LoginAttempt, LoginFailures, Session, User, UserName};
+use coffee_domain::{
+    ApiToken, AuditEntry, DeviceUuid, JobState, LoginAttempt, LoginFailures, MerchantKey, Session,
+    User, UserName,
+};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
@@ -354,5 +357,99 @@ impl ConsoleQueries for PgStore {
                 .collect()
         })
         .await
+    }
+
+    async fn sales(
+        &self,
+        merchant: Option<&MerchantKey>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<SalesBucket>, RepositoryError> {
+        self.run(async |conn| {
+            // One live (not canceled) payment per order at most: the unique index
+            // `payments_one_live_per_order` says so.
+            let rows: Vec<SalesRow> = diesel::sql_query(
+                "SELECT o.merchant_key, o.device_uuid, date_trunc('hour', o.created_at) AS hour, \
+                        count(*) AS orders, \
+                        count(*) FILTER (WHERE p.state IN ('authorized', 'succeeded', 'refund_pending', 'refunded')) AS paid, \
+                        coalesce(sum(o.price_kopecks) FILTER (WHERE o.status = 'successful' AND p.state = 'succeeded'), 0)::int8 AS revenue, \
+                        count(*) FILTER (WHERE p.state IN ('refund_pending', 'refunded')) AS refunds, \
+                        count(*) FILTER (WHERE o.status = 'failed') AS failures \
+                 FROM orders o LEFT JOIN payments p ON p.order_id = o.id AND p.state <> 'canceled' \
+                 WHERE o.created_at >= $1 AND o.created_at < $2 AND ($3::text IS NULL OR o.merchant_key = $3) \
+                 GROUP BY 1, 2, 3 ORDER BY 3, 1, 2",
+            )
+            .bind::<diesel::sql_types::Timestamptz, _>(from)
+            .bind::<diesel::sql_types::Timestamptz, _>(to)
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(
+                merchant.map(MerchantKey::as_str),
+            )
+            .load(conn)
+            .await?;
+            rows.into_iter().map(SalesRow::into_domain).collect()
+        })
+        .await
+    }
+
+    async fn dead_jobs(
+        &self,
+        merchant: Option<&MerchantKey>,
+        limit: usize,
+    ) -> Result<Vec<JobSummary>, RepositoryError> {
+        self.run(async |conn| {
+            let mut query = jobs::table
+                .filter(jobs::state.eq(JobState::Dead.code()))
+                .order((jobs::run_at.desc(), jobs::id.desc()))
+                .limit(limit_of(limit))
+                .into_boxed::<Pg>();
+            if let Some(merchant) = merchant {
+                query = query.filter(
+                    jobs::order_id.eq_any(
+                        orders::table
+                            .filter(orders::merchant_key.eq(merchant.as_str()))
+                            .select(orders::id),
+                    ),
+                );
+            }
+            let rows = query.select(JobSummaryRow::as_select()).load(conn).await?;
+            rows.into_iter().map(JobSummaryRow::into_domain).collect()
+        })
+        .await
+    }
+}
+
+#[derive(diesel::QueryableByName)]
+struct SalesRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    merchant_key: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    device_uuid: String,
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    hour: DateTime<Utc>,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    orders: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    paid: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    revenue: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    refunds: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    failures: i64,
+}
+
+impl SalesRow {
+    fn into_domain(self) -> Result<SalesBucket, StoreError> {
+        let stored = |e: coffee_domain::IdError| StoreError::corrupt(e.to_string());
+        Ok(SalesBucket {
+            merchant: MerchantKey::parse(&self.merchant_key).map_err(stored)?,
+            device: DeviceUuid::parse(&self.device_uuid).map_err(stored)?,
+            hour: self.hour,
+            orders: count(self.orders)?,
+            paid: count(self.paid)?,
+            revenue_kopecks: self.revenue,
+            refunds: count(self.refunds)?,
+            failures: count(self.failures)?,
+        })
     }
 }

@@ -1,6 +1,6 @@
-//! `/admin/login`, `/admin/logout` and the console's landing page.
+//! `/admin/login` and `/admin/logout`.
 
-use super::{page, page_with_status, CallerView};
+use super::{page_with_status, CallerView};
 use crate::console::http::{
     check_csrf, cookie_value, login_cookie, removed_cookie, session_cookie, Operator, Rejection,
     LOGIN_COOKIE, SESSION_COOKIE,
@@ -172,20 +172,4 @@ pub async fn logout(
             removed_cookie(SESSION_COOKIE, console.secure_cookies),
         ))
         .finish())
-}
-
-#[derive(Serialize)]
-struct Landing {
-    caller: CallerView,
-}
-
-/// `GET /admin`: the overview.
-pub async fn overview(Operator(caller): Operator, state: web::Data<AppState>) -> HttpResponse {
-    page(
-        &state,
-        "admin/overview.html",
-        &Landing {
-            caller: CallerView::of(&caller),
-        },
-    )
 }

@@ -5,6 +5,7 @@
 pub mod login;
 pub mod order;
 pub mod orders;
+pub mod overview;
 pub mod views;
 
 use crate::console::Caller;
