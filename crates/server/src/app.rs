@@ -74,7 +74,19 @@ fn admin(cfg: &mut web::ServiceConfig) {
         .service(post(
             "/admin/orders/{id}/jobs/{job}/retry",
             routes::admin::order::retry_job,
-        ));
+        ))
+        .service(get("/admin/api/openapi.json", routes::admin::api::openapi))
+        .service(get("/admin/api/v1/orders", routes::admin::api::orders))
+        .service(get("/admin/api/v1/orders/{id}", routes::admin::api::order))
+        .service(post(
+            "/admin/api/v1/orders/{id}/actions",
+            routes::admin::api::act,
+        ))
+        .service(post(
+            "/admin/api/v1/orders/{id}/jobs/{job}/retry",
+            routes::admin::api::retry_job,
+        ))
+        .service(get("/admin/api/v1/overview", routes::admin::api::overview));
 }
 
 fn get<F, Args>(path: &str, handler: F) -> Resource

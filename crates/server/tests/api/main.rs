@@ -3,6 +3,7 @@
 //! HTTP tests of the customer flow against the real application on a free port.
 
 mod console;
+mod console_api;
 mod console_order;
 mod console_orders;
 mod console_overview;

@@ -2,6 +2,7 @@
 //! and its JSON API (`/admin/api/v1/…`). Who may call them is decided by the extractors of
 //! `crate::console::http`; every change goes through a domain use case and is audited.
 
+pub mod api;
 pub mod login;
 pub mod order;
 pub mod orders;

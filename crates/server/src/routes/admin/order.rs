@@ -25,7 +25,7 @@ fn unavailable(error: RepositoryError) -> Rejection {
 
 /// The order if the caller may see it: another merchant's order is as unknown as a missing
 /// one (`None`, answered 404).
-async fn visible_order(
+pub(super) async fn visible_order(
     state: &AppState,
     caller: &Caller,
     id: &str,
@@ -67,7 +67,7 @@ fn action_warning(action: OperatorAction) -> &'static str {
     }
 }
 
-fn source_label(source: HistorySource) -> &'static str {
+pub(super) fn source_label(source: HistorySource) -> &'static str {
     match source {
         HistorySource::Customer => "покупатель",
         HistorySource::Provider => "провайдер",
@@ -160,7 +160,7 @@ pub struct PageQuery {
     result: String,
 }
 
-fn job_text(job: &JobSummary) -> String {
+pub(super) fn job_text(job: &JobSummary) -> String {
     let state = match job.state {
         JobState::Queued => "в очереди",
         JobState::Running => "выполняется",

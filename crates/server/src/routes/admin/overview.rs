@@ -39,7 +39,7 @@ impl Totals {
         self.revenue = rub(self.revenue_kopecks);
     }
 
-    fn of<'a>(buckets: impl Iterator<Item = &'a SalesBucket>) -> Self {
+    pub(super) fn of<'a>(buckets: impl Iterator<Item = &'a SalesBucket>) -> Self {
         let mut totals = Totals {
             revenue: rub(0),
             ..Totals::default()
@@ -50,14 +50,14 @@ impl Totals {
 }
 
 #[derive(Serialize)]
-struct Line {
-    name: String,
-    today: Totals,
-    week: Totals,
+pub struct Line {
+    pub name: String,
+    pub today: Totals,
+    pub week: Totals,
 }
 
 /// Per key (merchant or device): today's and the week's totals, by name.
-fn lines(
+pub(super) fn lines(
     buckets: &[SalesBucket],
     today_start: DateTime<Utc>,
     key: impl Fn(&SalesBucket) -> String,
@@ -202,7 +202,7 @@ async fn machines(state: &AppState, caller: &Caller) -> Vec<MachineView> {
 }
 
 /// The start of today (Moscow) and of the 7-day window ending today.
-fn windows(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+pub(super) fn windows(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
     let today = msk_midnight(msk_day(now)).unwrap_or_else(|| {
         now.with_hour(0)
             .and_then(|t| t.with_minute(0))
