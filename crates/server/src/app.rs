@@ -54,6 +54,7 @@ fn admin(cfg: &mut web::ServiceConfig) {
     use routes::admin::login;
     cfg.service(get("/admin", routes::admin::overview::overview))
         .service(get("/admin/jobs", routes::admin::overview::jobs))
+        .service(get("/admin/fleet", routes::admin::fleet::show))
         .service(
             web::resource("/admin/login")
                 .route(web::get().to(login::login_page))

@@ -7,7 +7,11 @@ use coffee_domain::{FailureReason, OrderStatus, PaymentMethod, PaymentState, Rec
 use serde::Serialize;
 use tera::{Context, Tera};
 
-const TEMPLATES: [(&str, &str); 12] = [
+const TEMPLATES: [(&str, &str); 13] = [
+    (
+        "admin/fleet.html",
+        include_str!("../../../templates/admin/fleet.html"),
+    ),
     (
         "admin/jobs.html",
         include_str!("../../../templates/admin/jobs.html"),

@@ -166,3 +166,39 @@ async fn the_queue_depth_is_for_admins_and_a_merchant_sees_only_its_dead_jobs() 
         .unwrap();
     assert!(page.contains("dispense_deadline"));
 }
+
+#[tokio::test]
+async fn the_fleet_page_shows_the_catalogue_without_any_secret() {
+    use coffee_test_support::fixtures::{device, merchant};
+    let app = crate::helpers::app(
+        &crate::helpers::shop_fleet()
+            .merchant(merchant("yk").name("<b>Жирный</b> кофе").yookassa(
+                "shop-77",
+                "very-secret-key",
+                1,
+            ))
+            .device(device("dev-yk", "yk").provider(coffee_domain::ProviderKind::Yookassa)),
+    )
+    .spawn()
+    .await;
+    add_admin(&app, "anna").await;
+    add_merchant_user(&app, "strict-user", "strict").await;
+    let signed = login(&app, "anna").await;
+    let page = get_page(&app, &signed.cookie, "/admin/fleet")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("dev-1") && page.contains("Капучино"));
+    assert!(page.contains("120,00 ₽"));
+    let merchant = login(&app, "strict-user").await;
+    let own = get_page(&app, &merchant.cookie, "/admin/fleet")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(own.contains("dev-strict") && !own.contains("dev-1<"));
+    assert!(!page.contains("very-secret-key"));
+    assert!(page.contains("магазин shop-77, секретный ключ задан"));
+    assert!(page.contains("&lt;b&gt;Жирный&lt;&#x2F;b&gt; кофе"));
+}

@@ -3,6 +3,7 @@
 //! `crate::console::http`; every change goes through a domain use case and is audited.
 
 pub mod api;
+pub mod fleet;
 pub mod login;
 pub mod order;
 pub mod orders;
