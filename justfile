@@ -8,9 +8,14 @@ run *ARGS:
 test:
     cargo test --workspace
 
-# Complete order lifecycles per second on Postgres, through the services (no HTTP); optional LIFECYCLES CONCURRENCY
+# Complete order lifecycles per second on Postgres, through the services (no HTTP); optional LIFECYCLES CONCURRENCY; then the console's order list on 1 000 000 orders
 bench *ARGS:
     cargo run --release -p coffee-server --example lifecycle_bench -- {{ARGS}}
+    cargo run --release -p coffee-server --example console_bench
+
+# The console's order list on 1 000 000 orders in Postgres: one filtered page's time; optional ORDERS
+bench-console *ARGS:
+    cargo run --release -p coffee-server --example console_bench -- {{ARGS}}
 
 # Lints and the hexagon's boundaries, as CI runs them
 lint:

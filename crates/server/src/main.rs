@@ -19,6 +19,8 @@ USAGE:
     coffee-pay [serve]              run the server (demo mode when DATABASE_URL is unset)
     coffee-pay fleet apply FILE     upsert merchants, devices and drinks from a fleet file
     coffee-pay fleet check FILE     check a fleet file without applying it
+    coffee-pay fleet export [FILE]  write the stored fleet as a fleet file (standard output
+                                    without FILE); secrets as *_env references
     coffee-pay migrate              apply pending database migrations (DATABASE_URL)
     coffee-pay machine simulate --device ID [--outcome success|failed|silent] [--delay-ms N]
                                     a virtual MQTT machine on the broker of MQTT_URL: announces
@@ -54,6 +56,8 @@ fn main() -> ExitCode {
             },
             ["fleet", "apply", file] => fleet_command(&config, file, true).await,
             ["fleet", "check", file] => fleet_command(&config, file, false).await,
+            ["fleet", "export"] => fleet_export(&config, None).await,
+            ["fleet", "export", file] => fleet_export(&config, Some(file)).await,
             ["migrate"] => migrate_command(&config).await,
             ["users", rest @ ..] => console::cli::users(&config, rest).await,
             ["tokens", rest @ ..] => console::cli::tokens(&config, rest).await,
@@ -200,6 +204,66 @@ async fn fleet_command(config: &Config, file: &str, apply: bool) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `fleet export [FILE]`: the database's fleet as a fleet file `fleet apply` accepts.
+async fn fleet_export(config: &Config, file: Option<&str>) -> ExitCode {
+    let Some(database_url) = config.database_url.as_deref() else {
+        eprintln!("DATABASE_URL is not set: demo mode's fleet is deploy/demo-fleet.toml");
+        return ExitCode::from(2);
+    };
+    let store = match PgStore::connect(database_url, 2).await {
+        Ok(store) => store,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let read = async {
+        let merchants = store.merchants().await?;
+        let devices = store.devices().await?;
+        let mut drinks = Vec::new();
+        for device in &devices {
+            drinks.extend(store.drinks(&device.device_uuid).await?);
+        }
+        Ok::<_, coffee_domain::ports::RepositoryError>((merchants, devices, drinks))
+    };
+    let (merchants, devices, drinks) = match read.await {
+        Ok(fleet) => fleet,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (text, env) = match fleet::export::fleet_file(&merchants, &devices, &drinks) {
+        Ok(exported) => exported,
+        Err(error) => {
+            eprintln!("cannot write the fleet file: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match file {
+        None => print!("{text}"),
+        Some(path) => {
+            if let Err(error) = std::fs::write(path, &text) {
+                eprintln!("{path}: {error}");
+                return ExitCode::FAILURE;
+            }
+            println!(
+                "{path}: {} merchants, {} devices, {} drinks",
+                merchants.len(),
+                devices.len(),
+                drinks.len()
+            );
+        }
+    }
+    if !env.is_empty() {
+        eprintln!(
+            "secrets are not exported; set before `fleet apply`: {}",
+            env.join(", ")
+        );
+    }
+    ExitCode::SUCCESS
 }
 
 async fn migrate_command(config: &Config) -> ExitCode {

@@ -518,7 +518,11 @@ async fn operator_refunds(
     browser.type_into("#q", uuid).await;
     browser.click("form.filters button[type=submit]").await;
     browser.wait_for_url(&format!("q={uuid}")).await;
-    assert_eq!(browser.count("a[href^='/admin/orders/']").await, 1, "one order found");
+    assert_eq!(
+        browser.count("a[href^='/admin/orders/']").await,
+        1,
+        "one order found"
+    );
     browser
         .click(&format!("a[href='/admin/orders/{order}']"))
         .await;

@@ -33,7 +33,8 @@ fn coffee_pay(database_url: Option<&str>, args: &[&str], stdin: &str) -> Output 
         command
             .env("DATABASE_URL", url)
             .env("SECRET_KEY", "console-cli-test-secret-key-0123456789")
-            .env("BASE_URL", "https://pay.example.ru");
+            .env("BASE_URL", "https://pay.example.ru")
+            .env("SANDBOX_ALLOW_WITH_DATABASE", "true");
     }
     let mut child = command.spawn().unwrap();
     child
@@ -205,4 +206,27 @@ fn account_commands_refuse_bad_roles_and_demo_mode_with_the_usage() {
     assert_eq!(demo.status.code(), Some(2));
     assert!(stderr(&demo).contains("DATABASE_URL is not set"));
     assert!(stderr(&demo).contains("coffee-pay users add NAME"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_export_writes_a_file_that_fleet_apply_takes_back_unchanged() {
+    let Some((db, _store)) = database().await else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-cli");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("exported-{}.toml", db.name()));
+    let file = file.to_str().unwrap();
+    let export = coffee_pay(Some(db.url()), &["fleet", "export", file], "");
+    assert_eq!(export.status.code(), Some(0), "{}", stderr(&export));
+    assert!(stdout(&export).contains("1 merchants, 2 devices, 3 drinks"));
+    let apply = coffee_pay(Some(db.url()), &["fleet", "apply", file], "");
+    assert_eq!(apply.status.code(), Some(0), "{}", stderr(&apply));
+    assert!(
+        stdout(&apply).contains("0 inserted, 0 updated, 6 unchanged"),
+        "{}",
+        stdout(&apply)
+    );
+    let to_stdout = coffee_pay(Some(db.url()), &["fleet", "export"], "");
+    assert!(stdout(&to_stdout).contains("[[merchants]]"));
 }

@@ -14,6 +14,8 @@ use chrono::{DateTime, Duration, Utc};
 pub trait CatalogRepository: Send + Sync {
     /// `Ok(None)` when unknown. Errors: `Unavailable`.
     async fn merchant(&self, key: &MerchantKey) -> Result<Option<Merchant>, RepositoryError>;
+    /// All merchants, ordered by key. Errors: `Unavailable`.
+    async fn merchants(&self) -> Result<Vec<Merchant>, RepositoryError>;
     /// `Ok(None)` when unknown. Errors: `Unavailable`.
     async fn device(&self, device: &DeviceUuid) -> Result<Option<Device>, RepositoryError>;
     /// All devices, ordered by id. Errors: `Unavailable`.

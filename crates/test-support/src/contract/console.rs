@@ -524,3 +524,28 @@ pub async fn sales_are_counted_per_merchant_device_and_hour(stores: &Stores) {
         .unwrap()
         .is_empty());
 }
+
+/// Every merchant, with or without devices, by key (what `fleet export` writes).
+pub async fn merchants_are_listed_by_key(stores: &Stores) {
+    use crate::fixtures::merchant;
+    stores
+        .catalog
+        .apply_fleet(
+            &crate::fleet_file::fleet()
+                .merchant(merchant("zeta"))
+                .merchant(merchant("Alpha"))
+                .merchant(merchant("beta"))
+                .build(),
+        )
+        .await
+        .unwrap();
+    let keys: Vec<String> = stores
+        .catalog
+        .merchants()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.key.to_string())
+        .collect();
+    assert_eq!(keys, ["Alpha", "beta", "zeta"]);
+}

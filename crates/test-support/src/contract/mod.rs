@@ -31,7 +31,7 @@ pub use catalog::{
 };
 pub use console::{
     api_tokens_are_found_by_digest_and_unique_by_name,
-    failed_logins_are_counted_by_account_and_by_address_since_a_time,
+    failed_logins_are_counted_by_account_and_by_address_since_a_time, merchants_are_listed_by_key,
     sales_are_counted_per_merchant_device_and_hour,
     sessions_live_until_ended_and_end_with_a_new_password_or_a_disabled_user,
     the_audit_log_lists_newest_first_by_order_device_or_actor,
@@ -154,6 +154,7 @@ macro_rules! contract_tests {
             the_order_list_pages_by_keyset_without_gaps_or_repeats,
             a_dead_job_is_revived_once_by_an_operator,
             sales_are_counted_per_merchant_device_and_hour,
+            merchants_are_listed_by_key,
         );
     };
     (@each $fixture:path; $($check:ident),+ $(,)?) => {
