@@ -98,3 +98,36 @@ pub fn banner(
     );
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::Console;
+    use coffee_adapter_memory::{MemoryStore, SystemClock};
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn the_demo_banner_prints_the_console_admin_and_its_random_password_once_made() {
+        let store = Arc::new(MemoryStore::new());
+        let console = Console {
+            accounts: store.clone(),
+            audit: store.clone(),
+            queries: store,
+            clock: Arc::new(SystemClock),
+            settings: crate::config::Config::from_vars(&Default::default())
+                .unwrap()
+                .console,
+            secure_cookies: false,
+        };
+        let admin = console_admin(&console).await.unwrap();
+        assert_eq!(admin.0, "admin");
+        assert!(admin.1.len() >= 16);
+        let text = banner("http://localhost:8080", &[], Some(&admin));
+        assert!(text.contains(&format!(
+            "Operator console: http://localhost:8080/admin — user admin, password {}",
+            admin.1
+        )));
+        let (session, _) = console.login("admin", &admin.1, None).await.unwrap();
+        assert!(!session.token.is_empty());
+    }
+}
