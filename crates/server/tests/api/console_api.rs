@@ -102,6 +102,8 @@ async fn an_admin_token_lists_searches_and_reads_orders() {
 async fn a_merchant_token_sees_only_its_orders_and_gets_404_for_others() {
     let app = spawn_app().await;
     let foreign = successful_order(&app, "dev-strict", "foreign").await;
+    // The strict merchant captures after the drink: wait until the capture is done.
+    app.wait_for_payment_status(&foreign, "succeeded").await;
     let own = app.scan("dev-1", "1", "1", "own").await;
     let shop = token(
         &app,
