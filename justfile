@@ -9,14 +9,20 @@ test:
     cargo test --workspace
 
 # The throughput table (docs/performance.md): pgbench's ceiling, scans, verified webhooks and
-# lifecycles over HTTP through the release server on Postgres; written to target/bench/
+# lifecycles over HTTP through the release server on Postgres, written to target/bench/; then
+# the console's order list on 1 000 000 orders
 bench:
-    cargo build --release -p coffee-server --bin coffee-pay --example bench
+    cargo build --release -p coffee-server --bin coffee-pay --example bench --example console_bench
     target/release/examples/bench
+    target/release/examples/console_bench
 
 # Complete lifecycles per second through the domain services alone (no HTTP); optional LIFECYCLES CONCURRENCY
 bench-services *ARGS:
     cargo run --release -p coffee-server --example lifecycle_bench -- {{ARGS}}
+
+# The console's order list on 1 000 000 orders in Postgres: one filtered page's time; optional ORDERS
+bench-console *ARGS:
+    cargo run --release -p coffee-server --example console_bench -- {{ARGS}}
 
 # Lints and the hexagon's boundaries, as CI runs them
 lint:

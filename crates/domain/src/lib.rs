@@ -17,6 +17,7 @@
 
 pub mod branding;
 pub mod catalog;
+pub mod console;
 pub mod decisions;
 pub mod fleet_rules;
 pub mod ids;
@@ -32,6 +33,7 @@ pub mod status;
 
 pub use branding::{plain_text_from_html, Branding, DrinkReceipt};
 pub use catalog::*;
+pub use console::*;
 pub use fleet_rules::FleetRuleError;
 pub use ids::*;
 pub use jobs::*;

@@ -15,6 +15,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, sandbox_enabled: bool, demo: bool
         .service(get("/static/site.css", routes::assets::site_css))
         .service(get("/static/order.js", routes::assets::order_js))
         .service(get("/static/demo-logo.svg", routes::assets::demo_logo))
+        .service(get("/static/admin.css", routes::assets::admin_css))
         .service(get("/ready", routes::ops::ready))
         .service(get("/openapi.json", routes::ops::openapi))
         .service(get("/v1/pay", routes::customer::scan).wrap(from_fn(edge::limit_scans)))
@@ -35,6 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, sandbox_enabled: bool, demo: bool
             "/v1/devices/{device_uuid}/events",
             routes::devices::report,
         ));
+    admin(cfg);
     if sandbox_enabled {
         cfg.service(get(
             "/sandbox/checkout/{payment_id}",
@@ -45,6 +47,48 @@ pub fn configure(cfg: &mut web::ServiceConfig, sandbox_enabled: bool, demo: bool
             routes::sandbox::act,
         ));
     }
+}
+
+/// The operator console: pages under `/admin`, the JSON API under `/admin/api/v1`
+/// (`docs/console.md`).
+fn admin(cfg: &mut web::ServiceConfig) {
+    use routes::admin::login;
+    cfg.service(get("/admin", routes::admin::overview::overview))
+        .service(get("/admin/jobs", routes::admin::overview::jobs))
+        .service(get("/admin/fleet", routes::admin::fleet::show))
+        .service(
+            web::resource("/admin/login")
+                .route(web::get().to(login::login_page))
+                .route(web::post().to(login::login)),
+        )
+        .service(post("/admin/logout", login::logout))
+        .service(get("/admin/orders", routes::admin::orders::list))
+        .service(get("/admin/orders.csv", routes::admin::orders::export))
+        .service(get("/admin/orders/{id}", routes::admin::order::show))
+        .service(get(
+            "/admin/orders/{id}/confirm",
+            routes::admin::order::confirm,
+        ))
+        .service(post(
+            "/admin/orders/{id}/actions",
+            routes::admin::order::act,
+        ))
+        .service(post(
+            "/admin/orders/{id}/jobs/{job}/retry",
+            routes::admin::order::retry_job,
+        ))
+        .service(get("/admin/api/openapi.json", routes::admin::api::openapi))
+        .service(get("/admin/api/v1/orders", routes::admin::api::orders))
+        .service(get("/admin/api/v1/orders/{id}", routes::admin::api::order))
+        .service(post(
+            "/admin/api/v1/orders/{id}/actions",
+            routes::admin::api::act,
+        ))
+        .service(post(
+            "/admin/api/v1/orders/{id}/jobs/{job}/retry",
+            routes::admin::api::retry_job,
+        ))
+        .service(get("/admin/api/v1/overview", routes::admin::api::overview));
 }
 
 fn get<F, Args>(path: &str, handler: F) -> Resource

@@ -92,6 +92,10 @@ impl CatalogRepository for CatalogCache {
         Ok(found)
     }
 
+    async fn merchants(&self) -> Result<Vec<Merchant>, RepositoryError> {
+        self.inner.merchants().await
+    }
+
     async fn devices(&self) -> Result<Vec<Device>, RepositoryError> {
         self.inner.devices().await
     }

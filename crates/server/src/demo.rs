@@ -53,7 +53,26 @@ pub async fn qr_urls(
     urls
 }
 
-pub fn banner(base_url: &str, urls: &[(String, String)]) -> String {
+/// The demo's console admin: `admin` with a random password, made at every start.
+pub async fn console_admin(console: &crate::console::Console) -> Option<(String, String)> {
+    let password = crate::console::auth::random_password();
+    match console
+        .add_user("admin", coffee_domain::Role::Admin, &password)
+        .await
+    {
+        Ok(name) => Some((name.to_string(), password)),
+        Err(error) => {
+            tracing::warn!(%error, "demo console admin not created");
+            None
+        }
+    }
+}
+
+pub fn banner(
+    base_url: &str,
+    urls: &[(String, String)],
+    admin: Option<&(String, String)>,
+) -> String {
     let mut text = String::new();
     text.push_str(
         "\n==================== Coffee Payments Server — DEMO MODE ====================\n",
@@ -66,6 +85,11 @@ pub fn banner(base_url: &str, urls: &[(String, String)]) -> String {
     for (label, url) in urls {
         text.push_str(&format!("  {label}\n    {url}\n"));
     }
+    if let Some((name, password)) = admin {
+        text.push_str(&format!(
+            "\nOperator console: {base_url}/admin — user {name}, password {password} (new at every start)\n"
+        ));
+    }
     text.push_str(&format!(
         "\nOr open {base_url}/ for fresh links (each click is a new order). Health: {base_url}/health\n"
     ));
@@ -73,4 +97,37 @@ pub fn banner(base_url: &str, urls: &[(String, String)]) -> String {
         "=============================================================================\n",
     );
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::Console;
+    use coffee_adapter_memory::{MemoryStore, SystemClock};
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn the_demo_banner_prints_the_console_admin_and_its_random_password_once_made() {
+        let store = Arc::new(MemoryStore::new());
+        let console = Console {
+            accounts: store.clone(),
+            audit: store.clone(),
+            queries: store,
+            clock: Arc::new(SystemClock),
+            settings: crate::config::Config::from_vars(&Default::default())
+                .unwrap()
+                .console,
+            secure_cookies: false,
+        };
+        let admin = console_admin(&console).await.unwrap();
+        assert_eq!(admin.0, "admin");
+        assert!(admin.1.len() >= 16);
+        let text = banner("http://localhost:8080", &[], Some(&admin));
+        assert!(text.contains(&format!(
+            "Operator console: http://localhost:8080/admin — user admin, password {}",
+            admin.1
+        )));
+        let (session, _) = console.login("admin", &admin.1, None).await.unwrap();
+        assert!(!session.token.is_empty());
+    }
 }

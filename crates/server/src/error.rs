@@ -1,7 +1,9 @@
 //! The one mapping from use-case errors to HTTP statuses and customer texts.
 
+use crate::console::http::Rejection;
 use crate::pages::texts;
-use actix_web::http::StatusCode;
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
 use coffee_domain::services::checkout::{InitiatePaymentError, ScanError};
 use coffee_domain::ContactError;
 
@@ -178,3 +180,57 @@ pub const TOO_MANY_REQUESTS: Failure = Failure::new(
     "too_many_requests",
     texts::TOO_MANY_REQUESTS,
 );
+
+pub const CONSOLE_UNAUTHORIZED: Failure = Failure::new(
+    StatusCode::UNAUTHORIZED,
+    "unauthorized",
+    texts::CONSOLE_UNAUTHORIZED,
+);
+pub const CONSOLE_CSRF: Failure = Failure::new(StatusCode::FORBIDDEN, "csrf", texts::CONSOLE_CSRF);
+pub const CONSOLE_FORBIDDEN: Failure =
+    Failure::new(StatusCode::FORBIDDEN, "forbidden", texts::CONSOLE_FORBIDDEN);
+
+impl Rejection {
+    fn failure(&self) -> Failure {
+        match self {
+            Rejection::NoSession { .. } | Rejection::Unauthorized => CONSOLE_UNAUTHORIZED,
+            Rejection::Csrf => CONSOLE_CSRF,
+            Rejection::Unavailable => SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+/// The console's refusals: a page without a session goes to the login page (303), the API
+/// answers 401 JSON, a wrong CSRF token is 403 (an HTML page for forms, JSON under the API).
+impl ResponseError for Rejection {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Rejection::NoSession { .. } => StatusCode::SEE_OTHER,
+            other => other.failure().status,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Rejection::NoSession { next, expired } => {
+                let mut location = format!(
+                    "/admin/login?next={}",
+                    crate::urls::encode_query_value(next)
+                );
+                if *expired {
+                    location.push_str("&expired=1");
+                }
+                HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, location))
+                    .finish()
+            }
+            Rejection::Unauthorized => crate::routes::json_failure(self.failure()),
+            Rejection::Csrf | Rejection::Unavailable => {
+                let failure = self.failure();
+                HttpResponse::build(failure.status)
+                    .content_type("text/plain; charset=utf-8")
+                    .body(failure.message)
+            }
+        }
+    }
+}

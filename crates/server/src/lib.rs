@@ -13,6 +13,7 @@ pub mod app;
 pub mod background;
 pub mod catalog_cache;
 pub mod config;
+pub mod console;
 pub mod demo;
 pub mod device_auth;
 pub mod edge;

@@ -8,18 +8,20 @@ use coffee_server::config::Config;
 use coffee_server::moving_over::{self, import_original, ImportOptions};
 use coffee_server::secrets::SecretBox;
 use coffee_server::startup::{demo_wiring, migrate, production_wiring, Application, StartupError};
-use coffee_server::{demo, fleet, telemetry};
+use coffee_server::{console, demo, fleet, telemetry};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-const USAGE: &str = "\
+const USAGE_TEMPLATE: &str = "\
 coffee-pay — payment server for coffee vending machines
 
 USAGE:
     coffee-pay [serve]              run the server (demo mode when DATABASE_URL is unset)
     coffee-pay fleet apply FILE     upsert merchants, devices and drinks from a fleet file
     coffee-pay fleet check FILE     check a fleet file without applying it
+    coffee-pay fleet export [FILE]  write the stored fleet as a fleet file (standard output
+                                    without FILE); secrets as *_env references
     coffee-pay migrate              apply pending database migrations (DATABASE_URL)
     coffee-pay import original --from POSTGRES_URL [--dry-run] [--allow-skips]
                                     move a network over from the original Django system:
@@ -28,9 +30,14 @@ USAGE:
     coffee-pay machine simulate --device ID [--outcome success|failed|silent] [--delay-ms N]
                                     a virtual MQTT machine on the broker of MQTT_URL: announces
                                     itself online and answers every make command on its topic
+{console}
     coffee-pay help                 this text
 
 Configuration comes from the environment and a .env file; see docs/configuration.md.";
+
+fn usage() -> String {
+    USAGE_TEMPLATE.replace("{console}", console::cli::USAGE)
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -54,15 +61,19 @@ fn main() -> ExitCode {
             },
             ["fleet", "apply", file] => fleet_command(&config, file, true).await,
             ["fleet", "check", file] => fleet_command(&config, file, false).await,
+            ["fleet", "export"] => fleet_export(&config, None).await,
+            ["fleet", "export", file] => fleet_export(&config, Some(file)).await,
             ["migrate"] => migrate_command(&config).await,
             ["import", "original", options @ ..] => import_command(&config, options).await,
+            ["users", rest @ ..] => console::cli::users(&config, rest).await,
+            ["tokens", rest @ ..] => console::cli::tokens(&config, rest).await,
             ["machine", "simulate", options @ ..] => simulate_command(&config, options).await,
             ["help" | "--help" | "-h"] => {
-                println!("{USAGE}");
+                println!("{}", usage());
                 ExitCode::SUCCESS
             }
             _ => {
-                eprintln!("{USAGE}");
+                eprintln!("{}", usage());
                 ExitCode::from(2)
             }
         }
@@ -83,10 +94,19 @@ async fn run(config: Config) -> Result<(), StartupError> {
     let app = if config.is_demo() {
         let wiring = demo_wiring(&config, Arc::new(SystemClock)).await?;
         let catalog = wiring.ctx.ports.catalog.clone();
+        let console = console::Console {
+            accounts: wiring.accounts.clone(),
+            audit: wiring.audit.clone(),
+            queries: wiring.queries.clone(),
+            clock: wiring.ctx.ports.clock.clone(),
+            settings: config.console,
+            secure_cookies: false,
+        };
+        let admin = demo::console_admin(&console).await;
         let app = Application::start(&config, wiring, Duration::from_millis(250))?;
         let run_tag = format!("demo-{}", chrono::Utc::now().format("%Y%m%d%H%M%S"));
         let urls = demo::qr_urls(catalog.as_ref(), &config.base_url, &run_tag).await;
-        println!("{}", demo::banner(&config.base_url, &urls));
+        println!("{}", demo::banner(&config.base_url, &urls, admin.as_ref()));
         app
     } else {
         let wiring = production_wiring(&config, Arc::new(SystemClock)).await?;
@@ -192,6 +212,66 @@ async fn fleet_command(config: &Config, file: &str, apply: bool) -> ExitCode {
     }
 }
 
+/// `fleet export [FILE]`: the database's fleet as a fleet file `fleet apply` accepts.
+async fn fleet_export(config: &Config, file: Option<&str>) -> ExitCode {
+    let Some(database_url) = config.database_url.as_deref() else {
+        eprintln!("DATABASE_URL is not set: demo mode's fleet is deploy/demo-fleet.toml");
+        return ExitCode::from(2);
+    };
+    let store = match PgStore::connect(database_url, 2).await {
+        Ok(store) => store,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let read = async {
+        let merchants = store.merchants().await?;
+        let devices = store.devices().await?;
+        let mut drinks = Vec::new();
+        for device in &devices {
+            drinks.extend(store.drinks(&device.device_uuid).await?);
+        }
+        Ok::<_, coffee_domain::ports::RepositoryError>((merchants, devices, drinks))
+    };
+    let (merchants, devices, drinks) = match read.await {
+        Ok(fleet) => fleet,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (text, env) = match fleet::export::fleet_file(&merchants, &devices, &drinks) {
+        Ok(exported) => exported,
+        Err(error) => {
+            eprintln!("cannot write the fleet file: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match file {
+        None => print!("{text}"),
+        Some(path) => {
+            if let Err(error) = std::fs::write(path, &text) {
+                eprintln!("{path}: {error}");
+                return ExitCode::FAILURE;
+            }
+            println!(
+                "{path}: {} merchants, {} devices, {} drinks",
+                merchants.len(),
+                devices.len(),
+                drinks.len()
+            );
+        }
+    }
+    if !env.is_empty() {
+        eprintln!(
+            "secrets are not exported; set before `fleet apply`: {}",
+            env.join(", ")
+        );
+    }
+    ExitCode::SUCCESS
+}
+
 async fn migrate_command(config: &Config) -> ExitCode {
     let Some(database_url) = config.database_url.as_deref() else {
         eprintln!("DATABASE_URL is not set: demo mode has no database to migrate");
@@ -228,7 +308,7 @@ async fn import_command(config: &Config, options: &[&str]) -> ExitCode {
             "--dry-run" => run.dry_run = true,
             "--allow-skips" => run.allow_skips = true,
             other => {
-                eprintln!("unknown option {other:?}\n\n{USAGE}");
+                eprintln!("unknown option {other:?}\n\n{}", usage());
                 return ExitCode::from(2);
             }
         }
@@ -291,7 +371,7 @@ async fn simulate_command(config: &Config, options: &[&str]) -> ExitCode {
     let machine = match simulate_options(options) {
         Ok(machine) => machine,
         Err(error) => {
-            eprintln!("{error}\n\n{USAGE}");
+            eprintln!("{error}\n\n{}", usage());
             return ExitCode::from(2);
         }
     };

@@ -56,3 +56,49 @@ struct PublicApi;
 pub fn document() -> utoipa::openapi::OpenApi {
     PublicApi::openapi()
 }
+
+/// `Authorization: Bearer <API token>` for the console's API.
+struct BearerToken;
+
+impl utoipa::Modify for BearerToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Coffee Payments Server — operator console API",
+        description = "The operator console's reads and actions for programs: `Authorization: Bearer <token>` from `coffee-pay tokens add`. A merchant token sees only its merchant (another merchant's order is 404). docs/console.md explains each route."
+    ),
+    modifiers(&BearerToken),
+    paths(
+        crate::routes::admin::api::orders,
+        crate::routes::admin::api::order,
+        crate::routes::admin::api::act,
+        crate::routes::admin::api::retry_job,
+        crate::routes::admin::api::overview,
+    ),
+    components(schemas(
+        ApiError,
+        crate::routes::admin::api::OrderListJson,
+        crate::routes::admin::api::OrderJson,
+        crate::routes::admin::api::PaymentJson,
+        crate::routes::admin::api::TimelineJson,
+        crate::routes::admin::api::ActionBody,
+        crate::routes::admin::api::ActionJson,
+        crate::routes::admin::api::OverviewJson,
+    ))
+)]
+struct ConsoleApi;
+
+/// The console API's document (`/admin/api/openapi.json`).
+pub fn console_document() -> utoipa::openapi::OpenApi {
+    ConsoleApi::openapi()
+}

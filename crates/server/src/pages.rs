@@ -9,7 +9,39 @@ use coffee_domain::{
 use serde::Serialize;
 use tera::{Context, Tera};
 
-const TEMPLATES: [(&str, &str); 5] = [
+const TEMPLATES: [(&str, &str); 13] = [
+    (
+        "admin/fleet.html",
+        include_str!("../../../templates/admin/fleet.html"),
+    ),
+    (
+        "admin/jobs.html",
+        include_str!("../../../templates/admin/jobs.html"),
+    ),
+    (
+        "admin/order.html",
+        include_str!("../../../templates/admin/order.html"),
+    ),
+    (
+        "admin/confirm.html",
+        include_str!("../../../templates/admin/confirm.html"),
+    ),
+    (
+        "admin/orders.html",
+        include_str!("../../../templates/admin/orders.html"),
+    ),
+    (
+        "admin/base.html",
+        include_str!("../../../templates/admin/base.html"),
+    ),
+    (
+        "admin/login.html",
+        include_str!("../../../templates/admin/login.html"),
+    ),
+    (
+        "admin/overview.html",
+        include_str!("../../../templates/admin/overview.html"),
+    ),
     ("demo.html", include_str!("../../../templates/demo.html")),
     ("base.html", include_str!("../../../templates/base.html")),
     ("error.html", include_str!("../../../templates/error.html")),
@@ -66,6 +98,14 @@ pub mod texts {
     pub const NOT_FOUND: &str = "Страница не найдена.";
     pub const METHOD_NOT_ALLOWED: &str = "Этот адрес не принимает такой запрос.";
     pub const PAYLOAD_TOO_LARGE: &str = "Слишком большой запрос.";
+    pub const CONSOLE_UNAUTHORIZED: &str = "Нужно войти в консоль.";
+    pub const CONSOLE_CSRF: &str =
+        "Форма устарела или отправлена не со страницы консоли. Откройте страницу заново.";
+    pub const CONSOLE_FORBIDDEN: &str = "Недостаточно прав.";
+    pub const CONSOLE_LOCKED_OUT: &str =
+        "Слишком много неудачных попыток входа. Вход временно заблокирован, попробуйте позже";
+    pub const CONSOLE_WRONG_CREDENTIALS: &str = "Неверное имя или пароль.";
+    pub const CONSOLE_SESSION_EXPIRED: &str = "Сессия истекла. Войдите снова.";
     pub const TOO_MANY_REQUESTS: &str =
         "Слишком много запросов. Пожалуйста, подождите немного и попробуйте снова.";
 }

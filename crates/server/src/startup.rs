@@ -25,8 +25,8 @@ use coffee_adapter_tmetr::token::{jwt_expiry, static_token_health, TokenHealth};
 use coffee_adapter_tmetr::{TmetrConfig, TmetrGateway, TokenRefresh};
 use coffee_adapter_yookassa::{YookassaConfig, YookassaGateway};
 use coffee_domain::ports::{
-    CatalogRepository, Clock, JobQueue, MachineGateway, OrderRepository, PaymentGateway,
-    PaymentRepository,
+    AccountRepository, AuditLog, CatalogRepository, Clock, ConsoleQueries, JobQueue,
+    MachineGateway, OrderRepository, PaymentGateway, PaymentRepository,
 };
 use coffee_domain::services::dispensing::DispenseReport;
 use coffee_domain::services::{Context, Ports, Settings};
@@ -69,6 +69,10 @@ pub struct Wiring {
     pub mqtt: Option<Arc<MqttGateway>>,
     /// Opens sealed credentials and device keys.
     pub secrets: SecretBox,
+    /// The operator console's accounts and audit log (same store as the orders).
+    pub accounts: Arc<dyn AccountRepository>,
+    pub audit: Arc<dyn AuditLog>,
+    pub queries: Arc<dyn ConsoleQueries>,
 }
 
 /// `SECRET_KEY`'s box; demo mode without one gets a random key (nothing outlives it).
@@ -180,7 +184,14 @@ fn wire<S>(
     secrets: SecretBox,
 ) -> Result<Wiring, StartupError>
 where
-    S: CatalogRepository + OrderRepository + PaymentRepository + JobQueue + 'static,
+    S: CatalogRepository
+        + OrderRepository
+        + PaymentRepository
+        + JobQueue
+        + AccountRepository
+        + AuditLog
+        + ConsoleQueries
+        + 'static,
 {
     // Production reads the catalogue through a short-lived cache; in memory there is
     // nothing to save.
@@ -227,6 +238,9 @@ where
         .into_iter()
         .map(|(kind, gateway)| (kind, crate::metrics::metered_machines(kind, gateway)))
         .collect();
+    let accounts: Arc<dyn AccountRepository> = store.clone();
+    let audit: Arc<dyn AuditLog> = store.clone();
+    let queries: Arc<dyn ConsoleQueries> = store.clone();
     let ports = Ports {
         catalog,
         orders: store.clone(),
@@ -245,6 +259,9 @@ where
         machine,
         mqtt,
         secrets,
+        accounts,
+        audit,
+        queries,
     })
 }
 
@@ -400,6 +417,14 @@ impl Application {
         let sandbox_enabled = wiring.sandbox.is_some();
         // The demo index lists every device: only for in-memory demo data.
         let demo = config.is_demo() && wiring.memory.is_some();
+        let console = web::Data::new(crate::console::Console {
+            accounts: wiring.accounts.clone(),
+            audit: wiring.audit.clone(),
+            queries: wiring.queries.clone(),
+            clock: wiring.ctx.ports.clock.clone(),
+            settings: config.console,
+            secure_cookies: config.base_url.starts_with("https://"),
+        });
         let mut state = AppState::new(
             wiring.ctx.clone(),
             Pages::load()?,
@@ -437,6 +462,7 @@ impl Application {
                 app
             };
             app.app_data(state.clone())
+                .app_data(console.clone())
                 .app_data(trusted_proxies.clone())
                 .app_data(rate_limits.clone())
                 // One documented limit for every body (docs/api.md), whatever reads it.

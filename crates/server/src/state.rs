@@ -5,9 +5,12 @@ use crate::pages::Pages;
 use crate::secrets::SecretBox;
 use coffee_adapter_mqtt::MqttGateway;
 use coffee_adapter_sandbox::SandboxProvider;
-use coffee_domain::ports::{CatalogRepository, Clock, OrderRepository};
+use coffee_domain::ports::{
+    CatalogRepository, Clock, JobQueue, OrderRepository, PaymentRepository,
+};
 use coffee_domain::services::checkout::Checkout;
 use coffee_domain::services::dispensing::Dispensing;
+use coffee_domain::services::operations::Operations;
 use coffee_domain::services::settlement::Settlement;
 use coffee_domain::services::Context;
 use std::sync::Arc;
@@ -17,7 +20,11 @@ pub struct AppState {
     pub checkout: Checkout,
     pub settlement: Settlement,
     pub dispensing: Dispensing,
+    /// The operator console's actions.
+    pub operations: Operations,
     pub orders: Arc<dyn OrderRepository>,
+    pub payments: Arc<dyn PaymentRepository>,
+    pub jobs: Arc<dyn JobQueue>,
     pub clock: Arc<dyn Clock>,
     pub pages: Pages,
     /// Present when the sandbox provider is enabled (demo mode or `SANDBOX_ENABLED=true`).
@@ -45,7 +52,10 @@ impl AppState {
             checkout: Checkout::new(ctx.clone()),
             settlement: Settlement::new(ctx.clone()),
             dispensing: Dispensing::new(ctx.clone()),
+            operations: Operations::new(ctx.clone()),
             orders: ctx.ports.orders.clone(),
+            payments: ctx.ports.payments.clone(),
+            jobs: ctx.ports.jobs.clone(),
             clock: ctx.ports.clock.clone(),
             pages,
             sandbox,

@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::zombie_processes)] // test code: failing loudly is the point
 
-//! The customer's flow in a real headless Chromium, driven over WebDriver (chromedriver),
-//! at a phone's 360 px width. Screenshots land in `target/screenshots/`.
+//! The customer's flow and the operator console in a real headless Chromium, driven over
+//! WebDriver (chromedriver) with fantoccini: the customer at a phone's 360 px width, the
+//! operator at 1280 px and at 360 px. Screenshots land in `target/screenshots/`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver`. Without them the tests say loudly that
 //! they were skipped — and fail instead when `CI=true`.
@@ -10,7 +11,6 @@
 #[path = "api/helpers.rs"]
 mod helpers;
 
-use base64::Engine;
 use coffee_adapter_memory::SystemClock;
 use coffee_domain::ports::CatalogRepository;
 use coffee_domain::{DeviceUuid, OrderStatus, ProviderKind, ReceiptPolicy};
@@ -18,15 +18,16 @@ use coffee_test_support::fakes::tbank::FakeTbank;
 use coffee_test_support::fakes::yookassa::FakeYookassa;
 use coffee_test_support::fixtures::{device, drink, merchant};
 use coffee_test_support::fleet_file::{fleet, FleetBuilder};
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
 use helpers::{app, demo_app};
-use serde_json::{json, Value};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::json;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 fn tool(env: &str, default: &str) -> PathBuf {
     std::env::var_os(env)
@@ -61,6 +62,7 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The chromedriver this test started, stopped when dropped.
 struct Driver {
     process: Child,
     url: String,
@@ -97,10 +99,16 @@ impl Drop for Driver {
     }
 }
 
-/// A tiny W3C WebDriver client: just what these tests need.
+/// How wide the browser's window is: a phone (mobile emulation) or a laptop.
+#[derive(Clone, Copy)]
+enum Screen {
+    Phone,
+    Laptop,
+}
+
+/// A Chromium session through fantoccini, with the few moves these tests are written in.
 struct Browser {
-    http: reqwest::Client,
-    session: String,
+    client: Client,
     profile: PathBuf,
 }
 
@@ -110,94 +118,61 @@ impl Drop for Browser {
     fn drop(&mut self) {
         let _ = Command::new("pkill")
             .arg("-f")
+            .arg("--")
             .arg(format!("--user-data-dir={}", self.profile.display()))
             .status();
     }
 }
 
 impl Browser {
-    async fn open(driver: &Driver, chromium: &Path, profile: &Path) -> Browser {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .unwrap();
-        let capabilities = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": chromium.to_string_lossy(),
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         "--disable-quic", "--no-first-run", "--disable-background-networking",
-                         "--disable-component-update", "--disable-sync",
-                         format!("--user-data-dir={}", profile.display())],
-                "mobileEmulation": {"deviceMetrics": {"width": 360, "height": 800, "pixelRatio": 1.0}}
+    async fn open(driver: &Driver, chromium: &Path, profile: &Path, screen: Screen) -> Browser {
+        let mut args = vec![
+            "--headless=new".to_owned(),
+            "--no-sandbox".to_owned(),
+            "--disable-gpu".to_owned(),
+            "--disable-dev-shm-usage".to_owned(),
+            "--disable-quic".to_owned(),
+            "--no-first-run".to_owned(),
+            "--disable-background-networking".to_owned(),
+            "--disable-component-update".to_owned(),
+            "--disable-sync".to_owned(),
+            format!("--user-data-dir={}", profile.display()),
+        ];
+        let mut options = json!({ "binary": chromium.to_string_lossy() });
+        match screen {
+            Screen::Phone => {
+                options["mobileEmulation"] =
+                    json!({"deviceMetrics": {"width": 360, "height": 800, "pixelRatio": 1.0}});
             }
-        }}});
-        let response: Value = http
-            .post(format!("{}/session", driver.url))
-            .json(&capabilities)
-            .send()
+            Screen::Laptop => args.push("--window-size=1280,900".to_owned()),
+        }
+        options["args"] = json!(args);
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("browserName".into(), json!("chrome"));
+        capabilities.insert("goog:chromeOptions".into(), options);
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&driver.url)
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let id = response["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no session: {response}"));
+            .expect("a WebDriver session");
         Browser {
-            http,
-            session: format!("{}/session/{id}", driver.url),
+            client,
             profile: profile.to_path_buf(),
         }
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut request = self.http.request(method, format!("{}{path}", self.session));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response: Value = request.send().await.unwrap().json().await.unwrap();
-        response["value"].clone()
-    }
-
     async fn goto(&self, url: &str) {
-        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
-            .await;
+        self.client.goto(url).await.unwrap();
     }
 
-    async fn find(&self, css: &str) -> Option<String> {
-        let value = self
-            .call(
-                reqwest::Method::POST,
-                "/element",
-                Some(json!({"using": "css selector", "value": css})),
-            )
-            .await;
-        value[ELEMENT_KEY].as_str().map(str::to_owned)
-    }
-
-    /// Waits for an element to exist and returns it.
-    async fn wait_for(&self, css: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(element) = self.find(css).await {
-                return element;
-            }
-            assert!(Instant::now() < deadline, "{css} never appeared");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn text(&self, element: &str) -> String {
-        self.call(
-            reqwest::Method::GET,
-            &format!("/element/{element}/text"),
-            None,
-        )
-        .await
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
+    /// Waits (20 s at most) for an element to exist and returns it.
+    async fn wait_for(&self, css: &str) -> Element {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css} never appeared: {e}"))
     }
 
     /// Waits until the element's text contains `expected`.
@@ -205,8 +180,8 @@ impl Browser {
         let deadline = Instant::now() + timeout;
         let mut last = String::new();
         while Instant::now() < deadline {
-            if let Some(element) = self.find(css).await {
-                last = self.text(&element).await;
+            if let Ok(element) = self.client.find(Locator::Css(css)).await {
+                last = element.text().await.unwrap_or_default();
                 if last.contains(expected) {
                     return last;
                 }
@@ -216,42 +191,54 @@ impl Browser {
         panic!("{css} never said {expected:?}; last text: {last:?}");
     }
 
+    /// Clicks the element; one that went stale (its page was replaced meanwhile) is found
+    /// again on the new page.
     async fn click(&self, css: &str) {
-        let element = self.wait_for(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{element}/click"),
-            Some(json!({})),
-        )
-        .await;
+        for _ in 0..50 {
+            match self.wait_for(css).await.click().await {
+                Ok(()) => return,
+                Err(error) if error.to_string().contains("stale element") => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(error) => panic!("click {css}: {error}"),
+            }
+        }
+        panic!("{css} kept going stale");
+    }
+
+    /// Waits until the address contains `part` (after a form was submitted).
+    async fn wait_for_url(&self, part: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(url) = self.client.current_url().await {
+                if url.as_str().contains(part) {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the address never contained {part:?}");
     }
 
     async fn type_into(&self, css: &str, text: &str) {
-        let element = self.wait_for(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{element}/value"),
-            Some(json!({ "text": text })),
-        )
-        .await;
+        self.wait_for(css).await.send_keys(text).await.unwrap();
+    }
+
+    async fn count(&self, css: &str) -> usize {
+        self.client
+            .find_all(Locator::Css(css))
+            .await
+            .map_or(0, |found| found.len())
     }
 
     /// Runs `script` in the page (WebDriver's, not the page's: the page's policy allows none)
     /// and returns what it returns.
-    async fn execute(&self, script: &str) -> Value {
-        self.call(
-            reqwest::Method::POST,
-            "/execute/sync",
-            Some(json!({ "script": script, "args": [] })),
-        )
-        .await
+    async fn execute(&self, script: &str) -> serde_json::Value {
+        self.client.execute(script, vec![]).await.unwrap()
     }
 
     async fn screenshot(&self, name: &str) -> PathBuf {
-        let encoded = self.call(reqwest::Method::GET, "/screenshot", None).await;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(encoded.as_str().unwrap())
-            .unwrap();
+        let png = self.client.screenshot().await.unwrap();
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(name);
@@ -260,7 +247,7 @@ impl Browser {
     }
 
     async fn close(self) {
-        let _ = self.http.delete(&self.session).send().await;
+        let _ = self.client.clone().close().await;
     }
 }
 
@@ -364,7 +351,7 @@ async fn a_customer_scans_enters_a_receipt_email_pays_in_the_sandbox_and_sees_re
     };
     let address = spawn_demo().await;
     let driver = Driver::start(&chromedriver).await;
-    let browser = Browser::open(&driver, &chromium, &profile_dir("happy")).await;
+    let browser = Browser::open(&driver, &chromium, &profile_dir("happy"), Screen::Phone).await;
 
     browser
         .goto(&format!(
@@ -400,7 +387,7 @@ async fn a_customer_of_a_failing_machine_is_told_the_money_is_returned() {
     };
     let address = spawn_demo().await;
     let driver = Driver::start(&chromedriver).await;
-    let browser = Browser::open(&driver, &chromium, &profile_dir("broken")).await;
+    let browser = Browser::open(&driver, &chromium, &profile_dir("broken"), Screen::Phone).await;
 
     browser
         .goto(&format!(
@@ -441,7 +428,7 @@ async fn a_customer_of_a_yookassa_machine_pays_on_the_yookassa_checkout_page_and
         .address;
     fake.send_webhooks_to(format!("{address}/v1/yook-pay-webhook"));
     let driver = Driver::start(&chromedriver).await;
-    let browser = Browser::open(&driver, &chromium, &profile_dir("yookassa")).await;
+    let browser = Browser::open(&driver, &chromium, &profile_dir("yookassa"), Screen::Phone).await;
 
     browser
         .goto(&format!(
@@ -494,7 +481,7 @@ async fn a_customer_of_a_t_bank_machine_pays_by_card_on_t_bank_checkout_or_sees_
         .await
         .address;
     let driver = Driver::start(&chromedriver).await;
-    let browser = Browser::open(&driver, &chromium, &profile_dir("tbank")).await;
+    let browser = Browser::open(&driver, &chromium, &profile_dir("tbank"), Screen::Phone).await;
     let scan = |uuid: &str| {
         format!(
             "{address}/v1/tbank-pay?deviceUuid=tb-browser&drinkNo=1&size=1&uuid={uuid}-{}&drinkName=%D0%9A%D0%B0%D0%BF%D1%83%D1%87%D0%B8%D0%BD%D0%BE",
@@ -556,7 +543,7 @@ async fn a_branded_devices_pages_show_its_logo_and_texts_and_hostile_texts_stay_
         .unwrap();
     let address = app.address.clone();
     let driver = Driver::start(&chromedriver).await;
-    let browser = Browser::open(&driver, &chromium, &profile_dir("branded")).await;
+    let browser = Browser::open(&driver, &chromium, &profile_dir("branded"), Screen::Phone).await;
     let scan = |device: &str, drink: &str, uuid: &str| {
         format!(
             "{address}/v1/pay?deviceUuid={device}&drinkNo={drink}&size=1&uuid={uuid}-{}&drinkName=Coffee",
@@ -634,4 +621,148 @@ async fn a_branded_devices_pages_show_its_logo_and_texts_and_hostile_texts_stay_
         assert_eq!(javascript_links, json!(0), "{page}");
     }
     browser.close().await;
+}
+
+/// A successful order of the demo's `demo-1` with machine uuid `uuid`, paid through the API
+/// moves.
+async fn successful_order(app: &helpers::TestApp<SystemClock>, uuid: &str) -> String {
+    let order = app.scan("demo-1", "1", "1", uuid).await;
+    let redirect: serde_json::Value = app
+        .initiate(&order, Some("ivan@example.ru"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.pay(redirect["redirect_url"].as_str().unwrap(), "pay")
+        .await;
+    app.wait_for_status(&order, "successful").await;
+    order
+}
+
+/// The operator's round, at one screen width: sign in, find the order by the machine's uuid,
+/// refund it after confirming, and see the timeline grow.
+async fn operator_refunds(
+    browser: &Browser,
+    address: &str,
+    order: &str,
+    uuid: &str,
+    shots: Option<[&str; 3]>,
+) {
+    browser.goto(&format!("{address}/admin")).await;
+    browser.type_into("#name", "anna").await;
+    browser.type_into("#password", "операторский-пароль").await;
+    browser.click("form[action='/admin/login'] button").await;
+    browser
+        .wait_for_text("main h1", "Обзор", Duration::from_secs(10))
+        .await;
+    if let Some([overview, _, _]) = shots {
+        browser.screenshot(overview).await;
+    }
+
+    browser.goto(&format!("{address}/admin/orders")).await;
+    browser.type_into("#q", uuid).await;
+    browser.click("form.filters button[type=submit]").await;
+    browser.wait_for_url(&format!("q={uuid}")).await;
+    assert_eq!(
+        browser.count("a[href^='/admin/orders/']").await,
+        1,
+        "one order found"
+    );
+    browser
+        .click(&format!("a[href='/admin/orders/{order}']"))
+        .await;
+    browser
+        .wait_for_text("main h1", "Выдан", Duration::from_secs(10))
+        .await;
+    let before = browser.count("ol.timeline li").await;
+    assert!(before >= 3, "the order's history: {before} lines");
+
+    browser.click("a[href$='confirm?action=refund']").await;
+    browser
+        .wait_for_text(
+            "main h1",
+            "Вернуть деньги полностью",
+            Duration::from_secs(10),
+        )
+        .await;
+    browser.click("form[action$='/actions'] button").await;
+    browser
+        .wait_for_text(".notice", "Сделано.", Duration::from_secs(10))
+        .await;
+    let after = browser.count("ol.timeline li").await;
+    assert!(after > before, "the timeline grew: {before} → {after}");
+    let page = browser.client.source().await.unwrap();
+    assert!(page.contains("оператор anna: полный возврат денег поставлен в очередь"));
+    if let Some([_, order_shot, fleet]) = shots {
+        // The refund job has run by now, most likely: show the page as it settled.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        browser
+            .goto(&format!("{address}/admin/orders/{order}"))
+            .await;
+        browser.wait_for("ol.timeline").await;
+        browser.screenshot(order_shot).await;
+        browser.goto(&format!("{address}/admin/fleet")).await;
+        browser.wait_for("main h1").await;
+        browser.screenshot(fleet).await;
+    }
+}
+
+#[tokio::test]
+async fn an_operator_signs_in_finds_an_order_by_its_machine_uuid_and_refunds_it_on_a_laptop_and_a_phone(
+) {
+    let Some((chromium, chromedriver)) = browser_tools() else {
+        return;
+    };
+    let app = demo_app().clock(Arc::new(SystemClock)).spawn().await;
+    let console = coffee_server::console::Console {
+        accounts: app.store.clone(),
+        audit: app.store.clone(),
+        queries: app.store.clone(),
+        clock: Arc::new(SystemClock),
+        settings: coffee_server::config::Config::from_vars(&Default::default())
+            .unwrap()
+            .console,
+        secure_cookies: false,
+    };
+    console
+        .add_user("anna", coffee_domain::Role::Admin, "операторский-пароль")
+        .await
+        .unwrap();
+    let laptop_order = successful_order(&app, "console-laptop").await;
+    let phone_order = successful_order(&app, "console-phone").await;
+    let driver = Driver::start(&chromedriver).await;
+
+    let laptop = Browser::open(
+        &driver,
+        &chromium,
+        &profile_dir("console-laptop"),
+        Screen::Laptop,
+    )
+    .await;
+    operator_refunds(
+        &laptop,
+        &app.address,
+        &laptop_order,
+        "console-laptop",
+        Some([
+            "09-console-overview.png",
+            "10-console-order.png",
+            "11-console-fleet.png",
+        ]),
+    )
+    .await;
+    laptop.close().await;
+
+    let phone = Browser::open(
+        &driver,
+        &chromium,
+        &profile_dir("console-phone"),
+        Screen::Phone,
+    )
+    .await;
+    operator_refunds(&phone, &app.address, &phone_order, "console-phone", None).await;
+    phone.screenshot("12-console-order-phone.png").await;
+    phone.close().await;
+    app.wait_for_payment_status(&laptop_order, "refunded").await;
+    app.wait_for_payment_status(&phone_order, "refunded").await;
 }

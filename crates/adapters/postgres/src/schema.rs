@@ -165,3 +165,62 @@ diesel::allow_tables_to_appear_in_same_query!(
     provider_events,
     jobs,
 );
+
+diesel::table! {
+    console_users (name) {
+        name -> Text,
+        role -> Text,
+        merchant_key -> Nullable<Text>,
+        password_hash -> Text,
+        disabled -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    console_sessions (token_hash) {
+        token_hash -> Text,
+        user_name -> Text,
+        created_at -> Timestamptz,
+        last_seen_at -> Timestamptz,
+        ip -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    console_api_tokens (token_hash) {
+        token_hash -> Text,
+        name -> Text,
+        role -> Text,
+        merchant_key -> Nullable<Text>,
+        disabled -> Bool,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    console_login_attempts (id) {
+        id -> Int8,
+        at -> Timestamptz,
+        name -> Text,
+        ip -> Nullable<Text>,
+        succeeded -> Bool,
+    }
+}
+
+diesel::table! {
+    console_audit (id) {
+        id -> Int8,
+        at -> Timestamptz,
+        actor -> Text,
+        action -> Text,
+        ip -> Nullable<Text>,
+        order_id -> Nullable<Uuid>,
+        device_uuid -> Nullable<Text>,
+        detail -> Text,
+    }
+}
+
+diesel::joinable!(console_sessions -> console_users (user_name));
+diesel::allow_tables_to_appear_in_same_query!(console_users, console_sessions);

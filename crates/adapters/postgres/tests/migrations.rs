@@ -38,7 +38,12 @@ fn migration_count() -> usize {
         .count()
 }
 
-const TABLES: [&str; 8] = [
+const TABLES: [&str; 13] = [
+    "console_api_tokens",
+    "console_audit",
+    "console_login_attempts",
+    "console_sessions",
+    "console_users",
     "devices",
     "drinks",
     "jobs",

@@ -14,11 +14,13 @@
 //! | our refund's answer, refund news | [`refunds::refund_answer`], [`refunds::refund_notice`] |
 //! | make command accepted / undeliverable, machine progress and report, dispense deadline | [`machines::machine_event`] |
 //! | order not paid in time | [`expiry::expire`] |
+//! | an operator's action in the console (refund, release a hold, mark dispensed / failed) | [`operator::operator_action`] |
 //!
 //! Every status a change writes comes from [`crate::status::transition`].
 
 pub mod expiry;
 pub mod machines;
+pub mod operator;
 pub mod orders;
 pub mod payments;
 pub mod refunds;

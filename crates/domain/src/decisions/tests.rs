@@ -707,3 +707,122 @@ fn a_refund_is_believed_only_as_the_provider_shows_it() {
     );
     assert!(change.payment_state.is_none());
 }
+
+/// Every operator action in every status, with the money as the automatic rules leave it
+/// (`immediate`) and as it is held (`held`), plus the two states an operator exists for: a
+/// finished order whose money is still taken or held.
+#[test]
+fn every_operator_action_in_every_status_decides_as_the_table_says() {
+    use super::operator::{operator_action, OperatorAction};
+    let now = start() + Duration::minutes(1);
+    let act =
+        |snapshot: &Snapshot, action| summary(&operator_action(snapshot, action, "anna", now));
+    let mut failures = Vec::new();
+    let mut expect = |snapshot: Snapshot, label: &str, rows: [&str; 4]| {
+        for (action, expected) in OperatorAction::ALL.into_iter().zip(rows) {
+            let actual = act(&snapshot, action);
+            if actual != expected {
+                failures.push(format!(
+                    "{label} × {}: expected `{expected}`, got `{actual}`",
+                    action.as_str()
+                ));
+            }
+        }
+    };
+    // (refund, release_hold, mark_dispensed, mark_failed)
+    for status in [Created, Pending, Paid, NotPaid] {
+        expect(immediate(status), status.as_str(), ["ignored"; 4]);
+    }
+    expect(
+        immediate(MakePending),
+        "make_pending, captured",
+        [
+            "ignored",
+            "ignored",
+            "commit make_pending→successful jobs []",
+            "commit make_pending→failed dispense_failed money succeeded→refund_pending jobs [refund_payment]",
+        ],
+    );
+    expect(
+        held(MakePending),
+        "make_pending, held",
+        [
+            "ignored",
+            "ignored",
+            "commit make_pending→successful jobs [capture_payment]",
+            "commit make_pending→failed dispense_failed jobs [cancel_payment]",
+        ],
+    );
+    expect(
+        immediate(Successful),
+        "successful, captured",
+        [
+            "commit - money succeeded→refund_pending jobs [refund_payment]",
+            "ignored",
+            "ignored",
+            "ignored",
+        ],
+    );
+    expect(
+        held(Successful),
+        "successful, captured after the drink",
+        [
+            "commit - money succeeded→refund_pending jobs [refund_payment]",
+            "ignored",
+            "ignored",
+            "ignored",
+        ],
+    );
+    let mut hold_left = held(Successful);
+    if let Some(payment) = hold_left.payment.as_mut() {
+        payment.state = PaymentState::Authorized;
+    }
+    expect(
+        hold_left,
+        "successful, hold left",
+        [
+            "ignored",
+            "commit - jobs [cancel_payment]",
+            "ignored",
+            "ignored",
+        ],
+    );
+    expect(
+        immediate(Failed),
+        "failed, refund under way",
+        ["ignored"; 4],
+    );
+    let mut refund_refused = immediate(Failed);
+    if let Some(payment) = refund_refused.payment.as_mut() {
+        payment.state = PaymentState::Succeeded;
+    }
+    expect(
+        refund_refused,
+        "failed, refund refused",
+        [
+            "commit - money succeeded→refund_pending jobs [refund_payment]",
+            "ignored",
+            "ignored",
+            "ignored",
+        ],
+    );
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn an_operators_mark_is_written_as_the_operators_in_the_timeline() {
+    use super::operator::{operator_action, OperatorAction};
+    let now = start() + Duration::minutes(1);
+    let Decision::Commit(change) = operator_action(
+        &immediate(MakePending),
+        OperatorAction::MarkFailed,
+        "anna",
+        now,
+    ) else {
+        panic!("a make_pending order can be marked failed");
+    };
+    assert_eq!(change.history[0].source, crate::HistorySource::Operator);
+    assert!(change.history[0]
+        .message
+        .starts_with("оператор anna: напиток не приготовлен"));
+}

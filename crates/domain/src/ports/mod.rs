@@ -2,11 +2,13 @@
 //! method documents the errors it must return.
 
 mod changes;
+mod console;
 mod machines;
 mod payments;
 mod storage;
 
 pub use changes::*;
+pub use console::*;
 pub use machines::*;
 pub use payments::*;
 pub use storage::*;

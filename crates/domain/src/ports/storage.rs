@@ -15,6 +15,8 @@ use chrono::{DateTime, Duration, Utc};
 pub trait CatalogRepository: Send + Sync {
     /// `Ok(None)` when unknown. Errors: `Unavailable`.
     async fn merchant(&self, key: &MerchantKey) -> Result<Option<Merchant>, RepositoryError>;
+    /// All merchants, ordered by key. Errors: `Unavailable`.
+    async fn merchants(&self) -> Result<Vec<Merchant>, RepositoryError>;
     /// `Ok(None)` when unknown. Errors: `Unavailable`.
     async fn device(&self, device: &DeviceUuid) -> Result<Option<Device>, RepositoryError>;
     /// All devices, ordered by id. Errors: `Unavailable`.
@@ -137,6 +139,11 @@ pub trait JobQueue: Send + Sync {
     async fn mark_sent(&self, job: &Job) -> Result<(), RepositoryError>;
     /// Gives up: the job becomes `dead` with its last error. Errors: as [`JobQueue::complete`].
     async fn bury(&self, job: &Job, error: &str) -> Result<(), RepositoryError>;
+    /// An operator's retry: a `dead` job is queued again to run at `now`, its attempts
+    /// counted from zero (its last error is kept until the next attempt; a make command's
+    /// sent mark is kept, so it is never resent blindly). Errors: `Conflict` when the job is
+    /// not dead (retried already, or never died); `NotFound`; `Unavailable`.
+    async fn revive(&self, job: JobId, now: DateTime<Utc>) -> Result<(), RepositoryError>;
     /// Jobs of an order with their states, for operators and tests. Errors: `Unavailable`.
     async fn jobs_of(&self, order: OrderId) -> Result<Vec<JobSummary>, RepositoryError>;
     /// A signal that resolves once jobs are committed after this call — through this store,

@@ -4,6 +4,7 @@
 //! * [`settlement`] — provider news (verified notifications, polls) moves money and orders.
 //! * [`dispensing`] — machine reports decide `make_pending` orders.
 //! * [`expiry`] — unpaid orders become `not_paid` at `expires_at`.
+//! * [`operations`] — an operator's actions from the console, and retries of dead jobs.
 //! * [`worker`] — the job handlers: make command, capture, cancel, refund, poll, deadline.
 //!
 //! A service talks to the outside world, then asks a pure function of
@@ -14,6 +15,7 @@
 pub mod checkout;
 pub mod dispensing;
 pub mod expiry;
+pub mod operations;
 pub mod settlement;
 pub mod worker;
 

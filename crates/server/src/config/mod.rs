@@ -80,6 +80,21 @@ pub struct Config {
     pub rate_limit_per_device_per_minute: u32,
     /// Where `/metrics` is served; off unless `METRICS_ADDR` or `METRICS_TOKEN` says.
     pub metrics: MetricsExport,
+    /// `ADMIN_*`: the operator console's sessions and login throttling.
+    pub console: ConsoleSettings,
+}
+
+/// `ADMIN_*`: how long a console session lives idle and when logins are locked out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsoleSettings {
+    /// `ADMIN_SESSION_IDLE_MINUTES` (default 480).
+    pub session_idle_minutes: i64,
+    /// `ADMIN_LOGIN_MAX_FAILURES`: failed logins of one account before it is locked out.
+    pub max_failures_per_account: u64,
+    /// `ADMIN_LOGIN_MAX_FAILURES_PER_IP`: failed logins from one address before it is.
+    pub max_failures_per_ip: u64,
+    /// `ADMIN_LOGIN_LOCKOUT_MINUTES`: the window failures are counted in.
+    pub lockout_minutes: i64,
 }
 
 /// How Prometheus metrics are exported: never public by accident.
@@ -178,6 +193,7 @@ impl Config {
         let workers = read::workers(&vars)?;
         let rate_limits = read::rate_limits(&vars)?;
         let metrics = read::metrics(&vars)?;
+        let console = read::console(&vars)?;
         read::production(&http, &runtime, &database)?;
         Ok(Config {
             bind_addr: http.bind_addr,
@@ -207,6 +223,7 @@ impl Config {
             rate_limit_per_ip_per_minute: rate_limits.per_ip_per_minute,
             rate_limit_per_device_per_minute: rate_limits.per_device_per_minute,
             metrics,
+            console,
         })
     }
 }

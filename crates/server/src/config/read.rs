@@ -483,6 +483,23 @@ pub(super) fn workers(vars: &Vars<'_>) -> Result<Workers, ConfigError> {
     })
 }
 
+/// `ADMIN_SESSION_IDLE_MINUTES` (default 480: 8 hours), `ADMIN_LOGIN_MAX_FAILURES` per
+/// account (default 5) and `ADMIN_LOGIN_MAX_FAILURES_PER_IP` (default 20) within
+/// `ADMIN_LOGIN_LOCKOUT_MINUTES` (default 15).
+pub(super) fn console(vars: &Vars<'_>) -> Result<super::ConsoleSettings, ConfigError> {
+    Ok(super::ConsoleSettings {
+        session_idle_minutes: vars.number(
+            "ADMIN_SESSION_IDLE_MINUTES",
+            480,
+            1..=43_200,
+            " of minutes",
+        )?,
+        max_failures_per_account: vars.number("ADMIN_LOGIN_MAX_FAILURES", 5, 1..=1000, "")?,
+        max_failures_per_ip: vars.number("ADMIN_LOGIN_MAX_FAILURES_PER_IP", 20, 1..=100_000, "")?,
+        lockout_minutes: vars.number("ADMIN_LOGIN_LOCKOUT_MINUTES", 15, 1..=1440, " of minutes")?,
+    })
+}
+
 pub(super) struct RateLimits {
     pub per_ip_per_minute: u32,
     pub per_device_per_minute: u32,

@@ -27,6 +27,7 @@ pub fn wants_json(request: &HttpRequest) -> bool {
         || path.ends_with("-webhook")
         || path == "/health"
         || path == "/ready"
+        || path.starts_with("/admin/api/")
 }
 
 /// A form the page posted (`application/x-www-form-urlencoded`).
@@ -74,6 +75,14 @@ pub async fn own_error_format(
     let Some(error) = response.response().error() else {
         return Ok(response.map_into_left_body());
     };
+    // The console's refusals are answered in their own shape already (a redirect to the
+    // login page, 401 JSON, 403).
+    if error
+        .as_error::<crate::console::http::Rejection>()
+        .is_some()
+    {
+        return Ok(response.map_into_left_body());
+    }
     let status = response.status();
     tracing::info!(http.status = status.as_u16(), %error, "request refused");
     let ours = failure_response(response.request(), failure_for(status));

@@ -6,6 +6,7 @@
 //!
 //! (About 400 lines on purpose: the mapping of all three sections reads top to bottom.)
 
+pub mod export;
 mod file;
 
 use crate::secrets::SecretBox;

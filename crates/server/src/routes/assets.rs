@@ -8,10 +8,16 @@ use actix_web::HttpResponse;
 const SITE_CSS: &str = include_str!("../../../../static/site.css");
 const ORDER_JS: &str = include_str!("../../../../static/order.js");
 const DEMO_LOGO: &str = include_str!("../../../../static/demo-logo.svg");
+const ADMIN_CSS: &str = include_str!("../../../../static/admin.css");
 
 /// `GET /static/site.css`.
 pub async fn site_css() -> HttpResponse {
     asset("text/css; charset=utf-8", SITE_CSS)
+}
+
+/// `GET /static/admin.css`: the operator console's style.
+pub async fn admin_css() -> HttpResponse {
+    asset("text/css; charset=utf-8", ADMIN_CSS)
 }
 
 /// `GET /static/order.js`.

@@ -1,5 +1,6 @@
 //! HTTP handlers: parse the request, call one use case, render the answer.
 
+pub mod admin;
 pub mod assets;
 pub mod customer;
 pub mod demo;

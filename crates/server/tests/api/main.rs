@@ -3,6 +3,11 @@
 //! HTTP tests of the customer flow against the real application on a free port.
 
 mod branding;
+mod console;
+mod console_api;
+mod console_order;
+mod console_orders;
+mod console_overview;
 mod customer_flow;
 mod devices;
 mod edge;

@@ -427,3 +427,58 @@ pub async fn seed_with_job(stores: &Stores, machine_order_id: &str) {
     )
     .await;
 }
+
+/// An operator's retry queues a dead job again, once: its attempts start over, it is due
+/// now; a job that is not dead (or retried already) is a `Conflict`, an unknown one
+/// `NotFound`.
+pub async fn a_dead_job_is_revived_once_by_an_operator(stores: &Stores) {
+    seed(stores).await;
+    let order = order_with_jobs(
+        stores,
+        "moid-1",
+        &[
+            (JobKind::RefundPayment, at(-2)),
+            (JobKind::PollPayment, at(-1)),
+        ],
+    )
+    .await;
+    let lease = Duration::seconds(30);
+    let claimed = claim(stores, t0(), 10, lease).await;
+    let (refund, poll) = (claimed[0].id, claimed[1].id);
+    stores.jobs.bury(&claimed[0], "card expired").await.unwrap();
+    let dead = stores.queries.dead_jobs(None, 10).await.unwrap();
+    assert_eq!(dead.iter().map(|j| j.id).collect::<Vec<_>>(), [refund]);
+    assert_eq!(dead[0].last_error.as_deref(), Some("card expired"));
+    let other = coffee_domain::MerchantKey::parse("m2").unwrap();
+    assert!(stores
+        .queries
+        .dead_jobs(Some(&other), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(matches!(
+        stores.jobs.revive(poll, at(10)).await,
+        Err(RepositoryError::Conflict(_))
+    ));
+    stores.jobs.revive(refund, at(10)).await.unwrap();
+    assert!(matches!(
+        stores.jobs.revive(refund, at(11)).await,
+        Err(RepositoryError::Conflict(_))
+    ));
+    assert!(matches!(
+        stores
+            .jobs
+            .revive(JobId::from_uuid(Uuid::new_v4()), at(10))
+            .await,
+        Err(RepositoryError::NotFound(_))
+    ));
+    let stored = job(stores, order.id, refund).await;
+    assert_eq!(
+        (stored.state, stored.attempts, stored.run_at),
+        (JobState::Queued, 0, at(10))
+    );
+    assert!(stores.queries.dead_jobs(None, 10).await.unwrap().is_empty());
+    let again = claim(stores, at(10), 10, lease).await;
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].id, again[0].attempts), (refund, 1));
+}

@@ -19,6 +19,7 @@
 //! Times are whole seconds: Postgres keeps microseconds, the domain's `DateTime` nanoseconds.
 
 mod catalog;
+mod console;
 mod jobs;
 mod orders;
 mod payments;
@@ -29,8 +30,18 @@ pub use catalog::{
     catalog_lists_in_key_order, fleet_apply_is_idempotent_and_counts_changes,
     fleet_with_an_unknown_reference_writes_nothing,
 };
+pub use console::{
+    api_tokens_are_found_by_digest_and_unique_by_name,
+    failed_logins_are_counted_by_account_and_by_address_since_a_time, merchants_are_listed_by_key,
+    sales_are_counted_per_merchant_device_and_hour,
+    sessions_live_until_ended_and_end_with_a_new_password_or_a_disabled_user,
+    the_audit_log_lists_newest_first_by_order_device_or_actor,
+    the_order_list_filters_and_searches_newest_first,
+    the_order_list_pages_by_keyset_without_gaps_or_repeats,
+    users_are_stored_with_their_role_and_names_are_unique,
+};
 pub use jobs::{
-    a_poll_storm_does_not_delay_a_make_command,
+    a_dead_job_is_revived_once_by_an_operator, a_poll_storm_does_not_delay_a_make_command,
     a_sent_mark_survives_a_takeover_and_a_retry_clears_it,
     a_stale_claim_cannot_end_a_job_taken_over, an_expired_lease_makes_a_job_claimable_again,
     bury_and_complete_end_a_job, claim_due_respects_run_at_order_and_limit,
@@ -56,29 +67,45 @@ pub use payments::{
 };
 pub use support::{at, base_fleet, entry, order, payment, t0};
 
-use coffee_domain::ports::{CatalogRepository, JobQueue, OrderRepository, PaymentRepository};
+use coffee_domain::ports::{
+    AccountRepository, AuditLog, CatalogRepository, ConsoleQueries, JobQueue, OrderRepository,
+    PaymentRepository,
+};
 use std::sync::Arc;
 
-/// The four ports of one storage adapter.
+/// The ports of one storage adapter.
 #[derive(Clone)]
 pub struct Stores {
     pub catalog: Arc<dyn CatalogRepository>,
     pub orders: Arc<dyn OrderRepository>,
     pub payments: Arc<dyn PaymentRepository>,
     pub jobs: Arc<dyn JobQueue>,
+    pub accounts: Arc<dyn AccountRepository>,
+    pub audit: Arc<dyn AuditLog>,
+    pub queries: Arc<dyn ConsoleQueries>,
 }
 
 impl Stores {
-    /// All four ports served by one store.
+    /// All ports served by one store.
     pub fn from_one<S>(store: Arc<S>) -> Self
     where
-        S: CatalogRepository + OrderRepository + PaymentRepository + JobQueue + 'static,
+        S: CatalogRepository
+            + OrderRepository
+            + PaymentRepository
+            + JobQueue
+            + AccountRepository
+            + AuditLog
+            + ConsoleQueries
+            + 'static,
     {
         Self {
             catalog: store.clone(),
             orders: store.clone(),
             payments: store.clone(),
-            jobs: store,
+            jobs: store.clone(),
+            accounts: store.clone(),
+            audit: store.clone(),
+            queries: store,
         }
     }
 }
@@ -123,6 +150,16 @@ macro_rules! contract_tests {
             a_settled_payment_ends_its_queued_polls,
             refund_ids_and_operator_flags_are_kept,
             ping_answers,
+            users_are_stored_with_their_role_and_names_are_unique,
+            sessions_live_until_ended_and_end_with_a_new_password_or_a_disabled_user,
+            api_tokens_are_found_by_digest_and_unique_by_name,
+            failed_logins_are_counted_by_account_and_by_address_since_a_time,
+            the_audit_log_lists_newest_first_by_order_device_or_actor,
+            the_order_list_filters_and_searches_newest_first,
+            the_order_list_pages_by_keyset_without_gaps_or_repeats,
+            a_dead_job_is_revived_once_by_an_operator,
+            sales_are_counted_per_merchant_device_and_hour,
+            merchants_are_listed_by_key,
         );
     };
     (@each $fixture:path; $($check:ident),+ $(,)?) => {

@@ -14,6 +14,10 @@ impl CatalogRepository for MemoryStore {
         Ok(self.lock()?.merchants.get(key).cloned())
     }
 
+    async fn merchants(&self) -> Result<Vec<Merchant>, RepositoryError> {
+        Ok(self.lock()?.merchants.values().cloned().collect())
+    }
+
     async fn device(&self, device: &DeviceUuid) -> Result<Option<Device>, RepositoryError> {
         Ok(self.lock()?.devices.get(device).cloned())
     }

@@ -120,6 +120,8 @@ impl JobQueue for MemoryStore {
         row.state = JobState::Done;
         row.lease_until = None;
         row.claim = None;
+        drop(state);
+        self.jobs_committed.ring(1);
         Ok(())
     }
 
@@ -170,6 +172,25 @@ impl JobQueue for MemoryStore {
             counts: counts.into_values().collect(),
             oldest_overdue: oldest.map(|at| now - at),
         })
+    }
+
+    async fn revive(&self, job: JobId, now: DateTime<Utc>) -> Result<(), RepositoryError> {
+        let mut state = self.lock()?;
+        let row = state
+            .jobs
+            .get_mut(&job)
+            .ok_or_else(|| RepositoryError::NotFound(format!("job {job}")))?;
+        if row.state != JobState::Dead {
+            return Err(RepositoryError::Conflict(format!("job {job} is not dead")));
+        }
+        row.state = JobState::Queued;
+        row.attempts = 0;
+        row.run_at = now;
+        row.lease_until = None;
+        row.claim = None;
+        drop(state);
+        self.jobs_committed.ring(1);
+        Ok(())
     }
 
     async fn jobs_of(&self, order: OrderId) -> Result<Vec<JobSummary>, RepositoryError> {

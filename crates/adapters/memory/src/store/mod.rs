@@ -1,14 +1,16 @@
 //! [`MemoryStore`]: every repository port and the job queue in one mutex, one module per port.
 
 mod catalog;
+mod console;
 mod jobs;
 mod orders;
 mod payments;
 
 use coffee_domain::ports::{JobSummary, RepositoryError};
 use coffee_domain::{
-    Device, DeviceUuid, Drink, DrinkNo, HistoryEntry, JobId, MachineOrderId, Merchant, MerchantKey,
-    Order, OrderId, Payment, PaymentId, ProviderKind,
+    ApiToken, AuditEntry, Device, DeviceUuid, Drink, DrinkNo, HistoryEntry, JobId, LoginAttempt,
+    MachineOrderId, Merchant, MerchantKey, Order, OrderId, Payment, PaymentId, ProviderKind,
+    Session, User, UserName,
 };
 use jobs::JobRow;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -30,6 +32,14 @@ struct State {
     history: Vec<HistoryEntry>,
     jobs: BTreeMap<JobId, JobRow>,
     job_sequence: u64,
+    users: BTreeMap<UserName, User>,
+    /// Sessions by their token's digest.
+    sessions: HashMap<String, Session>,
+    /// API tokens by their digest.
+    api_tokens: HashMap<String, ApiToken>,
+    login_attempts: Vec<LoginAttempt>,
+    /// Oldest first.
+    audit: Vec<AuditEntry>,
 }
 
 /// All repositories and the job queue in one mutex: every method is one atomic step, like a

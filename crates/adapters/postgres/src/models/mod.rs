@@ -2,11 +2,15 @@
 //! port, like `store/`; the conversions every row needs are here.
 
 mod catalog;
+mod console;
 mod jobs;
 mod orders;
 mod payments;
 
 pub(crate) use catalog::{DeviceRow, DrinkRow, MerchantRow};
+pub(crate) use console::{
+    ApiTokenRow, AuditRow, NewAuditRow, NewLoginAttemptRow, SessionRow, UserRow,
+};
 pub(crate) use jobs::{ClaimedJobRow, JobSummaryRow, NewJobRow};
 pub(crate) use orders::{contact_columns, HistoryRow, OrderPatch, OrderRow};
 pub(crate) use payments::PaymentRow;

@@ -88,6 +88,10 @@ impl CatalogRepository for PgStore {
         find_one!(self, devices::table.find(device.as_str()), DeviceRow)
     }
 
+    async fn merchants(&self) -> Result<Vec<Merchant>, RepositoryError> {
+        find_all!(self, merchants::table.order(merchants::key), MerchantRow)
+    }
+
     async fn devices(&self) -> Result<Vec<Device>, RepositoryError> {
         find_all!(self, devices::table.order(devices::device_uuid), DeviceRow)
     }

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use coffee_domain::ports::{
     Backlog, Claim, JobQueue, JobSummary, JobsCommitted, RepositoryError, RunAgain,
 };
-use coffee_domain::{Job, JobKind, JobState, OrderId};
+use coffee_domain::{Job, JobId, JobKind, JobState, OrderId};
 use diesel::dsl::{exists, now as db_now, select, sql};
 use diesel::prelude::*;
 use diesel::sql_types::Integer;
@@ -186,6 +186,40 @@ impl JobQueue for PgStore {
                 .execute(conn)
                 .await?;
             not_held_unless_touched(conn, job, touched).await
+        })
+        .await
+    }
+
+    async fn revive(&self, job: JobId, now: DateTime<Utc>) -> Result<(), RepositoryError> {
+        self.run(async |conn| {
+            let touched = diesel::update(
+                jobs::table
+                    .find(job.as_uuid())
+                    .filter(jobs::state.eq(JobState::Dead.code())),
+            )
+            .set((
+                jobs::state.eq(JobState::Queued.code()),
+                jobs::attempts.eq(0),
+                jobs::run_at.eq(now),
+                jobs::lease_until.eq(None::<DateTime<Utc>>),
+                jobs::claim_token.eq(None::<Uuid>),
+                jobs::updated_at.eq(db_now),
+            ))
+            .execute(conn)
+            .await?;
+            if touched > 0 {
+                // An idle worker runs it now, not at its next tick.
+                self.jobs_committed.ring(1);
+                return Ok(());
+            }
+            let exists: bool = select(exists(jobs::table.find(job.as_uuid())))
+                .get_result(conn)
+                .await?;
+            Err(StoreError::Repo(if exists {
+                RepositoryError::Conflict(format!("job {job} is not dead"))
+            } else {
+                RepositoryError::NotFound(format!("job {job}"))
+            }))
         })
         .await
     }

@@ -35,6 +35,7 @@ macro_rules! find_all {
 }
 
 mod catalog;
+mod console;
 mod imports;
 mod jobs;
 mod listen;

@@ -1,0 +1,13 @@
+DROP INDEX payments_console_provider_payment_id;
+DROP INDEX orders_console_contact;
+DROP INDEX orders_console_machine_order_id;
+DROP INDEX orders_console_attention;
+DROP INDEX orders_console_status;
+DROP INDEX orders_console_device;
+DROP INDEX orders_console_merchant;
+DROP INDEX orders_console_recent;
+DROP TABLE console_audit;
+DROP TABLE console_login_attempts;
+DROP TABLE console_api_tokens;
+DROP TABLE console_sessions;
+DROP TABLE console_users;
