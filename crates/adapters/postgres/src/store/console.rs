@@ -59,53 +59,13 @@ impl AccountRepository for PgStore {
     }
 
     async fn set_password(&self, name: &UserName, hash: &str) -> Result<(), RepositoryError> {
-        self.run(async |conn| {
-            conn.transaction::<_, StoreError, _>(async |conn| {
-                let updated = diesel::update(console_users::table.find(name.as_str()))
-                    .set((
-                        console_users::password_hash.eq(hash),
-                        console_users::updated_at.eq(diesel::dsl::now),
-                    ))
-                    .execute(conn)
-                    .await?;
-                if updated == 0 {
-                    return Err(RepositoryError::NotFound(format!("user {name}")).into());
-                }
-                diesel::delete(
-                    console_sessions::table.filter(console_sessions::user_name.eq(name.as_str())),
-                )
-                .execute(conn)
-                .await?;
-                Ok(())
-            })
+        self.update_user_ending_sessions(name, console_users::password_hash.eq(hash))
             .await
-        })
-        .await
     }
 
     async fn disable_user(&self, name: &UserName) -> Result<(), RepositoryError> {
-        self.run(async |conn| {
-            conn.transaction::<_, StoreError, _>(async |conn| {
-                let updated = diesel::update(console_users::table.find(name.as_str()))
-                    .set((
-                        console_users::disabled.eq(true),
-                        console_users::updated_at.eq(diesel::dsl::now),
-                    ))
-                    .execute(conn)
-                    .await?;
-                if updated == 0 {
-                    return Err(RepositoryError::NotFound(format!("user {name}")).into());
-                }
-                diesel::delete(
-                    console_sessions::table.filter(console_sessions::user_name.eq(name.as_str())),
-                )
-                .execute(conn)
-                .await?;
-                Ok(())
-            })
+        self.update_user_ending_sessions(name, console_users::disabled.eq(true))
             .await
-        })
-        .await
     }
 
     async fn create_session(&self, session: Session) -> Result<(), RepositoryError> {
@@ -451,5 +411,39 @@ impl SalesRow {
             refunds: count(self.refunds)?,
             failures: count(self.failures)?,
         })
+    }
+}
+
+impl PgStore {
+    /// Changes a user with `change` and ends all its sessions, in one transaction: a new
+    /// password or a disabled account signs everyone out. `NotFound` for an unknown user.
+    async fn update_user_ending_sessions<C>(
+        &self,
+        name: &UserName,
+        change: C,
+    ) -> Result<(), RepositoryError>
+    where
+        C: diesel::query_builder::AsChangeset<Target = console_users::table> + Send,
+        C::Changeset: diesel::query_builder::QueryFragment<diesel::pg::Pg> + Send,
+    {
+        self.run(async |conn| {
+            conn.transaction::<_, StoreError, _>(async |conn| {
+                let updated = diesel::update(console_users::table.find(name.as_str()))
+                    .set((change, console_users::updated_at.eq(diesel::dsl::now)))
+                    .execute(conn)
+                    .await?;
+                if updated == 0 {
+                    return Err(RepositoryError::NotFound(format!("user {name}")).into());
+                }
+                diesel::delete(
+                    console_sessions::table.filter(console_sessions::user_name.eq(name.as_str())),
+                )
+                .execute(conn)
+                .await?;
+                Ok(())
+            })
+            .await
+        })
+        .await
     }
 }

@@ -3,9 +3,9 @@
 //! merchant token sees only its merchant; another merchant's order is `404`) and the same
 //! audit log. Described by the OpenAPI document at `/admin/api/openapi.json`.
 
-use super::order::{job_text, source_label, visible_order};
+use super::order::{job_text, retry_order_job, source_label, visible_order, Retried};
 use super::orders::{encode_cursor, OrdersQuery, PAGE_SIZE};
-use super::overview::{lines, windows, Line, Totals};
+use super::overview::{gather, lines, Gathered, Line, Totals};
 use super::views::OrderRowView;
 use crate::console::http::{ApiCaller, Rejection};
 use crate::console::Console;
@@ -14,11 +14,9 @@ use crate::routes::json_failure;
 use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use chrono::Duration;
 use coffee_domain::decisions::operator::OperatorAction;
-use coffee_domain::ports::{OrderCursor, OrderFilter, RepositoryError};
-use coffee_domain::services::operations::{ActionOutcome, RetryError};
-use coffee_domain::JobId;
+use coffee_domain::ports::{OrderCursor, RepositoryError};
+use coffee_domain::services::operations::ActionOutcome;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -308,32 +306,16 @@ pub async fn retry_job(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, Rejection> {
     let (order_id, job_id) = path.into_inner();
-    let Some(order) = visible_order(&state, &caller, &order_id).await? else {
-        return Ok(json_failure(ORDER_NOT_FOUND));
-    };
-    let jobs = state.jobs.jobs_of(order.id).await.map_err(unavailable)?;
-    let Some(job) = JobId::parse(&job_id)
-        .ok()
-        .and_then(|id| jobs.into_iter().find(|j| j.id == id))
-    else {
-        return Ok(json_failure(JOB_NOT_FOUND));
-    };
-    let (response, result) = match state.operations.retry_job(job.id).await {
-        Ok(()) => (HttpResponse::NoContent().finish(), "retried"),
-        Err(RetryError::NotDead) => (json_failure(JOB_NOT_DEAD), "not_dead"),
-        Err(RetryError::UnknownJob) => return Ok(json_failure(JOB_NOT_FOUND)),
-        Err(RetryError::Storage(error)) => return Err(unavailable(error)),
-    };
-    console
-        .audit(
-            &caller,
-            "retry_job",
-            Some(order.id),
-            Some(order.device.clone()),
-            &format!("{} {}: {result}", job.kind.as_str(), job.id),
-        )
-        .await;
-    Ok(response)
+    Ok(
+        match retry_order_job(&state, &console, &caller, &order_id, &job_id).await? {
+            Retried::Ran {
+                result: "retried", ..
+            } => HttpResponse::NoContent().finish(),
+            Retried::Ran { .. } => json_failure(JOB_NOT_DEAD),
+            Retried::UnknownOrder => json_failure(ORDER_NOT_FOUND),
+            Retried::UnknownJob => json_failure(JOB_NOT_FOUND),
+        },
+    )
 }
 
 #[derive(Serialize, ToSchema)]
@@ -364,30 +346,12 @@ pub async fn overview(
     ApiCaller(caller): ApiCaller,
     console: web::Data<Console>,
 ) -> Result<HttpResponse, Rejection> {
-    let now = console.clock.now();
-    let (today_start, week_start) = windows(now);
-    let merchant = caller.role.merchant();
-    let buckets = console
-        .queries
-        .sales(merchant, week_start, now + Duration::hours(1))
-        .await
-        .map_err(unavailable)?;
-    let flagged = console
-        .queries
-        .orders(
-            &OrderFilter {
-                merchant: merchant.cloned(),
-                needs_operator: true,
-                ..OrderFilter::default()
-            },
-            None,
-            100,
-        )
-        .await
-        .map_err(unavailable)?;
-    let dead = console
-        .queries
-        .dead_jobs(merchant, 100)
+    let Gathered {
+        today_start,
+        buckets,
+        flagged,
+        dead,
+    } = gather(&console, caller.role.merchant(), 100)
         .await
         .map_err(unavailable)?;
     Ok(HttpResponse::Ok().json(OverviewJson {

@@ -422,30 +422,62 @@ pub async fn retry_job(
 ) -> Result<HttpResponse, Rejection> {
     check_csrf(&caller, &form.csrf)?;
     let (order_id, job_id) = path.into_inner();
-    let Some(order) = visible_order(&state, &caller, &order_id).await? else {
-        return Ok(not_found(&state));
+    Ok(
+        match retry_order_job(&state, &console, &caller, &order_id, &job_id).await? {
+            Retried::Ran { order, result } => back_to(order, result),
+            Retried::UnknownOrder | Retried::UnknownJob => not_found(&state),
+        },
+    )
+}
+
+/// What an operator's retry of one of an order's jobs came to.
+pub(super) enum Retried {
+    /// Asked for, and audited: `result` is `retried` or `not_dead`.
+    Ran {
+        order: coffee_domain::OrderId,
+        result: &'static str,
+    },
+    /// No such order for this caller (another merchant's is unknown too).
+    UnknownOrder,
+    UnknownJob,
+}
+
+/// Queues the order's dead job `job_id` again for `caller`, through the domain, and audits
+/// what came of it: the page and the API answer from the outcome.
+pub(super) async fn retry_order_job(
+    state: &AppState,
+    console: &Console,
+    caller: &Caller,
+    order_id: &str,
+    job_id: &str,
+) -> Result<Retried, Rejection> {
+    let Some(order) = visible_order(state, caller, order_id).await? else {
+        return Ok(Retried::UnknownOrder);
     };
     let jobs = state.jobs.jobs_of(order.id).await.map_err(unavailable)?;
-    let Some(job) = JobId::parse(&job_id)
+    let Some(job) = JobId::parse(job_id)
         .ok()
         .and_then(|id| jobs.into_iter().find(|j| j.id == id))
     else {
-        return Ok(not_found(&state));
+        return Ok(Retried::UnknownJob);
     };
     let result = match state.operations.retry_job(job.id).await {
         Ok(()) => "retried",
         Err(RetryError::NotDead) => "not_dead",
-        Err(RetryError::UnknownJob) => return Ok(not_found(&state)),
+        Err(RetryError::UnknownJob) => return Ok(Retried::UnknownJob),
         Err(RetryError::Storage(error)) => return Err(unavailable(error)),
     };
     console
         .audit(
-            &caller,
+            caller,
             "retry_job",
             Some(order.id),
             Some(order.device.clone()),
             &format!("{} {}: {result}", job.kind.as_str(), job.id),
         )
         .await;
-    Ok(back_to(order.id, result))
+    Ok(Retried::Ran {
+        order: order.id,
+        result,
+    })
 }

@@ -8,8 +8,9 @@ use crate::console::{Caller, Console};
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Duration, Timelike, Utc};
-use coffee_domain::ports::{JobSummary, OrderFilter, RepositoryError, SalesBucket};
+use coffee_domain::ports::{JobSummary, OrderFilter, OrderListItem, RepositoryError, SalesBucket};
 use coffee_domain::services::operations::Presence;
+use coffee_domain::MerchantKey;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -211,36 +212,58 @@ pub(super) fn windows(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
     (today, today - Duration::days(6))
 }
 
+/// What the overview shows, as a page or as JSON.
+pub(super) struct Gathered {
+    pub today_start: DateTime<Utc>,
+    /// The last 7 days' hourly sales.
+    pub buckets: Vec<SalesBucket>,
+    pub flagged: Vec<OrderListItem>,
+    pub dead: Vec<JobSummary>,
+}
+
+/// The week's sales and at most `limit` orders needing an operator and dead jobs — of one
+/// merchant when `merchant` is given.
+pub(super) async fn gather(
+    console: &Console,
+    merchant: Option<&MerchantKey>,
+    limit: usize,
+) -> Result<Gathered, RepositoryError> {
+    let now = console.clock.now();
+    let (today_start, week_start) = windows(now);
+    let buckets = console
+        .queries
+        .sales(merchant, week_start, now + Duration::hours(1))
+        .await?;
+    let needing_operator = OrderFilter {
+        merchant: merchant.cloned(),
+        needs_operator: true,
+        ..OrderFilter::default()
+    };
+    let flagged = console
+        .queries
+        .orders(&needing_operator, None, limit)
+        .await?;
+    let dead = console.queries.dead_jobs(merchant, limit).await?;
+    Ok(Gathered {
+        today_start,
+        buckets,
+        flagged,
+        dead,
+    })
+}
+
 /// `GET /admin`.
 pub async fn overview(
     Operator(caller): Operator,
     state: web::Data<AppState>,
     console: web::Data<Console>,
 ) -> Result<HttpResponse, Rejection> {
-    let now = console.clock.now();
-    let (today_start, week_start) = windows(now);
-    let merchant = caller.role.merchant();
-    let buckets = console
-        .queries
-        .sales(merchant, week_start, now + Duration::hours(1))
-        .await
-        .map_err(unavailable)?;
-    let attention = console
-        .queries
-        .orders(
-            &OrderFilter {
-                merchant: merchant.cloned(),
-                needs_operator: true,
-                ..OrderFilter::default()
-            },
-            None,
-            20,
-        )
-        .await
-        .map_err(unavailable)?;
-    let dead = console
-        .queries
-        .dead_jobs(merchant, 20)
+    let Gathered {
+        today_start,
+        buckets,
+        flagged: attention,
+        dead,
+    } = gather(&console, caller.role.merchant(), 20)
         .await
         .map_err(unavailable)?;
     let machines = machines(&state, &caller).await;
