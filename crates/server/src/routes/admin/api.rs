@@ -3,7 +3,9 @@
 //! merchant token sees only its merchant; another merchant's order is `404`) and the same
 //! audit log. Described by the OpenAPI document at `/admin/api/openapi.json`.
 
-use super::order::{job_text, retry_order_job, source_label, visible_order, Retried};
+use super::order::{
+    act_and_audit, job_text, retry_order_job, source_label, visible_order, Retried,
+};
 use super::orders::{encode_cursor, OrdersQuery, PAGE_SIZE};
 use super::overview::{gather, lines, Gathered, Line, Totals};
 use super::views::OrderRowView;
@@ -258,26 +260,7 @@ pub async fn act(
     let Some(action) = OperatorAction::parse(&body.action) else {
         return Ok(json_failure(UNKNOWN_ACTION));
     };
-    let outcome = state
-        .operations
-        .act(order.id, action, caller.name.as_str())
-        .await
-        .map_err(unavailable)?;
-    let detail = match &outcome {
-        ActionOutcome::Done { status } => format!("сделано через API, статус {status}"),
-        ActionOutcome::Refused { status, reason } => {
-            format!("не выполнено ({reason}), статус {status}")
-        }
-    };
-    console
-        .audit(
-            &caller,
-            action.as_str(),
-            Some(order.id),
-            Some(order.device.clone()),
-            &detail,
-        )
-        .await;
+    let outcome = act_and_audit(&state, &console, &caller, &order, action, " через API").await?;
     Ok(match outcome {
         ActionOutcome::Done { status } => HttpResponse::Ok().json(ActionJson {
             status: status.to_string(),

@@ -382,28 +382,44 @@ pub async fn act(
     let Some(action) = OperatorAction::parse(&form.action) else {
         return Ok(html_failure(&state, crate::error::INVALID_REQUEST));
     };
+    let result = match act_and_audit(&state, &console, &caller, &order, action, "").await? {
+        ActionOutcome::Done { .. } => "done",
+        ActionOutcome::Refused { .. } => "refused",
+    };
+    Ok(back_to(order.id, result))
+}
+
+/// Carries out `action` on `order` through the domain (decided on the order as it is now)
+/// and audits what came of it; `via` names the channel in the audit line (`""` for a page).
+pub(super) async fn act_and_audit(
+    state: &AppState,
+    console: &Console,
+    caller: &Caller,
+    order: &coffee_domain::Order,
+    action: OperatorAction,
+    via: &str,
+) -> Result<ActionOutcome, Rejection> {
     let outcome = state
         .operations
         .act(order.id, action, caller.name.as_str())
         .await
         .map_err(unavailable)?;
-    let (result, detail) = match &outcome {
-        ActionOutcome::Done { status } => ("done", format!("сделано, статус {status}")),
-        ActionOutcome::Refused { status, reason } => (
-            "refused",
-            format!("не выполнено ({reason}), статус {status}"),
-        ),
+    let detail = match &outcome {
+        ActionOutcome::Done { status } => format!("сделано{via}, статус {status}"),
+        ActionOutcome::Refused { status, reason } => {
+            format!("не выполнено ({reason}), статус {status}")
+        }
     };
     console
         .audit(
-            &caller,
+            caller,
             action.as_str(),
             Some(order.id),
             Some(order.device.clone()),
             &detail,
         )
         .await;
-    Ok(back_to(order.id, result))
+    Ok(outcome)
 }
 
 #[derive(Debug, Deserialize)]
