@@ -60,17 +60,6 @@ impl OriginalStatus {
     pub fn parse(text: &str) -> Option<OriginalStatus> {
         OriginalStatus::ALL.into_iter().find(|s| s.as_str() == text)
     }
-
-    /// Payable or in flight in the original: such an order keeps being settled here.
-    pub fn is_open(self) -> bool {
-        matches!(
-            self,
-            OriginalStatus::Created
-                | OriginalStatus::Pending
-                | OriginalStatus::Paid
-                | OriginalStatus::MakePending
-        )
-    }
 }
 
 /// An order of the original system, read and checked by the importer (money already in
@@ -171,7 +160,11 @@ pub fn imported_order(
                 expired.then_some(FailureReason::Expired),
                 Some(PaymentState::Pending),
                 None,
-                Some(NewJob::at(JobKind::PollPayment, ids.order, now)),
+                // The poll names the payment attempt it asks about.
+                Some(NewJob {
+                    payment_id: Some(ids.payment),
+                    ..NewJob::at(JobKind::PollPayment, ids.order, now)
+                }),
             )
         }
         // The make command went out and the original never learned its fate: the device's
@@ -295,15 +288,7 @@ pub fn imported_order(
     });
     ImportedOrder {
         order,
-        jobs: job
-            .map(|job| match &payment {
-                Some(payment) if job.kind == JobKind::PollPayment => {
-                    NewJob::for_payment(JobKind::PollPayment, payment, job.run_at)
-                }
-                _ => job,
-            })
-            .into_iter()
-            .collect(),
+        jobs: job.into_iter().collect(),
         payment,
         history,
     }

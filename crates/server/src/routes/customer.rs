@@ -7,7 +7,9 @@ use crate::state::AppState;
 use crate::urls;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use coffee_domain::services::checkout::{PaymentRequest, RawScan, ScanError, ScanOutcome};
+use coffee_domain::services::checkout::{
+    OrderView, PaymentRequest, RawScan, ScanError, ScanOutcome,
+};
 use coffee_domain::{Branding, DeviceUuid, OrderId, PaymentMethod};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -118,15 +120,14 @@ pub async fn order_page(state: web::Data<AppState>, query: web::Query<OrderQuery
     let Some(raw) = query.order_id.as_deref().filter(|s| !s.trim().is_empty()) else {
         return html_failure(&state, error::MISSING_ORDER_ID);
     };
-    let order_id = match state.checkout.resolve_reference(raw.trim()).await {
-        Ok(Some(order_id)) => order_id,
-        Ok(None) => return html_failure(&state, error::ORDER_NOT_FOUND),
+    match state.checkout.view_by_reference(raw.trim()).await {
+        Ok(Some(view)) => render_view(&state, &view, StatusCode::OK, None),
+        Ok(None) => html_failure(&state, error::ORDER_NOT_FOUND),
         Err(error) => {
             tracing::error!(%error, "order page: storage unavailable");
-            return html_failure(&state, error::SERVICE_UNAVAILABLE);
+            html_failure(&state, error::SERVICE_UNAVAILABLE)
         }
-    };
-    render_order_page(&state, order_id, StatusCode::OK, None).await
+    }
 }
 
 async fn render_order_page(
@@ -136,25 +137,32 @@ async fn render_order_page(
     form: Option<(String, &'static str)>,
 ) -> HttpResponse {
     match state.checkout.view(order_id).await {
-        Ok(Some(view)) => {
-            let mut page = OrderPage::new(&view, state.clock.now());
-            if let Some((contact, message)) = form {
-                page.contact = contact;
-                page.form_error = message.to_owned();
-            }
-            match state.pages.render("order.html", &page) {
-                Ok(html) => HttpResponse::build(status)
-                    .content_type("text/html; charset=utf-8")
-                    .body(html),
-                Err(error) => {
-                    tracing::error!(order.id = %order_id, %error, "order page failed to render");
-                    html_failure(state, error::SERVICE_UNAVAILABLE)
-                }
-            }
-        }
+        Ok(Some(view)) => render_view(state, &view, status, form),
         Ok(None) => html_failure(state, error::ORDER_NOT_FOUND),
         Err(error) => {
             tracing::error!(order.id = %order_id, %error, "order page: storage unavailable");
+            html_failure(state, error::SERVICE_UNAVAILABLE)
+        }
+    }
+}
+
+fn render_view(
+    state: &AppState,
+    view: &OrderView,
+    status: StatusCode,
+    form: Option<(String, &'static str)>,
+) -> HttpResponse {
+    let mut page = OrderPage::new(view, state.clock.now());
+    if let Some((contact, message)) = form {
+        page.contact = contact;
+        page.form_error = message.to_owned();
+    }
+    match state.pages.render("order.html", &page) {
+        Ok(html) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .body(html),
+        Err(error) => {
+            tracing::error!(order.id = %view.order.id, %error, "order page failed to render");
             html_failure(state, error::SERVICE_UNAVAILABLE)
         }
     }

@@ -374,7 +374,16 @@ async fn a_pending_refund_is_fetched_again_never_asked_for_twice_and_its_notice_
     app.wait_for_payment_status(&order, "refund_pending").await;
     let refund_path = format!("/v3/refunds/rf-{payment_id}");
     within_5s(|| !api_calls(&fake, "POST", "/v3/refunds").is_empty()).await;
-    // The refund job comes back later and fetches the refund by its id.
+    // The refund job has put itself back for later (before the clock moves, or it would
+    // count its minute from the moved clock)...
+    within_5s(|| {
+        app.store.all_jobs().iter().any(|job| {
+            job.kind == coffee_domain::JobKind::RefundPayment
+                && job.state == coffee_domain::JobState::Queued
+        })
+    })
+    .await;
+    // ...comes back later and fetches the refund by its id.
     app.clock.advance(chrono::Duration::seconds(61));
     within_5s(|| !api_calls(&fake, "GET", &refund_path).is_empty()).await;
     assert!(

@@ -160,28 +160,32 @@ impl Checkout {
         }
     }
 
-    /// The order a page address names: our order id, or — as the original system's pages
-    /// did, so links it gave out keep working — the machine's order id, when exactly one
-    /// order has it. Errors: `Unavailable`.
-    pub async fn resolve_reference(
+    /// The order page a page address names: our order id, or — as the original system's
+    /// pages did, so links it gave out keep working — the machine's order id, when exactly
+    /// one order has it. Errors: `Unavailable`.
+    pub async fn view_by_reference(
         &self,
         reference: &str,
-    ) -> Result<Option<OrderId>, RepositoryError> {
-        let orders = &self.ctx.ports.orders;
+    ) -> Result<Option<OrderView>, RepositoryError> {
         if let Ok(id) = OrderId::parse(reference) {
-            if orders.get(id).await?.is_some() {
-                return Ok(Some(id));
+            if let Some(view) = self.view(id).await? {
+                return Ok(Some(view));
             }
         }
         let Ok(machine_order_id) = MachineOrderId::parse(reference) else {
             return Ok(None);
         };
-        let found = orders.ids_by_machine_order_id(&machine_order_id, 2).await?;
-        Ok(match found.as_slice() {
-            [only] => Some(*only),
+        let found = self
+            .ctx
+            .ports
+            .orders
+            .ids_by_machine_order_id(&machine_order_id, 2)
+            .await?;
+        match found.as_slice() {
+            [only] => self.view(*only).await,
             // On several machines: the address does not say which.
-            _ => None,
-        })
+            _ => Ok(None),
+        }
     }
 
     /// The order with what the page needs around it.
