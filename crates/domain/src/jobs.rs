@@ -20,16 +20,20 @@ pub enum JobKind {
     PollPayment,
     /// Decide a make command the machine never reported on.
     DispenseDeadline,
+    /// Send the make command once more, on an operator's word, for a `make_pending` order
+    /// whose first command's fate is unknown.
+    ResendMakeCommand,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 6] = [
+    pub const ALL: [JobKind; 7] = [
         JobKind::SendMakeCommand,
         JobKind::CapturePayment,
         JobKind::CancelPayment,
         JobKind::RefundPayment,
         JobKind::PollPayment,
         JobKind::DispenseDeadline,
+        JobKind::ResendMakeCommand,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -40,6 +44,7 @@ impl JobKind {
             JobKind::RefundPayment => "refund_payment",
             JobKind::PollPayment => "poll_payment",
             JobKind::DispenseDeadline => "dispense_deadline",
+            JobKind::ResendMakeCommand => "resend_make_command",
         }
     }
 
@@ -55,7 +60,8 @@ impl JobKind {
             | JobKind::CapturePayment
             | JobKind::CancelPayment
             | JobKind::RefundPayment
-            | JobKind::DispenseDeadline => 0,
+            | JobKind::DispenseDeadline
+            | JobKind::ResendMakeCommand => 0,
             JobKind::PollPayment => 1,
         }
     }
@@ -63,7 +69,7 @@ impl JobKind {
     /// How many times a job of this kind is tried before it is declared dead.
     pub fn max_attempts(self) -> u32 {
         match self {
-            JobKind::SendMakeCommand => 6,
+            JobKind::SendMakeCommand | JobKind::ResendMakeCommand => 6,
             JobKind::PollPayment | JobKind::DispenseDeadline => 10,
             JobKind::CapturePayment | JobKind::CancelPayment | JobKind::RefundPayment => 20,
         }

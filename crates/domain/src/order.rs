@@ -202,6 +202,9 @@ pub struct Order {
     /// The make command was sent and its fate is unknown: only a machine report may say the
     /// drink was made; at the deadline the money goes back.
     pub make_outcome_unknown: bool,
+    /// An operator had the make command sent once more (allowed only while its fate is
+    /// unknown); it is never sent a third time.
+    pub make_resent: bool,
     /// Set when an operator must look at the order.
     pub attention: Option<Attention>,
     pub created_at: DateTime<Utc>,

@@ -1395,6 +1395,125 @@ async fn a_command_that_certainly_did_not_arrive_is_retried() {
     assert_eq!(h.machine.make_calls(), 2);
 }
 
+/// The operator's console, acting as `anna`.
+fn operations(h: &Harness) -> coffee_domain::services::operations::Operations {
+    coffee_domain::services::operations::Operations::new(h.ctx.clone())
+}
+
+#[tokio::test]
+async fn an_operators_resend_sends_the_make_command_exactly_once_more_and_restarts_the_deadline() {
+    use coffee_domain::decisions::operator::OperatorAction;
+    use coffee_domain::services::operations::ActionOutcome;
+    let h = Harness::new().await;
+    let order = paid_with_unanswered_command(&h, MachineFailure::AnswerLost).await;
+    h.advance(Duration::seconds(i64::from(DEADLINE_SECONDS) - 5));
+    let outcome = operations(&h)
+        .act(order.id, OperatorAction::ResendMakeCommand, "anna")
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        ActionOutcome::Done {
+            status: OrderStatus::MakePending
+        }
+    );
+    h.run_jobs().await;
+    assert_eq!(h.machine.make_calls(), 2, "one more command, no more");
+    // The first deadline passes: the resent command has its own whole time.
+    h.advance(Duration::seconds(10));
+    h.run_jobs().await;
+    assert_eq!(h.order(order.id).await.status, OrderStatus::MakePending);
+    assert_eq!(
+        h.dispensed(&order).await,
+        ReportOutcome::Moved(OrderStatus::Successful)
+    );
+    h.advance(Duration::seconds(i64::from(DEADLINE_SECONDS) + 1));
+    h.drain().await;
+    assert_eq!(h.order(order.id).await.status, OrderStatus::Successful);
+    assert_eq!(h.machine.make_calls(), 2);
+    let history = h.history(order.id).await;
+    assert!(history
+        .iter()
+        .any(|e| e.message.starts_with("оператор anna: повторная отправка")));
+    assert!(history
+        .iter()
+        .any(|e| e.message.starts_with("автомат принял повторную команду")));
+}
+
+#[tokio::test]
+async fn five_operators_resending_at_once_queue_one_resend_and_a_second_resend_is_refused() {
+    use coffee_domain::decisions::operator::OperatorAction;
+    use coffee_domain::services::operations::ActionOutcome;
+    let h = Harness::new().await;
+    let order = paid_with_unanswered_command(&h, MachineFailure::AnswerLost).await;
+    let ops = operations(&h);
+    let resend = || ops.act(order.id, OperatorAction::ResendMakeCommand, "anna");
+    let (a, b, c, d, e) = tokio::join!(resend(), resend(), resend(), resend(), resend());
+    let outcomes = [a, b, c, d, e];
+    let done = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(ActionOutcome::Done { .. })))
+        .count();
+    assert_eq!(done, 1, "{outcomes:?}");
+    h.run_jobs().await;
+    let again = ops
+        .act(order.id, OperatorAction::ResendMakeCommand, "anna")
+        .await
+        .unwrap();
+    assert!(matches!(again, ActionOutcome::Refused { .. }), "{again:?}");
+    h.run_jobs().await;
+    assert_eq!(h.machine.make_calls(), 2);
+    let resends = h
+        .jobs(order.id)
+        .await
+        .into_iter()
+        .filter(|j| j.kind == JobKind::ResendMakeCommand)
+        .count();
+    assert_eq!(resends, 1);
+}
+
+#[tokio::test]
+async fn a_resent_command_without_a_report_still_ends_in_a_refund_at_the_deadline() {
+    use coffee_domain::decisions::operator::OperatorAction;
+    let h = Harness::with(&[DeviceSetup::new("dev-1").policy(DeadlinePolicy::AssumeSuccess)]).await;
+    let order = paid_with_unanswered_command(&h, MachineFailure::AnswerLost).await;
+    operations(&h)
+        .act(order.id, OperatorAction::ResendMakeCommand, "anna")
+        .await
+        .unwrap();
+    h.run_jobs().await;
+    h.advance(Duration::seconds(i64::from(DEADLINE_SECONDS) * 2 + 1));
+    h.drain().await;
+    let order = h.order(order.id).await;
+    assert_eq!(order.status, OrderStatus::Failed);
+    assert!(
+        !order.dispense_assumed,
+        "a resent command is never assumed made"
+    );
+    assert_eq!(
+        h.payment(order.id).await.unwrap().state,
+        PaymentState::Refunded
+    );
+    assert_eq!(h.machine.make_calls(), 2);
+}
+
+#[tokio::test]
+async fn a_resend_queued_before_the_machine_reports_sends_nothing_after_the_report() {
+    use coffee_domain::decisions::operator::OperatorAction;
+    let h = Harness::new().await;
+    let order = paid_with_unanswered_command(&h, MachineFailure::AnswerLost).await;
+    operations(&h)
+        .act(order.id, OperatorAction::ResendMakeCommand, "anna")
+        .await
+        .unwrap();
+    assert_eq!(
+        h.dispensed(&order).await,
+        ReportOutcome::Moved(OrderStatus::Successful)
+    );
+    h.run_jobs().await;
+    assert_eq!(h.machine.make_calls(), 1, "the order moved on: no resend");
+}
+
 // ---- abuse limits ----------------------------------------------------------------------------
 
 #[tokio::test]

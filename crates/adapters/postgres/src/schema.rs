@@ -84,6 +84,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         make_outcome_unknown -> Bool,
+        make_resent -> Bool,
         attention -> Nullable<Text>,
     }
 }

@@ -50,6 +50,7 @@ fn order() -> Order {
         receipt_contact: None,
         dispense_assumed: false,
         make_outcome_unknown: false,
+        make_resent: false,
         attention: None,
         created_at: now,
         updated_at: now,

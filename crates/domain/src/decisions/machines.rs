@@ -143,9 +143,74 @@ pub fn awaits_make_command(order: &Order) -> bool {
     order.status == OrderStatus::Paid
 }
 
+/// Whether the order waits for the make command an operator had resent.
+pub fn awaits_resent_make_command(order: &Order) -> bool {
+    order.status == OrderStatus::MakePending && order.make_resent
+}
+
 /// Whether the order waits for the machine's word on a make command it accepted.
 pub fn awaits_dispense_result(order: &Order) -> bool {
     order.status == OrderStatus::MakePending
+}
+
+/// What came of the make command an operator had resent (see
+/// [`super::operator::OperatorAction::ResendMakeCommand`]). The order stays `make_pending`
+/// and its fate stays unknown: only the machine's report says a drink was made.
+///
+/// * accepted: the dispense deadline starts again from `now` (the earlier deadline job,
+///   finding the later one, does nothing), so the machine has its whole time for this drink;
+/// * not delivered, or no clear answer: a history line; the earlier deadline stands and, with
+///   no report, fails the order and returns the money.
+///
+/// In any other status the order has moved on (a report or the deadline came first): noted,
+/// nothing changes.
+pub fn resent_make_result(
+    snapshot: &Snapshot,
+    news: &MachineNews,
+    device: Option<&Device>,
+    now: DateTime<Utc>,
+) -> Decision {
+    let order = &snapshot.order;
+    let message = match news {
+        MachineNews::MakeAccepted => "автомат принял повторную команду приготовления".to_owned(),
+        MachineNews::MakeUndeliverable { why } => {
+            format!("повторная команда приготовления не доставлена: {why}")
+        }
+        MachineNews::MakeOutcomeUnknown { why } => {
+            format!("судьба повторной команды приготовления неизвестна: {why}")
+        }
+        other => format!("повторная команда приготовления: {other:?}"),
+    };
+    if order.status != OrderStatus::MakePending {
+        let line = note(
+            order,
+            now,
+            HistorySource::Worker,
+            None,
+            format!("{message}: заказ уже в статусе {}", order.status),
+        );
+        return Decision::ignored_and_noted(
+            line,
+            format!("resend result in status {}", order.status),
+        );
+    }
+    match (news, device) {
+        (MachineNews::MakeAccepted, Some(device)) => {
+            let deadline = now + Duration::seconds(i64::from(device.dispense_deadline_seconds));
+            let line = note(
+                order,
+                now,
+                HistorySource::Worker,
+                None,
+                format!("{message}; срок выдачи продлён до {deadline}"),
+            );
+            Decision::Commit(OrderChange::deadline_extended(order, deadline, line))
+        }
+        _ => Decision::Commit(OrderChange::from_order(
+            order,
+            note(order, now, HistorySource::Worker, None, message),
+        )),
+    }
 }
 
 /// Moves a `paid`/`make_pending` order on machine news. Success captures a held payment;

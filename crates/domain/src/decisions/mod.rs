@@ -13,8 +13,9 @@
 //! | provider payment news (notification, poll, our own capture/cancel/refund) | [`payments::provider_payment`], [`payments::payment_event`] |
 //! | our refund's answer, refund news | [`refunds::refund_answer`], [`refunds::refund_notice`] |
 //! | make command accepted / undeliverable, machine progress and report, dispense deadline | [`machines::machine_event`] |
+//! | what came of an operator's resent make command | [`machines::resent_make_result`] |
 //! | order not paid in time | [`expiry::expire`] |
-//! | an operator's action in the console (refund, release a hold, mark dispensed / failed) | [`operator::operator_action`] |
+//! | an operator's action in the console (refund, release a hold, mark dispensed / failed, resend the make command) | [`operator::operator_action`] |
 //!
 //! Every status a change writes comes from [`crate::status::transition`].
 
@@ -298,6 +299,21 @@ impl OrderChange {
         let mut change = Self::moved(order, next, None, line);
         change.make_outcome_unknown = outcome_unknown;
         change.with_job_at(JobKind::DispenseDeadline, deadline)
+    }
+
+    /// An operator's resend of the make command: `make_pending` stays (compare-and-set on it)
+    /// and the order is marked resent (compare-and-set on the mark).
+    pub fn resend_queued(order: &Order, line: HistoryEntry) -> Self {
+        let mut change = Self::from_order(order, line);
+        change.status = Some(StatusChange {
+            expected: order.status,
+            next: order.status,
+            failure_reason: None,
+            clears_failure_reason: false,
+            dispense_assumed: false,
+        });
+        change.make_resent = true;
+        change
     }
 
     /// The machine is working on the order: its status stays, a later dispense deadline job

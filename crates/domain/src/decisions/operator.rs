@@ -21,14 +21,19 @@ pub enum OperatorAction {
     /// The drink of a `make_pending` order did not come out: as the machine's `failed`
     /// report (the money goes back).
     MarkFailed,
+    /// Send the make command once more for a `make_pending` order whose first command's fate
+    /// is unknown. If the machine did make the first drink, the customer gets two: the console
+    /// warns. Once per order.
+    ResendMakeCommand,
 }
 
 impl OperatorAction {
-    pub const ALL: [OperatorAction; 4] = [
+    pub const ALL: [OperatorAction; 5] = [
         OperatorAction::Refund,
         OperatorAction::ReleaseHold,
         OperatorAction::MarkDispensed,
         OperatorAction::MarkFailed,
+        OperatorAction::ResendMakeCommand,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -37,6 +42,7 @@ impl OperatorAction {
             OperatorAction::ReleaseHold => "release_hold",
             OperatorAction::MarkDispensed => "mark_dispensed",
             OperatorAction::MarkFailed => "mark_failed",
+            OperatorAction::ResendMakeCommand => "resend_make_command",
         }
     }
 
@@ -59,6 +65,11 @@ pub fn allowed(snapshot: &Snapshot, action: OperatorAction) -> bool {
         OperatorAction::MarkDispensed | OperatorAction::MarkFailed => {
             order.status == OrderStatus::MakePending
         }
+        OperatorAction::ResendMakeCommand => {
+            order.status == OrderStatus::MakePending
+                && order.make_outcome_unknown
+                && !order.make_resent
+        }
     }
 }
 
@@ -67,7 +78,10 @@ pub fn allowed(snapshot: &Snapshot, action: OperatorAction) -> bool {
 /// * refund: payment `succeeded → refund_pending` by compare-and-set, a refund job;
 /// * release the hold: a cancel job for the held payment (the provider call is idempotent);
 /// * mark dispensed / failed: exactly what the machine's report would do, written as the
-///   operator's.
+///   operator's;
+/// * resend the make command: the order is marked resent by compare-and-set (expecting
+///   `make_pending`, not yet resent) and a resend job is queued. The fate stays unknown, so
+///   without the machine's report the deadline still fails the order and returns the money.
 ///
 /// Anything else — the order moved on, the money already on its way — is `Ignored` with the
 /// reason, and nothing is written.
@@ -134,6 +148,16 @@ pub fn operator_action(
                 }
             };
             as_operator(machine_event(snapshot, &news, None, now), operator)
+        }
+        (OperatorAction::ResendMakeCommand, _) => {
+            let mut change = OrderChange::resend_queued(
+                order,
+                line("повторная отправка команды приготовления поставлена в очередь (если автомат приготовил первый напиток, покупатель получит второй)"),
+            );
+            change
+                .jobs
+                .push(NewJob::now(JobKind::ResendMakeCommand, order.id, now));
+            Decision::Commit(change)
         }
         (OperatorAction::Refund | OperatorAction::ReleaseHold, None) => {
             Decision::ignored("the order has no payment")

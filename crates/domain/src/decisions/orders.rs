@@ -51,6 +51,7 @@ pub fn new_order(
         receipt_contact: None,
         dispense_assumed: false,
         make_outcome_unknown: false,
+        make_resent: false,
         attention: None,
         created_at: now,
         updated_at: now,

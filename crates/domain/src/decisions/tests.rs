@@ -44,6 +44,7 @@ fn order(status: OrderStatus) -> Order {
         receipt_contact: None,
         dispense_assumed: false,
         make_outcome_unknown: false,
+        make_resent: false,
         attention: None,
         created_at: start(),
         updated_at: start(),
@@ -203,6 +204,9 @@ fn summary(decision: &Decision) -> String {
                     }
                     if change.make_outcome_unknown {
                         parts.push("unknown".into());
+                    }
+                    if change.make_resent {
+                        parts.push("resent".into());
                     }
                 }
                 None => parts.push("-".into()),
@@ -718,7 +722,7 @@ fn every_operator_action_in_every_status_decides_as_the_table_says() {
     let act =
         |snapshot: &Snapshot, action| summary(&operator_action(snapshot, action, "anna", now));
     let mut failures = Vec::new();
-    let mut expect = |snapshot: Snapshot, label: &str, rows: [&str; 4]| {
+    let mut expect = |snapshot: Snapshot, label: &str, rows: [&str; 5]| {
         for (action, expected) in OperatorAction::ALL.into_iter().zip(rows) {
             let actual = act(&snapshot, action);
             if actual != expected {
@@ -729,9 +733,9 @@ fn every_operator_action_in_every_status_decides_as_the_table_says() {
             }
         }
     };
-    // (refund, release_hold, mark_dispensed, mark_failed)
+    // (refund, release_hold, mark_dispensed, mark_failed, resend_make_command)
     for status in [Created, Pending, Paid, NotPaid] {
-        expect(immediate(status), status.as_str(), ["ignored"; 4]);
+        expect(immediate(status), status.as_str(), ["ignored"; 5]);
     }
     expect(
         immediate(MakePending),
@@ -741,6 +745,7 @@ fn every_operator_action_in_every_status_decides_as_the_table_says() {
             "ignored",
             "commit make_pending→successful jobs []",
             "commit make_pending→failed dispense_failed money succeeded→refund_pending jobs [refund_payment]",
+            "ignored",
         ],
     );
     expect(
@@ -751,6 +756,7 @@ fn every_operator_action_in_every_status_decides_as_the_table_says() {
             "ignored",
             "commit make_pending→successful jobs [capture_payment]",
             "commit make_pending→failed dispense_failed jobs [cancel_payment]",
+            "ignored",
         ],
     );
     expect(
@@ -761,6 +767,7 @@ fn every_operator_action_in_every_status_decides_as_the_table_says() {
             "ignored",
             "ignored",
             "ignored",
+            "ignored",
         ],
     );
     expect(
@@ -768,6 +775,7 @@ fn every_operator_action_in_every_status_decides_as_the_table_says() {
         "successful, captured after the drink",
         [
             "commit - money succeeded→refund_pending jobs [refund_payment]",
+            "ignored",
             "ignored",
             "ignored",
             "ignored",
@@ -785,12 +793,13 @@ fn every_operator_action_in_every_status_decides_as_the_table_says() {
             "commit - jobs [cancel_payment]",
             "ignored",
             "ignored",
+            "ignored",
         ],
     );
     expect(
         immediate(Failed),
         "failed, refund under way",
-        ["ignored"; 4],
+        ["ignored"; 5],
     );
     let mut refund_refused = immediate(Failed);
     if let Some(payment) = refund_refused.payment.as_mut() {
@@ -803,6 +812,33 @@ fn every_operator_action_in_every_status_decides_as_the_table_says() {
             "commit - money succeeded→refund_pending jobs [refund_payment]",
             "ignored",
             "ignored",
+            "ignored",
+            "ignored",
+        ],
+    );
+    let mut fate_unknown = immediate(MakePending);
+    fate_unknown.order.make_outcome_unknown = true;
+    expect(
+        fate_unknown.clone(),
+        "make_pending, fate of the command unknown",
+        [
+            "ignored",
+            "ignored",
+            "commit make_pending→successful jobs []",
+            "commit make_pending→failed dispense_failed money succeeded→refund_pending jobs [refund_payment]",
+            "commit make_pending→make_pending resent jobs [resend_make_command]",
+        ],
+    );
+    let mut resent = fate_unknown;
+    resent.order.make_resent = true;
+    expect(
+        resent,
+        "make_pending, fate unknown, resent already",
+        [
+            "ignored",
+            "ignored",
+            "commit make_pending→successful jobs []",
+            "commit make_pending→failed dispense_failed money succeeded→refund_pending jobs [refund_payment]",
             "ignored",
         ],
     );
@@ -825,4 +861,48 @@ fn an_operators_mark_is_written_as_the_operators_in_the_timeline() {
     assert!(change.history[0]
         .message
         .starts_with("оператор anna: напиток не приготовлен"));
+}
+
+/// What came of an operator's resent make command: accepted restarts the deadline; anything
+/// else is a line in the timeline; an order that moved on meanwhile is left alone.
+#[test]
+fn a_resent_commands_result_restarts_the_deadline_only_when_accepted() {
+    use super::machines::resent_make_result;
+    let now = start() + Duration::minutes(1);
+    let mut resent = immediate(MakePending);
+    resent.order.make_outcome_unknown = true;
+    resent.order.make_resent = true;
+    let decide = |snapshot: &Snapshot, news: MachineNews| {
+        summary(&resent_make_result(snapshot, &news, Some(&device()), now))
+    };
+    assert_eq!(
+        decide(&resent, MachineNews::MakeAccepted),
+        "commit - jobs [dispense_deadline]"
+    );
+    let lost = MachineNews::MakeOutcomeUnknown {
+        why: "timeout".into(),
+    };
+    assert_eq!(decide(&resent, lost.clone()), "commit - jobs []");
+    assert_eq!(
+        decide(
+            &resent,
+            MachineNews::MakeUndeliverable {
+                why: "offline".into()
+            }
+        ),
+        "commit - jobs []"
+    );
+    let mut finished = resent.clone();
+    finished.order.status = Successful;
+    assert_eq!(decide(&finished, MachineNews::MakeAccepted), "ignored (noted)");
+    assert_eq!(decide(&finished, lost), "ignored (noted)");
+    let Decision::Commit(change) =
+        resent_make_result(&resent, &MachineNews::MakeAccepted, Some(&device()), now)
+    else {
+        panic!("accepted is committed");
+    };
+    assert_eq!(
+        change.jobs[0].run_at,
+        now + Duration::seconds(i64::from(device().dispense_deadline_seconds))
+    );
 }

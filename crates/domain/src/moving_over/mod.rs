@@ -237,6 +237,7 @@ pub fn imported_order(
         receipt_contact: original.receipt_contact.clone(),
         dispense_assumed: false,
         make_outcome_unknown: false,
+        make_resent: false,
         attention,
         created_at: original.created_at,
         updated_at: now,

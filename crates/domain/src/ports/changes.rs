@@ -73,6 +73,9 @@ pub struct OrderChange {
     pub refund_id: Option<RefundRecord>,
     /// Marks the make command's fate unknown (never cleared).
     pub make_outcome_unknown: bool,
+    /// Marks the make command resent, by compare-and-set: a store refuses it with `Conflict`
+    /// when the order is already marked, so one resend is ever queued.
+    pub make_resent: bool,
     /// Flags the order for an operator (never cleared by a decision).
     pub attention: Option<Attention>,
     pub history: Vec<HistoryEntry>,
@@ -97,6 +100,7 @@ impl OrderChange {
             provider_event: None,
             refund_id: None,
             make_outcome_unknown: false,
+            make_resent: false,
             attention: None,
             history: Vec::new(),
             jobs: Vec::new(),

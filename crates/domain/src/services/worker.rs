@@ -5,7 +5,8 @@
 use super::settlement::{Settlement, SettlementError};
 use super::Context;
 use crate::decisions::machines::{
-    awaits_dispense_result, awaits_make_command, machine_event, MachineNews,
+    awaits_dispense_result, awaits_make_command, awaits_resent_make_command, machine_event,
+    resent_make_result, MachineNews,
 };
 use crate::ports::{
     Claim, MachineError, MakeCommand, PaymentGatewayError, RefundState, RepositoryError, RunAgain,
@@ -142,6 +143,7 @@ impl Worker {
             JobKind::RefundPayment => self.refund(job).await,
             JobKind::PollPayment => self.poll(job).await,
             JobKind::DispenseDeadline => self.dispense_deadline(job).await,
+            JobKind::ResendMakeCommand => self.resend_make_command(job).await,
         }
     }
 
@@ -154,41 +156,72 @@ impl Worker {
             return Ok(JobOutcome::Done);
         }
         let device = ports.catalog.device(&order.device).await?;
-        let news = if job.sent {
-            // An earlier claim sent the command and died before recording what came of it.
-            MachineNews::MakeOutcomeUnknown {
-                why: "обработчик, отправлявший команду, остановился, не получив ответа".into(),
-            }
-        } else {
-            // Recorded before sending: a crash from here on can never lead to a second send.
-            ports.jobs.mark_sent(job).await?;
-            let sent = self.send(&order, device.as_ref()).await;
-            let outcome = match &sent {
-                Ok(()) => "accepted",
-                Err(MachineError::Unavailable(_)) => "not_delivered",
-                Err(MachineError::OutcomeUnknown(_)) => "unknown",
-                Err(_) => "rejected",
-            };
-            let machine = device.as_ref().map_or("none", |d| machine_name(d.machine));
-            metrics::counter!("coffee_machine_commands_total", "machine" => machine, "outcome" => outcome)
-                .increment(1);
-            match sent {
-                Ok(()) => MachineNews::MakeAccepted,
-                Err(MachineError::Unavailable(why)) if !job.is_last_attempt() => {
-                    return Err(JobError::Retry(why));
-                }
-                Err(MachineError::OutcomeUnknown(why)) => MachineNews::MakeOutcomeUnknown { why },
-                Err(error) => MachineNews::MakeUndeliverable {
-                    why: format!("автомат недоступен, попыток: {}; {error}", job.attempts),
-                },
-            }
-        };
+        let news = self.send_once(job, &order, device.as_ref()).await?;
         self.ctx
             .commit_retrying(order.id, |snapshot, now| {
                 machine_event(snapshot, &news, device.as_ref(), now)
             })
             .await?;
         Ok(JobOutcome::Done)
+    }
+
+    /// The operator's resend: the same one-send rule as the first command, its result decided
+    /// by [`resent_make_result`].
+    async fn resend_make_command(&self, job: &Job) -> Result<JobOutcome, JobError> {
+        let ports = &self.ctx.ports;
+        let Some(order) = ports.orders.get(job.order_id).await? else {
+            return Err(JobError::Permanent("order vanished".into()));
+        };
+        if !awaits_resent_make_command(&order) {
+            return Ok(JobOutcome::Done);
+        }
+        let device = ports.catalog.device(&order.device).await?;
+        let news = self.send_once(job, &order, device.as_ref()).await?;
+        self.ctx
+            .commit_retrying(order.id, |snapshot, now| {
+                resent_make_result(snapshot, &news, device.as_ref(), now)
+            })
+            .await?;
+        Ok(JobOutcome::Done)
+    }
+
+    /// Sends the job's make command at most once, whatever crashes: the job is marked sent
+    /// before the send, and a claim that finds it marked reports the fate unknown instead.
+    /// A machine that is unavailable is retried until the job's last attempt.
+    async fn send_once(
+        &self,
+        job: &Job,
+        order: &crate::Order,
+        device: Option<&crate::Device>,
+    ) -> Result<MachineNews, JobError> {
+        if job.sent {
+            // An earlier claim sent the command and died before recording what came of it.
+            return Ok(MachineNews::MakeOutcomeUnknown {
+                why: "обработчик, отправлявший команду, остановился, не получив ответа".into(),
+            });
+        }
+        // Recorded before sending: a crash from here on can never lead to a second send.
+        self.ctx.ports.jobs.mark_sent(job).await?;
+        let sent = self.send(order, device).await;
+        let outcome = match &sent {
+            Ok(()) => "accepted",
+            Err(MachineError::Unavailable(_)) => "not_delivered",
+            Err(MachineError::OutcomeUnknown(_)) => "unknown",
+            Err(_) => "rejected",
+        };
+        let machine = device.map_or("none", |d| machine_name(d.machine));
+        metrics::counter!("coffee_machine_commands_total", "machine" => machine, "outcome" => outcome)
+            .increment(1);
+        Ok(match sent {
+            Ok(()) => MachineNews::MakeAccepted,
+            Err(MachineError::Unavailable(why)) if !job.is_last_attempt() => {
+                return Err(JobError::Retry(why));
+            }
+            Err(MachineError::OutcomeUnknown(why)) => MachineNews::MakeOutcomeUnknown { why },
+            Err(error) => MachineNews::MakeUndeliverable {
+                why: format!("автомат недоступен, попыток: {}; {error}", job.attempts),
+            },
+        })
     }
 
     /// One make command to the device's machine gateway.

@@ -169,6 +169,64 @@ async fn marking_a_make_pending_order_dispensed_finishes_it() {
 }
 
 #[tokio::test]
+async fn resending_the_make_command_of_an_order_whose_fate_is_unknown_warns_sends_once_and_is_offered_once(
+) {
+    use coffee_domain::ports::{OrderChange, OrderRepository};
+    let app = with_silent_machine().spawn().await;
+    let order = paid_order(&app, "dev-silent", "lost-answer", None).await;
+    app.wait_for_status(&order, "make_pending").await;
+    add_admin(&app, "anna").await;
+    let signed = login(&app, "anna").await;
+    let page = order_page(&app, &signed, &order, "").await;
+    assert!(
+        !page.contains("Отправить команду приготовления ещё раз"),
+        "a command the machine accepted is not resent"
+    );
+    // The command's answer was lost, as the worker records it.
+    let id = coffee_domain::OrderId::parse(&order).unwrap();
+    let mut lost = OrderChange::new(id);
+    lost.make_outcome_unknown = true;
+    app.store.apply(lost).await.unwrap();
+
+    let page = order_page(&app, &signed, &order, "").await;
+    assert!(page.contains("Отправить команду приготовления ещё раз"));
+    let confirm = order_page(&app, &signed, &order, "/confirm?action=resend_make_command").await;
+    assert!(confirm.contains("покупатель получит второй"));
+    let (a, b, c) = tokio::join!(
+        act(&app, &signed, &order, "resend_make_command"),
+        act(&app, &signed, &order, "resend_make_command"),
+        act(&app, &signed, &order, "resend_make_command"),
+    );
+    let done = [a, b, c]
+        .iter()
+        .filter(|r| {
+            r.headers()["location"]
+                .to_str()
+                .unwrap()
+                .ends_with("result=done")
+        })
+        .count();
+    assert_eq!(done, 1);
+    assert_eq!(jobs_of_kind(&app, &order, JobKind::ResendMakeCommand), 1);
+    let mut page = String::new();
+    for _ in 0..100 {
+        page = order_page(&app, &signed, &order, "").await;
+        if page.contains("автомат принял повторную команду приготовления")
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(page.contains("оператор anna: повторная отправка команды приготовления"));
+    assert!(page.contains("автомат принял повторную команду приготовления"));
+    assert!(
+        !page.contains("Отправить команду приготовления ещё раз"),
+        "once per order"
+    );
+    assert_eq!(app.status(&order).await["status"], "make_pending");
+}
+
+#[tokio::test]
 async fn an_action_without_the_right_csrf_token_is_forbidden_and_changes_nothing() {
     let app = spawn_app().await;
     let order = paid_order(&app, "dev-1", "csrf", None).await;

@@ -58,6 +58,7 @@ pub use orders::{
     due_for_expiry_filters_orders_and_limits,
     history_is_oldest_first_and_record_changes_nothing_else,
     insert_or_get_is_idempotent_per_device_and_machine_order_id, ping_answers,
+    the_resend_mark_is_set_once_by_compare_and_set,
 };
 pub use payments::{
     a_new_attempt_follows_a_canceled_payment, a_provider_event_is_applied_once,
@@ -126,6 +127,7 @@ macro_rules! contract_tests {
             apply_writes_status_payment_history_and_jobs_together,
             apply_keeps_failure_reason_and_dispense_assumed_unless_set,
             apply_status_conflict_writes_nothing,
+            the_resend_mark_is_set_once_by_compare_and_set,
             apply_payment_conflict_rolls_back_the_status_too,
             apply_to_an_unknown_order_or_payment_is_not_found,
             a_second_payment_for_an_order_is_duplicate,

@@ -321,6 +321,39 @@ pub async fn apply_status_conflict_writes_nothing(stores: &Stores) {
     assert_eq!(stores.payments.for_order(other.id).await.unwrap(), None);
 }
 
+/// The make command's resend mark is a compare-and-set of its own: set once, a second change
+/// setting it conflicts and writes nothing (five operators pressing «resend» queue one job).
+pub async fn the_resend_mark_is_set_once_by_compare_and_set(stores: &Stores) {
+    use OrderStatus::Pending;
+    seed(stores).await;
+    let (order, _) = pending_order_with_payment(stores, "moid-1", "pp-1").await;
+    let resend = |second: i64| {
+        let mut change = status_move(order.id, Pending, Pending);
+        change.make_resent = true;
+        change.history = vec![entry(order.id, second, None, None, "resend")];
+        change.jobs = vec![new_job(JobKind::ResendMakeCommand, order.id, at(second))];
+        change
+    };
+    assert!(!stored_order(stores, order.id).await.make_resent);
+    stores.orders.apply(resend(50)).await.unwrap();
+    assert!(stored_order(stores, order.id).await.make_resent);
+    assert_refused_untouched(stores, order.id, resend(60), is_conflict).await;
+    // Other changes leave the mark as it is.
+    let mut later = OrderChange::new(order.id);
+    later.history = vec![entry(order.id, 70, None, None, "nothing new")];
+    stores.orders.apply(later).await.unwrap();
+    assert!(stored_order(stores, order.id).await.make_resent);
+    let resends = stores
+        .jobs
+        .jobs_of(order.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|j| j.kind == JobKind::ResendMakeCommand)
+        .count();
+    assert_eq!(resends, 1);
+}
+
 /// A payment compare-and-set that loses undoes the order's status move made in the same
 /// change: all or nothing.
 pub async fn apply_payment_conflict_rolls_back_the_status_too(stores: &Stores) {

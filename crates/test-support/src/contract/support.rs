@@ -84,6 +84,7 @@ pub fn order(device: &str, machine_order_id: &str, expires_at: DateTime<Utc>) ->
         receipt_contact: None,
         dispense_assumed: false,
         make_outcome_unknown: false,
+        make_resent: false,
         attention: None,
         created_at: at(-60),
         updated_at: at(-60),

@@ -109,6 +109,12 @@ impl OrderRepository for MemoryStore {
                 )));
             }
         }
+        if change.make_resent && order.make_resent {
+            return Err(RepositoryError::Conflict(format!(
+                "order {}: make command already resent",
+                order.id
+            )));
+        }
         if let Some(new_payment) = &change.new_payment {
             let live = state
                 .payments_by_order
@@ -171,6 +177,7 @@ impl OrderRepository for MemoryStore {
                 order.dispense_assumed |= status.dispense_assumed;
             }
             order.make_outcome_unknown |= change.make_outcome_unknown;
+            order.make_resent |= change.make_resent;
             if change.attention.is_some() {
                 order.attention = change.attention;
             }

@@ -33,6 +33,7 @@ pub(crate) struct OrderRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub make_outcome_unknown: bool,
+    pub make_resent: bool,
     pub attention: Option<String>,
 }
 
@@ -65,6 +66,7 @@ impl OrderRow {
             created_at: order.created_at,
             updated_at: order.updated_at,
             make_outcome_unknown: order.make_outcome_unknown,
+            make_resent: order.make_resent,
             attention: order.attention.map(|a| a.code().to_owned()),
         }
     }
@@ -102,6 +104,7 @@ impl OrderRow {
             receipt_contact,
             dispense_assumed: self.dispense_assumed,
             make_outcome_unknown: self.make_outcome_unknown,
+            make_resent: self.make_resent,
             attention: self
                 .attention
                 .as_deref()
@@ -123,6 +126,7 @@ pub(crate) struct OrderPatch<'a> {
     pub failure_reason: Option<Option<&'a str>>,
     pub dispense_assumed: Option<bool>,
     pub make_outcome_unknown: Option<bool>,
+    pub make_resent: Option<bool>,
     pub attention: Option<&'a str>,
     pub receipt_contact_kind: Option<&'a str>,
     pub receipt_contact_value: Option<&'a str>,
@@ -135,6 +139,7 @@ impl OrderPatch<'_> {
             && self.failure_reason.is_none()
             && self.dispense_assumed.is_none()
             && self.make_outcome_unknown.is_none()
+            && self.make_resent.is_none()
             && self.attention.is_none()
             && self.receipt_contact_kind.is_none()
             && self.receipt_contact_value.is_none()

@@ -35,6 +35,7 @@ async fn apply_to_order(
         }),
         dispense_assumed: status.filter(|s| s.dispense_assumed).map(|_| true),
         make_outcome_unknown: change.make_outcome_unknown.then_some(true),
+        make_resent: change.make_resent.then_some(true),
         attention: change.attention.map(Code::code),
         receipt_contact_kind: contact.map(|(kind, _)| kind),
         receipt_contact_value: contact.map(|(_, value)| value),
@@ -48,10 +49,15 @@ async fn apply_to_order(
             .execute(conn)
             .await?
     } else if let Some(status) = status {
+        // The resend mark is a compare-and-set too: it is set once.
+        let not_resent_unless_resending = orders::make_resent
+            .eq(false)
+            .or((!change.make_resent).into_sql::<diesel::sql_types::Bool>());
         diesel::update(
             orders::table
                 .find(order_id)
-                .filter(orders::status.eq(status.expected.code())),
+                .filter(orders::status.eq(status.expected.code()))
+                .filter(not_resent_unless_resending),
         )
         .set(&patch)
         .execute(conn)
@@ -73,6 +79,13 @@ async fn apply_to_order(
         .optional()?;
     match (current, status) {
         (None, _) => Err(RepositoryError::NotFound(format!("order {}", change.order_id)).into()),
+        (Some(current), Some(status)) if current == status.expected.code() => {
+            Err(RepositoryError::Conflict(format!(
+                "order {}: make command already resent",
+                change.order_id
+            ))
+            .into())
+        }
         (Some(current), Some(status)) => Err(RepositoryError::Conflict(format!(
             "order {} is {}, expected {}",
             change.order_id,

@@ -59,6 +59,7 @@ pub fn order(price_kopecks: i64) -> Order {
         receipt_contact: None,
         dispense_assumed: false,
         make_outcome_unknown: false,
+        make_resent: false,
         attention: None,
         created_at: now,
         updated_at: now,

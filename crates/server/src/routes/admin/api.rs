@@ -36,7 +36,7 @@ const JOB_NOT_FOUND: Failure = Failure::new(
 const UNKNOWN_ACTION: Failure = Failure::new(
     StatusCode::BAD_REQUEST,
     "unknown_action",
-    "Неизвестное действие: refund, release_hold, mark_dispensed или mark_failed.",
+    "Неизвестное действие: refund, release_hold, mark_dispensed, mark_failed или resend_make_command.",
 );
 const ORDER_CHANGED: Failure = Failure::new(
     StatusCode::CONFLICT,
@@ -224,7 +224,7 @@ pub async fn order(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ActionBody {
-    /// `refund`, `release_hold`, `mark_dispensed` or `mark_failed`.
+    /// `refund`, `release_hold`, `mark_dispensed`, `mark_failed` or `resend_make_command`.
     pub action: String,
 }
 

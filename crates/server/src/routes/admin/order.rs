@@ -47,6 +47,7 @@ pub fn action_label(action: OperatorAction) -> &'static str {
         OperatorAction::ReleaseHold => "Снять удержание",
         OperatorAction::MarkDispensed => "Отметить: напиток выдан",
         OperatorAction::MarkFailed => "Отметить: напиток не выдан",
+        OperatorAction::ResendMakeCommand => "Отправить команду приготовления ещё раз",
     }
 }
 
@@ -63,6 +64,9 @@ fn action_warning(action: OperatorAction) -> &'static str {
         }
         OperatorAction::MarkFailed => {
             "Так же, как отчёт автомата «не выдан»: заказ завершится ошибкой, деньги вернутся покупателю."
+        }
+        OperatorAction::ResendMakeCommand => {
+            "Судьба первой команды неизвестна. Если автомат всё-таки приготовил напиток, покупатель получит второй. Отправляйте, только если убедились, что напитка не было. Повторить можно один раз; без отчёта автомата к сроку выдачи деньги вернутся покупателю."
         }
     }
 }
