@@ -1,3 +1,4 @@
+DROP INDEX payments_console_recent;
 DELETE FROM jobs WHERE kind = 'resend_make_command';
 ALTER TABLE jobs DROP CONSTRAINT jobs_kind_check;
 ALTER TABLE jobs ADD CONSTRAINT jobs_kind_check CHECK (kind IN

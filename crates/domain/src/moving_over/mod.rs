@@ -255,7 +255,10 @@ pub fn imported_order(
             confirmation_url: original.payment_url.clone().unwrap_or_default(),
             idempotency_key: format!("original:{}", original.machine_order_id),
             refund_id: None,
-            created_at: original.payment_started_at.unwrap_or(original.created_at),
+            // Never before its order, as every payment of ours (the console's sales rely on it).
+            created_at: original
+                .payment_started_at
+                .map_or(original.created_at, |started| started.max(original.created_at)),
             updated_at: original.updated_at,
         });
     let mut history = vec![HistoryEntry {

@@ -327,7 +327,9 @@ impl ConsoleQueries for PgStore {
     ) -> Result<Vec<SalesBucket>, RepositoryError> {
         self.run(async |conn| {
             // One live (not canceled) payment per order at most: the unique index
-            // `payments_one_live_per_order` says so.
+            // `payments_one_live_per_order` says so. A payment is never older than its order,
+            // so `p.created_at >= $1` loses none and lets `payments_console_recent` bound the
+            // payments read to the window.
             let rows: Vec<SalesRow> = diesel::sql_query(
                 "SELECT o.merchant_key, o.device_uuid, date_trunc('hour', o.created_at) AS hour, \
                         count(*) AS orders, \
@@ -335,7 +337,7 @@ impl ConsoleQueries for PgStore {
                         coalesce(sum(o.price_kopecks) FILTER (WHERE o.status = 'successful' AND p.state = 'succeeded'), 0)::int8 AS revenue, \
                         count(*) FILTER (WHERE p.state IN ('refund_pending', 'refunded')) AS refunds, \
                         count(*) FILTER (WHERE o.status = 'failed') AS failures \
-                 FROM orders o LEFT JOIN payments p ON p.order_id = o.id AND p.state <> 'canceled' \
+                 FROM orders o LEFT JOIN payments p ON p.order_id = o.id AND p.state <> 'canceled' AND p.created_at >= $1 \
                  WHERE o.created_at >= $1 AND o.created_at < $2 AND ($3::text IS NULL OR o.merchant_key = $3) \
                  GROUP BY 1, 2, 3 ORDER BY 3, 1, 2",
             )
