@@ -309,6 +309,7 @@ impl PaymentGateway for SandboxProvider {
             "payment" => Ok(NotificationClaim::Payment {
                 provider_payment_id: parsed.payment_id,
                 claimed_amount: None,
+                claimed_state: None,
             }),
             "refund" => Ok(NotificationClaim::RefundSucceeded {
                 refund_id: Self::refund_id(&parsed.payment_id),

@@ -6,7 +6,7 @@
 use crate::account::TbankAccounts;
 use crate::token;
 use coffee_domain::ports::{InboundNotification, NotificationClaim, NotificationError};
-use coffee_domain::{Money, PaymentId};
+use coffee_domain::{Money, PaymentId, PaymentState};
 use ipnet::IpNet;
 use serde_json::{Map, Value};
 
@@ -87,6 +87,12 @@ pub(crate) async fn verify(
                 Some(Value::String(kopecks)) => {
                     kopecks.parse().ok().and_then(|k| Money::rub(k).ok())
                 }
+                _ => None,
+            },
+            // Only the two statuses that settle a payment the way our states name them.
+            claimed_state: match status.as_str() {
+                "CONFIRMED" => Some(PaymentState::Succeeded),
+                "AUTHORIZED" => Some(PaymentState::Authorized),
                 _ => None,
             },
         }),

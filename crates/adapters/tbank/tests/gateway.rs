@@ -502,6 +502,7 @@ async fn a_notification_signed_with_the_terminal_password_names_its_payment() {
         NotificationClaim::Payment {
             provider_payment_id: "3093639567".into(),
             claimed_amount: Some(Money::rub(15_000).unwrap()),
+            claimed_state: Some(PaymentState::Succeeded),
         }
     );
     assert!(server.received_requests().await.unwrap().is_empty());

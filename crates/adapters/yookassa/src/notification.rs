@@ -5,6 +5,7 @@
 use crate::network::is_trusted;
 use crate::transformers::{NotificationWire, YookassaEvent};
 use coffee_domain::ports::{InboundNotification, NotificationClaim, NotificationError};
+use coffee_domain::PaymentState;
 use ipnet::IpNet;
 
 /// Checks the sender first (an outside sender learns nothing from our parser and gets no 400),
@@ -45,14 +46,18 @@ fn claim(body: &[u8]) -> Result<NotificationClaim, NotificationError> {
     let event = non_empty(wire.event).ok_or_else(|| malformed("event is missing"))?;
     let object = wire.object.ok_or_else(|| malformed("object is missing"))?;
     let object_id = non_empty(object.id).ok_or_else(|| malformed("object.id is missing"))?;
-    match YookassaEvent::parse(&event) {
-        YookassaEvent::PaymentSucceeded
-        | YookassaEvent::PaymentWaitingForCapture
-        | YookassaEvent::PaymentCanceled => Ok(NotificationClaim::Payment {
-            provider_payment_id: object_id,
+    let payment = |claimed_state| {
+        Ok(NotificationClaim::Payment {
+            provider_payment_id: object_id.clone(),
             // YooKassa does not sign its notifications: nothing in one is believed.
             claimed_amount: None,
-        }),
+            claimed_state: Some(claimed_state),
+        })
+    };
+    match YookassaEvent::parse(&event) {
+        YookassaEvent::PaymentSucceeded => payment(PaymentState::Succeeded),
+        YookassaEvent::PaymentWaitingForCapture => payment(PaymentState::Authorized),
+        YookassaEvent::PaymentCanceled => payment(PaymentState::Canceled),
         YookassaEvent::RefundSucceeded => {
             let payment_id = non_empty(object.payment_id)
                 .ok_or_else(|| malformed("refund notification without object.payment_id"))?;

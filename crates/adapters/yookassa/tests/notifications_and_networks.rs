@@ -10,6 +10,7 @@ use coffee_adapter_yookassa::{
 use coffee_domain::ports::{
     InboundNotification, NotificationClaim, NotificationError, PaymentGateway,
 };
+use coffee_domain::PaymentState;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -50,10 +51,10 @@ async fn verify(body: &str, sender: Option<&str>) -> Result<NotificationClaim, N
 
 #[tokio::test]
 async fn payment_events_from_a_yookassa_address_claim_the_payment_id() {
-    for event in [
-        "payment.succeeded",
-        "payment.waiting_for_capture",
-        "payment.canceled",
+    for (event, claimed_state) in [
+        ("payment.succeeded", PaymentState::Succeeded),
+        ("payment.waiting_for_capture", PaymentState::Authorized),
+        ("payment.canceled", PaymentState::Canceled),
     ] {
         for sender in [
             "185.71.76.5",
@@ -69,6 +70,7 @@ async fn payment_events_from_a_yookassa_address_claim_the_payment_id() {
                 Ok(NotificationClaim::Payment {
                     provider_payment_id: PROVIDER_PAYMENT_ID.into(),
                     claimed_amount: None,
+                    claimed_state: Some(claimed_state),
                 }),
                 "{event} from {sender}"
             );

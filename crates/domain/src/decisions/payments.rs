@@ -24,6 +24,21 @@ pub fn live_payment(snapshot: &Snapshot) -> Option<&Payment> {
     })
 }
 
+/// Whether a notification claiming the payment reached `claimed` can tell us nothing new,
+/// because our payment is already there or past it: then it is answered as a duplicate
+/// without asking the provider. A claim is never believed, so a forged one that passes this
+/// writes nothing; one that does not pass is re-fetched as always. `canceled` after a hold is
+/// still asked about (money may have been taken since), and nothing is past `pending`'s news.
+pub fn notification_tells_nothing_new(ours: PaymentState, claimed: PaymentState) -> bool {
+    use PaymentState::{Authorized, Canceled, Pending, RefundPending, Refunded, Succeeded};
+    match claimed {
+        Succeeded => matches!(ours, Succeeded | RefundPending | Refunded),
+        Authorized => matches!(ours, Authorized | Succeeded | RefundPending | Refunded),
+        Canceled => ours == Canceled,
+        Pending | RefundPending | Refunded => false,
+    }
+}
+
 /// The provider accepted our payment request: `created → pending`, polling starts.
 pub fn payment_created(
     snapshot: &Snapshot,

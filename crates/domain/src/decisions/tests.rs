@@ -894,7 +894,10 @@ fn a_resent_commands_result_restarts_the_deadline_only_when_accepted() {
     );
     let mut finished = resent.clone();
     finished.order.status = Successful;
-    assert_eq!(decide(&finished, MachineNews::MakeAccepted), "ignored (noted)");
+    assert_eq!(
+        decide(&finished, MachineNews::MakeAccepted),
+        "ignored (noted)"
+    );
     assert_eq!(decide(&finished, lost), "ignored (noted)");
     let Decision::Commit(change) =
         resent_make_result(&resent, &MachineNews::MakeAccepted, Some(&device()), now)
@@ -905,4 +908,33 @@ fn a_resent_commands_result_restarts_the_deadline_only_when_accepted() {
         change.jobs[0].run_at,
         now + Duration::seconds(i64::from(device().dispense_deadline_seconds))
     );
+}
+
+/// A notification is spared its re-fetch only when our payment already is where it claims
+/// (or past it): every claim of news is asked about.
+#[test]
+fn only_a_claim_we_already_know_is_spared_the_re_fetch() {
+    use super::payments::notification_tells_nothing_new as known;
+    use PaymentState::{Authorized, Canceled, Pending, RefundPending, Refunded, Succeeded};
+    let ours = [
+        Pending,
+        Authorized,
+        Succeeded,
+        Canceled,
+        RefundPending,
+        Refunded,
+    ];
+    let spared = |claimed| {
+        ours.into_iter()
+            .filter(|state| known(*state, claimed))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(spared(Succeeded), [Succeeded, RefundPending, Refunded]);
+    assert_eq!(
+        spared(Authorized),
+        [Authorized, Succeeded, RefundPending, Refunded]
+    );
+    assert_eq!(spared(Canceled), [Canceled]);
+    assert_eq!(spared(Pending), []);
+    assert_eq!(spared(Refunded), []);
 }

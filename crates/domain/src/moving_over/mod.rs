@@ -258,7 +258,9 @@ pub fn imported_order(
             // Never before its order, as every payment of ours (the console's sales rely on it).
             created_at: original
                 .payment_started_at
-                .map_or(original.created_at, |started| started.max(original.created_at)),
+                .map_or(original.created_at, |started| {
+                    started.max(original.created_at)
+                }),
             updated_at: original.updated_at,
         });
     let mut history = vec![HistoryEntry {

@@ -2,7 +2,7 @@
 
 use crate::{
     CaptureMode, DrinkReceipt, MachineOrderId, Merchant, Money, Order, OrderId, Payment, PaymentId,
-    PaymentMethod, ReceiptContact,
+    PaymentMethod, PaymentState, ReceiptContact,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -86,6 +86,11 @@ pub enum NotificationClaim {
         /// theirs: a signed message about our payment with another amount is not a message we
         /// will ever accept, so the order goes to an operator instead of waiting for a fetch.
         claimed_amount: Option<Money>,
+        /// The state the notification says the payment reached, where it says one. Never
+        /// believed: it only spares the re-fetch when our payment is already there (see
+        /// [`crate::decisions::payments::notification_tells_nothing_new`]), which writes
+        /// nothing, so a forged one gains nothing.
+        claimed_state: Option<PaymentState>,
     },
     /// A refund of this payment completed; believed only after the refund is fetched.
     RefundSucceeded {

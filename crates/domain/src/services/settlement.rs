@@ -109,15 +109,16 @@ impl Settlement {
             Err(NotificationError::Malformed(why)) => return Err(SettlementError::Malformed(why)),
             Err(NotificationError::Untrusted(why)) => return Err(SettlementError::Untrusted(why)),
         };
-        let (provider_payment_id, refund_id, claimed_amount) = match claim {
+        let (provider_payment_id, refund_id, claimed_amount, claimed_state) = match claim {
             NotificationClaim::Payment {
                 provider_payment_id,
                 claimed_amount,
-            } => (provider_payment_id, None, claimed_amount),
+                claimed_state,
+            } => (provider_payment_id, None, claimed_amount, claimed_state),
             NotificationClaim::RefundSucceeded {
                 provider_payment_id,
                 refund_id,
-            } => (provider_payment_id, Some(refund_id), None),
+            } => (provider_payment_id, Some(refund_id), None, None),
             NotificationClaim::Recorded {
                 payment_id,
                 message,
@@ -146,6 +147,12 @@ impl Settlement {
                 })
                 .await?;
             return Ok(committed.into());
+        }
+        // A redelivery of what we already applied: no re-fetch, nothing written.
+        if claimed_state
+            .is_some_and(|claimed| payments::notification_tells_nothing_new(payment.state, claimed))
+        {
+            return Ok(NotificationOutcome::Duplicate);
         }
         let merchant = self.merchant_of(&payment).await?;
         let unconfirmed = || {

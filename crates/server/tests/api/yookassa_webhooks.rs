@@ -218,6 +218,31 @@ async fn a_repeated_notification_answers_200_and_changes_nothing() {
     assert_eq!(history(&app, &order).await, history_before);
     assert_eq!(app.machine.accepted().len(), 1);
     assert_eq!(app.machine.make_calls(), 1);
+    // What we already applied is not asked about again.
+    let fetches = api_calls(&fake, "GET", &format!("/v3/payments/{payment_id}"));
+    assert_eq!(fetches.len(), 1, "only the first delivery re-fetches");
+}
+
+#[tokio::test]
+async fn a_cancel_claim_for_a_paid_payment_is_still_checked_with_the_api_and_changes_nothing() {
+    let (app, fake) = spawn_with_yookassa().await;
+    let (order, payment_id) = start_payment(&app, "yk-1", "yk-claim").await;
+    fake.pay(&payment_id);
+    assert_eq!(
+        deliver(&app, fake.notification("payment.succeeded", &payment_id)).await,
+        200
+    );
+    let before = app.wait_for_status(&order, "successful").await;
+    let forged = serde_json::to_vec(&serde_json::json!({
+        "type": "notification",
+        "event": "payment.canceled",
+        "object": {"id": payment_id, "status": "canceled"}
+    }))
+    .unwrap();
+    assert_eq!(deliver(&app, forged).await, 200);
+    let fetches = api_calls(&fake, "GET", &format!("/v3/payments/{payment_id}"));
+    assert_eq!(fetches.len(), 2, "a claim of news is checked");
+    assert_eq!(app.status(&order).await, before);
 }
 
 #[tokio::test]
