@@ -90,7 +90,7 @@ impl Context {
 
     /// The order and the payment in question (`payment`, or else its latest attempt) as
     /// stored now. Errors: `NotFound` for an unknown order; `Unavailable`.
-    async fn snapshot(
+    pub(crate) async fn snapshot(
         &self,
         order_id: OrderId,
         payment: Option<PaymentId>,
@@ -123,15 +123,42 @@ impl Context {
     ///
     /// `payment` names the payment attempt the news is about (an old attempt's message must
     /// never move a newer one); `None` is the latest.
-    #[tracing::instrument(skip_all, fields(order.id = %order_id))]
     pub(crate) async fn commit_retrying_on(
         &self,
         order_id: OrderId,
         payment: Option<PaymentId>,
+        decide: impl FnMut(&Snapshot, DateTime<Utc>) -> Decision,
+    ) -> Result<Committed, RepositoryError> {
+        self.commit_from(order_id, payment, None, decide).await
+    }
+
+    /// [`Context::commit_retrying_on`], deciding first on `loaded` — the order and payment
+    /// the caller already read (with [`Context::snapshot`]) to do its work — instead of
+    /// reading them again. Safe however old it is: the compare-and-set refuses a decision
+    /// made on a status or money state that has moved, and the next attempt reads afresh.
+    pub(crate) async fn commit_retrying_from(
+        &self,
+        loaded: Snapshot,
+        payment: Option<PaymentId>,
+        decide: impl FnMut(&Snapshot, DateTime<Utc>) -> Decision,
+    ) -> Result<Committed, RepositoryError> {
+        self.commit_from(loaded.order.id, payment, Some(loaded), decide)
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(order.id = %order_id))]
+    async fn commit_from(
+        &self,
+        order_id: OrderId,
+        payment: Option<PaymentId>,
+        mut loaded: Option<Snapshot>,
         mut decide: impl FnMut(&Snapshot, DateTime<Utc>) -> Decision,
     ) -> Result<Committed, RepositoryError> {
         for _ in 0..MAX_RACE_RETRIES {
-            let snapshot = self.snapshot(order_id, payment).await?;
+            let snapshot = match loaded.take() {
+                Some(snapshot) => snapshot,
+                None => self.snapshot(order_id, payment).await?,
+            };
             let status = snapshot.order.status;
             match decide(&snapshot, self.now()) {
                 Decision::Commit(change) => {

@@ -154,7 +154,13 @@ impl Settlement {
         {
             return Ok(NotificationOutcome::Duplicate);
         }
-        let merchant = self.merchant_of(&payment).await?;
+        // Read once: the merchant's credentials for the fetch, and the state the decision
+        // starts from.
+        let loaded = self
+            .ctx
+            .snapshot(payment.order_id, Some(payment.id))
+            .await?;
+        let merchant = self.merchant(&loaded.order.merchant).await?;
         let unconfirmed = || {
             NotificationOutcome::Ignored(format!(
                 "payment {provider_payment_id} not confirmed by the provider's API"
@@ -168,7 +174,7 @@ impl Settlement {
                     Err(error) => return Err(SettlementError::Unavailable(error.to_string())),
                 };
                 self.ctx
-                    .commit_retrying_on(payment.order_id, Some(payment.id), |snapshot, now| {
+                    .commit_retrying_from(loaded, Some(payment.id), |snapshot, now| {
                         refunds::refund_notice(snapshot, &refund, now)
                     })
                     .await?
@@ -180,7 +186,7 @@ impl Settlement {
                     Err(error) => return Err(SettlementError::Unavailable(error.to_string())),
                 };
                 self.ctx
-                    .commit_retrying_on(payment.order_id, Some(payment.id), |snapshot, now| {
+                    .commit_retrying_from(loaded, Some(payment.id), |snapshot, now| {
                         payments::provider_payment(snapshot, &fetched, now)
                     })
                     .await?
@@ -211,20 +217,13 @@ impl Settlement {
         Ok(committed.into())
     }
 
-    async fn merchant_of(&self, payment: &Payment) -> Result<Merchant, SettlementError> {
-        let ports = &self.ctx.ports;
-        let order = ports
-            .orders
-            .get(payment.order_id)
-            .await?
-            .ok_or_else(|| SettlementError::Unavailable("payment without order".into()))?;
-        ports
+    async fn merchant(&self, key: &crate::MerchantKey) -> Result<Merchant, SettlementError> {
+        self.ctx
+            .ports
             .catalog
-            .merchant(&order.merchant)
+            .merchant(key)
             .await?
-            .ok_or_else(|| {
-                SettlementError::Unavailable(format!("merchant {} missing", order.merchant))
-            })
+            .ok_or_else(|| SettlementError::Unavailable(format!("merchant {key} missing")))
     }
 
     /// Applies the provider's (trusted, fetched) view of one of our payments.

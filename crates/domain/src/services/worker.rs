@@ -148,17 +148,20 @@ impl Worker {
     }
 
     async fn send_make_command(&self, job: &Job) -> Result<JobOutcome, JobError> {
-        let ports = &self.ctx.ports;
-        let Some(order) = ports.orders.get(job.order_id).await? else {
-            return Err(JobError::Permanent("order vanished".into()));
+        let loaded = match self.ctx.snapshot(job.order_id, None).await {
+            Ok(loaded) => loaded,
+            Err(RepositoryError::NotFound(_)) => {
+                return Err(JobError::Permanent("order vanished".into()))
+            }
+            Err(error) => return Err(error.into()),
         };
-        if !awaits_make_command(&order) {
+        if !awaits_make_command(&loaded.order) {
             return Ok(JobOutcome::Done);
         }
-        let device = ports.catalog.device(&order.device).await?;
-        let news = self.send_once(job, &order, device.as_ref()).await?;
+        let device = self.ctx.ports.catalog.device(&loaded.order.device).await?;
+        let news = self.send_once(job, &loaded.order, device.as_ref()).await?;
         self.ctx
-            .commit_retrying(order.id, |snapshot, now| {
+            .commit_retrying_from(loaded, None, |snapshot, now| {
                 machine_event(snapshot, &news, device.as_ref(), now)
             })
             .await?;
@@ -168,17 +171,20 @@ impl Worker {
     /// The operator's resend: the same one-send rule as the first command, its result decided
     /// by [`resent_make_result`].
     async fn resend_make_command(&self, job: &Job) -> Result<JobOutcome, JobError> {
-        let ports = &self.ctx.ports;
-        let Some(order) = ports.orders.get(job.order_id).await? else {
-            return Err(JobError::Permanent("order vanished".into()));
+        let loaded = match self.ctx.snapshot(job.order_id, None).await {
+            Ok(loaded) => loaded,
+            Err(RepositoryError::NotFound(_)) => {
+                return Err(JobError::Permanent("order vanished".into()))
+            }
+            Err(error) => return Err(error.into()),
         };
-        if !awaits_resent_make_command(&order) {
+        if !awaits_resent_make_command(&loaded.order) {
             return Ok(JobOutcome::Done);
         }
-        let device = ports.catalog.device(&order.device).await?;
-        let news = self.send_once(job, &order, device.as_ref()).await?;
+        let device = self.ctx.ports.catalog.device(&loaded.order.device).await?;
+        let news = self.send_once(job, &loaded.order, device.as_ref()).await?;
         self.ctx
-            .commit_retrying(order.id, |snapshot, now| {
+            .commit_retrying_from(loaded, None, |snapshot, now| {
                 resent_make_result(snapshot, &news, device.as_ref(), now)
             })
             .await?;

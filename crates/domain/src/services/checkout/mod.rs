@@ -192,7 +192,8 @@ impl Checkout {
     #[tracing::instrument(skip(self), fields(order.id = %order_id))]
     pub async fn view(&self, order_id: OrderId) -> Result<Option<OrderView>, RepositoryError> {
         let ports = &self.ctx.ports;
-        let Some(order) = ports.orders.get(order_id).await? else {
+        // One read for the order and its latest attempt: the page asks this often.
+        let Some((order, payment)) = ports.orders.with_payment(order_id, None).await? else {
             return Ok(None);
         };
         let device = ports.catalog.device(&order.device).await?;
@@ -207,7 +208,6 @@ impl Checkout {
             }
             _ => false,
         };
-        let payment = ports.payments.for_order(order.id).await?;
         Ok(Some(OrderView {
             order,
             device,
@@ -225,17 +225,19 @@ impl Checkout {
         request: PaymentRequest,
     ) -> Result<PaymentRedirect, InitiatePaymentError> {
         let ports = &self.ctx.ports;
-        let order = ports
-            .orders
-            .get(request.order_id)
-            .await?
-            .ok_or(InitiatePaymentError::UnknownOrder)?;
+        // The order with its latest attempt, read once: what is decided below starts from it.
+        let loaded = match self.ctx.snapshot(request.order_id, None).await {
+            Ok(loaded) => loaded,
+            Err(RepositoryError::NotFound(_)) => return Err(InitiatePaymentError::UnknownOrder),
+            Err(error) => return Err(error.into()),
+        };
+        let order = loaded.order.clone();
         let now = self.ctx.now();
         if order.is_expired_at(now) && !order.status.is_terminal() {
             return Err(InitiatePaymentError::Expired);
         }
-        if let Some(redirect) = self.live_payment(&order).await? {
-            return Ok(redirect);
+        if let Some(live) = live_payment(&loaded) {
+            return Ok(redirect_to(live));
         }
         if !accepts_new_payment(&order) {
             return Err(InitiatePaymentError::NotPayable(order.status));
@@ -259,7 +261,11 @@ impl Checkout {
         if pending >= self.ctx.settings.max_pending_payments_per_device {
             return Err(InitiatePaymentError::TooManyPendingPayments);
         }
-        let attempt = ports.payments.attempts_of(order.id).await?.len() + 1;
+        // No latest attempt means none at all: the first needs no count.
+        let attempt = match loaded.payment {
+            None => 1,
+            Some(_) => ports.payments.attempts_of(order.id).await?.len() + 1,
+        };
         let gateway = self
             .ctx
             .payment_gateway(device.provider)
@@ -320,7 +326,7 @@ impl Checkout {
         };
         let committed = self
             .ctx
-            .commit_retrying(order.id, |snapshot, now| {
+            .commit_retrying_from(loaded, None, |snapshot, now| {
                 payment_created(snapshot, &payment, contact.clone(), now, &self.ctx.settings)
             })
             .await?;
@@ -357,11 +363,7 @@ impl Checkout {
             payment: self.ctx.ports.payments.for_order(order.id).await?,
             order: order.clone(),
         };
-        Ok(live_payment(&snapshot).map(|p| PaymentRedirect {
-            payment_id: p.id,
-            method: p.method(),
-            redirect_url: p.confirmation_url.clone(),
-        }))
+        Ok(live_payment(&snapshot).map(redirect_to))
     }
 
     async fn fail_rejected(&self, order: &Order, why: &str) -> Result<(), RepositoryError> {
@@ -371,6 +373,15 @@ impl Checkout {
             })
             .await?;
         Ok(())
+    }
+}
+
+/// Where the customer goes to pay `payment`.
+fn redirect_to(payment: &Payment) -> PaymentRedirect {
+    PaymentRedirect {
+        payment_id: payment.id,
+        method: payment.method(),
+        redirect_url: payment.confirmation_url.clone(),
     }
 }
 
