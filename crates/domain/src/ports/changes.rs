@@ -80,6 +80,17 @@ pub struct OrderChange {
     pub attention: Option<Attention>,
     pub history: Vec<HistoryEntry>,
     pub jobs: Vec<NewJob>,
+    /// The claimed job whose work this change records, ended (`done`) in the same commit
+    /// instead of a commit of its own — when that claim still holds it; a claim that lost
+    /// its lease leaves the job to its new holder and the change is written all the same.
+    pub completes: Option<ClaimedJob>,
+}
+
+/// A job as one claim holds it (see [`crate::Job::claim`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimedJob {
+    pub id: crate::JobId,
+    pub claim: uuid::Uuid,
 }
 
 /// A refund's provider id, recorded on its payment.
@@ -104,6 +115,7 @@ impl OrderChange {
             attention: None,
             history: Vec::new(),
             jobs: Vec::new(),
+            completes: None,
         }
     }
 }

@@ -129,7 +129,8 @@ impl Context {
         payment: Option<PaymentId>,
         decide: impl FnMut(&Snapshot, DateTime<Utc>) -> Decision,
     ) -> Result<Committed, RepositoryError> {
-        self.commit_from(order_id, payment, None, decide).await
+        self.commit_from(order_id, payment, None, None, decide)
+            .await
     }
 
     /// [`Context::commit_retrying_on`], deciding first on `loaded` — the order and payment
@@ -142,7 +143,24 @@ impl Context {
         payment: Option<PaymentId>,
         decide: impl FnMut(&Snapshot, DateTime<Utc>) -> Decision,
     ) -> Result<Committed, RepositoryError> {
-        self.commit_from(loaded.order.id, payment, Some(loaded), decide)
+        self.commit_from(loaded.order.id, payment, Some(loaded), None, decide)
+            .await
+    }
+
+    /// [`Context::commit_retrying_from`] for a job's work: a committed change also ends the
+    /// job (`completes`), so the job costs no commit of its own. `Committed::Applied` says it
+    /// did; otherwise the caller completes the job itself.
+    pub(crate) async fn commit_job_work(
+        &self,
+        job: &crate::Job,
+        loaded: Snapshot,
+        decide: impl FnMut(&Snapshot, DateTime<Utc>) -> Decision,
+    ) -> Result<Committed, RepositoryError> {
+        let claimed = crate::ports::ClaimedJob {
+            id: job.id,
+            claim: job.claim,
+        };
+        self.commit_from(loaded.order.id, None, Some(loaded), Some(claimed), decide)
             .await
     }
 
@@ -152,6 +170,7 @@ impl Context {
         order_id: OrderId,
         payment: Option<PaymentId>,
         mut loaded: Option<Snapshot>,
+        completes: Option<crate::ports::ClaimedJob>,
         mut decide: impl FnMut(&Snapshot, DateTime<Utc>) -> Decision,
     ) -> Result<Committed, RepositoryError> {
         for _ in 0..MAX_RACE_RETRIES {
@@ -161,7 +180,8 @@ impl Context {
             };
             let status = snapshot.order.status;
             match decide(&snapshot, self.now()) {
-                Decision::Commit(change) => {
+                Decision::Commit(mut change) => {
+                    change.completes = completes;
                     let to = change.status.as_ref().map_or(status, |s| s.next);
                     let reason = change.status.as_ref().and_then(|s| s.failure_reason);
                     let flag = change.attention;

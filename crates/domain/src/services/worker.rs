@@ -22,6 +22,8 @@ use std::sync::Arc;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobOutcome {
     Done,
+    /// Done, and the decision's own commit already ended the job.
+    Ended,
     /// Not a failure: run again at this time (polling a payment that is still pending).
     RunAgainAt(DateTime<Utc>),
 }
@@ -97,7 +99,7 @@ impl Worker {
             count += 1;
             let result = self.execute(&job).await;
             let outcome = match &result {
-                Ok(JobOutcome::Done) => "done",
+                Ok(JobOutcome::Done | JobOutcome::Ended) => "done",
                 Ok(JobOutcome::RunAgainAt(_)) => "scheduled",
                 Err(JobError::Retry(_)) if !job.is_last_attempt() => "retry",
                 Err(_) => "dead",
@@ -107,6 +109,7 @@ impl Worker {
             let now = self.ctx.now();
             let settled = match result {
                 Ok(JobOutcome::Done) => queue.complete(&job).await,
+                Ok(JobOutcome::Ended) => Ok(()),
                 Ok(JobOutcome::RunAgainAt(at)) => queue.retry(&job, RunAgain::as_planned(at)).await,
                 Err(JobError::Retry(why)) if !job.is_last_attempt() => {
                     tracing::warn!(order.id = %job.order_id, job = job.kind.as_str(), attempt = job.attempts, error = %why, "job will be retried");
@@ -160,12 +163,13 @@ impl Worker {
         }
         let device = self.ctx.ports.catalog.device(&loaded.order.device).await?;
         let news = self.send_once(job, &loaded.order, device.as_ref()).await?;
-        self.ctx
-            .commit_retrying_from(loaded, None, |snapshot, now| {
+        let committed = self
+            .ctx
+            .commit_job_work(job, loaded, |snapshot, now| {
                 machine_event(snapshot, &news, device.as_ref(), now)
             })
             .await?;
-        Ok(JobOutcome::Done)
+        Ok(ended_if_applied(&committed))
     }
 
     /// The operator's resend: the same one-send rule as the first command, its result decided
@@ -183,12 +187,13 @@ impl Worker {
         }
         let device = self.ctx.ports.catalog.device(&loaded.order.device).await?;
         let news = self.send_once(job, &loaded.order, device.as_ref()).await?;
-        self.ctx
-            .commit_retrying_from(loaded, None, |snapshot, now| {
+        let committed = self
+            .ctx
+            .commit_job_work(job, loaded, |snapshot, now| {
                 resent_make_result(snapshot, &news, device.as_ref(), now)
             })
             .await?;
-        Ok(JobOutcome::Done)
+        Ok(ended_if_applied(&committed))
     }
 
     /// Sends the job's make command at most once, whatever crashes: the job is marked sent
@@ -418,6 +423,14 @@ impl Worker {
             })
             .await?;
         Ok(JobOutcome::Done)
+    }
+}
+
+/// `Ended` when the job's work was committed with the job's end, else `Done`.
+fn ended_if_applied(committed: &super::Committed) -> JobOutcome {
+    match committed {
+        super::Committed::Applied { .. } => JobOutcome::Ended,
+        super::Committed::Duplicate { .. } | super::Committed::Ignored { .. } => JobOutcome::Done,
     }
 }
 

@@ -318,6 +318,42 @@ pub async fn a_stale_claim_cannot_end_a_job_taken_over(stores: &Stores) {
     );
 }
 
+/// A change that records a job's work ends the job in the same commit while its claim holds
+/// it; a claim taken over ends nothing, and its change is written all the same.
+pub async fn a_change_ends_the_job_whose_work_it_records_only_for_the_current_claim(
+    stores: &Stores,
+) {
+    use coffee_domain::ports::{ClaimedJob, OrderChange};
+    seed(stores).await;
+    let order = order_with_jobs(stores, "moid-1", &[(JobKind::SendMakeCommand, t0())]).await;
+    let lease = Duration::seconds(30);
+    let stale = claim_one(stores, t0(), lease).await;
+    let current = claim_one(stores, at(31), lease).await;
+    let change = |job: &Job, second: i64| {
+        let mut change = OrderChange::new(order.id);
+        change.history = vec![super::support::entry(order.id, second, None, None, "work")];
+        change.completes = Some(ClaimedJob {
+            id: job.id,
+            claim: job.claim,
+        });
+        change
+    };
+    stores.orders.apply(change(&stale, 40)).await.unwrap();
+    assert_eq!(
+        job(stores, order.id, current.id).await.state,
+        JobState::Running
+    );
+    stores.orders.apply(change(&current, 41)).await.unwrap();
+    assert_eq!(
+        job(stores, order.id, current.id).await.state,
+        JobState::Done
+    );
+    assert_conflict(stores.jobs.complete(&current).await);
+    assert_nothing_due(stores, at(3600), lease).await;
+    let history = stores.orders.history(order.id).await.unwrap();
+    assert_eq!(history.iter().filter(|e| e.message == "work").count(), 2);
+}
+
 /// Thousands of overdue polls do not hold up a paid order's make command: it is the next job
 /// claimed, and claiming it stays fast.
 pub async fn a_poll_storm_does_not_delay_a_make_command(stores: &Stores) {

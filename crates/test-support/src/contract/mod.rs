@@ -41,6 +41,7 @@ pub use console::{
     users_are_stored_with_their_role_and_names_are_unique,
 };
 pub use jobs::{
+    a_change_ends_the_job_whose_work_it_records_only_for_the_current_claim,
     a_dead_job_is_revived_once_by_an_operator, a_poll_storm_does_not_delay_a_make_command,
     a_sent_mark_survives_a_takeover_and_a_retry_clears_it,
     a_stale_claim_cannot_end_a_job_taken_over, an_expired_lease_makes_a_job_claimable_again,
@@ -144,6 +145,7 @@ macro_rules! contract_tests {
             bury_and_complete_end_a_job,
             unknown_jobs_are_not_found,
             a_stale_claim_cannot_end_a_job_taken_over,
+            a_change_ends_the_job_whose_work_it_records_only_for_the_current_claim,
             a_poll_storm_does_not_delay_a_make_command,
             a_sent_mark_survives_a_takeover_and_a_retry_clears_it,
             the_backlog_counts_jobs_by_kind_and_state_and_ages_the_oldest_due_one,

@@ -39,6 +39,15 @@ impl JobRow {
         }
     }
 
+    /// Ends the job (`done`) if `claim` still holds it.
+    pub(super) fn end_if_held_by(&mut self, claim: Uuid) {
+        if self.state == JobState::Running && self.claim == Some(claim) {
+            self.state = JobState::Done;
+            self.lease_until = None;
+            self.claim = None;
+        }
+    }
+
     /// A job an order change enqueues: queued, never tried.
     pub(super) fn queued(job: &NewJob) -> Self {
         Self {

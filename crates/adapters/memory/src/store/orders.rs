@@ -232,6 +232,11 @@ impl OrderRepository for MemoryStore {
             let id = JobId::from_uuid(Uuid::from_u128(u128::from(state.job_sequence)));
             state.jobs.insert(id, JobRow::queued(job));
         }
+        if let Some(claimed) = change.completes {
+            if let Some(row) = state.jobs.get_mut(&claimed.id) {
+                row.end_if_held_by(claimed.claim);
+            }
+        }
         self.jobs_committed.ring(change.jobs.len());
         Ok(())
     }

@@ -392,6 +392,25 @@ impl OrderRepository for PgStore {
                             .execute(conn)
                             .await?;
                     }
+                    if let Some(claimed) = &change.completes {
+                        // Only while this claim holds it; a job taken over is its new
+                        // holder's to end, and the change stands either way.
+                        diesel::update(
+                            jobs::table.find(claimed.id.as_uuid()).filter(
+                                jobs::state
+                                    .eq(JobState::Running.code())
+                                    .and(jobs::claim_token.eq(claimed.claim)),
+                            ),
+                        )
+                        .set((
+                            jobs::state.eq(JobState::Done.code()),
+                            jobs::lease_until.eq(None::<DateTime<Utc>>),
+                            jobs::claim_token.eq(None::<uuid::Uuid>),
+                            jobs::updated_at.eq(diesel::dsl::now),
+                        ))
+                        .execute(conn)
+                        .await?;
+                    }
                     Ok(())
                 })
                 .await
