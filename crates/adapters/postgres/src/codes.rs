@@ -118,6 +118,7 @@ mod tests {
         include_str!("../../../../migrations/2025-01-01-000002_orders_payments/up.sql"),
         include_str!("../../../../migrations/2025-01-01-000003_jobs/up.sql"),
         include_str!("../../../../migrations/2026-12-01-000008_mqtt_legacy/up.sql"),
+        include_str!("../../../../migrations/2026-12-03-000012_resend_make/up.sql"),
     ];
 
     fn assert_round_trip_and_allowed<T: Code + PartialEq + std::fmt::Debug>(all: &[T]) {

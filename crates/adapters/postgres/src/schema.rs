@@ -104,6 +104,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         refund_id -> Nullable<Text>,
+        device_uuid -> Text,
     }
 }
 

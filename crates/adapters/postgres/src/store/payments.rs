@@ -5,7 +5,7 @@ use super::PgStore;
 use crate::codes::Code;
 use crate::error::StoreError;
 use crate::models::PaymentRow;
-use crate::schema::{orders, payments};
+use crate::schema::payments;
 use async_trait::async_trait;
 use coffee_domain::ports::{PaymentRepository, RepositoryError};
 use coffee_domain::{DeviceUuid, OrderId, Payment, PaymentId, PaymentState, ProviderKind};
@@ -40,10 +40,10 @@ impl PaymentRepository for PgStore {
 
     async fn pending_on_device(&self, device: &DeviceUuid) -> Result<usize, RepositoryError> {
         self.run(async |conn| {
+            // `payments.device_uuid` is the order's, copied by the insert trigger.
             let count: i64 = payments::table
-                .inner_join(orders::table)
                 .filter(payments::state.eq(PaymentState::Pending.code()))
-                .filter(orders::device_uuid.eq(device.as_str()))
+                .filter(payments::device_uuid.eq(device.as_str()))
                 .count()
                 .get_result(conn)
                 .await?;
