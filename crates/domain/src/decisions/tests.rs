@@ -84,6 +84,7 @@ fn device() -> Device {
         },
         events_secret: None,
         branding: Default::default(),
+        disabled: false,
     }
 }
 

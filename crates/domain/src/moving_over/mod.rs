@@ -322,6 +322,7 @@ mod tests {
             },
             events_secret: None,
             branding: crate::Branding::default(),
+            disabled: false,
         }
     }
 
