@@ -319,7 +319,7 @@ mod tests {
                 .iter()
                 .map(|d| {
                     format!(
-                        "{} {} {:?} {:?} {} {:?} {} {}",
+                        "{} {} {} {:?} {:?} {} {:?} {}",
                         d.disabled,
                         d.device_uuid,
                         d.merchant,

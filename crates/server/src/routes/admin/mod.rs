@@ -4,6 +4,8 @@
 
 pub mod api;
 pub mod fleet;
+pub mod fleet_edit;
+pub mod fleet_forms;
 pub mod login;
 pub mod order;
 pub mod orders;
