@@ -35,7 +35,9 @@ fn not_found(state: &AppState) -> HttpResponse {
     html_failure(state, crate::error::NOT_FOUND)
 }
 
-/// A path segment, percent-encoded (keys may hold any printable character).
+/// A path segment, percent-encoded (keys may hold any printable character). The result
+/// holds only `A-Z a-z 0-9 - _ . ~ %`: the templates put paths built of it into `action`
+/// attributes unescaped.
 pub fn segment(text: &str) -> String {
     text.bytes()
         .map(|b| {
