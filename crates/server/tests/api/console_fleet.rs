@@ -639,3 +639,166 @@ async fn html_typed_into_a_name_is_escaped_on_the_fleet_page_and_in_the_form() {
     assert!(page.contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt; &amp; &quot;Кофе&quot;"));
     assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;"));
 }
+
+/// The application on a throwaway Postgres database (`None`: no Postgres outside CI), with an
+/// admin `anna` signed in.
+async fn postgres_app() -> Option<(TestApp, Signed, coffee_test_support::test_db::TestDb)> {
+    use coffee_adapter_memory::{FakeClock, MemoryStore};
+    use coffee_server::config::Config;
+    use coffee_server::console::Console;
+    use coffee_server::startup::{production_wiring, Application};
+    use std::sync::Arc;
+    let db = coffee_test_support::test_db::TestDb::migrated(|url| {
+        coffee_adapter_postgres::run_migrations(url)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .await?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let address = format!("http://127.0.0.1:{port}");
+    let vars: std::collections::HashMap<String, String> = [
+        ("BIND_ADDR", format!("127.0.0.1:{port}")),
+        ("BASE_URL", address.clone()),
+        ("DATABASE_URL", db.url().to_owned()),
+        ("MIGRATE_ON_START", "false".to_owned()),
+        (
+            "SECRET_KEY",
+            "console-fleet-test-secret-key-0123456789".to_owned(),
+        ),
+        ("SANDBOX_ENABLED", "true".to_owned()),
+        ("SANDBOX_ALLOW_WITH_DATABASE", "true".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let config = Config::from_vars(&vars).unwrap();
+    let clock = Arc::new(FakeClock::new(crate::helpers::start_time()));
+    let wiring = production_wiring(&config, clock.clone()).await.unwrap();
+    let console = Console {
+        accounts: wiring.accounts.clone(),
+        audit: wiring.audit.clone(),
+        queries: wiring.queries.clone(),
+        clock: clock.clone(),
+        settings: config.console.clone(),
+        secure_cookies: false,
+    };
+    console
+        .add_user("anna", coffee_domain::Role::Admin, crate::console::PASSWORD)
+        .await
+        .unwrap();
+    let (sandbox, machine, ctx) = (
+        wiring.sandbox.clone().unwrap(),
+        wiring.machine.clone(),
+        wiring.ctx.clone(),
+    );
+    let app = Application::start_on(
+        listener,
+        &config,
+        wiring,
+        std::time::Duration::from_millis(20),
+    )
+    .unwrap();
+    tokio::spawn(app.run_until_stopped());
+    let app = TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        clock,
+        // Not this app's store: everything here goes through HTTP and `ctx`.
+        store: Arc::new(MemoryStore::new()),
+        sandbox,
+        machine,
+        ctx,
+    };
+    let signed = login(&app, "anna").await;
+    Some((app, signed, db))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_an_admin_creates_edits_and_disables_through_the_pages() {
+    let Some((app, signed, _db)) = postgres_app().await else {
+        return;
+    };
+    let catalog = app.ctx.ports.catalog.clone();
+    let mut with_key = MERCHANT.to_vec();
+    with_key.extend([
+        ("yookassa_shop_id", "shop-42"),
+        ("yookassa_secret_key", "live_pg_secret"),
+    ]);
+    assert_eq!(
+        submit(&app, &signed, NEW_MERCHANT, &with_key)
+            .await
+            .status()
+            .as_u16(),
+        303
+    );
+    let mut device = device_form("dev-pg", "roastery");
+    device.push(("events_secret", "pg-report-key"));
+    assert_eq!(
+        submit(&app, &signed, NEW_DEVICE, &device)
+            .await
+            .status()
+            .as_u16(),
+        303
+    );
+    let drink = [
+        ("drink_no", "1"),
+        ("name", "Американо"),
+        ("price_medium", "99,90"),
+    ];
+    let drinks = "/admin/fleet/devices/dev-pg/drinks/new";
+    assert_eq!(
+        submit(&app, &signed, drinks, &drink)
+            .await
+            .status()
+            .as_u16(),
+        303
+    );
+    app.scan("dev-pg", "1", "1", "mo-pg-1").await;
+
+    let key = MerchantKey::parse("roastery").unwrap();
+    let sealed = catalog
+        .merchant(&key)
+        .await
+        .unwrap()
+        .unwrap()
+        .yookassa
+        .unwrap()
+        .secret_key;
+    assert!(sealed.set_at().is_some());
+    let mut renamed: Vec<(&str, &str)> = MERCHANT[1..].to_vec();
+    renamed[0] = ("name", "Обжарка на Postgres");
+    renamed.push(("yookassa_shop_id", "shop-42"));
+    let saved = submit(
+        &app,
+        &signed,
+        "/admin/fleet/merchants/roastery/edit",
+        &renamed,
+    )
+    .await;
+    assert_eq!(saved.status().as_u16(), 303);
+    let edited = catalog.merchant(&key).await.unwrap().unwrap();
+    assert_eq!(edited.name, "Обжарка на Postgres");
+    let kept = edited.yookassa.unwrap().secret_key;
+    assert_eq!(
+        (kept.as_str(), kept.set_at()),
+        (sealed.as_str(), sealed.set_at())
+    );
+
+    submit(&app, &signed, "/admin/fleet/devices/dev-pg/disable", &[]).await;
+    assert_eq!(
+        scan_status(&app.get(&qr("dev-pg", "1", "1", "mo-pg-2")).await),
+        403
+    );
+    let page = page_text(&app, &signed, "/admin/fleet").await;
+    assert!(page.contains("отключён") && page.contains(&format!("задан {}", today())));
+    assert!(!page.contains("live_pg_secret") && !page.contains("pg-report-key"));
+    submit(&app, &signed, "/admin/fleet/devices/dev-pg/enable", &[]).await;
+    assert_eq!(
+        scan_status(&app.get(&qr("dev-pg", "1", "1", "mo-pg-2")).await),
+        302
+    );
+}
