@@ -680,7 +680,7 @@ async fn postgres_app() -> Option<(TestApp, Signed, coffee_test_support::test_db
         audit: wiring.audit.clone(),
         queries: wiring.queries.clone(),
         clock: clock.clone(),
-        settings: config.console.clone(),
+        settings: config.console,
         secure_cookies: false,
     };
     console
