@@ -140,7 +140,19 @@ fn admin(cfg: &mut web::ServiceConfig) {
             "/admin/api/v1/orders/{id}/jobs/{job}/retry",
             routes::admin::api::retry_job,
         ))
-        .service(get("/admin/api/v1/overview", routes::admin::api::overview));
+        .service(get("/admin/api/v1/overview", routes::admin::api::overview))
+        .service(put(
+            "/admin/api/v1/fleet/merchants/{key}",
+            routes::admin::api_fleet::put_merchant,
+        ))
+        .service(put(
+            "/admin/api/v1/fleet/devices/{uuid}",
+            routes::admin::api_fleet::put_device,
+        ))
+        .service(put(
+            "/admin/api/v1/fleet/devices/{uuid}/drinks/{no}",
+            routes::admin::api_fleet::put_drink,
+        ));
 }
 
 fn get<F, Args>(path: &str, handler: F) -> Resource
@@ -159,6 +171,15 @@ where
     F::Output: Responder + 'static,
 {
     only(path, Method::POST, handler)
+}
+
+fn put<F, Args>(path: &str, handler: F) -> Resource
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    only(path, Method::PUT, handler)
 }
 
 /// `path` answering `method`; any other method is a 405 in the route's own format, naming

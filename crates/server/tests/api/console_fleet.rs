@@ -802,3 +802,148 @@ async fn on_postgres_an_admin_creates_edits_and_disables_through_the_pages() {
         302
     );
 }
+
+async fn api_put(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> reqwest::Response {
+    app.client
+        .put(format!("{}{path}", app.address))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_fleet_api_creates_and_replaces_with_the_same_rules_for_admin_tokens_only() {
+    use coffee_domain::Role;
+    let app = spawn_app().await;
+    let console = crate::console::console_of(&app);
+    let admin = console.add_api_token("ops", Role::Admin).await.unwrap();
+    let shop = console
+        .add_api_token(
+            "shop-books",
+            Role::Merchant(MerchantKey::parse("shop").unwrap()),
+        )
+        .await
+        .unwrap();
+    let merchant = serde_json::json!({
+        "name": "Обжарка",
+        "contact_email": "owner@roastery.example",
+        "valid_until": "2099-12-31",
+        "yookassa": {"shop_id": "shop-42", "secret_key": "live_api_secret", "vat_code": 1},
+    });
+    let path = "/admin/api/v1/fleet/merchants/roastery";
+    assert_eq!(
+        api_put(&app, &shop, path, merchant.clone())
+            .await
+            .status()
+            .as_u16(),
+        404
+    );
+    let unauthorized = app
+        .client
+        .put(format!("{}{path}", app.address))
+        .json(&merchant)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthorized.status().as_u16(), 401);
+    let created = api_put(&app, &admin, path, merchant.clone()).await;
+    assert_eq!(created.status().as_u16(), 201);
+    let body = created.text().await.unwrap();
+    assert_eq!(body, r#"{"result":"created"}"#);
+
+    // Without the key: the stored one is kept, and nothing changed.
+    let mut keyless = merchant.clone();
+    keyless["yookassa"]["secret_key"] = serde_json::Value::Null;
+    let again: serde_json::Value = api_put(&app, &admin, path, keyless)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["result"], "unchanged");
+
+    let bad = serde_json::json!({"name": "", "contact_email": "nope", "valid_until": "2099-12-31"});
+    let refused = api_put(&app, &admin, "/admin/api/v1/fleet/merchants/other", bad).await;
+    assert_eq!(refused.status().as_u16(), 422);
+    let refused: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(refused["error"], "invalid_fleet");
+    assert_eq!(
+        refused["problems"],
+        serde_json::json!(["name is empty", "contact_email is not a valid email"])
+    );
+    assert_eq!(
+        app.store
+            .merchant(&MerchantKey::parse("other").unwrap())
+            .await
+            .unwrap(),
+        None
+    );
+
+    let device = serde_json::json!({
+        "merchant": "roastery", "provider": "yookassa", "machine": "simulated", "test": true,
+        "status_texts": {"successful": "Спасибо!"},
+    });
+    let created = api_put(&app, &admin, "/admin/api/v1/fleet/devices/dev-api", device).await;
+    assert_eq!(created.status().as_u16(), 201);
+    let drink = serde_json::json!({"name": "Флэт уайт", "prices": {"medium": "180.50"}});
+    let drink_path = "/admin/api/v1/fleet/devices/dev-api/drinks/3";
+    assert_eq!(
+        api_put(&app, &admin, drink_path, drink)
+            .await
+            .status()
+            .as_u16(),
+        201
+    );
+    let stored = app
+        .store
+        .drink(
+            &DeviceUuid::parse("dev-api").unwrap(),
+            &DrinkNo::parse("3").unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.prices.medium.unwrap().kopecks(), 18050);
+    let bad_price = serde_json::json!({"name": "Флэт уайт", "prices": {"medium": "1,555"}});
+    assert_eq!(
+        api_put(&app, &admin, drink_path, bad_price)
+            .await
+            .status()
+            .as_u16(),
+        422
+    );
+    let unknown = api_put(
+        &app,
+        &admin,
+        "/admin/api/v1/fleet/devices/ghost/drinks/1",
+        serde_json::json!({"name": "x", "prices": {}}),
+    )
+    .await;
+    assert_eq!(unknown.status().as_u16(), 404);
+
+    // Switching off through the API: the next scan is refused.
+    app.scan("dev-api", "3", "1", "mo-api-1").await;
+    let off = serde_json::json!({"merchant": "roastery", "provider": "yookassa", "machine": "simulated", "test": true, "disabled": true});
+    let updated: serde_json::Value =
+        api_put(&app, &admin, "/admin/api/v1/fleet/devices/dev-api", off)
+            .await
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(updated["result"], "updated");
+    assert_eq!(
+        scan_status(&app.get(&qr("dev-api", "3", "1", "mo-api-2")).await),
+        403
+    );
+
+    let lines = audit(&app).await.join("\n");
+    assert!(lines.contains("ops fleet_merchant_create мерчант roastery, задан заново: yookassa_secret_key через API"), "{lines}");
+    assert!(lines.contains("ops fleet_drink_create напиток 3 автомата dev-api через API"));
+    assert!(!lines.contains("live_api_secret"));
+}

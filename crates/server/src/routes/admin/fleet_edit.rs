@@ -20,8 +20,8 @@ use actix_web::{web, HttpResponse};
 use coffee_domain::branding::{RECEIPT_MEASURES, RECEIPT_PAYMENT_MODES, RECEIPT_PAYMENT_SUBJECTS};
 use coffee_domain::ports::RepositoryError;
 use coffee_domain::{
-    Device, DeviceUuid, Drink, DrinkNo, Fleet, Merchant, MerchantKey, OrderStatus, SealedSecret,
-    TBANK_TAXATIONS, TBANK_VATS,
+    Device, DeviceUuid, Drink, DrinkNo, Fleet, FleetChanges, Merchant, MerchantKey, OrderStatus,
+    SealedSecret, TBANK_TAXATIONS, TBANK_VATS,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -73,16 +73,19 @@ fn back_to_fleet(result: &str, anchor: &str) -> HttpResponse {
 
 /// Writes a fleet of one entity. `Ok(Err(why))` when the store refuses it (a rule, or a
 /// reference that no longer resolves): nothing was written.
-async fn apply(state: &AppState, fleet: Fleet) -> Result<Result<(), String>, Rejection> {
+pub(super) async fn apply(
+    state: &AppState,
+    fleet: Fleet,
+) -> Result<Result<FleetChanges, String>, Rejection> {
     match state.catalog.apply_fleet(&fleet).await {
-        Ok(_) => Ok(Ok(())),
+        Ok(changes) => Ok(Ok(changes)),
         Err(RepositoryError::Invalid(why) | RepositoryError::NotFound(why)) => Ok(Err(why)),
         Err(error) => Err(unavailable(error)),
     }
 }
 
 /// Only an admin writes the fleet; `None` answers anyone else 404.
-fn admin(caller: &Caller) -> Option<()> {
+pub(super) fn admin(caller: &Caller) -> Option<()> {
     caller.role.is_admin().then_some(())
 }
 
@@ -269,18 +272,10 @@ async fn save_merchant(
         Ok(merchant) => merchant,
         Err(problems) => return Ok(refused(problems)),
     };
-    // Its devices must still keep the rules with the merchant as it becomes (a YooKassa
-    // device needs the shop it pays into).
-    let mut problems = Vec::new();
-    if stored.is_some() {
-        let devices = state.catalog.devices().await.map_err(unavailable)?;
-        for device in devices.into_iter().filter(|d| d.merchant == merchant.key) {
-            let id = device.device_uuid.clone();
-            if let Err(broken) = device.checked(Some(&merchant)) {
-                problems.extend(broken.iter().map(|rule| format!("автомат {id}: {rule}")));
-            }
-        }
-    }
+    let problems = match stored {
+        Some(_) => devices_against(state, &merchant).await?,
+        None => Vec::new(),
+    };
     if !problems.is_empty() {
         return Ok(refused(problems));
     }
@@ -316,9 +311,26 @@ async fn save_merchant(
     ))
 }
 
+/// What the merchant's stored devices break with the merchant as it becomes (a YooKassa
+/// device needs the shop it pays into).
+pub(super) async fn devices_against(
+    state: &AppState,
+    merchant: &Merchant,
+) -> Result<Vec<String>, Rejection> {
+    let devices = state.catalog.devices().await.map_err(unavailable)?;
+    let mut problems = Vec::new();
+    for device in devices.into_iter().filter(|d| d.merchant == merchant.key) {
+        let id = device.device_uuid.clone();
+        if let Err(broken) = device.checked(Some(merchant)) {
+            problems.extend(broken.iter().map(|rule| format!("автомат {id}: {rule}")));
+        }
+    }
+    Ok(problems)
+}
+
 /// `, заданы заново: yookassa_secret_key` for the secret fields filled in (never their
 /// values), for the audit line.
-fn secrets_set(fields: &Fields, names: &[&str]) -> String {
+pub(super) fn secrets_set(fields: &Fields, names: &[&str]) -> String {
     let set: Vec<&str> = names
         .iter()
         .copied()
@@ -347,7 +359,7 @@ struct DeviceForm {
     statuses: Vec<Choice>,
 }
 
-fn device_choices(state: &AppState) -> DeviceChoices {
+pub(super) fn device_choices(state: &AppState) -> DeviceChoices {
     DeviceChoices {
         sandbox_allowed: state.sandbox.is_some(),
     }
