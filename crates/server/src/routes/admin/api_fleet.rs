@@ -3,7 +3,7 @@
 //! an absent secret keeping the stored one) and written as a fleet of that one entity. Admin
 //! tokens only (anyone else: `404`, as on the pages); every write is audited.
 
-use super::fleet_edit::{admin, apply, device_choices, devices_against, secrets_set};
+use super::fleet_edit::{apply, device_choices, devices_against, may_write, secrets_set};
 use super::fleet_forms::{device_from, drink_from, merchant_from, Editing, Fields};
 use crate::console::http::{ApiCaller, Rejection};
 use crate::console::{Caller, Console};
@@ -322,7 +322,7 @@ pub async fn put_merchant(
     path: web::Path<String>,
     body: web::Json<MerchantBody>,
 ) -> Result<HttpResponse, Rejection> {
-    if admin(&caller).is_none() {
+    if !may_write(&caller) {
         return Ok(not_found());
     }
     let key = match MerchantKey::parse(&path) {
@@ -383,7 +383,7 @@ pub async fn put_device(
     path: web::Path<String>,
     body: web::Json<DeviceBody>,
 ) -> Result<HttpResponse, Rejection> {
-    if admin(&caller).is_none() {
+    if !may_write(&caller) {
         return Ok(not_found());
     }
     let id = match DeviceUuid::parse(&path) {
@@ -458,7 +458,7 @@ pub async fn put_drink(
     path: web::Path<(String, String)>,
     body: web::Json<DrinkBody>,
 ) -> Result<HttpResponse, Rejection> {
-    if admin(&caller).is_none() {
+    if !may_write(&caller) {
         return Ok(not_found());
     }
     let (id, no) = path.into_inner();

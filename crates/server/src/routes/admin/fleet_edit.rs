@@ -84,9 +84,9 @@ pub(super) async fn apply(
     }
 }
 
-/// Only an admin writes the fleet; `None` answers anyone else 404.
-pub(super) fn admin(caller: &Caller) -> Option<()> {
-    caller.role.is_admin().then_some(())
+/// Only an admin writes the fleet; anyone else is answered 404, like an unknown id.
+pub(super) fn may_write(caller: &Caller) -> bool {
+    caller.role.is_admin()
 }
 
 #[derive(Serialize)]
@@ -174,7 +174,7 @@ pub async fn new_merchant(
     Operator(caller): Operator,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Rejection> {
-    if admin(&caller).is_none() {
+    if !may_write(&caller) {
         return Ok(not_found(&state));
     }
     Ok(merchant_form(
@@ -192,7 +192,7 @@ pub async fn edit_merchant(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Rejection> {
-    if admin(&caller).is_none() {
+    if !may_write(&caller) {
         return Ok(not_found(&state));
     }
     let Some(stored) = stored_merchant(&state, &path).await? else {
@@ -243,7 +243,7 @@ async fn save_merchant(
     fields: Fields,
 ) -> Result<HttpResponse, Rejection> {
     check_csrf(caller, fields.get("csrf"))?;
-    if admin(caller).is_none() {
+    if !may_write(caller) {
         return Ok(not_found(state));
     }
     let stored = match key {
@@ -437,7 +437,7 @@ pub async fn new_device(
     Operator(caller): Operator,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Rejection> {
-    if admin(&caller).is_none() {
+    if !may_write(&caller) {
         return Ok(not_found(&state));
     }
     let merchants = state.catalog.merchants().await.map_err(unavailable)?;
@@ -457,7 +457,7 @@ pub async fn edit_device(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Rejection> {
-    if admin(&caller).is_none() {
+    if !may_write(&caller) {
         return Ok(not_found(&state));
     }
     let Some(stored) = stored_device(&state, &path).await? else {
@@ -510,7 +510,7 @@ async fn save_device(
     fields: Fields,
 ) -> Result<HttpResponse, Rejection> {
     check_csrf(caller, fields.get("csrf"))?;
-    if admin(caller).is_none() {
+    if !may_write(caller) {
         return Ok(not_found(state));
     }
     let stored = match id {
@@ -654,7 +654,7 @@ pub async fn new_drink(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Rejection> {
-    if admin(&caller).is_none() {
+    if !may_write(&caller) {
         return Ok(not_found(&state));
     }
     let Some(device) = stored_device(&state, &path).await? else {
@@ -676,7 +676,7 @@ pub async fn edit_drink(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, Rejection> {
-    if admin(&caller).is_none() {
+    if !may_write(&caller) {
         return Ok(not_found(&state));
     }
     let (device, no) = path.into_inner();
@@ -744,7 +744,7 @@ async fn save_drink(
     fields: Fields,
 ) -> Result<HttpResponse, Rejection> {
     check_csrf(caller, fields.get("csrf"))?;
-    if admin(caller).is_none() {
+    if !may_write(caller) {
         return Ok(not_found(state));
     }
     let Some(device) = stored_device(state, device).await? else {
@@ -983,7 +983,7 @@ async fn confirm_switch(
     word: &str,
     target: impl std::future::Future<Output = Result<Option<Target>, Rejection>>,
 ) -> Result<HttpResponse, Rejection> {
-    let (Some(()), Some(off)) = (admin(caller), switch_of(word)) else {
+    let (true, Some(off)) = (may_write(caller), switch_of(word)) else {
         return Ok(not_found(state));
     };
     match target.await? {
@@ -1001,7 +1001,7 @@ async fn do_switch(
     target: impl std::future::Future<Output = Result<Option<Target>, Rejection>>,
 ) -> Result<HttpResponse, Rejection> {
     check_csrf(caller, csrf)?;
-    let (Some(()), Some(off)) = (admin(caller), switch_of(word)) else {
+    let (true, Some(off)) = (may_write(caller), switch_of(word)) else {
         return Ok(not_found(state));
     };
     let Some(target) = target.await? else {
