@@ -947,3 +947,61 @@ async fn the_fleet_api_creates_and_replaces_with_the_same_rules_for_admin_tokens
     assert!(lines.contains("ops fleet_drink_create напиток 3 автомата dev-api через API"));
     assert!(!lines.contains("live_api_secret"));
 }
+
+#[tokio::test]
+async fn a_merchant_edit_that_would_strand_its_devices_is_refused_and_a_report_key_can_be_removed()
+{
+    let (app, signed) = admin_app().await;
+    let mut with_shop = MERCHANT.to_vec();
+    with_shop.extend([
+        ("yookassa_shop_id", "shop-42"),
+        ("yookassa_secret_key", "live_k"),
+    ]);
+    submit(&app, &signed, NEW_MERCHANT, &with_shop).await;
+    let mut device = device_form("dev-yk", "roastery");
+    device[3] = ("provider", "yookassa");
+    device.push(("events_secret", "report-key"));
+    assert_eq!(
+        submit(&app, &signed, NEW_DEVICE, &device)
+            .await
+            .status()
+            .as_u16(),
+        303
+    );
+
+    // Without its shop the merchant's YooKassa machine could not take payments.
+    let shopless: Vec<(&str, &str)> = MERCHANT[1..].to_vec();
+    let refused = submit(
+        &app,
+        &signed,
+        "/admin/fleet/merchants/roastery/edit",
+        &shopless,
+    )
+    .await;
+    assert_eq!(refused.status().as_u16(), 422);
+    let page = refused.text().await.unwrap();
+    assert!(page.contains("автомат dev-yk: provider"), "{page}");
+    let key = MerchantKey::parse("roastery").unwrap();
+    assert!(app
+        .store
+        .merchant(&key)
+        .await
+        .unwrap()
+        .unwrap()
+        .yookassa
+        .is_some());
+
+    let id = DeviceUuid::parse("dev-yk").unwrap();
+    let mut edit = device[1..].to_vec();
+    edit.retain(|(k, _)| *k != "events_secret");
+    edit.push(("events_secret_remove", "1"));
+    let saved = submit(&app, &signed, "/admin/fleet/devices/dev-yk/edit", &edit).await;
+    assert_eq!(saved.status().as_u16(), 303);
+    assert_eq!(
+        app.store.device(&id).await.unwrap().unwrap().events_secret,
+        None
+    );
+    assert!(page_text(&app, &signed, "/admin/fleet/devices/dev-yk/edit")
+        .await
+        .contains("Сейчас: не задан"));
+}

@@ -364,13 +364,11 @@ pub fn device_from(
         problems.push("срок выдачи: укажите число секунд".to_owned());
     }
     let stored = editing.stored;
-    let events_secret = secret(
-        fields,
-        "events_secret",
-        stored.and_then(|d| d.events_secret.as_ref()),
-        sealer,
-        &mut problems,
-    );
+    // «Удалить ключ» drops the stored key (a key typed in at the same time wins).
+    let kept = stored
+        .and_then(|d| d.events_secret.as_ref())
+        .filter(|_| !fields.ticked("events_secret_remove"));
+    let events_secret = secret(fields, "events_secret", kept, sealer, &mut problems);
     let on_dispense_deadline = match fields.get("on_dispense_deadline") {
         "assume_success" => Some(DeadlinePolicy::AssumeSuccess),
         "fail_and_refund" => Some(DeadlinePolicy::FailAndRefund),
