@@ -1,7 +1,7 @@
 //! The fleet: merchants, their devices (coffee machines) and the drinks those sell.
 
 use crate::{Branding, DeviceUuid, DrinkNo, DrinkReceipt, MerchantKey, Money};
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 /// When the customer's money is captured.
@@ -24,17 +24,69 @@ pub enum ReceiptPolicy {
 }
 
 /// A secret as stored: sealed (encrypted) by the server's key, opened only for the call that
-/// needs it. Its `Debug` never shows the content.
-#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct SealedSecret(String);
+/// needs it, with when it was last set (`None`: before that was recorded, or not stored yet).
+/// Its `Debug` never shows the content. Two sealed secrets are equal when they hold the same
+/// sealed value: when it was set is bookkeeping, so re-declaring the same secret changes
+/// nothing. It serialises as the sealed text only.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub struct SealedSecret {
+    sealed: String,
+    set_at: Option<DateTime<Utc>>,
+}
 
 impl SealedSecret {
     pub fn new(sealed: impl Into<String>) -> Self {
-        Self(sealed.into())
+        Self {
+            sealed: sealed.into(),
+            set_at: None,
+        }
     }
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.sealed
+    }
+    /// When this secret was last set, as the store recorded it.
+    pub fn set_at(&self) -> Option<DateTime<Utc>> {
+        self.set_at
+    }
+    pub fn with_set_at(mut self, set_at: Option<DateTime<Utc>>) -> Self {
+        self.set_at = set_at;
+        self
+    }
+    /// The secret as a store keeps it in place of `stored`: the same sealed value keeps the
+    /// time it was set, a new one is set `now`.
+    pub fn stamped(self, stored: Option<&SealedSecret>, now: DateTime<Utc>) -> Self {
+        let set_at = match stored {
+            Some(stored) if stored.sealed == self.sealed => stored.set_at,
+            _ => Some(now),
+        };
+        self.with_set_at(set_at)
+    }
+}
+
+impl PartialEq for SealedSecret {
+    fn eq(&self, other: &Self) -> bool {
+        self.sealed == other.sealed
+    }
+}
+
+impl Eq for SealedSecret {}
+
+impl std::hash::Hash for SealedSecret {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.sealed.hash(state);
+    }
+}
+
+impl From<String> for SealedSecret {
+    fn from(sealed: String) -> Self {
+        Self::new(sealed)
+    }
+}
+
+impl From<SealedSecret> for String {
+    fn from(secret: SealedSecret) -> Self {
+        secret.sealed
     }
 }
 
@@ -90,12 +142,32 @@ pub struct Merchant {
     pub receipt: ReceiptPolicy,
     pub yookassa: Option<YookassaSettings>,
     pub tbank: Option<TbankSettings>,
+    /// Switched off by an operator: its machines take no new orders (orders already made
+    /// carry on).
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 impl Merchant {
     /// Active through `valid_until` inclusive (the original treated the last day as expired).
     pub fn is_active_on(&self, day: NaiveDate) -> bool {
         day <= self.valid_until
+    }
+
+    /// The merchant as a store keeps it in place of `stored`: each secret keeps the time it
+    /// was set unless it changed now ([`SealedSecret::stamped`]).
+    pub fn stamped(mut self, stored: Option<&Merchant>, now: DateTime<Utc>) -> Self {
+        if let Some(shop) = self.yookassa.as_mut() {
+            let before = stored
+                .and_then(|m| m.yookassa.as_ref())
+                .map(|y| &y.secret_key);
+            shop.secret_key = shop.secret_key.clone().stamped(before, now);
+        }
+        if let Some(terminal) = self.tbank.as_mut() {
+            let before = stored.and_then(|m| m.tbank.as_ref()).map(|t| &t.password);
+            terminal.password = terminal.password.clone().stamped(before, now);
+        }
+        self
     }
 }
 
@@ -178,6 +250,19 @@ pub struct Device {
     pub events_secret: Option<SealedSecret>,
     /// How the device presents itself to its customers.
     pub branding: Branding,
+    /// Switched off by an operator: it takes no new orders (orders already made carry on).
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+impl Device {
+    /// The device as a store keeps it in place of `stored`: its report key keeps the time it
+    /// was set unless it changed now ([`SealedSecret::stamped`]).
+    pub fn stamped(mut self, stored: Option<&Device>, now: DateTime<Utc>) -> Self {
+        let before = stored.and_then(|d| d.events_secret.as_ref());
+        self.events_secret = self.events_secret.map(|s| s.stamped(before, now));
+        self
+    }
 }
 
 /// The three sizes a QR code can ask for.
@@ -246,6 +331,9 @@ pub struct Drink {
     pub prices: SizePrices,
     /// Receipt data overriding the merchant's defaults.
     pub receipt: DrinkReceipt,
+    /// Switched off by an operator: not sold, as if the device did not have it.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 /// A whole fleet, as declared in a fleet file; applied atomically.
@@ -354,9 +442,27 @@ mod tests {
             receipt: ReceiptPolicy::Off,
             yookassa: None,
             tbank: None,
+            disabled: false,
         };
         assert!(merchant.is_active_on(NaiveDate::from_ymd_opt(2026, 12, 31).unwrap()));
         assert!(!merchant.is_active_on(NaiveDate::from_ymd_opt(2027, 1, 1).unwrap()));
+    }
+
+    #[test]
+    fn a_secret_keeps_when_it_was_set_until_it_changes() {
+        let then = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 12, 1, 9, 0, 0).unwrap();
+        let now = then + chrono::Duration::days(2);
+        let stored = SealedSecret::new("v1:a").with_set_at(Some(then));
+        let same = SealedSecret::new("v1:a").stamped(Some(&stored), now);
+        assert_eq!(same.set_at(), Some(then));
+        assert_eq!(same, stored);
+        let changed = SealedSecret::new("v1:b").stamped(Some(&stored), now);
+        assert_eq!(changed.set_at(), Some(now));
+        assert_eq!(
+            SealedSecret::new("v1:a").stamped(None, now).set_at(),
+            Some(now)
+        );
+        assert_eq!(String::from(stored), "v1:a");
     }
 
     #[test]

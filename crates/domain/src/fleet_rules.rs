@@ -295,6 +295,7 @@ mod tests {
             receipt: ReceiptPolicy::Off,
             yookassa: None,
             tbank: None,
+            disabled: false,
         }
     }
 
@@ -315,6 +316,7 @@ mod tests {
             },
             events_secret: None,
             branding: Branding::default(),
+            disabled: false,
         }
     }
 
@@ -504,6 +506,7 @@ mod tests {
             name: name.into(),
             prices,
             receipt: DrinkReceipt::default(),
+            disabled: false,
         };
         let priced = SizePrices {
             small: Some(Money::rub(100).unwrap()),
@@ -583,6 +586,7 @@ mod tests {
                 ..SizePrices::default()
             },
             receipt,
+            disabled: false,
         };
         let good = drink(DrinkReceipt {
             vat_code: Some(12),

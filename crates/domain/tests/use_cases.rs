@@ -210,6 +210,82 @@ async fn a_merchant_is_served_on_its_last_paid_day_and_refused_the_day_after() {
 }
 
 #[tokio::test]
+async fn a_merchant_or_device_switched_off_is_refused_like_an_expired_one_and_a_drink_like_an_unknown_one(
+) {
+    use coffee_domain::Fleet;
+    let h = Harness::new().await;
+    let catalog = h.ctx.ports.catalog.clone();
+    let order = h.scan_order("dev-1", "mo-1").await;
+    let device = catalog
+        .device(&device_uuid("dev-1"))
+        .await
+        .unwrap()
+        .unwrap();
+    let merchant = catalog.merchant(&device.merchant).await.unwrap().unwrap();
+    let drink = catalog.drinks(&device.device_uuid).await.unwrap()[0].clone();
+    let apply = |fleet: Fleet| {
+        let catalog = catalog.clone();
+        async move { catalog.apply_fleet(&fleet).await.unwrap() }
+    };
+    let refused = |result: Result<_, ScanError>| match result {
+        Err(error) => error,
+        Ok(_) => panic!("the scan was served"),
+    };
+
+    let mut off = device.clone();
+    off.disabled = true;
+    apply(Fleet {
+        devices: vec![off],
+        ..Fleet::default()
+    })
+    .await;
+    let result = h
+        .checkout
+        .start_order(scan("dev-1", "1", "0", "mo-2"))
+        .await;
+    assert!(matches!(refused(result), ScanError::MerchantExpired));
+
+    apply(Fleet {
+        devices: vec![device.clone()],
+        ..Fleet::default()
+    })
+    .await;
+    let mut off = merchant.clone();
+    off.disabled = true;
+    apply(Fleet {
+        merchants: vec![off],
+        ..Fleet::default()
+    })
+    .await;
+    let result = h
+        .checkout
+        .start_order(scan("dev-1", "1", "0", "mo-2"))
+        .await;
+    assert!(matches!(refused(result), ScanError::MerchantExpired));
+
+    apply(Fleet {
+        merchants: vec![merchant],
+        ..Fleet::default()
+    })
+    .await;
+    let mut off = drink;
+    off.disabled = true;
+    apply(Fleet {
+        drinks: vec![off],
+        ..Fleet::default()
+    })
+    .await;
+    let result = h
+        .checkout
+        .start_order(scan("dev-1", "1", "0", "mo-2"))
+        .await;
+    assert!(matches!(refused(result), ScanError::UnknownDrink));
+
+    // The order made before carries on: it still takes its payment.
+    h.initiate(order.id).await;
+}
+
+#[tokio::test]
 async fn a_scan_on_an_offline_machine_is_refused_and_accepted_once_it_is_back() {
     let h = Harness::new().await;
     h.machine.set_offline(&device_uuid("dev-1"), true);

@@ -49,6 +49,57 @@ pub fn configure(cfg: &mut web::ServiceConfig, sandbox_enabled: bool, demo: bool
     }
 }
 
+/// The console's fleet forms (`docs/console.md#fleet`): each page shows its form or its
+/// confirmation on `GET` and acts on `POST`. Admins only.
+fn fleet_pages(cfg: &mut web::ServiceConfig) {
+    use routes::admin::fleet_edit as f;
+    cfg.service(
+        web::resource("/admin/fleet/merchants/new")
+            .route(web::get().to(f::new_merchant))
+            .route(web::post().to(f::create_merchant)),
+    )
+    .service(
+        web::resource("/admin/fleet/merchants/{key}/edit")
+            .route(web::get().to(f::edit_merchant))
+            .route(web::post().to(f::update_merchant)),
+    )
+    .service(
+        web::resource("/admin/fleet/merchants/{key}/{switch}")
+            .route(web::get().to(f::confirm_merchant_switch))
+            .route(web::post().to(f::switch_merchant)),
+    )
+    .service(
+        web::resource("/admin/fleet/devices/new")
+            .route(web::get().to(f::new_device))
+            .route(web::post().to(f::create_device)),
+    )
+    .service(
+        web::resource("/admin/fleet/devices/{uuid}/edit")
+            .route(web::get().to(f::edit_device))
+            .route(web::post().to(f::update_device)),
+    )
+    .service(
+        web::resource("/admin/fleet/devices/{uuid}/drinks/new")
+            .route(web::get().to(f::new_drink))
+            .route(web::post().to(f::create_drink)),
+    )
+    .service(
+        web::resource("/admin/fleet/devices/{uuid}/drinks/{no}/edit")
+            .route(web::get().to(f::edit_drink))
+            .route(web::post().to(f::update_drink)),
+    )
+    .service(
+        web::resource("/admin/fleet/devices/{uuid}/drinks/{no}/{switch}")
+            .route(web::get().to(f::confirm_drink_switch))
+            .route(web::post().to(f::switch_drink)),
+    )
+    .service(
+        web::resource("/admin/fleet/devices/{uuid}/{switch}")
+            .route(web::get().to(f::confirm_device_switch))
+            .route(web::post().to(f::switch_device)),
+    );
+}
+
 /// The operator console: pages under `/admin`, the JSON API under `/admin/api/v1`
 /// (`docs/console.md`).
 fn admin(cfg: &mut web::ServiceConfig) {
@@ -56,6 +107,7 @@ fn admin(cfg: &mut web::ServiceConfig) {
     cfg.service(get("/admin", routes::admin::overview::overview))
         .service(get("/admin/jobs", routes::admin::overview::jobs))
         .service(get("/admin/fleet", routes::admin::fleet::show))
+        .configure(fleet_pages)
         .service(
             web::resource("/admin/login")
                 .route(web::get().to(login::login_page))
@@ -88,7 +140,19 @@ fn admin(cfg: &mut web::ServiceConfig) {
             "/admin/api/v1/orders/{id}/jobs/{job}/retry",
             routes::admin::api::retry_job,
         ))
-        .service(get("/admin/api/v1/overview", routes::admin::api::overview));
+        .service(get("/admin/api/v1/overview", routes::admin::api::overview))
+        .service(put(
+            "/admin/api/v1/fleet/merchants/{key}",
+            routes::admin::api_fleet::put_merchant,
+        ))
+        .service(put(
+            "/admin/api/v1/fleet/devices/{uuid}",
+            routes::admin::api_fleet::put_device,
+        ))
+        .service(put(
+            "/admin/api/v1/fleet/devices/{uuid}/drinks/{no}",
+            routes::admin::api_fleet::put_drink,
+        ));
 }
 
 fn get<F, Args>(path: &str, handler: F) -> Resource
@@ -107,6 +171,15 @@ where
     F::Output: Responder + 'static,
 {
     only(path, Method::POST, handler)
+}
+
+fn put<F, Args>(path: &str, handler: F) -> Resource
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    only(path, Method::PUT, handler)
 }
 
 /// `path` answering `method`; any other method is a 405 in the route's own format, naming

@@ -75,7 +75,7 @@ impl utoipa::Modify for BearerToken {
 #[openapi(
     info(
         title = "Coffee Payments Server — operator console API",
-        description = "The operator console's reads and actions for programs: `Authorization: Bearer <token>` from `coffee-pay tokens add`. A merchant token sees only its merchant (another merchant's order is 404). docs/console.md explains each route."
+        description = "The operator console's reads, actions and fleet changes for programs: `Authorization: Bearer <token>` from `coffee-pay tokens add`. A merchant token sees only its merchant (another merchant's order is 404). docs/console.md explains each route."
     ),
     modifiers(&BearerToken),
     paths(
@@ -84,6 +84,9 @@ impl utoipa::Modify for BearerToken {
         crate::routes::admin::api::act,
         crate::routes::admin::api::retry_job,
         crate::routes::admin::api::overview,
+        crate::routes::admin::api_fleet::put_merchant,
+        crate::routes::admin::api_fleet::put_device,
+        crate::routes::admin::api_fleet::put_drink,
     ),
     components(schemas(
         ApiError,
@@ -94,6 +97,14 @@ impl utoipa::Modify for BearerToken {
         crate::routes::admin::api::ActionBody,
         crate::routes::admin::api::ActionJson,
         crate::routes::admin::api::OverviewJson,
+        crate::routes::admin::api_fleet::MerchantBody,
+        crate::routes::admin::api_fleet::YookassaBody,
+        crate::routes::admin::api_fleet::TbankBody,
+        crate::routes::admin::api_fleet::DeviceBody,
+        crate::routes::admin::api_fleet::DrinkBody,
+        crate::routes::admin::api_fleet::PricesBody,
+        crate::routes::admin::api_fleet::FleetWriteJson,
+        crate::routes::admin::api_fleet::FleetProblemsJson,
     ))
 )]
 struct ConsoleApi;

@@ -9,7 +9,23 @@ use coffee_domain::{
 use serde::Serialize;
 use tera::{Context, Tera};
 
-const TEMPLATES: [(&str, &str); 13] = [
+const TEMPLATES: [(&str, &str); 17] = [
+    (
+        "admin/fleet_merchant.html",
+        include_str!("../../../templates/admin/fleet_merchant.html"),
+    ),
+    (
+        "admin/fleet_device.html",
+        include_str!("../../../templates/admin/fleet_device.html"),
+    ),
+    (
+        "admin/fleet_drink.html",
+        include_str!("../../../templates/admin/fleet_drink.html"),
+    ),
+    (
+        "admin/fleet_switch.html",
+        include_str!("../../../templates/admin/fleet_switch.html"),
+    ),
     (
         "admin/fleet.html",
         include_str!("../../../templates/admin/fleet.html"),

@@ -53,6 +53,7 @@ pub fn merchant(key: &str) -> MerchantBuilder {
         receipt: ReceiptPolicy::Optional,
         yookassa: None,
         tbank: None,
+        disabled: false,
     }
 }
 
@@ -67,6 +68,7 @@ pub struct MerchantBuilder {
     pub(crate) receipt: ReceiptPolicy,
     pub(crate) yookassa: Option<YookassaShop>,
     pub(crate) tbank: Option<TbankTerminal>,
+    pub(crate) disabled: bool,
 }
 
 /// A merchant's YooKassa shop, secret key in plain text.
@@ -179,7 +181,14 @@ impl MerchantBuilder {
                 vat: t.vat.clone(),
                 sbp: t.sbp,
             }),
+            disabled: self.disabled,
         }
+    }
+
+    /// Switched off by an operator.
+    pub fn disabled(mut self) -> Self {
+        self.disabled = true;
+        self
     }
 }
 
@@ -203,6 +212,7 @@ pub fn device(device_uuid: &str, merchant: &str) -> DeviceBuilder {
         simulated_delay_ms: 3000,
         events_secret: None,
         branding: Branding::default(),
+        disabled: false,
     }
 }
 
@@ -223,6 +233,7 @@ pub struct DeviceBuilder {
     pub(crate) simulated_delay_ms: u64,
     pub(crate) events_secret: Option<String>,
     pub(crate) branding: Branding,
+    pub(crate) disabled: bool,
 }
 
 impl DeviceBuilder {
@@ -332,7 +343,14 @@ impl DeviceBuilder {
             },
             events_secret: self.events_secret.as_deref().map(SealedSecret::new),
             branding: self.branding.clone(),
+            disabled: self.disabled,
         }
+    }
+
+    /// Switched off by an operator.
+    pub fn disabled(mut self) -> Self {
+        self.disabled = true;
+        self
     }
 }
 
@@ -346,6 +364,7 @@ pub fn drink(device: &str, drink_no: &str) -> DrinkBuilder {
         medium: None,
         big: None,
         receipt: DrinkReceipt::default(),
+        disabled: false,
     }
 }
 
@@ -359,6 +378,7 @@ pub struct DrinkBuilder {
     pub(crate) medium: Option<i64>,
     pub(crate) big: Option<i64>,
     pub(crate) receipt: DrinkReceipt,
+    pub(crate) disabled: bool,
 }
 
 impl DrinkBuilder {
@@ -411,6 +431,13 @@ impl DrinkBuilder {
                 big: rub(self.big),
             },
             receipt: self.receipt.clone(),
+            disabled: self.disabled,
         }
+    }
+
+    /// Switched off by an operator.
+    pub fn disabled(mut self) -> Self {
+        self.disabled = true;
+        self
     }
 }

@@ -90,6 +90,8 @@ struct MerchantEntry<'a> {
     valid_until: String,
     capture: CaptureMode,
     receipt: ReceiptPolicy,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    disabled: bool,
     // Tables after plain values: TOML puts a sub-table after its parent's keys.
     #[serde(skip_serializing_if = "Option::is_none")]
     yookassa: Option<YookassaEntry<'a>>,
@@ -124,6 +126,7 @@ impl<'a> From<&'a MerchantBuilder> for MerchantEntry<'a> {
             valid_until: m.valid_until.format("%Y-%m-%d").to_string(),
             capture: m.capture,
             receipt: m.receipt,
+            disabled: m.disabled,
             yookassa: m.yookassa.as_ref().map(|shop| YookassaEntry {
                 shop_id: &shop.shop_id,
                 secret_key: &shop.secret_key,
@@ -163,6 +166,8 @@ struct DeviceEntry<'a> {
     client_info: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     client_error_info: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    disabled: bool,
     // A table: after the plain values.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     status_texts: BTreeMap<&'static str, &'a str>,
@@ -186,6 +191,7 @@ impl<'a> From<&'a DeviceBuilder> for DeviceEntry<'a> {
             logo_url: d.branding.logo_url.as_deref(),
             client_info: d.branding.client_info.as_deref(),
             client_error_info: d.branding.client_error_info.as_deref(),
+            disabled: d.disabled,
             status_texts: d
                 .branding
                 .status_texts
@@ -209,6 +215,8 @@ struct DrinkEntry<'a> {
     payment_subject: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     payment_mode: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    disabled: bool,
     prices: PricesEntry,
 }
 
@@ -232,6 +240,7 @@ impl<'a> From<&'a DrinkBuilder> for DrinkEntry<'a> {
             measure: d.receipt.measure.as_deref(),
             payment_subject: d.receipt.payment_subject.as_deref(),
             payment_mode: d.receipt.payment_mode.as_deref(),
+            disabled: d.disabled,
             prices: PricesEntry {
                 small: d.small,
                 medium: d.medium,

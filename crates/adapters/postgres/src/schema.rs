@@ -20,6 +20,9 @@ diesel::table! {
         tbank_taxation -> Nullable<Text>,
         tbank_vat -> Nullable<Text>,
         tbank_sbp -> Bool,
+        disabled -> Bool,
+        yookassa_secret_key_set_at -> Nullable<Timestamptz>,
+        tbank_password_set_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -43,6 +46,8 @@ diesel::table! {
         client_info -> Nullable<Text>,
         client_error_info -> Nullable<Text>,
         status_texts -> Jsonb,
+        disabled -> Bool,
+        events_secret_set_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -61,6 +66,7 @@ diesel::table! {
         receipt_measure -> Nullable<Text>,
         receipt_payment_subject -> Nullable<Text>,
         receipt_payment_mode -> Nullable<Text>,
+        disabled -> Bool,
     }
 }
 

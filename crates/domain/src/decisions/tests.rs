@@ -85,6 +85,7 @@ fn device() -> Device {
         },
         events_secret: None,
         branding: Default::default(),
+        disabled: false,
     }
 }
 

@@ -328,6 +328,7 @@ mod tests {
             },
             events_secret: None,
             branding: crate::Branding::default(),
+            disabled: false,
         }
     }
 

@@ -313,6 +313,7 @@ pub fn plan_import(
             },
             events_secret: None,
             branding: branding(original, &mut report),
+            disabled: false,
         };
         // A face that breaks a rule does not cost the machine: it comes over without it.
         let checked = match device.clone().checked(Some(merchant)) {
@@ -375,6 +376,7 @@ pub fn plan_import(
                 name: original.name.clone(),
                 prices,
                 receipt: receipt.clone(),
+                disabled: false,
             };
             // Receipt data that breaks a rule: the merchant's defaults apply instead.
             let checked = match drink.clone().checked() {
@@ -633,6 +635,7 @@ fn build_merchant(
         receipt,
         yookassa,
         tbank,
+        disabled: false,
     };
     match merchant.checked() {
         Ok(merchant) => Some(merchant),

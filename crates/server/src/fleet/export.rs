@@ -26,6 +26,13 @@ fn enum_value<T: serde::Serialize>(value: &T) -> Value {
     Value::try_from(value).unwrap_or_else(|_| Value::String(String::new()))
 }
 
+/// `disabled = true` for a switched-off entity; nothing when it is on (the file's default).
+fn insert_disabled(table: &mut Map<String, Value>, disabled: bool) {
+    if disabled {
+        table.insert("disabled".into(), Value::Boolean(true));
+    }
+}
+
 fn merchant_table(merchant: &Merchant) -> Value {
     let mut table = Map::new();
     let key = merchant.key.as_str();
@@ -41,6 +48,7 @@ fn merchant_table(merchant: &Merchant) -> Value {
     );
     table.insert("capture".into(), enum_value(&merchant.capture));
     table.insert("receipt".into(), enum_value(&merchant.receipt));
+    insert_disabled(&mut table, merchant.disabled);
     if let Some(shop) = &merchant.yookassa {
         let mut yookassa = Map::new();
         yookassa.insert("shop_id".into(), Value::String(shop.shop_id.clone()));
@@ -109,6 +117,7 @@ fn device_table(device: &Device) -> Value {
             Value::String(env_name("DEVICE", id, "EVENTS_SECRET")),
         );
     }
+    insert_disabled(&mut table, device.disabled);
     let face = &device.branding;
     for (key, text) in [
         ("logo_url", &face.logo_url),
@@ -141,6 +150,7 @@ fn drink_table(drink: &Drink) -> Value {
         Value::String(drink.drink_no.as_str().to_owned()),
     );
     table.insert("name".into(), Value::String(drink.name.clone()));
+    insert_disabled(&mut table, drink.disabled);
     let mut prices = Map::new();
     for size in Size::ALL {
         if let Some(price) = drink.prices.get(size) {
@@ -231,7 +241,7 @@ mod tests {
                     .yookassa("s-1", "k", 1),
             )
             .merchant(merchant("tb").tbank("TerminalDEMO", "pw").tbank_sbp())
-            .merchant(merchant("idle"))
+            .merchant(merchant("idle").disabled())
             .device(
                 device("dev-1", "shop-1")
                     .provider(ProviderKind::Yookassa)
@@ -244,7 +254,8 @@ mod tests {
                     .logo_url("https://cdn.example/logo.png")
                     .client_info("Свежая обжарка.\nМеню: https://example.ru/menu")
                     .client_error_info("Поддержка: tel:+79001234567")
-                    .status_text(coffee_domain::OrderStatus::Successful, "Спасибо!"),
+                    .status_text(coffee_domain::OrderStatus::Successful, "Спасибо!")
+                    .disabled(),
             )
             .drink(
                 drink("dev-1", "1")
@@ -253,7 +264,7 @@ mod tests {
                     .big(18000)
                     .receipt_of(2, "piece", "commodity", "full_payment"),
             )
-            .drink(drink("dev-2", "7").name("Чай").medium(5000))
+            .drink(drink("dev-2", "7").name("Чай").medium(5000).disabled())
             .build()
     }
 
@@ -270,6 +281,9 @@ mod tests {
             ]
         );
         assert!(!text.contains("device-key") && !text.contains("\"pw\""));
+        // Only what is switched off says so.
+        assert_eq!(text.matches("disabled = true").count(), 3, "{text}");
+        assert!(!text.contains("disabled = false"), "{text}");
         let sealer = SecretBox::from_secret_key("0123456789abcdef0123456789abcdef").unwrap();
         let from_env = |name: &str| env.iter().any(|e| e == name).then(|| "from-env".to_owned());
         let back = parse(
@@ -285,7 +299,7 @@ mod tests {
         )
         .unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert_eq!(back.drinks, fleet.drinks);
-        let names = |f: &Fleet| -> Vec<(String, String, bool, bool)> {
+        let names = |f: &Fleet| -> Vec<(String, String, bool, bool, bool)> {
             f.merchants
                 .iter()
                 .map(|m| {
@@ -294,6 +308,7 @@ mod tests {
                         m.name.clone(),
                         m.yookassa.is_some(),
                         m.tbank.as_ref().is_some_and(|t| t.sbp),
+                        m.disabled,
                     )
                 })
                 .collect()
@@ -304,7 +319,8 @@ mod tests {
                 .iter()
                 .map(|d| {
                     format!(
-                        "{} {} {:?} {:?} {} {:?} {}",
+                        "{} {} {} {:?} {:?} {} {:?} {}",
+                        d.disabled,
                         d.device_uuid,
                         d.merchant,
                         d.provider,

@@ -32,6 +32,9 @@ pub(super) struct MerchantEntry {
     pub(super) receipt: ReceiptPolicy,
     pub(super) yookassa: Option<YookassaEntry>,
     pub(super) tbank: Option<TbankEntry>,
+    /// Switched off: its machines take no new orders.
+    #[serde(default)]
+    pub(super) disabled: bool,
 }
 
 #[derive(Deserialize)]
@@ -96,6 +99,9 @@ pub(super) struct DeviceEntry {
     /// Our status names (`created`, `pending`, …) to the device's own text.
     #[serde(default)]
     pub(super) status_texts: BTreeMap<String, String>,
+    /// Switched off: takes no new orders.
+    #[serde(default)]
+    pub(super) disabled: bool,
 }
 
 /// A demo fleet's provider when none is declared.
@@ -125,6 +131,9 @@ pub(super) struct DrinkEntry {
     pub(super) payment_subject: Option<String>,
     pub(super) payment_mode: Option<String>,
     pub(super) prices: PricesEntry,
+    /// Switched off: not sold.
+    #[serde(default)]
+    pub(super) disabled: bool,
 }
 
 #[derive(Deserialize)]

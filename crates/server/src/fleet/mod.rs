@@ -252,6 +252,7 @@ fn merchant(
         receipt: m.receipt,
         yookassa,
         tbank,
+        disabled: m.disabled,
     };
     match declared.checked() {
         Ok(merchant) => Some(merchant),
@@ -347,6 +348,7 @@ fn device(
             outcome: d.simulated_outcome,
             delay_ms: d.simulated_delay_ms,
         },
+        disabled: d.disabled,
     };
     let merchant = merchants.iter().find(|m| m.key == merchant_key);
     match declared.checked(merchant) {
@@ -442,6 +444,7 @@ fn drink(d: &DrinkEntry, devices: &[Device], problem: &mut Vec<String>) -> Optio
             payment_subject: d.payment_subject.clone(),
             payment_mode: d.payment_mode.clone(),
         },
+        disabled: d.disabled,
     };
     match declared.checked() {
         Ok(drink) => Some(drink),

@@ -74,6 +74,25 @@ fn a_good_file_parses_with_defaults() {
     assert_eq!(fleet.devices[0].dispense_deadline_seconds, 180);
     assert_eq!(fleet.drinks[0].prices.big, None);
     assert_eq!(fleet.drinks[0].prices.medium.unwrap().kopecks(), 15000);
+    assert!(
+        !fleet.merchants[0].disabled && !fleet.devices[0].disabled && !fleet.drinks[0].disabled
+    );
+}
+
+#[test]
+fn disabled_must_be_true_or_false_and_is_reported_with_its_line() {
+    let text = GOOD.replace(
+        "name = \"Капучино\"",
+        "name = \"Капучино\"\ndisabled = \"yes\"",
+    );
+    let problems = parse("fleet.toml", &text).unwrap_err().problems;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].starts_with("fleet.toml:"), "{problems:?}");
+    let switched_off = GOOD.replace(
+        "name = \"Капучино\"",
+        "name = \"Капучино\"\ndisabled = true",
+    );
+    assert!(parse("fleet.toml", &switched_off).unwrap().drinks[0].disabled);
 }
 
 #[test]
@@ -319,7 +338,8 @@ fn a_fleet_file_written_by_the_test_builders_reads_back_as_built() {
         .merchant(
             merchant("plain")
                 .tbank("1234567890DEMO", "tb-pass")
-                .tbank_sbp(),
+                .tbank_sbp()
+                .disabled(),
         )
         .device(
             device("dev-1", "shop")
@@ -338,7 +358,11 @@ fn a_fleet_file_written_by_the_test_builders_reads_back_as_built() {
                 .status_text(coffee_domain::OrderStatus::MakePending, "Варим…")
                 .status_text(coffee_domain::OrderStatus::NotPaid, "Не оплачено"),
         )
-        .device(device("ext-1", "plain").custom("https://pay.example.com/start?shop=7"))
+        .device(
+            device("ext-1", "plain")
+                .custom("https://pay.example.com/start?shop=7")
+                .disabled(),
+        )
         .device(device("dev-2", "plain"))
         .drink(
             drink("dev-1", "1")
@@ -348,9 +372,12 @@ fn a_fleet_file_written_by_the_test_builders_reads_back_as_built() {
                 .big(300)
                 .receipt_of(2, "piece", "commodity", "full_payment"),
         )
-        .drink(drink("dev-2", "2").medium(15000));
+        .drink(drink("dev-2", "2").medium(15000).disabled());
 
     let parsed = parse("builders.toml", &builders.to_toml()).unwrap();
+    assert!(parsed.merchants[1].disabled && !parsed.merchants[0].disabled);
+    assert!(parsed.devices[1].disabled && !parsed.devices[0].disabled);
+    assert!(parsed.drinks[1].disabled && !parsed.drinks[0].disabled);
 
     // Secrets come back sealed; opened, they are the ones written.
     let sealer = SecretBox::from_secret_key("0123456789abcdef0123456789abcdef").unwrap();

@@ -217,7 +217,7 @@ async fn the_console_openapi_document_describes_exactly_the_api_routes() {
     documented.sort();
     assert_eq!(documented, console_api_routes());
     for (path, item) in &document.paths.paths {
-        for operation in [&item.get, &item.post].into_iter().flatten() {
+        for operation in [&item.get, &item.post, &item.put].into_iter().flatten() {
             assert!(
                 operation.responses.responses.contains_key("401"),
                 "{path} documents no 401"

@@ -5,6 +5,7 @@
 mod branding;
 mod console;
 mod console_api;
+mod console_fleet;
 mod console_order;
 mod console_orders;
 mod console_overview;

@@ -223,3 +223,88 @@ pub async fn branding_and_receipt_data_round_trip(stores: &Stores) {
     );
     assert_eq!(stored_drinks(stores, "dev-a").await, plain.drinks);
 }
+
+/// A merchant, a device and a drink switched off are read back switched off; switching one
+/// off or on is an update, and applying the same again changes nothing.
+pub async fn disabled_entities_round_trip(stores: &Stores) {
+    let on = fleet()
+        .merchant(merchant("m1"))
+        .device(device("dev-a", "m1"))
+        .drink(drink("dev-a", "1").small(100))
+        .build();
+    assert_applied(stores, &on, 3, 0, 0).await;
+    assert!(!stored_merchant(stores, "m1").await.unwrap().disabled);
+
+    let off = fleet()
+        .merchant(merchant("m1").disabled())
+        .device(device("dev-a", "m1").disabled())
+        .drink(drink("dev-a", "1").small(100).disabled())
+        .build();
+    assert_applied(stores, &off, 0, 3, 0).await;
+    assert_applied(stores, &off, 0, 0, 3).await;
+    assert!(stored_merchant(stores, "m1").await.unwrap().disabled);
+    assert!(stored_device(stores, "dev-a").await.unwrap().disabled);
+    assert!(stored_drinks(stores, "dev-a").await[0].disabled);
+
+    assert_applied(stores, &on, 0, 3, 0).await;
+    assert_eq!(
+        stored_device(stores, "dev-a").await,
+        Some(on.devices[0].clone())
+    );
+    assert!(!stored_drinks(stores, "dev-a").await[0].disabled);
+}
+
+/// Each secret records when it was set: a store stamps it when the secret is new or changes,
+/// and keeps the time when the same secret is applied again (or the entity changes
+/// otherwise).
+pub async fn secrets_record_when_they_were_set(stores: &Stores) {
+    use coffee_domain::SealedSecret;
+    let before = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let shop = |name: &str, secret: &str, password: &str, key: &str| {
+        fleet()
+            .merchant(
+                merchant("m1")
+                    .name(name)
+                    .yookassa("shop-1", secret, 1)
+                    .tbank("TERMINAL", password),
+            )
+            .device(device("dev-a", "m1").events_secret(key))
+            .build()
+    };
+    let stamps = |merchant: &Merchant, device: &Device| {
+        (
+            merchant
+                .yookassa
+                .as_ref()
+                .and_then(|y| y.secret_key.set_at()),
+            merchant.tbank.as_ref().and_then(|t| t.password.set_at()),
+            device.events_secret.as_ref().and_then(SealedSecret::set_at),
+        )
+    };
+    assert_applied(stores, &shop("A", "s1", "p1", "k1"), 2, 0, 0).await;
+    let merchant = stored_merchant(stores, "m1").await.unwrap();
+    let device = stored_device(stores, "dev-a").await.unwrap();
+    let first = stamps(&merchant, &device);
+    for stamp in [first.0, first.1, first.2] {
+        assert!(stamp.is_some_and(|at| at >= before), "{first:?}");
+    }
+
+    // The same secrets again, alone or with another name: the times stay.
+    assert_applied(stores, &shop("A", "s1", "p1", "k1"), 0, 0, 2).await;
+    assert_applied(stores, &shop("B", "s1", "p1", "k1"), 0, 1, 1).await;
+    let merchant = stored_merchant(stores, "m1").await.unwrap();
+    let device = stored_device(stores, "dev-a").await.unwrap();
+    assert_eq!(merchant.name, "B");
+    assert_eq!(stamps(&merchant, &device), first);
+
+    // A new password and a new report key: only theirs move on.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert_applied(stores, &shop("B", "s1", "p2", "k2"), 0, 2, 0).await;
+    let merchant = stored_merchant(stores, "m1").await.unwrap();
+    let device = stored_device(stores, "dev-a").await.unwrap();
+    let second = stamps(&merchant, &device);
+    assert_eq!(second.0, first.0);
+    assert!(second.1 > first.1, "{second:?} after {first:?}");
+    assert!(second.2 > first.2, "{second:?} after {first:?}");
+    assert_eq!(merchant.tbank.unwrap().password, SealedSecret::new("p2"));
+}

@@ -27,8 +27,9 @@ mod support;
 
 pub use catalog::{
     a_fleet_breaking_a_rule_writes_nothing, branding_and_receipt_data_round_trip,
-    catalog_lists_in_key_order, fleet_apply_is_idempotent_and_counts_changes,
-    fleet_with_an_unknown_reference_writes_nothing,
+    catalog_lists_in_key_order, disabled_entities_round_trip,
+    fleet_apply_is_idempotent_and_counts_changes, fleet_with_an_unknown_reference_writes_nothing,
+    secrets_record_when_they_were_set,
 };
 pub use console::{
     api_tokens_are_found_by_digest_and_unique_by_name,
@@ -123,6 +124,8 @@ macro_rules! contract_tests {
             a_fleet_breaking_a_rule_writes_nothing,
             branding_and_receipt_data_round_trip,
             catalog_lists_in_key_order,
+            disabled_entities_round_trip,
+            secrets_record_when_they_were_set,
             insert_or_get_is_idempotent_per_device_and_machine_order_id,
             concurrent_insert_or_get_inserts_once,
             apply_writes_status_payment_history_and_jobs_together,

@@ -2,6 +2,7 @@
 
 use super::MemoryStore;
 use async_trait::async_trait;
+use chrono::Utc;
 use coffee_domain::ports::{CatalogRepository, RepositoryError};
 use coffee_domain::{
     Device, DeviceUuid, Drink, DrinkNo, Fleet, FleetChanges, Merchant, MerchantKey,
@@ -55,13 +56,17 @@ impl CatalogRepository for MemoryStore {
             |device| state.devices.contains_key(device),
         )?;
         let mut changes = FleetChanges::default();
+        // Each secret keeps the time it was set unless it changes now.
+        let now = Utc::now();
         for merchant in &fleet.merchants {
             let key = merchant.key.clone();
-            upsert(&mut state.merchants, key, merchant, &mut changes);
+            let merchant = merchant.clone().stamped(state.merchants.get(&key), now);
+            upsert(&mut state.merchants, key, &merchant, &mut changes);
         }
         for device in &fleet.devices {
             let key = device.device_uuid.clone();
-            upsert(&mut state.devices, key, device, &mut changes);
+            let device = device.clone().stamped(state.devices.get(&key), now);
+            upsert(&mut state.devices, key, &device, &mut changes);
         }
         for drink in &fleet.drinks {
             let key = (drink.device.clone(), drink.drink_no.clone());

@@ -4,7 +4,7 @@ use super::{from_i64, id, money, to_i64};
 use crate::codes::Code;
 use crate::error::StoreError;
 use crate::schema::{devices, drinks, merchants};
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use coffee_domain::{
     Branding, CaptureMode, Currency, DeadlinePolicy, Device, DeviceUuid, Drink, DrinkNo,
     DrinkReceipt, MachineKind, Merchant, MerchantKey, Money, OrderStatus, ProviderKind,
@@ -32,6 +32,9 @@ pub(crate) struct MerchantRow {
     pub tbank_taxation: Option<String>,
     pub tbank_vat: Option<String>,
     pub tbank_sbp: bool,
+    pub disabled: bool,
+    pub yookassa_secret_key_set_at: Option<DateTime<Utc>>,
+    pub tbank_password_set_at: Option<DateTime<Utc>>,
 }
 
 impl MerchantRow {
@@ -62,6 +65,12 @@ impl MerchantRow {
             tbank_taxation: merchant.tbank.as_ref().map(|t| t.taxation.clone()),
             tbank_vat: merchant.tbank.as_ref().map(|t| t.vat.clone()),
             tbank_sbp: merchant.tbank.as_ref().is_some_and(|t| t.sbp),
+            disabled: merchant.disabled,
+            yookassa_secret_key_set_at: merchant
+                .yookassa
+                .as_ref()
+                .and_then(|y| y.secret_key.set_at()),
+            tbank_password_set_at: merchant.tbank.as_ref().and_then(|t| t.password.set_at()),
         }
     }
 
@@ -80,7 +89,8 @@ impl MerchantRow {
             ) {
                 (Some(shop_id), Some(secret_key), Some(vat_code)) => Some(YookassaSettings {
                     shop_id,
-                    secret_key: SealedSecret::new(secret_key),
+                    secret_key: SealedSecret::new(secret_key)
+                        .with_set_at(self.yookassa_secret_key_set_at),
                     vat_code: from_i64(i64::from(vat_code), "vat code")?,
                     tax_system_code: self
                         .yookassa_tax_system_code
@@ -98,7 +108,8 @@ impl MerchantRow {
                 (Some(terminal_key), Some(password), Some(taxation), Some(vat)) => {
                     Some(TbankSettings {
                         terminal_key,
-                        password: SealedSecret::new(password),
+                        password: SealedSecret::new(password)
+                            .with_set_at(self.tbank_password_set_at),
                         taxation,
                         vat,
                         sbp: self.tbank_sbp,
@@ -106,6 +117,7 @@ impl MerchantRow {
                 }
                 _ => None,
             },
+            disabled: self.disabled,
         })
     }
 }
@@ -130,6 +142,8 @@ pub(crate) struct DeviceRow {
     pub client_error_info: Option<String>,
     /// `{"<status>": "<text>"}` with our status names.
     pub status_texts: serde_json::Value,
+    pub disabled: bool,
+    pub events_secret_set_at: Option<DateTime<Utc>>,
 }
 
 impl DeviceRow {
@@ -163,6 +177,8 @@ impl DeviceRow {
                     })
                     .collect(),
             ),
+            disabled: device.disabled,
+            events_secret_set_at: device.events_secret.as_ref().and_then(SealedSecret::set_at),
         })
     }
 
@@ -184,13 +200,16 @@ impl DeviceRow {
                 outcome: SimulatedOutcome::decode(&self.simulation_outcome)?,
                 delay_ms: from_i64(self.simulation_delay_ms, "simulation delay")?,
             },
-            events_secret: self.events_secret.map(SealedSecret::new),
+            events_secret: self
+                .events_secret
+                .map(|s| SealedSecret::new(s).with_set_at(self.events_secret_set_at)),
             branding: Branding {
                 logo_url: self.logo_url,
                 client_info: self.client_info,
                 client_error_info: self.client_error_info,
                 status_texts: status_texts(self.status_texts)?,
             },
+            disabled: self.disabled,
         })
     }
 }
@@ -229,6 +248,7 @@ pub(crate) struct DrinkRow {
     pub receipt_measure: Option<String>,
     pub receipt_payment_subject: Option<String>,
     pub receipt_payment_mode: Option<String>,
+    pub disabled: bool,
 }
 
 impl DrinkRow {
@@ -253,6 +273,7 @@ impl DrinkRow {
             receipt_measure: drink.receipt.measure.clone(),
             receipt_payment_subject: drink.receipt.payment_subject.clone(),
             receipt_payment_mode: drink.receipt.payment_mode.clone(),
+            disabled: drink.disabled,
         }
     }
 
@@ -280,6 +301,7 @@ impl DrinkRow {
                 payment_subject: self.receipt_payment_subject,
                 payment_mode: self.receipt_payment_mode,
             },
+            disabled: self.disabled,
         })
     }
 }

@@ -5,6 +5,7 @@ use crate::error::StoreError;
 use crate::models::{DeviceRow, DrinkRow, MerchantRow};
 use crate::schema::{devices, drinks, merchants};
 use async_trait::async_trait;
+use chrono::Utc;
 use coffee_domain::ports::{CatalogRepository, RepositoryError};
 use coffee_domain::{
     Device, DeviceUuid, Drink, DrinkNo, Fleet, FleetChanges, Merchant, MerchantKey,
@@ -35,8 +36,9 @@ impl Upsert {
 
 /// One upsert per fleet item kind: lock the stored row, compare it with the declared item,
 /// then update (stamping `updated_at`) or insert — or leave it alone when it is unchanged.
+/// `stamp` gives the item as stored in place of the stored one (when its secrets were set).
 macro_rules! upsert {
-    ($name:ident, $item:ident: $domain:ty, $table:ident, $row:ty, key = $key:expr, row = $make_row:expr) => {
+    ($name:ident, $item:ident: $domain:ty, $table:ident, $row:ty, key = $key:expr, stamp = $stamp:expr, row = $make_row:expr) => {
         async fn $name(
             conn: &mut AsyncPgConnection,
             $item: &$domain,
@@ -49,8 +51,12 @@ macro_rules! upsert {
                 .first(conn)
                 .await
                 .optional()?;
-            let row = $make_row;
-            match stored.map(|stored| stored.into_domain()).transpose()? {
+            let stored = stored.map(|stored| stored.into_domain()).transpose()?;
+            let stamp: fn(&$domain, Option<&$domain>) -> $domain = $stamp;
+            let stamped = stamp($item, stored.as_ref());
+            let make_row: fn(&$domain) -> Result<$row, StoreError> = $make_row;
+            let row = make_row(&stamped)?;
+            match stored {
                 Some(stored) if stored == *$item => Ok(Upsert::Unchanged),
                 Some(_) => {
                     diesel::update($table::table.find(key))
@@ -72,11 +78,17 @@ macro_rules! upsert {
 }
 
 upsert!(upsert_merchant, merchant: Merchant, merchants, MerchantRow,
-    key = merchant.key.as_str(), row = MerchantRow::from_domain(merchant));
+    key = merchant.key.as_str(),
+    stamp = |m, stored| m.clone().stamped(stored, Utc::now()),
+    row = |m| Ok(MerchantRow::from_domain(m)));
 upsert!(upsert_device, device: Device, devices, DeviceRow,
-    key = device.device_uuid.as_str(), row = DeviceRow::from_domain(device)?);
+    key = device.device_uuid.as_str(),
+    stamp = |d, stored| d.clone().stamped(stored, Utc::now()),
+    row = DeviceRow::from_domain);
 upsert!(upsert_drink, drink: Drink, drinks, DrinkRow,
-    key = (drink.device.as_str(), drink.drink_no.as_str()), row = DrinkRow::from_domain(drink));
+    key = (drink.device.as_str(), drink.drink_no.as_str()),
+    stamp = |d, _| d.clone(),
+    row = |d| Ok(DrinkRow::from_domain(d)));
 
 #[async_trait]
 impl CatalogRepository for PgStore {

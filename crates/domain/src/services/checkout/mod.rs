@@ -47,7 +47,8 @@ impl Checkout {
                 ScanError::Misconfigured(format!("merchant {} missing", device.merchant))
             })?;
         let now = self.ctx.now();
-        if !merchant.is_active_on(self.ctx.business_day()) {
+        // A merchant or machine an operator switched off is refused like an expired one.
+        if !merchant.is_active_on(self.ctx.business_day()) || merchant.disabled || device.disabled {
             return Err(ScanError::MerchantExpired);
         }
         if let Some(existing) = ports
@@ -122,6 +123,10 @@ impl Checkout {
             .catalog
             .drink(&device.device_uuid, &scan.drink_no)
             .await?;
+        // A drink an operator switched off is not sold: as if the device did not have it.
+        if local.as_ref().is_some_and(|d| d.disabled) {
+            return Err(ScanError::UnknownDrink);
+        }
         match device.machine {
             MachineKind::Tmetr => {
                 let gateway = self

@@ -3,7 +3,10 @@
 //! `crate::console::http`; every change goes through a domain use case and is audited.
 
 pub mod api;
+pub mod api_fleet;
 pub mod fleet;
+pub mod fleet_edit;
+pub mod fleet_forms;
 pub mod login;
 pub mod order;
 pub mod orders;
