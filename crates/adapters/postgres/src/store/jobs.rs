@@ -14,7 +14,7 @@ use coffee_domain::ports::{
 use coffee_domain::{Job, JobId, JobKind, JobState, OrderId};
 use diesel::dsl::{exists, now as db_now, select, sql};
 use diesel::prelude::*;
-use diesel::sql_types::Integer;
+use diesel::sql_types::{Bool, Integer};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -69,24 +69,46 @@ impl JobQueue for PgStore {
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
         self.run(async |conn| {
             conn.transaction::<_, StoreError, _>(async |conn| {
-                let queued = JobState::Queued.code();
                 let running = JobState::Running.code();
                 // Rows another claimer holds are skipped, not waited for: no job is handed
                 // to two workers, and claimers never queue up behind each other.
-                let due: Vec<Uuid> = jobs::table
-                    .filter(
-                        (jobs::state.eq(queued).and(jobs::run_at.le(now)))
-                            .or(jobs::state.eq(running).and(jobs::lease_until.le(now))),
-                    )
-                    // Urgent kinds first whatever their run time: a poll storm cannot hold
-                    // up a paid order's make command.
+                //
+                // Two reads, each walking its own partial index in claim order and stopping
+                // at `limit`: the states are written into the SQL, because a prepared
+                // statement's generic plan cannot match a partial index's predicate to a
+                // bound parameter (it would scan every job ever run), and one read with both
+                // conditions OR-ed cannot walk an index in order.
+                let queued: Vec<(Uuid, i16, DateTime<Utc>, i64)> = jobs::table
+                    .filter(sql::<Bool>("jobs.state = 'queued'"))
+                    .filter(jobs::run_at.le(now))
                     .order((jobs::priority, jobs::run_at, jobs::seq))
                     .limit(limit_of(limit))
-                    .select(jobs::id)
+                    .select((jobs::id, jobs::priority, jobs::run_at, jobs::seq))
                     .for_update()
                     .skip_locked()
                     .load(conn)
                     .await?;
+                let taken_over: Vec<(Uuid, i16, DateTime<Utc>, i64)> = jobs::table
+                    .filter(sql::<Bool>("jobs.state = 'running'"))
+                    .filter(jobs::lease_until.le(now))
+                    .order(jobs::lease_until)
+                    .limit(limit_of(limit))
+                    .select((jobs::id, jobs::priority, jobs::run_at, jobs::seq))
+                    .for_update()
+                    .skip_locked()
+                    .load(conn)
+                    .await?;
+                // Urgent kinds first whatever their run time: a poll storm cannot hold up a
+                // paid order's make command. Rows locked here and not taken are free again
+                // when this short transaction ends.
+                let mut candidates = queued;
+                candidates.extend(taken_over);
+                candidates.sort_by_key(|&(_, priority, run_at, seq)| (priority, run_at, seq));
+                let due: Vec<Uuid> = candidates
+                    .into_iter()
+                    .take(limit)
+                    .map(|(id, ..)| id)
+                    .collect();
                 if due.is_empty() {
                     return Ok(Vec::new());
                 }

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use coffee_domain::ports::{OrderChange, OrderRepository, RepositoryError};
 use coffee_domain::{
-    DeviceUuid, HistoryEntry, JobKind, JobState, MachineOrderId, Order, OrderId, OrderStatus,
-    Payment, PaymentId, PaymentState,
+    DeviceUuid, HistoryEntry, JobState, MachineOrderId, Order, OrderId, OrderStatus, Payment,
+    PaymentId, PaymentState,
 };
 use diesel::dsl::{exists, select};
 use diesel::prelude::*;
@@ -171,12 +171,13 @@ async fn apply_to_payment(
             && payment_change.next != PaymentState::Pending
         {
             // Nothing left to ask the provider: its queued polls end here, not in a claim.
-            diesel::update(
-                jobs::table
-                    .filter(jobs::payment_id.eq(payment_id))
-                    .filter(jobs::kind.eq(JobKind::PollPayment.code()))
-                    .filter(jobs::state.eq(JobState::Queued.code())),
-            )
+            // Kind and state written into the SQL: the partial index `jobs_queued_polls`
+            // then serves even a generic plan.
+            diesel::update(jobs::table.filter(jobs::payment_id.eq(payment_id)).filter(
+                diesel::dsl::sql::<diesel::sql_types::Bool>(
+                    "jobs.kind = 'poll_payment' AND jobs.state = 'queued'",
+                ),
+            ))
             .set((
                 jobs::state.eq(JobState::Done.code()),
                 jobs::updated_at.eq(diesel::dsl::now),

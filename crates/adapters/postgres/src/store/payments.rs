@@ -8,7 +8,7 @@ use crate::models::PaymentRow;
 use crate::schema::payments;
 use async_trait::async_trait;
 use coffee_domain::ports::{PaymentRepository, RepositoryError};
-use coffee_domain::{DeviceUuid, OrderId, Payment, PaymentId, PaymentState, ProviderKind};
+use coffee_domain::{DeviceUuid, OrderId, Payment, PaymentId, ProviderKind};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -40,9 +40,13 @@ impl PaymentRepository for PgStore {
 
     async fn pending_on_device(&self, device: &DeviceUuid) -> Result<usize, RepositoryError> {
         self.run(async |conn| {
-            // `payments.device_uuid` is the order's, copied by the insert trigger.
+            // `payments.device_uuid` is the order's, copied by the insert trigger. The state
+            // is written into the SQL so that even a generic plan uses the partial index
+            // `payments_pending_on_device`.
             let count: i64 = payments::table
-                .filter(payments::state.eq(PaymentState::Pending.code()))
+                .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                    "payments.state = 'pending'",
+                ))
                 .filter(payments::device_uuid.eq(device.as_str()))
                 .count()
                 .get_result(conn)
