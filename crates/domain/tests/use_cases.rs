@@ -225,7 +225,7 @@ async fn a_merchant_or_device_switched_off_is_refused_like_an_expired_one_and_a_
     let drink = catalog.drinks(&device.device_uuid).await.unwrap()[0].clone();
     let apply = |fleet: Fleet| {
         let catalog = catalog.clone();
-        async move { catalog.apply_fleet(&fleet).await.unwrap() }
+        async move { catalog.apply_fleet(&fleet, start_time()).await.unwrap() }
     };
     let refused = |result: Result<_, ScanError>| match result {
         Err(error) => error,

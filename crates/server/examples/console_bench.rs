@@ -111,7 +111,10 @@ async fn main() {
         std::process::exit(2);
     };
     let store = PgStore::connect(db.url(), 4).await.unwrap();
-    store.apply_fleet(&fleet_of_twelve()).await.unwrap();
+    store
+        .apply_fleet(&fleet_of_twelve(), chrono::Utc::now())
+        .await
+        .unwrap();
     let started = Instant::now();
     fill(db.url(), orders).await;
     println!(

@@ -92,7 +92,10 @@ async fn services(database_url: &str) -> Services {
         },
     )
     .expect("bench fleet");
-    store.apply_fleet(&parsed).await.expect("apply fleet");
+    store
+        .apply_fleet(&parsed, chrono::Utc::now())
+        .await
+        .expect("apply fleet");
     let clock = Arc::new(SystemClock);
     let sandbox = Arc::new(SandboxProvider::new("http://bench.invalid"));
     let machine = Arc::new(SimulatedMachine::new(clock.clone()));

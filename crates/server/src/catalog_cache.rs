@@ -118,8 +118,12 @@ impl CatalogRepository for CatalogCache {
         self.inner.drinks(device).await
     }
 
-    async fn apply_fleet(&self, fleet: &Fleet) -> Result<FleetChanges, RepositoryError> {
-        let applied = self.inner.apply_fleet(fleet).await;
+    async fn apply_fleet(
+        &self,
+        fleet: &Fleet,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<FleetChanges, RepositoryError> {
+        let applied = self.inner.apply_fleet(fleet, now).await;
         self.merchants.clear();
         self.devices.clear();
         self.drinks.clear();
@@ -146,7 +150,10 @@ mod tests {
     #[tokio::test]
     async fn reads_are_remembered_until_they_age_and_an_apply_here_is_seen_at_once() {
         let store = Arc::new(MemoryStore::new());
-        store.apply_fleet(&base()).await.unwrap();
+        store
+            .apply_fleet(&base(), chrono::Utc::now())
+            .await
+            .unwrap();
         let cache = CatalogCache::new(store.clone(), Duration::from_millis(200));
         let id = DeviceUuid::parse("d").unwrap();
         assert_eq!(cache.device(&id).await.unwrap().unwrap().location, "Холл");
@@ -154,7 +161,7 @@ mod tests {
         // Changed behind the cache's back (another process): remembered until it ages.
         let mut moved = base();
         moved.devices[0].location = "Вход".into();
-        store.apply_fleet(&moved).await.unwrap();
+        store.apply_fleet(&moved, chrono::Utc::now()).await.unwrap();
         assert_eq!(cache.device(&id).await.unwrap().unwrap().location, "Холл");
         tokio::time::sleep(Duration::from_millis(250)).await;
         assert_eq!(cache.device(&id).await.unwrap().unwrap().location, "Вход");
@@ -166,14 +173,17 @@ mod tests {
         let mut added = grown.devices[0].clone();
         added.device_uuid = unknown.clone();
         grown.devices.push(added);
-        cache.apply_fleet(&grown).await.unwrap();
+        cache.apply_fleet(&grown, chrono::Utc::now()).await.unwrap();
         assert!(cache.device(&unknown).await.unwrap().is_some());
     }
 
     #[tokio::test]
     async fn a_failed_read_is_not_remembered() {
         let store = Arc::new(MemoryStore::new());
-        store.apply_fleet(&base()).await.unwrap();
+        store
+            .apply_fleet(&base(), chrono::Utc::now())
+            .await
+            .unwrap();
         let cache = CatalogCache::new(store.clone(), Duration::from_secs(60));
         let key = MerchantKey::parse("m").unwrap();
         store.set_unavailable(true);

@@ -173,7 +173,10 @@ async fn fleet_command(config: &Config, file: &str, apply: bool) -> ExitCode {
     }
     if config.is_demo() {
         let store = MemoryStore::new();
-        return match store.apply_fleet(&parsed).await {
+        return match store
+            .apply_fleet(&parsed, coffee_domain::ports::Clock::now(&SystemClock))
+            .await
+        {
             Ok(changes) => {
                 println!(
                     "{file}: valid; DATABASE_URL is unset (demo mode), so nothing was persisted. Would insert {}.",
@@ -197,7 +200,10 @@ async fn fleet_command(config: &Config, file: &str, apply: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match store.apply_fleet(&parsed).await {
+    match store
+        .apply_fleet(&parsed, coffee_domain::ports::Clock::now(&SystemClock))
+        .await
+    {
         Ok(changes) => {
             println!(
                 "{file}: applied — {} inserted, {} updated, {} unchanged",

@@ -167,7 +167,7 @@ pub async fn memory_wiring(
     )
     .map_err(|e| StartupError::Fleet(e.to_string()))?;
     store
-        .apply_fleet(&fleet)
+        .apply_fleet(&fleet, clock.now())
         .await
         .map_err(|e| StartupError::Fleet(e.to_string()))?;
     wire(config, clock, store.clone(), Some(store), true, secrets)

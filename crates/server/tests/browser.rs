@@ -538,7 +538,7 @@ async fn a_branded_devices_pages_show_its_logo_and_texts_and_hostile_texts_stay_
     // The logo from the application itself: the pages take images from it or over https.
     let logo = format!("{}/static/demo-logo.svg", app.address);
     app.store
-        .apply_fleet(&branded_fleet(&logo).build())
+        .apply_fleet(&branded_fleet(&logo).build(), chrono::Utc::now())
         .await
         .unwrap();
     let address = app.address.clone();

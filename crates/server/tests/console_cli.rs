@@ -57,7 +57,10 @@ fn stderr(output: &Output) -> String {
 async fn database() -> Option<(TestDb, PgStore)> {
     let db = TestDb::migrated(migrate).await?;
     let store = PgStore::connect(db.url(), 2).await.unwrap();
-    store.apply_fleet(&base_fleet()).await.unwrap();
+    store
+        .apply_fleet(&base_fleet(), chrono::Utc::now())
+        .await
+        .unwrap();
     Some((db, store))
 }
 

@@ -90,7 +90,7 @@ async fn migrations_go_up_down_and_up_again() {
     {
         let store = PgStore::connect(&url, 2).await.expect("connect");
         store
-            .apply_fleet(&contract::base_fleet())
+            .apply_fleet(&contract::base_fleet(), chrono::Utc::now())
             .await
             .expect("fleet");
         store

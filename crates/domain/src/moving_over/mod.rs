@@ -100,6 +100,8 @@ pub struct ImportedOrder {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NetworkImport {
     pub fleet: Fleet,
+    /// When the import was planned: a secret it brings records it as when it was set.
+    pub planned_at: DateTime<Utc>,
     pub orders: Vec<ImportedOrder>,
 }
 

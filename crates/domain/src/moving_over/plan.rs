@@ -189,7 +189,10 @@ pub fn plan_import(
     now: DateTime<Utc>,
 ) -> (NetworkImport, ImportReport) {
     let mut report = ImportReport::default();
-    let mut import = NetworkImport::default();
+    let mut import = NetworkImport {
+        planned_at: now,
+        ..NetworkImport::default()
+    };
     let credentials: BTreeMap<(&str, &str), &OriginalCredentials> = network
         .credentials
         .iter()

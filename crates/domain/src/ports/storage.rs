@@ -29,11 +29,16 @@ pub trait CatalogRepository: Send + Sync {
     ) -> Result<Option<Drink>, RepositoryError>;
     /// All drinks of a device. Errors: `Unavailable`.
     async fn drinks(&self, device: &DeviceUuid) -> Result<Vec<Drink>, RepositoryError>;
-    /// Upserts the whole fleet atomically; applying the same fleet twice changes nothing.
+    /// Upserts the whole fleet atomically; applying the same fleet twice changes nothing. A
+    /// secret that changes records `now` as when it was set.
     /// Errors: `Invalid` when an entity breaks a fleet rule ([`Fleet::check`]), `NotFound`
     /// when a device names an unknown merchant or a drink an unknown device (nothing written
     /// either way); `Unavailable`.
-    async fn apply_fleet(&self, fleet: &Fleet) -> Result<FleetChanges, RepositoryError>;
+    async fn apply_fleet(
+        &self,
+        fleet: &Fleet,
+        now: DateTime<Utc>,
+    ) -> Result<FleetChanges, RepositoryError>;
 }
 
 /// Orders, their history, and the atomic unit of change.

@@ -264,7 +264,7 @@ impl Harness {
             .ctx
             .ports
             .catalog
-            .apply_fleet(&fleet(setups))
+            .apply_fleet(&fleet(setups), start_time())
             .await
             .unwrap();
         harness

@@ -82,9 +82,9 @@ fn scan_status(response: &reqwest::Response) -> u16 {
     response.status().as_u16()
 }
 
-/// Today in Moscow, as the fleet page dates a secret set now.
-fn today() -> String {
-    (chrono::Utc::now() + chrono::Duration::hours(3))
+/// The app's today in Moscow, as the fleet page dates a secret set now.
+fn today<C: coffee_domain::ports::Clock>(app: &crate::helpers::TestApp<C>) -> String {
+    (app.clock.now() + chrono::Duration::hours(3))
         .format("%Y-%m-%d")
         .to_string()
 }
@@ -287,7 +287,7 @@ async fn a_secret_typed_in_is_never_shown_again_and_the_page_says_when_it_was_se
     let sealed = stored.yookassa.unwrap().secret_key;
     assert!(sealed.as_str().starts_with("v1:") && !sealed.as_str().contains("live_SECRET"));
 
-    let today = today();
+    let today = today(&app);
     let fleet = page_text(&app, &signed, "/admin/fleet").await;
     assert!(
         fleet.contains(&format!("магазин shop-42, секретный ключ задан {today}")),
@@ -794,7 +794,7 @@ async fn on_postgres_an_admin_creates_edits_and_disables_through_the_pages() {
         403
     );
     let page = page_text(&app, &signed, "/admin/fleet").await;
-    assert!(page.contains("отключён") && page.contains(&format!("задан {}", today())));
+    assert!(page.contains("отключён") && page.contains(&format!("задан {}", today(&app))));
     assert!(!page.contains("live_pg_secret") && !page.contains("pg-report-key"));
     submit(&app, &signed, "/admin/fleet/devices/dev-pg/enable", &[]).await;
     assert_eq!(

@@ -28,8 +28,24 @@ async fn assert_applied(
     updated: usize,
     unchanged: usize,
 ) {
+    assert_applied_at(
+        stores,
+        fleet,
+        super::support::t0(),
+        (inserted, updated, unchanged),
+    )
+    .await;
+}
+
+/// Applies `fleet` at `now` and checks what it changed: `(inserted, updated, unchanged)`.
+async fn assert_applied_at(
+    stores: &Stores,
+    fleet: &Fleet,
+    now: chrono::DateTime<chrono::Utc>,
+    (inserted, updated, unchanged): (usize, usize, usize),
+) {
     assert_eq!(
-        stores.catalog.apply_fleet(fleet).await.unwrap(),
+        stores.catalog.apply_fleet(fleet, now).await.unwrap(),
         changes(inserted, updated, unchanged)
     );
 }
@@ -96,12 +112,22 @@ pub async fn fleet_with_an_unknown_reference_writes_nothing(stores: &Stores) {
         .merchant(merchant("m-new"))
         .device(device("dev-new", "m-new"));
     let orphan_device = new_merchant.clone().device(device("dev-orphan", "ghost"));
-    assert_not_found(stores.catalog.apply_fleet(&orphan_device.build()).await);
+    assert_not_found(
+        stores
+            .catalog
+            .apply_fleet(&orphan_device.build(), super::support::t0())
+            .await,
+    );
 
     let orphan_drink = new_merchant
         .drink(drink("dev-new", "1").small(100))
         .drink(drink("ghost-device", "1").small(100));
-    assert_not_found(stores.catalog.apply_fleet(&orphan_drink.build()).await);
+    assert_not_found(
+        stores
+            .catalog
+            .apply_fleet(&orphan_drink.build(), super::support::t0())
+            .await,
+    );
 
     assert_eq!(stored_merchant(stores, "m-new").await, None);
     assert_eq!(stored_device(stores, "dev-new").await, None);
@@ -115,7 +141,12 @@ pub async fn fleet_with_an_unknown_reference_writes_nothing(stores: &Stores) {
     edit_then_fail
         .drinks
         .push(drink("ghost-device", "9").small(100).build());
-    assert_not_found(stores.catalog.apply_fleet(&edit_then_fail).await);
+    assert_not_found(
+        stores
+            .catalog
+            .apply_fleet(&edit_then_fail, super::support::t0())
+            .await,
+    );
     assert_eq!(
         stored_merchant(stores, "m1").await.unwrap(),
         base_fleet().merchants[0]
@@ -135,7 +166,11 @@ pub async fn catalog_lists_in_key_order(stores: &Stores) {
         .drink(drink("dev-a", "10").small(3))
         .drink(drink("dev-a", "9").small(4))
         .drink(drink("Dev-Z", "1").small(5));
-    stores.catalog.apply_fleet(&keys.build()).await.unwrap();
+    stores
+        .catalog
+        .apply_fleet(&keys.build(), super::support::t0())
+        .await
+        .unwrap();
     let ids: Vec<String> = stores
         .catalog
         .devices()
@@ -170,7 +205,10 @@ pub async fn catalog_lists_in_key_order(stores: &Stores) {
 pub async fn a_fleet_breaking_a_rule_writes_nothing(stores: &Stores) {
     let mut fleet = base_fleet();
     fleet.drinks[0].prices = coffee_domain::SizePrices::default();
-    let refused = stores.catalog.apply_fleet(&fleet).await;
+    let refused = stores
+        .catalog
+        .apply_fleet(&fleet, super::support::t0())
+        .await;
     assert!(
         matches!(refused, Err(coffee_domain::ports::RepositoryError::Invalid(ref m)) if m.contains("no size has a price")),
         "{refused:?}"
@@ -259,7 +297,7 @@ pub async fn disabled_entities_round_trip(stores: &Stores) {
 /// otherwise).
 pub async fn secrets_record_when_they_were_set(stores: &Stores) {
     use coffee_domain::SealedSecret;
-    let before = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let day = |n| super::support::t0() + chrono::Duration::days(n);
     let shop = |name: &str, secret: &str, password: &str, key: &str| {
         fleet()
             .merchant(
@@ -281,30 +319,25 @@ pub async fn secrets_record_when_they_were_set(stores: &Stores) {
             device.events_secret.as_ref().and_then(SealedSecret::set_at),
         )
     };
-    assert_applied(stores, &shop("A", "s1", "p1", "k1"), 2, 0, 0).await;
+    assert_applied_at(stores, &shop("A", "s1", "p1", "k1"), day(0), (2, 0, 0)).await;
     let merchant = stored_merchant(stores, "m1").await.unwrap();
     let device = stored_device(stores, "dev-a").await.unwrap();
     let first = stamps(&merchant, &device);
-    for stamp in [first.0, first.1, first.2] {
-        assert!(stamp.is_some_and(|at| at >= before), "{first:?}");
-    }
+    assert_eq!(first, (Some(day(0)), Some(day(0)), Some(day(0))));
 
     // The same secrets again, alone or with another name: the times stay.
-    assert_applied(stores, &shop("A", "s1", "p1", "k1"), 0, 0, 2).await;
-    assert_applied(stores, &shop("B", "s1", "p1", "k1"), 0, 1, 1).await;
+    assert_applied_at(stores, &shop("A", "s1", "p1", "k1"), day(1), (0, 0, 2)).await;
+    assert_applied_at(stores, &shop("B", "s1", "p1", "k1"), day(2), (0, 1, 1)).await;
     let merchant = stored_merchant(stores, "m1").await.unwrap();
     let device = stored_device(stores, "dev-a").await.unwrap();
     assert_eq!(merchant.name, "B");
     assert_eq!(stamps(&merchant, &device), first);
 
     // A new password and a new report key: only theirs move on.
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    assert_applied(stores, &shop("B", "s1", "p2", "k2"), 0, 2, 0).await;
+    assert_applied_at(stores, &shop("B", "s1", "p2", "k2"), day(3), (0, 2, 0)).await;
     let merchant = stored_merchant(stores, "m1").await.unwrap();
     let device = stored_device(stores, "dev-a").await.unwrap();
     let second = stamps(&merchant, &device);
-    assert_eq!(second.0, first.0);
-    assert!(second.1 > first.1, "{second:?} after {first:?}");
-    assert!(second.2 > first.2, "{second:?} after {first:?}");
+    assert_eq!(second, (Some(day(0)), Some(day(3)), Some(day(3))));
     assert_eq!(merchant.tbank.unwrap().password, SealedSecret::new("p2"));
 }

@@ -310,6 +310,7 @@ async fn listed_orders(stores: &Stores) -> Vec<coffee_domain::Order> {
                 .device(device("dev-c", "m2").provider(ProviderKind::Yookassa))
                 .drink(drink("dev-c", "1").small(10000))
                 .build(),
+            super::support::t0(),
         )
         .await
         .unwrap();
@@ -536,6 +537,7 @@ pub async fn merchants_are_listed_by_key(stores: &Stores) {
                 .merchant(merchant("Alpha"))
                 .merchant(merchant("beta"))
                 .build(),
+            super::support::t0(),
         )
         .await
         .unwrap();

@@ -44,7 +44,11 @@ pub fn base_fleet() -> Fleet {
 }
 
 pub(super) async fn seed(stores: &Stores) {
-    stores.catalog.apply_fleet(&base_fleet()).await.unwrap();
+    stores
+        .catalog
+        .apply_fleet(&base_fleet(), t0())
+        .await
+        .unwrap();
 }
 
 pub(super) fn changes(inserted: usize, updated: usize, unchanged: usize) -> FleetChanges {

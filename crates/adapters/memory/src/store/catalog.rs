@@ -2,7 +2,7 @@
 
 use super::MemoryStore;
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use coffee_domain::ports::{CatalogRepository, RepositoryError};
 use coffee_domain::{
     Device, DeviceUuid, Drink, DrinkNo, Fleet, FleetChanges, Merchant, MerchantKey,
@@ -49,7 +49,11 @@ impl CatalogRepository for MemoryStore {
             .collect())
     }
 
-    async fn apply_fleet(&self, fleet: &Fleet) -> Result<FleetChanges, RepositoryError> {
+    async fn apply_fleet(
+        &self,
+        fleet: &Fleet,
+        now: DateTime<Utc>,
+    ) -> Result<FleetChanges, RepositoryError> {
         let mut state = self.lock()?;
         fleet.check(
             |merchant| state.merchants.contains_key(merchant),
@@ -57,7 +61,6 @@ impl CatalogRepository for MemoryStore {
         )?;
         let mut changes = FleetChanges::default();
         // Each secret keeps the time it was set unless it changes now.
-        let now = Utc::now();
         for merchant in &fleet.merchants {
             let key = merchant.key.clone();
             let merchant = merchant.clone().stamped(state.merchants.get(&key), now);

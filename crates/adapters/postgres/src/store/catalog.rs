@@ -5,7 +5,7 @@ use crate::error::StoreError;
 use crate::models::{DeviceRow, DrinkRow, MerchantRow};
 use crate::schema::{devices, drinks, merchants};
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use coffee_domain::ports::{CatalogRepository, RepositoryError};
 use coffee_domain::{
     Device, DeviceUuid, Drink, DrinkNo, Fleet, FleetChanges, Merchant, MerchantKey,
@@ -42,6 +42,7 @@ macro_rules! upsert {
         async fn $name(
             conn: &mut AsyncPgConnection,
             $item: &$domain,
+            now: DateTime<Utc>,
         ) -> Result<Upsert, StoreError> {
             let key = $key;
             let stored = $table::table
@@ -52,8 +53,8 @@ macro_rules! upsert {
                 .await
                 .optional()?;
             let stored = stored.map(|stored| stored.into_domain()).transpose()?;
-            let stamp: fn(&$domain, Option<&$domain>) -> $domain = $stamp;
-            let stamped = stamp($item, stored.as_ref());
+            let stamp: fn(&$domain, Option<&$domain>, DateTime<Utc>) -> $domain = $stamp;
+            let stamped = stamp($item, stored.as_ref(), now);
             let make_row: fn(&$domain) -> Result<$row, StoreError> = $make_row;
             let row = make_row(&stamped)?;
             match stored {
@@ -79,15 +80,15 @@ macro_rules! upsert {
 
 upsert!(upsert_merchant, merchant: Merchant, merchants, MerchantRow,
     key = merchant.key.as_str(),
-    stamp = |m, stored| m.clone().stamped(stored, Utc::now()),
+    stamp = |m, stored, now| m.clone().stamped(stored, now),
     row = |m| Ok(MerchantRow::from_domain(m)));
 upsert!(upsert_device, device: Device, devices, DeviceRow,
     key = device.device_uuid.as_str(),
-    stamp = |d, stored| d.clone().stamped(stored, Utc::now()),
+    stamp = |d, stored, now| d.clone().stamped(stored, now),
     row = DeviceRow::from_domain);
 upsert!(upsert_drink, drink: Drink, drinks, DrinkRow,
     key = (drink.device.as_str(), drink.drink_no.as_str()),
-    stamp = |d, _| d.clone(),
+    stamp = |d, _, _| d.clone(),
     row = |d| Ok(DrinkRow::from_domain(d)));
 
 #[async_trait]
@@ -130,10 +131,16 @@ impl CatalogRepository for PgStore {
         )
     }
 
-    async fn apply_fleet(&self, fleet: &Fleet) -> Result<FleetChanges, RepositoryError> {
+    async fn apply_fleet(
+        &self,
+        fleet: &Fleet,
+        now: DateTime<Utc>,
+    ) -> Result<FleetChanges, RepositoryError> {
         self.run(async |conn| {
-            conn.transaction::<_, StoreError, _>(async |conn| apply_fleet_in(conn, fleet).await)
-                .await
+            conn.transaction::<_, StoreError, _>(async |conn| {
+                apply_fleet_in(conn, fleet, now).await
+            })
+            .await
         })
         .await
     }
@@ -143,6 +150,7 @@ impl CatalogRepository for PgStore {
 pub(super) async fn apply_fleet_in(
     conn: &mut AsyncPgConnection,
     fleet: &Fleet,
+    now: DateTime<Utc>,
 ) -> Result<FleetChanges, StoreError> {
     diesel::sql_query(format!("SELECT pg_advisory_xact_lock({FLEET_LOCK})"))
         .execute(conn)
@@ -164,13 +172,15 @@ pub(super) async fn apply_fleet_in(
     )?;
     let mut changes = FleetChanges::default();
     for merchant in &fleet.merchants {
-        upsert_merchant(conn, merchant).await?.count(&mut changes);
+        upsert_merchant(conn, merchant, now)
+            .await?
+            .count(&mut changes);
     }
     for device in &fleet.devices {
-        upsert_device(conn, device).await?.count(&mut changes);
+        upsert_device(conn, device, now).await?.count(&mut changes);
     }
     for drink in &fleet.drinks {
-        upsert_drink(conn, drink).await?.count(&mut changes);
+        upsert_drink(conn, drink, now).await?.count(&mut changes);
     }
     Ok(changes)
 }

@@ -60,9 +60,9 @@ async fn import_in(
         ..Fleet::default()
     };
     let mut changes = ImportChanges {
-        merchants: apply_fleet_in(conn, &merchants).await?,
-        devices: apply_fleet_in(conn, &devices).await?,
-        drinks: apply_fleet_in(conn, &drinks).await?,
+        merchants: apply_fleet_in(conn, &merchants, import.planned_at).await?,
+        devices: apply_fleet_in(conn, &devices, import.planned_at).await?,
+        drinks: apply_fleet_in(conn, &drinks, import.planned_at).await?,
         ..ImportChanges::default()
     };
     for imported in &import.orders {

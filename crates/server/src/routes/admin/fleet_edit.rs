@@ -77,7 +77,7 @@ pub(super) async fn apply(
     state: &AppState,
     fleet: Fleet,
 ) -> Result<Result<FleetChanges, String>, Rejection> {
-    match state.catalog.apply_fleet(&fleet).await {
+    match state.catalog.apply_fleet(&fleet, state.clock.now()).await {
         Ok(changes) => Ok(Ok(changes)),
         Err(RepositoryError::Invalid(why) | RepositoryError::NotFound(why)) => Ok(Err(why)),
         Err(error) => Err(unavailable(error)),
