@@ -151,30 +151,30 @@ impl Worker {
     }
 
     async fn send_make_command(&self, job: &Job) -> Result<JobOutcome, JobError> {
-        let loaded = match self.ctx.snapshot(job.order_id, None).await {
-            Ok(loaded) => loaded,
-            Err(RepositoryError::NotFound(_)) => {
-                return Err(JobError::Permanent("order vanished".into()))
-            }
-            Err(error) => return Err(error.into()),
-        };
-        if !awaits_make_command(&loaded.order) {
-            return Ok(JobOutcome::Done);
-        }
-        let device = self.ctx.ports.catalog.device(&loaded.order.device).await?;
-        let news = self.send_once(job, &loaded.order, device.as_ref()).await?;
-        let committed = self
-            .ctx
-            .commit_job_work(job, loaded, |snapshot, now| {
-                machine_event(snapshot, &news, device.as_ref(), now)
-            })
-            .await?;
-        Ok(ended_if_applied(&committed))
+        self.make_command(job, awaits_make_command, machine_event)
+            .await
     }
 
     /// The operator's resend: the same one-send rule as the first command, its result decided
     /// by [`resent_make_result`].
     async fn resend_make_command(&self, job: &Job) -> Result<JobOutcome, JobError> {
+        self.make_command(job, awaits_resent_make_command, resent_make_result)
+            .await
+    }
+
+    /// Sends the make command of an order that `awaits` it, once, and commits what `decide`
+    /// makes of the machine's answer together with the job's end.
+    async fn make_command(
+        &self,
+        job: &Job,
+        awaits: fn(&crate::Order) -> bool,
+        decide: fn(
+            &crate::decisions::Snapshot,
+            &MachineNews,
+            Option<&crate::Device>,
+            DateTime<Utc>,
+        ) -> crate::decisions::Decision,
+    ) -> Result<JobOutcome, JobError> {
         let loaded = match self.ctx.snapshot(job.order_id, None).await {
             Ok(loaded) => loaded,
             Err(RepositoryError::NotFound(_)) => {
@@ -182,7 +182,7 @@ impl Worker {
             }
             Err(error) => return Err(error.into()),
         };
-        if !awaits_resent_make_command(&loaded.order) {
+        if !awaits(&loaded.order) {
             return Ok(JobOutcome::Done);
         }
         let device = self.ctx.ports.catalog.device(&loaded.order.device).await?;
@@ -190,7 +190,7 @@ impl Worker {
         let committed = self
             .ctx
             .commit_job_work(job, loaded, |snapshot, now| {
-                resent_make_result(snapshot, &news, device.as_ref(), now)
+                decide(snapshot, &news, device.as_ref(), now)
             })
             .await?;
         Ok(ended_if_applied(&committed))

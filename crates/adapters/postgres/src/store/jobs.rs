@@ -36,6 +36,9 @@ fn held(job: &Job) -> HeldJob {
     )
 }
 
+/// A job a claim may take: its id and its place in claim order.
+type Candidate = (Uuid, i16, DateTime<Utc>, i64);
+
 /// Nothing was updated: the job is unknown (`NotFound`) or no longer this claim's (`Conflict`).
 async fn not_held_unless_touched(
     conn: &mut AsyncPgConnection,
@@ -78,24 +81,21 @@ impl JobQueue for PgStore {
                 // statement's generic plan cannot match a partial index's predicate to a
                 // bound parameter (it would scan every job ever run), and one read with both
                 // conditions OR-ed cannot walk an index in order.
-                let queued: Vec<(Uuid, i16, DateTime<Utc>, i64)> = jobs::table
+                let candidates = jobs::table
+                    .select((jobs::id, jobs::priority, jobs::run_at, jobs::seq))
+                    .limit(limit_of(limit))
+                    .for_update()
+                    .skip_locked();
+                let queued: Vec<Candidate> = candidates
                     .filter(sql::<Bool>("jobs.state = 'queued'"))
                     .filter(jobs::run_at.le(now))
                     .order((jobs::priority, jobs::run_at, jobs::seq))
-                    .limit(limit_of(limit))
-                    .select((jobs::id, jobs::priority, jobs::run_at, jobs::seq))
-                    .for_update()
-                    .skip_locked()
                     .load(conn)
                     .await?;
-                let taken_over: Vec<(Uuid, i16, DateTime<Utc>, i64)> = jobs::table
+                let taken_over: Vec<Candidate> = candidates
                     .filter(sql::<Bool>("jobs.state = 'running'"))
                     .filter(jobs::lease_until.le(now))
                     .order(jobs::lease_until)
-                    .limit(limit_of(limit))
-                    .select((jobs::id, jobs::priority, jobs::run_at, jobs::seq))
-                    .for_update()
-                    .skip_locked()
                     .load(conn)
                     .await?;
                 // Urgent kinds first whatever their run time: a poll storm cannot hold up a
