@@ -18,16 +18,19 @@
     if (sbp && data.status !== 'pending') { sbp.style.display = 'none'; }
   }
 
+  // The server answers when the order leaves the status shown (or after 25 s): the page
+  // changes the moment the order does, and asks again at once.
   function poll() {
-    fetch('/v1/order-status/' + orderId, {headers: {'Accept': 'application/json'}})
+    fetch('/v1/order-status/' + orderId + '?status=' + encodeURIComponent(status) + '&wait=25',
+          {headers: {'Accept': 'application/json'}})
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (data) {
         if (data) { show(data); }
-        if (terminal.indexOf(status) < 0 && status !== 'created') { setTimeout(poll, 1500); }
+        if (terminal.indexOf(status) < 0 && status !== 'created') { setTimeout(poll, data ? 200 : 3000); }
       })
       .catch(function () { setTimeout(poll, 3000); });
   }
-  if (terminal.indexOf(status) < 0 && status !== 'created') { setTimeout(poll, 1000); }
+  if (terminal.indexOf(status) < 0 && status !== 'created') { setTimeout(poll, 300); }
 
   var countdown = document.getElementById('countdown');
   if (countdown) {

@@ -497,10 +497,17 @@ impl Customer {
     }
 
     async fn status(&self, order: &str) -> Option<String> {
+        self.status_after(order, None).await
+    }
+
+    /// The order's status; with `known`, once it has left that status (or after 10 s), as
+    /// the order page asks.
+    async fn status_after(&self, order: &str, known: Option<&str>) -> Option<String> {
         self.status_reads.fetch_add(1, Ordering::Relaxed);
+        let wait = known.map_or_else(String::new, |known| format!("?status={known}&wait=10"));
         let body: Value = self
             .client
-            .get(format!("{}/v1/order-status/{order}", self.base))
+            .get(format!("{}/v1/order-status/{order}{wait}", self.base))
             .send()
             .await
             .ok()?
@@ -525,17 +532,17 @@ impl Customer {
         {
             return false;
         }
-        // Wait for the drink as the order page does, a little less eagerly.
-        let mut pause = Duration::from_millis(5);
+        // Wait for the drink as the order page does: the server answers when the order
+        // leaves the status the page shows.
+        let mut known = "pending".to_owned();
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            match self.status(&order).await.as_deref() {
-                Some("successful") => return true,
-                Some("failed" | "not_paid") => return false,
-                _ => {}
+            match self.status_after(&order, Some(&known)).await {
+                Some(status) if status == "successful" => return true,
+                Some(status) if status == "failed" || status == "not_paid" => return false,
+                Some(status) => known = status,
+                None => tokio::time::sleep(Duration::from_millis(100)).await,
             }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(100));
         }
         false
     }

@@ -23,6 +23,7 @@ pub mod linkify;
 pub mod metrics;
 pub mod moving_over;
 pub mod openapi;
+pub mod order_bells;
 pub mod pages;
 pub mod routes;
 pub mod secrets;

@@ -73,6 +73,8 @@ pub struct Wiring {
     pub accounts: Arc<dyn AccountRepository>,
     pub audit: Arc<dyn AuditLog>,
     pub queries: Arc<dyn ConsoleQueries>,
+    /// Rung by every order change this process commits: the order page waits on them.
+    pub order_bells: Arc<crate::order_bells::OrderBells>,
 }
 
 /// `SECRET_KEY`'s box; demo mode without one gets a random key (nothing outlives it).
@@ -241,9 +243,13 @@ where
     let accounts: Arc<dyn AccountRepository> = store.clone();
     let audit: Arc<dyn AuditLog> = store.clone();
     let queries: Arc<dyn ConsoleQueries> = store.clone();
+    let order_bells = Arc::new(crate::order_bells::OrderBells::default());
     let ports = Ports {
         catalog,
-        orders: store.clone(),
+        orders: Arc::new(crate::order_bells::RingingOrders::new(
+            store.clone(),
+            order_bells.clone(),
+        )),
         payments: store.clone(),
         jobs: store,
         payment_gateways,
@@ -262,6 +268,7 @@ where
         accounts,
         audit,
         queries,
+        order_bells,
     })
 }
 
@@ -433,6 +440,7 @@ impl Application {
             config.base_url.clone(),
         );
         state.mqtt = wiring.mqtt.clone();
+        state.order_bells = wiring.order_bells.clone();
         let state = web::Data::new(state);
         let trusted_proxies = web::Data::new(TrustedProxies::new(config.trusted_proxies.clone()));
         // One set of buckets for every worker thread of this process.

@@ -38,6 +38,8 @@ pub struct AppState {
     pub base_url: String,
     /// The MQTT connection, when configured: `/ready` says whether it is up.
     pub mqtt: Option<Arc<MqttGateway>>,
+    /// The orders' bells: `GET /v1/order-status/{id}?wait=…` waits on them.
+    pub order_bells: Arc<crate::order_bells::OrderBells>,
 }
 
 impl AppState {
@@ -64,6 +66,7 @@ impl AppState {
             catalog: ctx.ports.catalog.clone(),
             base_url,
             mqtt: None,
+            order_bells: Arc::default(),
         }
     }
 }

@@ -168,26 +168,69 @@ fn render_view(
     }
 }
 
+/// The longest a status request waits for a change (below proxies' usual 60 s).
+const MAX_STATUS_WAIT_SECONDS: u64 = 25;
+
+/// How often a waiting status request reads the order again: a change committed by another
+/// replica rings no bell here.
+const STATUS_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// `GET /v1/order-status/{order_id}?status=…&wait=…`: optionally, wait for a change.
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct StatusWait {
+    /// The status the caller already shows: with `wait`, the answer comes when the order
+    /// has left it.
+    status: Option<String>,
+    /// Seconds to wait for the order to leave `status` (at most 25; 0 or absent: answer at
+    /// once). The answer is the order as it is then, changed or not.
+    wait: Option<u64>,
+}
+
 /// `GET /v1/order-status/{order_id}`: the order as JSON, for the page's live status.
 #[utoipa::path(get, path = "/v1/order-status/{order_id}", tag = "customer",
-    params(("order_id" = String, Path, description = "our order's UUID")),
+    params(("order_id" = String, Path, description = "our order's UUID"), StatusWait),
     responses(
         (status = 200, description = "the order as the page shows it", body = OrderStatusJson),
         (status = 404, description = "unknown order", body = crate::openapi::ApiError),
         (status = 503, description = "storage unavailable", body = crate::openapi::ApiError),
     ))]
-pub async fn order_status(state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
+pub async fn order_status(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<StatusWait>,
+) -> HttpResponse {
     let Ok(order_id) = OrderId::parse(&path) else {
         return json_failure(error::ORDER_NOT_FOUND);
     };
-    match state.checkout.view(order_id).await {
-        Ok(Some(view)) => HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(OrderStatusJson::new(&view, state.clock.now())),
-        Ok(None) => json_failure(error::ORDER_NOT_FOUND),
-        Err(error) => {
-            tracing::error!(order.id = %order_id, %error, "order status: storage unavailable");
-            json_failure(error::SERVICE_UNAVAILABLE)
+    let wait = query.wait.unwrap_or(0).min(MAX_STATUS_WAIT_SECONDS);
+    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
+    // Held while waiting, so a change committed between a read and the wait still wakes us.
+    let bell = (wait > 0).then(|| state.order_bells.bell(order_id));
+    loop {
+        let rung = bell.as_ref().map(|bell| bell.notified());
+        tokio::pin!(rung);
+        if let Some(rung) = rung.as_mut().as_pin_mut() {
+            rung.enable();
+        }
+        let view = match state.checkout.view(order_id).await {
+            Ok(Some(view)) => view,
+            Ok(None) => return json_failure(error::ORDER_NOT_FOUND),
+            Err(error) => {
+                tracing::error!(order.id = %order_id, %error, "order status: storage unavailable");
+                return json_failure(error::SERVICE_UNAVAILABLE);
+            }
+        };
+        let unchanged = query.status.as_deref() == Some(view.order.status.as_str());
+        let now = tokio::time::Instant::now();
+        match rung.as_mut().as_pin_mut() {
+            Some(rung) if unchanged && now < until => {
+                let _ = tokio::time::timeout((until - now).min(STATUS_RECHECK), rung).await;
+            }
+            _ => {
+                return HttpResponse::Ok()
+                    .insert_header((header::CACHE_CONTROL, "no-store"))
+                    .json(OrderStatusJson::new(&view, state.clock.now()))
+            }
         }
     }
 }

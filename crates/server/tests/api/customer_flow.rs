@@ -360,3 +360,59 @@ async fn sbp_is_refused_for_a_machine_that_is_not_paid_through_t_bank() {
         .await;
     assert_eq!(card.status().as_u16(), 200);
 }
+
+#[tokio::test]
+async fn a_status_request_that_waits_answers_as_soon_as_the_order_leaves_the_status_it_knows() {
+    let app = spawn_app().await;
+    let order = app.scan("dev-1", "1", "1", "waits-1").await;
+    let redirect: serde_json::Value = app.initiate(&order, None).await.json().await.unwrap();
+    let started = std::time::Instant::now();
+    let path = format!("/v1/order-status/{order}?status=pending&wait=20");
+    let waiting = app.get(&path);
+    let paying = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        app.pay(redirect["redirect_url"].as_str().unwrap(), "pay")
+            .await
+    };
+    let (answer, _) = tokio::join!(waiting, paying);
+    assert_eq!(answer.status().as_u16(), 200);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_ne!(body["status"], "pending", "{body}");
+    let took = started.elapsed();
+    assert!(
+        took >= std::time::Duration::from_millis(300) && took < std::time::Duration::from_secs(5),
+        "answered after {took:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_status_request_that_waits_for_a_change_that_does_not_come_answers_when_its_time_is_up() {
+    let app = spawn_app().await;
+    let order = app.scan("dev-1", "1", "1", "waits-2").await;
+    let started = std::time::Instant::now();
+    let answer = app
+        .get(&format!("/v1/order-status/{order}?status=created&wait=1"))
+        .await;
+    let took = started.elapsed();
+    assert_eq!(answer.status().as_u16(), 200);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["status"], "created");
+    assert!(
+        took >= std::time::Duration::from_secs(1) && took < std::time::Duration::from_secs(4),
+        "answered after {took:?}"
+    );
+    // A status other than the order's is answered at once, and so is a request without wait.
+    let started = std::time::Instant::now();
+    let other = app
+        .get(&format!("/v1/order-status/{order}?status=pending&wait=20"))
+        .await;
+    assert_eq!(other.status().as_u16(), 200);
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    assert_eq!(
+        app.get(&format!("/v1/order-status/{order}?wait=100000"))
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+}
