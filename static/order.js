@@ -18,19 +18,27 @@
     if (sbp && data.status !== 'pending') { sbp.style.display = 'none'; }
   }
 
-  // The server answers when the order leaves the status shown (or after 25 s): the page
-  // changes the moment the order does, and asks again at once.
+  // The server answers when the order leaves the status shown, or its money moves (or after
+  // 25 s): the page changes the moment the order does, and asks again at once. An ended
+  // order is still followed while its money is on its way back.
+  var paymentStatus = root.dataset.paymentStatus || 'none';
+  var moving = ['pending', 'authorized', 'refund_pending'];
+  function following() {
+    if (status === 'created') { return false; }
+    return terminal.indexOf(status) < 0 || (status !== 'successful' && moving.indexOf(paymentStatus) >= 0);
+  }
   function poll() {
-    fetch('/v1/order-status/' + orderId + '?status=' + encodeURIComponent(status) + '&wait=25',
+    fetch('/v1/order-status/' + orderId + '?status=' + encodeURIComponent(status) +
+          '&payment_status=' + encodeURIComponent(paymentStatus) + '&wait=25',
           {headers: {'Accept': 'application/json'}})
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (data) {
-        if (data) { show(data); }
-        if (terminal.indexOf(status) < 0 && status !== 'created') { setTimeout(poll, data ? 200 : 3000); }
+        if (data) { paymentStatus = data.payment_status; show(data); }
+        if (following()) { setTimeout(poll, data ? 200 : 3000); }
       })
       .catch(function () { setTimeout(poll, 3000); });
   }
-  if (terminal.indexOf(status) < 0 && status !== 'created') { setTimeout(poll, 300); }
+  if (following()) { setTimeout(poll, 300); }
 
   var countdown = document.getElementById('countdown');
   if (countdown) {

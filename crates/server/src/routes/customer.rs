@@ -181,6 +181,9 @@ pub struct StatusWait {
     /// The status the caller already shows: with `wait`, the answer comes when the order
     /// has left it.
     status: Option<String>,
+    /// The payment status the caller already shows (optional): with `wait`, a change of it
+    /// answers too — the money of a failed order coming back, say.
+    payment_status: Option<String>,
     /// Seconds to wait for the order to leave `status` (at most 25; 0 or absent: answer at
     /// once). The answer is the order as it is then, changed or not.
     wait: Option<u64>,
@@ -220,7 +223,12 @@ pub async fn order_status(
                 return json_failure(error::SERVICE_UNAVAILABLE);
             }
         };
-        let unchanged = query.status.as_deref() == Some(view.order.status.as_str());
+        let json = OrderStatusJson::new(&view, state.clock.now());
+        let unchanged = query.status.as_deref() == Some(json.status.as_str())
+            && query
+                .payment_status
+                .as_deref()
+                .is_none_or(|known| known == json.payment_status);
         let now = tokio::time::Instant::now();
         match rung.as_mut().as_pin_mut() {
             Some(rung) if unchanged && now < until => {
@@ -229,7 +237,7 @@ pub async fn order_status(
             _ => {
                 return HttpResponse::Ok()
                     .insert_header((header::CACHE_CONTROL, "no-store"))
-                    .json(OrderStatusJson::new(&view, state.clock.now()))
+                    .json(json)
             }
         }
     }

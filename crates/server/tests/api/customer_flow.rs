@@ -416,3 +416,35 @@ async fn a_status_request_that_waits_for_a_change_that_does_not_come_answers_whe
         200
     );
 }
+
+#[tokio::test]
+async fn a_status_request_that_waits_also_answers_when_only_the_money_moves() {
+    let app = spawn_app().await;
+    let order = app.scan("dev-1", "1", "1", "waits-3").await;
+    let redirect: serde_json::Value = app.initiate(&order, None).await.json().await.unwrap();
+    let path = format!("/v1/order-status/{order}?status=pending&payment_status=pending&wait=20");
+    let waiting = app.get(&path);
+    let paying = async {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        app.pay(redirect["redirect_url"].as_str().unwrap(), "pay")
+            .await
+    };
+    let (answer, _) = tokio::join!(waiting, paying);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_ne!(body["payment_status"], "pending", "{body}");
+    // Known status and money: the wait runs its time.
+    app.wait_for_status(&order, "successful").await;
+    app.wait_for_payment_status(&order, "succeeded").await;
+    let started = std::time::Instant::now();
+    let settled = app
+        .get(&format!(
+            "/v1/order-status/{order}?status=successful&payment_status=succeeded&wait=1"
+        ))
+        .await;
+    let body: serde_json::Value = settled.json().await.unwrap();
+    assert_eq!(body["payment_status"], "succeeded");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "{body}"
+    );
+}
