@@ -77,7 +77,8 @@ pub trait OrderRepository: Send + Sync {
         limit: usize,
     ) -> Result<Vec<OrderId>, RepositoryError>;
     /// Applies the change all-or-nothing. A payment that leaves `pending` ends its queued
-    /// `poll_payment` jobs in the same commit (there is nothing left to ask). Errors: `Conflict` when the order's status or the
+    /// `poll_payment` jobs in the same commit (there is nothing left to ask); an order that
+    /// leaves `make_pending` ends its queued `dispense_deadline` jobs (nothing left to decide). Errors: `Conflict` when the order's status or the
     /// payment's state is not the expected one; `Duplicate` when `new_payment` would give the
     /// order a second live payment (one not `canceled`) or reuse a provider payment id, or when `provider_event` was
     /// already recorded; `NotFound` for an unknown order

@@ -354,6 +354,40 @@ pub async fn a_change_ends_the_job_whose_work_it_records_only_for_the_current_cl
     assert_eq!(history.iter().filter(|e| e.message == "work").count(), 2);
 }
 
+/// An order that leaves `make_pending` ends its queued dispense deadlines in the same commit:
+/// nothing is left for them to decide. Staying (the machine's progress) leaves them queued.
+pub async fn leaving_make_pending_ends_the_orders_queued_deadlines(stores: &Stores) {
+    use coffee_domain::OrderStatus::{MakePending, Successful};
+    seed(stores).await;
+    let order = order_with_jobs(stores, "moid-1", &[(JobKind::DispenseDeadline, at(300))]).await;
+    let other = order_with_jobs(stores, "moid-2", &[(JobKind::DispenseDeadline, at(300))]).await;
+    let to = |next| {
+        let mut change = super::support::status_move(order.id, order.status, next);
+        change.history = vec![super::support::entry(order.id, 10, None, None, "moved")];
+        change
+    };
+    stores.orders.apply(to(MakePending)).await.unwrap();
+    let mut progress = coffee_domain::ports::OrderChange::new(order.id);
+    progress.history = vec![super::support::entry(order.id, 20, None, None, "brewing")];
+    progress.jobs = vec![super::support::new_job(
+        JobKind::DispenseDeadline,
+        order.id,
+        at(400),
+    )];
+    stores.orders.apply(progress).await.unwrap();
+    let queued = |jobs: Vec<coffee_domain::ports::JobSummary>| {
+        jobs.iter()
+            .filter(|j| j.kind == JobKind::DispenseDeadline && j.state == JobState::Queued)
+            .count()
+    };
+    assert_eq!(queued(stores.jobs.jobs_of(order.id).await.unwrap()), 2);
+    let mut done = super::support::status_move(order.id, MakePending, Successful);
+    done.history = vec![super::support::entry(order.id, 30, None, None, "dispensed")];
+    stores.orders.apply(done).await.unwrap();
+    assert_eq!(queued(stores.jobs.jobs_of(order.id).await.unwrap()), 0);
+    assert_eq!(queued(stores.jobs.jobs_of(other.id).await.unwrap()), 1);
+}
+
 /// Thousands of overdue polls do not hold up a paid order's make command: it is the next job
 /// claimed, and claiming it stays fast.
 pub async fn a_poll_storm_does_not_delay_a_make_command(stores: &Stores) {

@@ -48,6 +48,16 @@ impl JobRow {
         }
     }
 
+    /// Ends the job if it is a queued dispense deadline of `order`.
+    pub(super) fn end_if_queued_deadline_of(&mut self, order: OrderId) {
+        if self.kind == JobKind::DispenseDeadline
+            && self.state == JobState::Queued
+            && self.order_id == order
+        {
+            self.state = JobState::Done;
+        }
+    }
+
     /// A job an order change enqueues: queued, never tried.
     pub(super) fn queued(job: &NewJob) -> Self {
         Self {

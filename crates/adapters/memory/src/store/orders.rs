@@ -232,6 +232,16 @@ impl OrderRepository for MemoryStore {
             let id = JobId::from_uuid(Uuid::from_u128(u128::from(state.job_sequence)));
             state.jobs.insert(id, JobRow::queued(job));
         }
+        if change
+            .status
+            .as_ref()
+            .is_some_and(|s| s.expected == OrderStatus::MakePending && s.next != s.expected)
+        {
+            // The machine's word (or the operator's) came: nothing left for a deadline.
+            for row in state.jobs.values_mut() {
+                row.end_if_queued_deadline_of(change.order_id);
+            }
+        }
         if let Some(claimed) = change.completes {
             if let Some(row) = state.jobs.get_mut(&claimed.id) {
                 row.end_if_held_by(claimed.claim);

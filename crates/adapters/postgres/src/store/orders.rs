@@ -347,6 +347,25 @@ impl OrderRepository for PgStore {
                     // The same order of checks as the in-memory store, so both report the same
                     // error when several preconditions fail; any error rolls everything back.
                     apply_to_order(conn, change).await?;
+                    if change.status.as_ref().is_some_and(|s| {
+                        s.expected == OrderStatus::MakePending && s.next != s.expected
+                    }) {
+                        // The machine's word (or the operator's) came: nothing left for a
+                        // deadline to decide. Kind and state in the SQL, as for polls.
+                        diesel::update(
+                            jobs::table
+                                .filter(jobs::order_id.eq(change.order_id.as_uuid()))
+                                .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                                    "jobs.kind = 'dispense_deadline' AND jobs.state = 'queued'",
+                                )),
+                        )
+                        .set((
+                            jobs::state.eq(JobState::Done.code()),
+                            jobs::updated_at.eq(diesel::dsl::now),
+                        ))
+                        .execute(conn)
+                        .await?;
+                    }
                     if let Some(payment) = &change.new_payment {
                         check_new_payment(conn, payment).await?;
                     }
