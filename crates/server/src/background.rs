@@ -29,11 +29,17 @@ impl Background {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
 
-        // Several loops: one slow provider or machine call does not hold up the others.
-        for _ in 0..job_loops.max(1) {
+        // Several loops: one slow provider or machine call does not hold up the others. Idle,
+        // only the first looks on the tick for jobs whose time has come (the others look
+        // eight times less often, in case it is stuck on a slow call); a loop that finds more
+        // than one job due wakes them all, so a backlog is worked by every loop.
+        let backlog = Arc::new(tokio::sync::Notify::new());
+        for index in 0..job_loops.max(1) {
             let worker = Worker::new(ctx.clone());
             let mut stop_jobs = stopped.clone();
             let queue = ctx.ports.jobs.clone();
+            let backlog = backlog.clone();
+            let tick = if index == 0 { tick } else { tick * 8 };
             tasks.push(tokio::spawn(async move {
                 loop {
                     // Taken before claiming, so a job committed meanwhile is not slept through.
@@ -45,14 +51,20 @@ impl Background {
                             0
                         }
                     };
+                    if ran > 1 {
+                        // More than one was due: there may be more, so the others help.
+                        backlog.notify_waiters();
+                    }
                     if ran == JOB_BATCH {
                         continue; // more may be due
                     }
-                    // Woken by a commit that queued a job, or by the tick for jobs whose
-                    // time has come (polls, deadlines, retries) and other replicas' jobs.
+                    // Woken by a commit that queued a job, by a backlog another loop found,
+                    // or by the tick for jobs whose time has come (polls, deadlines,
+                    // retries) and other replicas' jobs.
                     tokio::select! {
                         _ = stop_jobs.changed() => break,
                         _ = committed => {}
+                        _ = backlog.notified() => {}
                         _ = tokio::time::sleep(tick) => {}
                     }
                 }
