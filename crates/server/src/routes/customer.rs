@@ -208,7 +208,7 @@ pub async fn order_status(
     let wait = query.wait.unwrap_or(0).min(MAX_STATUS_WAIT_SECONDS);
     let until = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
     // Held while waiting, so a change committed between a read and the wait still wakes us.
-    let bell = (wait > 0).then(|| state.order_bells.bell(order_id));
+    let bell = (wait > 0 && query.status.is_some()).then(|| state.order_bells.bell(order_id));
     loop {
         let rung = bell.as_ref().map(|bell| bell.notified());
         tokio::pin!(rung);

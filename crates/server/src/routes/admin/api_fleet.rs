@@ -3,7 +3,9 @@
 //! an absent secret keeping the stored one) and written as a fleet of that one entity. Admin
 //! tokens only (anyone else: `404`, as on the pages); every write is audited.
 
-use super::fleet_edit::{apply, device_choices, devices_against, may_write, secrets_set};
+use super::fleet_edit::{
+    device_choices, devices_against, may_write, secrets_set, write, Change, Target,
+};
 use super::fleet_forms::{device_from, drink_from, merchant_from, Editing, Fields};
 use crate::console::http::{ApiCaller, Rejection};
 use crate::console::{Caller, Console};
@@ -12,7 +14,7 @@ use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use coffee_domain::ports::RepositoryError;
-use coffee_domain::{DeviceUuid, DrinkNo, Fleet, FleetChanges, MerchantKey, OrderStatus};
+use coffee_domain::{DeviceUuid, DrinkNo, FleetChanges, MerchantKey, OrderStatus};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
@@ -282,25 +284,19 @@ impl DrinkBody {
     }
 }
 
-async fn audit(
+/// Writes and audits the entity (`note` names the secrets set), answering as the API does.
+async fn saved(
+    state: &AppState,
     console: &Console,
     caller: &Caller,
-    action: &str,
-    device: Option<DeviceUuid>,
-    detail: String,
-) {
-    console
-        .audit(caller, action, None, device, &format!("{detail} через API"))
-        .await;
-}
-
-fn action(kind: &str, changes: FleetChanges) -> String {
-    let what = if changes.inserted > 0 {
-        "create"
-    } else {
-        "edit"
-    };
-    format!("fleet_{kind}_{what}")
+    entity: Target,
+    note: &str,
+) -> Result<HttpResponse, Rejection> {
+    let note = format!("{note} через API");
+    match write(state, console, caller, entity, Change::Save, &note).await? {
+        Ok(changes) => Ok(written(changes)),
+        Err(why) => Ok(refused(vec![why])),
+    }
 }
 
 /// `PUT /admin/api/v1/fleet/merchants/{key}`: creates or replaces a merchant.
@@ -344,24 +340,9 @@ pub async fn put_merchant(
     if !problems.is_empty() {
         return Ok(refused(problems));
     }
-    let fleet = Fleet {
-        merchants: vec![merchant],
-        ..Fleet::default()
-    };
-    let changes = match apply(&state, fleet).await? {
-        Ok(changes) => changes,
-        Err(why) => return Ok(refused(vec![why])),
-    };
     let secrets = secrets_set(&fields, &["yookassa_secret_key", "tbank_password"]);
-    audit(
-        &console,
-        &caller,
-        &action("merchant", changes),
-        None,
-        format!("мерчант {key}{secrets}"),
-    )
-    .await;
-    Ok(written(changes))
+    let merchant = Target::Merchant(merchant);
+    saved(&state, &console, &caller, merchant, &secrets).await
 }
 
 /// `PUT /admin/api/v1/fleet/devices/{uuid}`: creates or replaces a device.
@@ -413,26 +394,8 @@ pub async fn put_device(
         }
     };
     device.disabled = body.disabled;
-    let merchant = device.merchant.clone();
-    let fleet = Fleet {
-        devices: vec![device],
-        ..Fleet::default()
-    };
-    let changes = match apply(&state, fleet).await? {
-        Ok(changes) => changes,
-        Err(why) => return Ok(refused(vec![why])),
-    };
     let secrets = secrets_set(&fields, &["events_secret"]);
-    let detail = format!("автомат {id}, мерчант {merchant}{secrets}");
-    audit(
-        &console,
-        &caller,
-        &action("device", changes),
-        Some(id),
-        detail,
-    )
-    .await;
-    Ok(written(changes))
+    saved(&state, &console, &caller, Target::Device(device), &secrets).await
 }
 
 /// `PUT /admin/api/v1/fleet/devices/{uuid}/drinks/{no}`: creates or replaces a drink of a
@@ -488,22 +451,5 @@ pub async fn put_drink(
         Err(problems) => return Ok(refused(problems)),
     };
     drink.disabled = body.disabled;
-    let fleet = Fleet {
-        drinks: vec![drink],
-        ..Fleet::default()
-    };
-    let changes = match apply(&state, fleet).await? {
-        Ok(changes) => changes,
-        Err(why) => return Ok(refused(vec![why])),
-    };
-    let detail = format!("напиток {no} автомата {id}");
-    audit(
-        &console,
-        &caller,
-        &action("drink", changes),
-        Some(id),
-        detail,
-    )
-    .await;
-    Ok(written(changes))
+    saved(&state, &console, &caller, Target::Drink(drink), "").await
 }

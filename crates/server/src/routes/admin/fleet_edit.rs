@@ -73,10 +73,7 @@ fn back_to_fleet(result: &str, anchor: &str) -> HttpResponse {
 
 /// Writes a fleet of one entity. `Ok(Err(why))` when the store refuses it (a rule, or a
 /// reference that no longer resolves): nothing was written.
-pub(super) async fn apply(
-    state: &AppState,
-    fleet: Fleet,
-) -> Result<Result<FleetChanges, String>, Rejection> {
+async fn apply(state: &AppState, fleet: Fleet) -> Result<Result<FleetChanges, String>, Rejection> {
     match state.catalog.apply_fleet(&fleet, state.clock.now()).await {
         Ok(changes) => Ok(Ok(changes)),
         Err(RepositoryError::Invalid(why) | RepositoryError::NotFound(why)) => Ok(Err(why)),
@@ -280,35 +277,21 @@ async fn save_merchant(
         return Ok(refused(problems));
     }
     let secrets_changed = secrets_set(&fields, &["yookassa_secret_key", "tbank_password"]);
-    let key = merchant.key.clone();
-    if let Err(why) = apply(
+    let merchant = Target::Merchant(merchant);
+    let anchor = merchant.anchor();
+    match write(
         state,
-        Fleet {
-            merchants: vec![merchant],
-            ..Fleet::default()
-        },
+        console,
+        caller,
+        merchant,
+        Change::Save,
+        &secrets_changed,
     )
     .await?
     {
-        return Ok(refused(vec![why]));
+        Ok(changes) => Ok(saved(changes, &anchor)),
+        Err(why) => Ok(refused(vec![why])),
     }
-    let (action, result) = match stored {
-        Some(_) => ("fleet_merchant_edit", "saved"),
-        None => ("fleet_merchant_create", "created"),
-    };
-    console
-        .audit(
-            caller,
-            action,
-            None,
-            None,
-            &format!("мерчант {key}{secrets_changed}"),
-        )
-        .await;
-    Ok(back_to_fleet(
-        result,
-        &format!("m-{}", segment(key.as_str())),
-    ))
 }
 
 /// What the merchant's stored devices break with the merchant as it becomes (a YooKassa
@@ -554,35 +537,21 @@ async fn save_device(
         Err(problems) => return Ok(refused(problems)),
     };
     let secrets_changed = secrets_set(&fields, &["events_secret"]);
-    let (id, merchant) = (device.device_uuid.clone(), device.merchant.clone());
-    if let Err(why) = apply(
+    let device = Target::Device(device);
+    let anchor = device.anchor();
+    match write(
         state,
-        Fleet {
-            devices: vec![device],
-            ..Fleet::default()
-        },
+        console,
+        caller,
+        device,
+        Change::Save,
+        &secrets_changed,
     )
     .await?
     {
-        return Ok(refused(vec![why]));
+        Ok(changes) => Ok(saved(changes, &anchor)),
+        Err(why) => Ok(refused(vec![why])),
     }
-    let (action, result) = match stored {
-        Some(_) => ("fleet_device_edit", "saved"),
-        None => ("fleet_device_create", "created"),
-    };
-    console
-        .audit(
-            caller,
-            action,
-            None,
-            Some(id.clone()),
-            &format!("автомат {id}, мерчант {merchant}{secrets_changed}"),
-        )
-        .await;
-    Ok(back_to_fleet(
-        result,
-        &format!("d-{}", segment(id.as_str())),
-    ))
 }
 
 // ---- drinks ------------------------------------------------------------------------------
@@ -784,41 +753,18 @@ async fn save_drink(
         Ok(drink) => drink,
         Err(problems) => return Ok(refused(problems)),
     };
-    let no = drink.drink_no.clone();
-    if let Err(why) = apply(
-        state,
-        Fleet {
-            drinks: vec![drink],
-            ..Fleet::default()
-        },
-    )
-    .await?
-    {
-        return Ok(refused(vec![why]));
+    let drink = Target::Drink(drink);
+    let anchor = drink.anchor();
+    match write(state, console, caller, drink, Change::Save, "").await? {
+        Ok(changes) => Ok(saved(changes, &anchor)),
+        Err(why) => Ok(refused(vec![why])),
     }
-    let (action, result) = match stored {
-        Some(_) => ("fleet_drink_edit", "saved"),
-        None => ("fleet_drink_create", "created"),
-    };
-    console
-        .audit(
-            caller,
-            action,
-            None,
-            Some(device.clone()),
-            &format!("напиток {no} автомата {device}"),
-        )
-        .await;
-    Ok(back_to_fleet(
-        result,
-        &format!("d-{}", segment(device.as_str())),
-    ))
 }
 
 // ---- switching off and on ----------------------------------------------------------------
 
-/// What a switch names, found as stored.
-enum Target {
+/// One merchant, device or drink: what a form, an API call or a switch writes.
+pub(super) enum Target {
     Merchant(Merchant),
     Device(Device),
     Drink(Drink),
@@ -866,44 +812,106 @@ impl Target {
         }
     }
 
-    /// The entity switched, as a fleet of one, and the audit line's parts.
-    fn switched(&self, off: bool) -> (Fleet, &'static str, Option<DeviceUuid>, String) {
-        let mut fleet = Fleet::default();
-        let (kind, device, detail) = match self {
-            Target::Merchant(m) => {
-                fleet.merchants.push(Merchant {
-                    disabled: off,
-                    ..m.clone()
-                });
-                ("merchant", None, format!("мерчант {}", m.key))
-            }
-            Target::Device(d) => {
-                fleet.devices.push(Device {
-                    disabled: off,
-                    ..d.clone()
-                });
-                let detail = format!("автомат {}, мерчант {}", d.device_uuid, d.merchant);
-                ("device", Some(d.device_uuid.clone()), detail)
-            }
-            Target::Drink(d) => {
-                fleet.drinks.push(Drink {
-                    disabled: off,
-                    ..d.clone()
-                });
-                let detail = format!("напиток {} автомата {}", d.drink_no, d.device);
-                ("drink", Some(d.device.clone()), detail)
-            }
-        };
-        let action = match (kind, off) {
-            ("merchant", true) => "fleet_merchant_disable",
-            ("merchant", false) => "fleet_merchant_enable",
-            ("device", true) => "fleet_device_disable",
-            ("device", false) => "fleet_device_enable",
-            (_, true) => "fleet_drink_disable",
-            (_, false) => "fleet_drink_enable",
-        };
-        (fleet, action, device, detail)
+    /// The entity switched off (`off`) or on.
+    fn switched(&self, off: bool) -> Target {
+        match self {
+            Target::Merchant(m) => Target::Merchant(Merchant {
+                disabled: off,
+                ..m.clone()
+            }),
+            Target::Device(d) => Target::Device(Device {
+                disabled: off,
+                ..d.clone()
+            }),
+            Target::Drink(d) => Target::Drink(Drink {
+                disabled: off,
+                ..d.clone()
+            }),
+        }
     }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Target::Merchant(_) => "merchant",
+            Target::Device(_) => "device",
+            Target::Drink(_) => "drink",
+        }
+    }
+
+    /// The device an audit line names, and the line's text.
+    fn audited(&self) -> (Option<DeviceUuid>, String) {
+        match self {
+            Target::Merchant(m) => (None, format!("мерчант {}", m.key)),
+            Target::Device(d) => (
+                Some(d.device_uuid.clone()),
+                format!("автомат {}, мерчант {}", d.device_uuid, d.merchant),
+            ),
+            Target::Drink(d) => (
+                Some(d.device.clone()),
+                format!("напиток {} автомата {}", d.drink_no, d.device),
+            ),
+        }
+    }
+
+    /// The entity as a fleet of one.
+    fn into_fleet(self) -> Fleet {
+        let mut fleet = Fleet::default();
+        match self {
+            Target::Merchant(m) => fleet.merchants.push(m),
+            Target::Device(d) => fleet.devices.push(d),
+            Target::Drink(d) => fleet.drinks.push(d),
+        }
+        fleet
+    }
+}
+
+/// What a write does, as its audit line names it.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Change {
+    /// Created or edited (told apart by what the store did).
+    Save,
+    /// Switched off (`true`) or on.
+    Switch(bool),
+}
+
+/// Writes one entity — from a form, the API or a switch — and audits it: the action
+/// (`fleet_<kind>_create|edit|disable|enable`), the device, and the entity with `note` after
+/// it. `Ok(Err(why))` when the store refuses it: nothing was written or audited.
+pub(super) async fn write(
+    state: &AppState,
+    console: &Console,
+    caller: &Caller,
+    entity: Target,
+    change: Change,
+    note: &str,
+) -> Result<Result<FleetChanges, String>, Rejection> {
+    let kind = entity.kind();
+    let (device, detail) = entity.audited();
+    let changes = match apply(state, entity.into_fleet()).await? {
+        Ok(changes) => changes,
+        Err(why) => return Ok(Err(why)),
+    };
+    let verb = match change {
+        Change::Save if changes.inserted > 0 => "create",
+        Change::Save => "edit",
+        Change::Switch(true) => "disable",
+        Change::Switch(false) => "enable",
+    };
+    let action = format!("fleet_{kind}_{verb}");
+    console
+        .audit(caller, &action, None, device, &format!("{detail}{note}"))
+        .await;
+    Ok(Ok(changes))
+}
+
+/// Where the fleet page goes after a saved form: `created` or `saved`, at the entity.
+fn saved(changes: FleetChanges, anchor: &str) -> HttpResponse {
+    let result = if changes.inserted > 0 {
+        "created"
+    } else {
+        "saved"
+    };
+    back_to_fleet(result, anchor)
 }
 
 /// `disable` → off, `enable` → on, anything else: no such page.
@@ -1007,12 +1015,19 @@ async fn do_switch(
     let Some(target) = target.await? else {
         return Ok(not_found(state));
     };
-    let (fleet, action, device, detail) = target.switched(off);
-    if let Err(why) = apply(state, fleet).await? {
+    if let Err(why) = write(
+        state,
+        console,
+        caller,
+        target.switched(off),
+        Change::Switch(off),
+        "",
+    )
+    .await?
+    {
         tracing::warn!(%why, what = %target.what(), "a fleet switch was refused");
         return Ok(switch_page(state, caller, &target, off, Some(why)));
     }
-    console.audit(caller, action, None, device, &detail).await;
     let result = if off { "disabled" } else { "enabled" };
     Ok(back_to_fleet(result, &target.anchor()))
 }
