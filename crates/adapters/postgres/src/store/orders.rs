@@ -13,9 +13,10 @@ use coffee_domain::{
     DeviceUuid, HistoryEntry, JobState, MachineOrderId, Order, OrderId, OrderStatus, Payment,
     PaymentId, PaymentState,
 };
+use diesel::dsl::sql;
 use diesel::dsl::{exists, select};
 use diesel::prelude::*;
-use diesel::sql_types::{Integer, Text};
+use diesel::sql_types::{Bool, Integer, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 /// Step 1 of `apply`: the order's compare-and-set (or, with nothing to set, its existence).
@@ -100,6 +101,51 @@ async fn apply_to_order(
     }
 }
 
+/// Queued jobs that have nothing left to do once a change is committed.
+enum NothingLeft {
+    /// A payment's polls, once it has left `pending`.
+    PollsOf(uuid::Uuid),
+    /// An order's dispense deadlines, once it has left `make_pending`.
+    DeadlinesOf(uuid::Uuid),
+}
+
+/// Ends (`done`) the queued jobs `which` names, in the caller's transaction. Kind and state
+/// are written into the SQL, so the partial index `jobs_queued_polls` (and the order's jobs
+/// index) serve even a prepared statement's generic plan.
+async fn end_queued(conn: &mut AsyncPgConnection, which: NothingLeft) -> Result<(), StoreError> {
+    let done = (
+        jobs::state.eq(JobState::Done.code()),
+        jobs::updated_at.eq(diesel::dsl::now),
+    );
+    match which {
+        NothingLeft::PollsOf(payment) => {
+            diesel::update(
+                jobs::table
+                    .filter(jobs::payment_id.eq(payment))
+                    .filter(sql::<Bool>(
+                        "jobs.kind = 'poll_payment' AND jobs.state = 'queued'",
+                    )),
+            )
+            .set(done)
+            .execute(conn)
+            .await?
+        }
+        NothingLeft::DeadlinesOf(order) => {
+            diesel::update(
+                jobs::table
+                    .filter(jobs::order_id.eq(order))
+                    .filter(sql::<Bool>(
+                        "jobs.kind = 'dispense_deadline' AND jobs.state = 'queued'",
+                    )),
+            )
+            .set(done)
+            .execute(conn)
+            .await?
+        }
+    };
+    Ok(())
+}
+
 /// Step 2 of `apply`: a new payment must be the order's only live one (earlier attempts were
 /// canceled) and reuse no provider id.
 async fn check_new_payment(
@@ -171,19 +217,7 @@ async fn apply_to_payment(
             && payment_change.next != PaymentState::Pending
         {
             // Nothing left to ask the provider: its queued polls end here, not in a claim.
-            // Kind and state written into the SQL: the partial index `jobs_queued_polls`
-            // then serves even a generic plan.
-            diesel::update(jobs::table.filter(jobs::payment_id.eq(payment_id)).filter(
-                diesel::dsl::sql::<diesel::sql_types::Bool>(
-                    "jobs.kind = 'poll_payment' AND jobs.state = 'queued'",
-                ),
-            ))
-            .set((
-                jobs::state.eq(JobState::Done.code()),
-                jobs::updated_at.eq(diesel::dsl::now),
-            ))
-            .execute(conn)
-            .await?;
+            end_queued(conn, NothingLeft::PollsOf(payment_id)).await?;
         }
         return Ok(());
     }
@@ -351,20 +385,9 @@ impl OrderRepository for PgStore {
                         s.expected == OrderStatus::MakePending && s.next != s.expected
                     }) {
                         // The machine's word (or the operator's) came: nothing left for a
-                        // deadline to decide. Kind and state in the SQL, as for polls.
-                        diesel::update(
-                            jobs::table
-                                .filter(jobs::order_id.eq(change.order_id.as_uuid()))
-                                .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
-                                    "jobs.kind = 'dispense_deadline' AND jobs.state = 'queued'",
-                                )),
-                        )
-                        .set((
-                            jobs::state.eq(JobState::Done.code()),
-                            jobs::updated_at.eq(diesel::dsl::now),
-                        ))
-                        .execute(conn)
-                        .await?;
+                        // deadline to decide.
+                        end_queued(conn, NothingLeft::DeadlinesOf(change.order_id.as_uuid()))
+                            .await?;
                     }
                     if let Some(payment) = &change.new_payment {
                         check_new_payment(conn, payment).await?;
