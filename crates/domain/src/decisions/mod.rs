@@ -304,14 +304,7 @@ impl OrderChange {
     /// An operator's resend of the make command: `make_pending` stays (compare-and-set on it)
     /// and the order is marked resent (compare-and-set on the mark).
     pub fn resend_queued(order: &Order, line: HistoryEntry) -> Self {
-        let mut change = Self::from_order(order, line);
-        change.status = Some(StatusChange {
-            expected: order.status,
-            next: order.status,
-            failure_reason: None,
-            clears_failure_reason: false,
-            dispense_assumed: false,
-        });
+        let mut change = Self::from_order(order, line).with_status(order, order.status, None);
         change.make_resent = true;
         change
     }
