@@ -50,31 +50,30 @@ fn seconds() -> Duration {
 // ---------------------------------------------------------------------------------------
 // Figures
 
-#[derive(Debug, Clone, Default)]
-struct Latencies(Vec<Duration>);
+/// A phase's latencies, in milliseconds.
+#[derive(Debug, Clone, Copy, Default)]
+struct Latencies {
+    p50: f64,
+    p99: f64,
+    max: f64,
+}
 
 impl Latencies {
-    fn percentile(&self, p: f64) -> f64 {
-        let mut sorted = self.0.clone();
-        sorted.sort();
-        if sorted.is_empty() {
-            return 0.0;
+    fn of(mut samples: Vec<Duration>) -> Self {
+        samples.sort();
+        let at = |p: f64| {
+            let index = ((samples.len().max(1) as f64 - 1.0) * p).round() as usize;
+            samples.get(index).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+        };
+        Self {
+            p50: at(0.50),
+            p99: at(0.99),
+            max: samples.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
         }
-        let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-        sorted[index].as_secs_f64() * 1000.0
     }
-    fn max(&self) -> f64 {
-        self.0
-            .iter()
-            .max()
-            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-    }
+
     fn json(&self) -> Value {
-        json!({
-            "p50_ms": round(self.percentile(0.50)),
-            "p99_ms": round(self.percentile(0.99)),
-            "max_ms": round(self.max()),
-        })
+        json!({ "p50_ms": round(self.p50), "p99_ms": round(self.p99), "max_ms": round(self.max) })
     }
 }
 
@@ -147,7 +146,7 @@ where
         done: latencies.len() as u64,
         errors: errors.load(Ordering::Relaxed),
         elapsed,
-        latencies: Latencies(latencies),
+        latencies: Latencies::of(latencies),
     }
 }
 
@@ -163,6 +162,127 @@ struct Commits {
 enum Until {
     Elapsed(Duration),
     Count(u64),
+}
+
+// ---------------------------------------------------------------------------------------
+// Where the CPU goes
+
+/// Linux's `USER_HZ`: the unit of `/proc/*/stat` times on every architecture we run on.
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// `utime + stime` of a process, in seconds (0 when it is gone); with `reaped_children`, also
+/// that of the children it has waited for (the load generator `wrk`).
+fn process_cpu_seconds(pid: &str, reaped_children: bool) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces) start at the last ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are stat's 14th and 15th fields; 11th and 12th after the name.
+    let children = if reaped_children {
+        ticks(13) + ticks(14)
+    } else {
+        0.0
+    };
+    (ticks(11) + ticks(12) + children) / TICKS_PER_SECOND
+}
+
+/// CPU seconds so far of the benchmark itself (load generator and provider fake), the
+/// server process, every Postgres process, and the whole machine (busy and all).
+#[derive(Debug, Clone, Copy, Default)]
+struct CpuSample {
+    bench: f64,
+    server: f64,
+    postgres: f64,
+    machine_busy: f64,
+    machine_all: f64,
+}
+
+fn cpu_sample(server_pid: u32) -> CpuSample {
+    let mut postgres = 0.0;
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(pid) = name
+                .to_str()
+                .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            else {
+                continue;
+            };
+            if std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim_end() == "postgres")
+            {
+                postgres += process_cpu_seconds(pid, false);
+            }
+        }
+    }
+    let (machine_busy, machine_all) = std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|stat| {
+            let line = stat.lines().next()?.strip_prefix("cpu ")?.to_owned();
+            let ticks: Vec<f64> = line
+                .split_whitespace()
+                .filter_map(|t| t.parse().ok())
+                .collect();
+            let all: f64 = ticks.iter().take(8).sum();
+            // idle and iowait are the 4th and 5th.
+            let idle = ticks.get(3).copied().unwrap_or(0.0) + ticks.get(4).copied().unwrap_or(0.0);
+            Some(((all - idle) / TICKS_PER_SECOND, all / TICKS_PER_SECOND))
+        })
+        .unwrap_or((0.0, 0.0));
+    CpuSample {
+        bench: process_cpu_seconds("self", true),
+        server: process_cpu_seconds(&server_pid.to_string(), false),
+        postgres,
+        machine_busy,
+        machine_all,
+    }
+}
+
+/// CPU spent during a phase, per operation it completed, in milliseconds.
+#[derive(Debug, Clone, Copy)]
+struct CpuPerOp {
+    server_ms: f64,
+    postgres_ms: f64,
+    load_generator_ms: f64,
+    /// The machine's busy share of the window, 0–1.
+    machine_busy: f64,
+}
+
+impl CpuPerOp {
+    fn between(before: CpuSample, after: CpuSample, ops: u64) -> Self {
+        let per = |seconds: f64| seconds * 1000.0 / ops.max(1) as f64;
+        let all = after.machine_all - before.machine_all;
+        Self {
+            server_ms: per(after.server - before.server),
+            postgres_ms: per(after.postgres - before.postgres),
+            load_generator_ms: per(after.bench - before.bench),
+            machine_busy: if all > 0.0 {
+                (after.machine_busy - before.machine_busy) / all
+            } else {
+                0.0
+            },
+        }
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "server_ms_per_op": round(self.server_ms),
+            "postgres_ms_per_op": round(self.postgres_ms),
+            "load_generator_ms_per_op": round(self.load_generator_ms),
+            "machine_busy": round(self.machine_busy),
+        })
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -199,6 +319,8 @@ async fn maintain(database_url: &str) {
         .batch_execute("VACUUM ANALYZE")
         .await
         .expect("VACUUM ANALYZE the benchmark database");
+    // Its backend exits after the client goes: let it, before a phase samples Postgres' CPU.
+    tokio::time::sleep(Duration::from_millis(200)).await;
 }
 
 async fn commits(admin: &tokio_postgres::Client, name: &str) -> i64 {
@@ -320,11 +442,20 @@ impl Drop for Server {
 impl Server {
     /// Peak resident set size so far (`VmHWM`), in MiB.
     fn peak_rss_mib(&self) -> f64 {
+        self.memory_mib("VmHWM:")
+    }
+
+    /// Resident set size now (`VmRSS`), in MiB.
+    fn rss_mib(&self) -> f64 {
+        self.memory_mib("VmRSS:")
+    }
+
+    fn memory_mib(&self, field: &str) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default();
         status
             .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .find_map(|line| line.strip_prefix(field))
             .and_then(|rest| rest.split_whitespace().next())
             .and_then(|kb| kb.parse::<f64>().ok())
             .map_or(0.0, |kb| round(kb / 1024.0))
@@ -429,6 +560,96 @@ async fn start(
         }
         assert!(started.elapsed() < Duration::from_secs(30), "not ready");
         tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// QR scans from `wrk`
+
+/// A `wrk` script: every request a scan with a new machine order id (`TAG-thread-n`), spread
+/// over the benchmark's devices; prints the figures as one JSON line at the end.
+const SCAN_SCRIPT: &str = r#"
+local threads = 0
+function setup(thread)
+  thread:set("thread_no", threads)
+  threads = threads + 1
+end
+function init(args)
+  tag = args[1]
+  devices = tonumber(args[2])
+  counter = 0
+end
+function request()
+  counter = counter + 1
+  local device = counter % devices + 1
+  return wrk.format("GET", "/v1/pay?deviceUuid=bench-" .. device ..
+    "&drinkNo=1&size=1&uuid=" .. tag .. "-" .. thread_no .. "-" .. counter .. "&drinkName=x")
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "wrk-json {\"requests\":%d,\"duration_us\":%d,\"p50_us\":%d,\"p99_us\":%d,\"max_us\":%d,\"errors\":%d}\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    latency.max, e.connect + e.read + e.write + e.status + e.timeout))
+end
+"#;
+
+/// Scans from `wrk` (2 threads, `connections` keep-alive connections) for `duration`. A
+/// response other than the redirect to the order page (status ≥ 400, or a broken
+/// connection) counts as an error.
+async fn wrk_scans(
+    base: &str,
+    out: &Path,
+    tag: &str,
+    connections: usize,
+    duration: Duration,
+) -> Phase {
+    let script = out.join("scan.lua");
+    std::fs::write(&script, SCAN_SCRIPT).unwrap();
+    let args: Vec<String> = vec![
+        "-t2".into(),
+        format!("-c{connections}"),
+        format!("-d{}s", duration.as_secs()),
+        "--timeout".into(),
+        "10s".into(),
+        "-s".into(),
+        script.to_string_lossy().into_owned(),
+        format!("{base}/v1/pay"),
+        "--".into(),
+        tag.to_owned(),
+        DEVICES.to_string(),
+    ];
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("wrk")
+            .args(&args)
+            .output()
+            .expect("wrk (Debian: wrk; `just bench` installs it)")
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "wrk failed: {text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let figures: Value = text
+        .lines()
+        .find_map(|line| line.strip_prefix("wrk-json "))
+        .and_then(|json| serde_json::from_str(json).ok())
+        .unwrap_or_else(|| panic!("no figures in wrk's output: {text}"));
+    let micros = |key: &str| Duration::from_micros(figures[key].as_u64().unwrap_or(0));
+    let requests = figures["requests"].as_u64().unwrap_or(0);
+    let errors = figures["errors"].as_u64().unwrap_or(0);
+    Phase {
+        done: requests.saturating_sub(errors),
+        errors,
+        elapsed: micros("duration_us"),
+        latencies: Latencies {
+            p50: micros("p50_us").as_secs_f64() * 1000.0,
+            p99: micros("p99_us").as_secs_f64() * 1000.0,
+            max: micros("max_us").as_secs_f64() * 1000.0,
+        },
     }
 }
 
@@ -579,6 +800,7 @@ async fn main() {
         &out,
     );
     let (server_process, ready_after) = start(&binary, &env, port, &out).await;
+    let rss_at_ready = server_process.rss_mib();
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(512)
@@ -617,30 +839,30 @@ async fn main() {
         - idle_per_second * reads_took.as_secs_f64())
         / 500.0;
 
-    // Scans.
+    // Scans, from `wrk`: a load generator in C costs the shared CPU far less than one in
+    // this process would.
     eprintln!("bench: scans …");
+    let server_pid = server_process.child.id();
+    let mut cpu: Vec<(String, CpuPerOp)> = Vec::new();
     maintain(&database_url).await;
     let mut scans = Vec::new();
     for (round, connections) in [16usize, 64].into_iter().enumerate() {
-        let c = customer.clone();
-        let tag = format!("scan{round}");
+        let base = server_process.base.clone();
         // Warm-up, unmeasured.
-        let warm = c.clone();
-        let warm_tag = format!("{tag}w");
-        drive(
+        wrk_scans(
+            &base,
+            &out,
+            &format!("scan{round}w"),
             connections,
-            Until::Elapsed(Duration::from_secs(1)),
-            move |n| {
-                let (c, tag) = (warm.clone(), warm_tag.clone());
-                async move { c.scan(&tag, n).await.is_some() }
-            },
+            Duration::from_secs(1),
         )
         .await;
-        let phase = drive(connections, Until::Elapsed(seconds()), move |n| {
-            let (c, tag) = (c.clone(), tag.clone());
-            async move { c.scan(&tag, n).await.is_some() }
-        })
-        .await;
+        let before = cpu_sample(server_pid);
+        let phase = wrk_scans(&base, &out, &format!("scan{round}"), connections, seconds()).await;
+        cpu.push((
+            format!("QR scans, {connections} connections"),
+            CpuPerOp::between(before, cpu_sample(server_pid), phase.done),
+        ));
         scans.push((connections, phase));
     }
 
@@ -686,12 +908,17 @@ async fn main() {
         }
     };
     maintain(&database_url).await;
+    let before = cpu_sample(server_pid);
     let first = drive(
         64,
         Until::Count(bodies.len() as u64),
         deliver(bodies.clone()),
     )
     .await;
+    cpu.push((
+        "Webhooks, first deliveries (their make commands may run on)".to_owned(),
+        CpuPerOp::between(before, cpu_sample(server_pid), first.done),
+    ));
     // Let the worker brew them all before the duplicates arrive.
     for (order, _) in prepared.iter() {
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -701,12 +928,17 @@ async fn main() {
         }
     }
     maintain(&database_url).await;
+    let before = cpu_sample(server_pid);
     let duplicates = drive(
         64,
         Until::Count(bodies.len() as u64),
         deliver(bodies.clone()),
     )
     .await;
+    cpu.push((
+        "Webhooks, duplicates".to_owned(),
+        CpuPerOp::between(before, cpu_sample(server_pid), duplicates.done),
+    ));
 
     // Lifecycles.
     eprintln!("bench: lifecycles …");
@@ -719,11 +951,16 @@ async fn main() {
         let before = commits(&admin, name).await;
         let reads_before = customer.status_reads.load(Ordering::Relaxed);
         let started = Instant::now();
+        let cpu_before = cpu_sample(server_pid);
         let phase = drive(concurrency, Until::Elapsed(seconds()), move |n| {
             let (c, tag) = (c.clone(), tag.clone());
             async move { c.lifecycle(&tag, n).await }
         })
         .await;
+        cpu.push((
+            format!("Lifecycles, {concurrency} customers"),
+            CpuPerOp::between(cpu_before, cpu_sample(server_pid), phase.done),
+        ));
         tokio::time::sleep(Duration::from_millis(1100)).await;
         let after = commits(&admin, name).await;
         let window = started.elapsed().as_secs_f64();
@@ -739,10 +976,15 @@ async fn main() {
     }
     let peak_rss = server_process.peak_rss_mib();
     drop(server_process);
-    admin
-        .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .await
-        .unwrap();
+    // `BENCH_KEEP_DATABASE=1` keeps it for a look (pg_stat_statements, the tables).
+    if std::env::var("BENCH_KEEP_DATABASE").is_ok_and(|v| v == "1") {
+        eprintln!("bench: kept database {name}");
+    } else {
+        admin
+            .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .await
+            .unwrap();
+    }
 
     // Report.
     let mut md = String::new();
@@ -767,9 +1009,9 @@ async fn main() {
         md.push_str(&format!(
             "| QR scans over HTTP, {connections} connections | {:.0} req/s | {:.1} ms | {:.1} ms | {:.1} ms | {:.2} of scan-like | {} errors |\n",
             phase.rate(),
-            phase.latencies.percentile(0.5),
-            phase.latencies.percentile(0.99),
-            phase.latencies.max(),
+            phase.latencies.p50,
+            phase.latencies.p99,
+            phase.latencies.max,
             ratio,
             phase.errors
         ));
@@ -783,9 +1025,9 @@ async fn main() {
         md.push_str(&format!(
             "| Verified webhooks, {label}, 64 connections | {:.0} /s | {:.1} ms | {:.1} ms | {:.1} ms | | {} notifications, {} errors |\n",
             phase.rate(),
-            phase.latencies.percentile(0.5),
-            phase.latencies.percentile(0.99),
-            phase.latencies.max(),
+            phase.latencies.p50,
+            phase.latencies.p99,
+            phase.latencies.max,
             phase.done,
             phase.errors
         ));
@@ -796,9 +1038,9 @@ async fn main() {
         md.push_str(&format!(
             "| Lifecycles over HTTP, {concurrency} customers | {:.0} /s | {:.1} ms | {:.1} ms | {:.1} ms | {:.3} of TPC-B | {:.1} commits per lifecycle ({:.1} without its {:.1} status reads), {} errors |\n",
             phase.rate(),
-            phase.latencies.percentile(0.5),
-            phase.latencies.percentile(0.99),
-            phase.latencies.max(),
+            phase.latencies.p50,
+            phase.latencies.p99,
+            phase.latencies.max,
             ratio,
             per.all,
             per.without_status_reads,
@@ -818,9 +1060,29 @@ async fn main() {
         "| Idle database commits | {idle_per_second:.1} /s | | | | | workers' claims and the expiry sweep; {per_status_read:.2} commits per status read |\n"
     ));
     md.push_str(&format!(
-        "| Server peak RSS | {peak_rss:.1} MiB | | | | | |\n| Start to ready | {:.1} ms | | | | | migrations already applied |\n",
+        "| Server peak RSS | {peak_rss:.1} MiB | | | | | {rss_at_ready:.1} MiB when ready |\n| Start to ready | {:.1} ms | | | | | migrations already applied |\n",
         ready_after.as_secs_f64() * 1000.0
     ));
+    md.push_str(
+        "\nWhere the CPU went (milliseconds of CPU per operation; the machine's busy share of the phase):\n\n| Phase | Server | Postgres | Load generator and fakes | Machine busy |\n|---|---|---|---|---|\n",
+    );
+    for (label, per) in &cpu {
+        md.push_str(&format!(
+            "| {label} | {:.2} ms | {:.2} ms | {:.2} ms | {:.0} % |\n",
+            per.server_ms,
+            per.postgres_ms,
+            per.load_generator_ms,
+            per.machine_busy * 100.0
+        ));
+    }
+    let json_cpu: Vec<Value> = cpu
+        .iter()
+        .map(|(label, per)| {
+            let mut figures = per.json();
+            figures["phase"] = json!(label);
+            figures
+        })
+        .collect();
     let report = json!({
         "at": chrono::Utc::now().to_rfc3339(),
         "cores": cores,
@@ -833,7 +1095,8 @@ async fn main() {
         },
         "lifecycles": json_lifecycles,
         "database": {"idle_commits_per_second": round(idle_per_second), "commits_per_status_read": round(per_status_read)},
-        "server": {"peak_rss_mib": peak_rss, "ready_ms": round(ready_after.as_secs_f64() * 1000.0)},
+        "cpu": json_cpu,
+        "server": {"peak_rss_mib": peak_rss, "rss_at_ready_mib": rss_at_ready, "ready_ms": round(ready_after.as_secs_f64() * 1000.0)},
     });
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     let pretty = serde_json::to_string_pretty(&report).unwrap();

@@ -31,6 +31,7 @@ mod error;
 mod migrations;
 mod models;
 mod original;
+mod prepared;
 mod schema;
 mod store;
 mod tls;

@@ -42,7 +42,7 @@ impl NewJobRow {
 }
 
 /// A job as a claim hands it out.
-#[derive(Debug, Queryable, Selectable)]
+#[derive(Debug, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = jobs, check_for_backend(diesel::pg::Pg))]
 pub(crate) struct ClaimedJobRow {
     pub id: Uuid,

@@ -12,7 +12,7 @@ use coffee_domain::{
 use diesel::prelude::*;
 use uuid::Uuid;
 
-#[derive(Debug, Queryable, Selectable, Insertable)]
+#[derive(Debug, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = orders, check_for_backend(diesel::pg::Pg))]
 pub(crate) struct OrderRow {
     pub id: Uuid,

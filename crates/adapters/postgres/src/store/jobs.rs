@@ -5,6 +5,7 @@ use super::{limit_of, PgStore};
 use crate::codes::Code;
 use crate::error::StoreError;
 use crate::models::{ClaimedJobRow, JobSummaryRow};
+use crate::prepared::Prepared;
 use crate::schema::jobs;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -14,8 +15,8 @@ use coffee_domain::ports::{
 use coffee_domain::{Job, JobId, JobKind, JobState, OrderId};
 use diesel::dsl::{exists, now as db_now, select, sql};
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Integer};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel::sql_types::{BigInt, Integer, Timestamptz, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 /// A job row filtered down to one claim.
@@ -36,8 +37,38 @@ fn held(job: &Job) -> HeldJob {
     )
 }
 
-/// A job a claim may take: its id and its place in claim order.
-type Candidate = (Uuid, i16, DateTime<Utc>, i64);
+/// Claims up to `$2` jobs due at `$1` — queued ones whose time has come and running ones
+/// whose lease ran out — under the lease `$3` and the claim token `$4`, in one statement (one
+/// round trip, one commit).
+///
+/// Rows another claimer holds are skipped, not waited for: no job is handed to two workers,
+/// and claimers never queue up behind each other. The two kinds of due jobs are read apart,
+/// each walking its own partial index in claim order and stopping at the limit: the states
+/// are written into the SQL, because a prepared statement's generic plan cannot match a
+/// partial index's predicate to a bound parameter (it would scan every job ever run), and
+/// one read with both conditions OR-ed cannot walk an index in order. Urgent kinds go first
+/// whatever their run time, so a poll storm cannot hold up a paid order's make command; rows
+/// locked and not taken are free again when the statement ends.
+const CLAIM_DUE: &str = "\
+WITH queued AS (
+    SELECT id, priority, run_at, seq FROM jobs
+        WHERE state = 'queued' AND run_at <= $1
+        ORDER BY priority, run_at, seq LIMIT $2
+        FOR UPDATE SKIP LOCKED
+), taken_over AS (
+    SELECT id, priority, run_at, seq FROM jobs
+        WHERE state = 'running' AND lease_until <= $1
+        ORDER BY lease_until LIMIT $2
+        FOR UPDATE SKIP LOCKED
+), chosen AS (
+    SELECT id FROM (SELECT * FROM queued UNION ALL SELECT * FROM taken_over) AS due
+        ORDER BY priority, run_at, seq LIMIT $2
+)
+UPDATE jobs SET state = 'running', attempts = jobs.attempts + 1, lease_until = $3,
+    claim_token = $4, updated_at = now()
+FROM chosen
+WHERE jobs.id = chosen.id
+RETURNING jobs.*";
 
 /// Nothing was updated: the job is unknown (`NotFound`) or no longer this claim's (`Conflict`).
 async fn not_held_unless_touched(
@@ -70,84 +101,37 @@ impl JobQueue for PgStore {
         let lease_until = now
             .checked_add_signed(lease)
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        // One token for this claim; with the job id it names the claim uniquely.
+        let claim = Uuid::new_v4();
         self.run(async |conn| {
-            conn.transaction::<_, StoreError, _>(async |conn| {
-                let running = JobState::Running.code();
-                // Rows another claimer holds are skipped, not waited for: no job is handed
-                // to two workers, and claimers never queue up behind each other.
-                //
-                // Two reads, each walking its own partial index in claim order and stopping
-                // at `limit`: the states are written into the SQL, because a prepared
-                // statement's generic plan cannot match a partial index's predicate to a
-                // bound parameter (it would scan every job ever run), and one read with both
-                // conditions OR-ed cannot walk an index in order.
-                let candidates = jobs::table
-                    .select((jobs::id, jobs::priority, jobs::run_at, jobs::seq))
-                    .limit(limit_of(limit))
-                    .for_update()
-                    .skip_locked();
-                let queued: Vec<Candidate> = candidates
-                    .filter(sql::<Bool>("jobs.state = 'queued'"))
-                    .filter(jobs::run_at.le(now))
-                    .order((jobs::priority, jobs::run_at, jobs::seq))
-                    .load(conn)
-                    .await?;
-                let taken_over: Vec<Candidate> = candidates
-                    .filter(sql::<Bool>("jobs.state = 'running'"))
-                    .filter(jobs::lease_until.le(now))
-                    .order(jobs::lease_until)
-                    .load(conn)
-                    .await?;
-                // Urgent kinds first whatever their run time: a poll storm cannot hold up a
-                // paid order's make command. Rows locked here and not taken are free again
-                // when this short transaction ends.
-                let mut candidates = queued;
-                candidates.extend(taken_over);
-                candidates.sort_by_key(|&(_, priority, run_at, seq)| (priority, run_at, seq));
-                let due: Vec<Uuid> = candidates
-                    .into_iter()
-                    .take(limit)
-                    .map(|(id, ..)| id)
-                    .collect();
-                if due.is_empty() {
-                    return Ok(Vec::new());
-                }
-                // One token for this claim; with the job id it names the claim uniquely.
-                let claim = Uuid::new_v4();
-                let mut claimed: Vec<ClaimedJobRow> =
-                    diesel::update(jobs::table.filter(jobs::id.eq_any(&due)))
-                        .set((
-                            jobs::state.eq(running),
-                            jobs::attempts.eq(jobs::attempts + 1),
-                            jobs::lease_until.eq(lease_until),
-                            jobs::claim_token.eq(claim),
-                            jobs::updated_at.eq(db_now),
-                        ))
-                        .returning(ClaimedJobRow::as_returning())
-                        .get_results(conn)
-                        .await?;
-                claimed.sort_by_key(|row| (row.priority, row.run_at, row.seq));
-                claimed
-                    .into_iter()
-                    .map(ClaimedJobRow::into_domain)
-                    .collect()
-            })
-            .await
+            let mut claimed: Vec<ClaimedJobRow> = Prepared(
+                diesel::sql_query(CLAIM_DUE)
+                    .bind::<Timestamptz, _>(now)
+                    .bind::<BigInt, _>(limit_of(limit))
+                    .bind::<Timestamptz, _>(lease_until)
+                    .bind::<SqlUuid, _>(claim),
+            )
+            .load(conn)
+            .await?;
+            claimed.sort_by_key(|row| (row.priority, row.run_at, row.seq));
+            claimed
+                .into_iter()
+                .map(ClaimedJobRow::into_domain)
+                .collect()
         })
         .await
     }
 
     async fn complete(&self, job: &Job) -> Result<(), RepositoryError> {
         self.run(async |conn| {
-            let touched = diesel::update(held(job))
-                .set((
-                    jobs::state.eq(JobState::Done.code()),
-                    jobs::lease_until.eq(None::<DateTime<Utc>>),
-                    jobs::claim_token.eq(None::<Uuid>),
-                    jobs::updated_at.eq(db_now),
-                ))
-                .execute(conn)
-                .await?;
+            let touched = Prepared(diesel::update(held(job)).set((
+                jobs::state.eq(JobState::Done.code()),
+                jobs::lease_until.eq(None::<DateTime<Utc>>),
+                jobs::claim_token.eq(None::<Uuid>),
+                jobs::updated_at.eq(db_now),
+            )))
+            .execute(conn)
+            .await?;
             not_held_unless_touched(conn, job, touched).await
         })
         .await
@@ -165,19 +149,17 @@ impl JobQueue for PgStore {
                 jobs::sent_at.eq(None::<DateTime<Utc>>),
             );
             let touched = if let Some(error) = again.failed {
-                diesel::update(held(job))
-                    .set((requeue, jobs::last_error.eq(error)))
+                Prepared(diesel::update(held(job)).set((requeue, jobs::last_error.eq(error))))
                     .execute(conn)
                     .await?
             } else {
                 // A planned re-run (polling) is no failure: give the attempt back.
-                diesel::update(held(job))
-                    .set((
-                        requeue,
-                        jobs::attempts.eq(sql::<Integer>("GREATEST(attempts - 1, 0)")),
-                    ))
-                    .execute(conn)
-                    .await?
+                Prepared(diesel::update(held(job)).set((
+                    requeue,
+                    jobs::attempts.eq(sql::<Integer>("GREATEST(attempts - 1, 0)")),
+                )))
+                .execute(conn)
+                .await?
             };
             not_held_unless_touched(conn, job, touched).await
         })
@@ -186,10 +168,12 @@ impl JobQueue for PgStore {
 
     async fn mark_sent(&self, job: &Job) -> Result<(), RepositoryError> {
         self.run(async |conn| {
-            let touched = diesel::update(held(job))
-                .set((jobs::sent_at.eq(db_now), jobs::updated_at.eq(db_now)))
-                .execute(conn)
-                .await?;
+            let touched = Prepared(
+                diesel::update(held(job))
+                    .set((jobs::sent_at.eq(db_now), jobs::updated_at.eq(db_now))),
+            )
+            .execute(conn)
+            .await?;
             not_held_unless_touched(conn, job, touched).await
         })
         .await
@@ -197,16 +181,15 @@ impl JobQueue for PgStore {
 
     async fn bury(&self, job: &Job, error: &str) -> Result<(), RepositoryError> {
         self.run(async |conn| {
-            let touched = diesel::update(held(job))
-                .set((
-                    jobs::state.eq(JobState::Dead.code()),
-                    jobs::lease_until.eq(None::<DateTime<Utc>>),
-                    jobs::claim_token.eq(None::<Uuid>),
-                    jobs::last_error.eq(error),
-                    jobs::updated_at.eq(db_now),
-                ))
-                .execute(conn)
-                .await?;
+            let touched = Prepared(diesel::update(held(job)).set((
+                jobs::state.eq(JobState::Dead.code()),
+                jobs::lease_until.eq(None::<DateTime<Utc>>),
+                jobs::claim_token.eq(None::<Uuid>),
+                jobs::last_error.eq(error),
+                jobs::updated_at.eq(db_now),
+            )))
+            .execute(conn)
+            .await?;
             not_held_unless_touched(conn, job, touched).await
         })
         .await

@@ -5,6 +5,7 @@ use super::{limit_of, PgStore};
 use crate::codes::Code;
 use crate::error::StoreError;
 use crate::models::{contact_columns, HistoryRow, NewJobRow, OrderPatch, OrderRow, PaymentRow};
+use crate::prepared::Prepared;
 use crate::schema::{jobs, order_history, orders, payments, provider_events};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -15,15 +16,106 @@ use coffee_domain::{
 };
 use diesel::dsl::sql;
 use diesel::dsl::{exists, select};
+use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Integer, Text};
+use diesel::query_builder::{QueryFragment, QueryId};
+use diesel::result::QueryResult;
+use diesel::sql_types::{
+    Array, BigInt, Bool, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use futures_util::future::{join_all, BoxFuture};
 
-/// Step 1 of `apply`: the order's compare-and-set (or, with nothing to set, its existence).
-async fn apply_to_order(
-    conn: &mut AsyncPgConnection,
-    change: &OrderChange,
-) -> Result<(), StoreError> {
+/// A new order with its first history lines, unless the device already has an order with
+/// this machine order id: then nothing is written and no row comes back. The lines keep
+/// their order (`seq`).
+const INSERT_ORDER_WITH_HISTORY: &str = "\
+WITH inserted AS (
+    INSERT INTO orders (id, machine_order_id, device_uuid, merchant_key, drink_no, drink_name,
+        size, price_kopecks, currency, status, expires_at, failure_reason, receipt_contact_kind,
+        receipt_contact_value, dispense_assumed, created_at, updated_at, make_outcome_unknown,
+        make_resent, attention)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+        $19, $20)
+    ON CONFLICT (device_uuid, machine_order_id) DO NOTHING
+    RETURNING *
+), lines AS (
+    INSERT INTO order_history (order_id, at, source, from_status, to_status, message)
+    SELECT inserted.id, line.at, line.source, line.from_status, line.to_status, line.message
+    FROM inserted,
+        unnest($21::timestamptz[], $22::text[], $23::text[], $24::text[], $25::text[])
+            WITH ORDINALITY AS line (at, source, from_status, to_status, message, n)
+    ORDER BY line.n
+)
+SELECT * FROM inserted";
+
+/// One statement of a change. A change's statements go to Postgres in one flight (diesel-async
+/// pipelines futures polled together on one connection) and run there in the order sent.
+type Step<'c> = BoxFuture<'c, QueryResult<usize>>;
+
+fn step<'c, Q>(conn: &'c AsyncPgConnection, query: Q) -> Step<'c>
+where
+    Q: QueryFragment<Pg> + QueryId + Send + 'c,
+{
+    Box::pin(async move {
+        let mut conn = conn;
+        Prepared(query).execute(&mut conn).await
+    })
+}
+
+/// A `SELECT EXISTS (…)` as a step: 1 when a row exists. (A macro: diesel's bounds for a
+/// generic subselect do not name.)
+macro_rules! exists_step {
+    ($conn:expr, $query:expr $(,)?) => {{
+        let (conn, query) = ($conn, $query);
+        let step: Step<'_> = Box::pin(async move {
+            let mut conn = conn;
+            let found: bool = Prepared(select(exists(query)))
+                .get_result(&mut conn)
+                .await?;
+            Ok(usize::from(found))
+        });
+        step
+    }};
+}
+
+/// What a step's row count must be for the change to stand.
+#[derive(Debug, Clone, Copy)]
+enum Expect {
+    /// The order's compare-and-set (or its lock, with nothing to set) touched the order.
+    OrderTouched,
+    /// A new payment's order has no live payment (an `EXISTS` that found none).
+    NoLivePayment,
+    /// A new payment's provider id is not stored yet.
+    ProviderIdFree,
+    /// The payment's money-state compare-and-set touched it.
+    PaymentTouched,
+    /// Anything: the statement only must not fail.
+    Ran,
+}
+
+/// Why a change was refused before its commit; the refusal's message needs a read made after
+/// the rollback.
+enum Refusal {
+    OrderMissed,
+    PaymentMissed,
+    Store(StoreError),
+}
+
+impl From<diesel::result::Error> for Refusal {
+    fn from(error: diesel::result::Error) -> Self {
+        Refusal::Store(error.into())
+    }
+}
+
+impl From<StoreError> for Refusal {
+    fn from(error: StoreError) -> Self {
+        Refusal::Store(error)
+    }
+}
+
+/// The order's compare-and-set (or, with nothing to set, its lock).
+fn order_step<'c>(conn: &'c AsyncPgConnection, change: &'c OrderChange) -> Step<'c> {
     let order_id = change.order_id.as_uuid();
     let contact = change.receipt_contact.as_ref().map(contact_columns);
     let status = change.status.as_ref();
@@ -42,63 +134,66 @@ async fn apply_to_order(
         receipt_contact_value: contact.map(|(_, value)| value),
         updated_at: change.history.last().map(|h| h.at),
     };
-    let touched = if patch.is_empty() {
-        orders::table
-            .find(order_id)
-            .select(orders::id)
-            .for_update()
-            .execute(conn)
-            .await?
+    if patch.is_empty() {
+        step(
+            conn,
+            orders::table.find(order_id).select(orders::id).for_update(),
+        )
     } else if let Some(status) = status {
         // The resend mark is a compare-and-set too: it is set once.
         let not_resent_unless_resending = orders::make_resent
             .eq(false)
             .or((!change.make_resent).into_sql::<diesel::sql_types::Bool>());
-        diesel::update(
-            orders::table
-                .find(order_id)
-                .filter(orders::status.eq(status.expected.code()))
-                .filter(not_resent_unless_resending),
+        step(
+            conn,
+            diesel::update(
+                orders::table
+                    .find(order_id)
+                    .filter(orders::status.eq(status.expected.code()))
+                    .filter(not_resent_unless_resending),
+            )
+            .set(patch),
         )
-        .set(&patch)
-        .execute(conn)
-        .await?
     } else {
-        diesel::update(orders::table.find(order_id))
-            .set(&patch)
-            .execute(conn)
-            .await?
-    };
-    if touched > 0 {
-        return Ok(());
+        step(
+            conn,
+            diesel::update(orders::table.find(order_id)).set(patch),
+        )
     }
+}
+
+/// The refusal of an order's compare-and-set that missed, from the order as it is now.
+async fn order_refusal(
+    conn: &mut AsyncPgConnection,
+    change: &OrderChange,
+) -> Result<RepositoryError, StoreError> {
     let current: Option<String> = orders::table
-        .find(order_id)
+        .find(change.order_id.as_uuid())
         .select(orders::status)
         .first(conn)
         .await
         .optional()?;
-    match (current, status) {
-        (None, _) => Err(RepositoryError::NotFound(format!("order {}", change.order_id)).into()),
+    Ok(match (current, change.status.as_ref()) {
+        (None, _) => RepositoryError::NotFound(format!("order {}", change.order_id)),
         (Some(current), Some(status)) if current == status.expected.code() => {
-            Err(RepositoryError::Conflict(format!(
+            RepositoryError::Conflict(format!(
                 "order {}: make command already resent",
                 change.order_id
             ))
-            .into())
         }
-        (Some(current), Some(status)) => Err(RepositoryError::Conflict(format!(
+        (Some(current), Some(status)) => RepositoryError::Conflict(format!(
             "order {} is {}, expected {}",
             change.order_id,
             OrderStatus::decode(&current)?,
             status.expected
-        ))
-        .into()),
-        (Some(_), None) => Err(StoreError::corrupt(format!(
-            "order {} vanished while updated",
-            change.order_id
-        ))),
-    }
+        )),
+        (Some(_), None) => {
+            return Err(StoreError::corrupt(format!(
+                "order {} vanished while updated",
+                change.order_id
+            )))
+        }
+    })
 }
 
 /// Queued jobs that have nothing left to do once a change is committed.
@@ -112,25 +207,23 @@ enum NothingLeft {
 /// Ends (`done`) the queued jobs `which` names, in the caller's transaction. Kind and state
 /// are written into the SQL, so the partial index `jobs_queued_polls` (and the order's jobs
 /// index) serve even a prepared statement's generic plan.
-async fn end_queued(conn: &mut AsyncPgConnection, which: NothingLeft) -> Result<(), StoreError> {
+fn end_queued(conn: &AsyncPgConnection, which: NothingLeft) -> Step<'_> {
     let done = (
         jobs::state.eq(JobState::Done.code()),
         jobs::updated_at.eq(diesel::dsl::now),
     );
     match which {
         NothingLeft::PollsOf(payment) => {
-            diesel::update(
-                jobs::table
-                    .filter(jobs::payment_id.eq(payment))
-                    .filter(sql::<Bool>(
-                        "jobs.kind = 'poll_payment' AND jobs.state = 'queued'",
-                    )),
+            step(
+                conn,
+                diesel::update(jobs::table.filter(jobs::payment_id.eq(payment)).filter(
+                    sql::<Bool>("jobs.kind = 'poll_payment' AND jobs.state = 'queued'"),
+                ))
+                .set(done),
             )
-            .set(done)
-            .execute(conn)
-            .await?
         }
-        NothingLeft::DeadlinesOf(order) => {
+        NothingLeft::DeadlinesOf(order) => step(
+            conn,
             diesel::update(
                 jobs::table
                     .filter(jobs::order_id.eq(order))
@@ -138,107 +231,229 @@ async fn end_queued(conn: &mut AsyncPgConnection, which: NothingLeft) -> Result<
                         "jobs.kind = 'dispense_deadline' AND jobs.state = 'queued'",
                     )),
             )
-            .set(done)
-            .execute(conn)
-            .await?
-        }
-    };
-    Ok(())
+            .set(done),
+        ),
+    }
 }
 
-/// Step 2 of `apply`: a new payment must be the order's only live one (earlier attempts were
-/// canceled) and reuse no provider id.
-async fn check_new_payment(
-    conn: &mut AsyncPgConnection,
-    payment: &Payment,
-) -> Result<(), StoreError> {
-    let order_has_live_payment = select(exists(
-        payments::table
-            .filter(payments::order_id.eq(payment.order_id.as_uuid()))
-            .filter(payments::state.ne(PaymentState::Canceled.code())),
-    ))
-    .get_result::<bool>(conn)
-    .await?;
-    if order_has_live_payment {
-        return Err(RepositoryError::Duplicate(format!(
-            "order {} already has a live payment",
-            payment.order_id
-        ))
-        .into());
-    }
-    let provider_id_taken = select(exists(
-        payments::table
-            .filter(payments::provider.eq(payment.provider.code()))
-            .filter(payments::provider_payment_id.eq(&payment.provider_payment_id)),
-    ))
-    .get_result::<bool>(conn)
-    .await?;
-    if provider_id_taken {
-        return Err(RepositoryError::Duplicate(format!(
-            "provider payment {} already stored",
-            payment.provider_payment_id
-        ))
-        .into());
-    }
-    Ok(())
-}
-
-/// Step 3 of `apply`: the payment's money-state compare-and-set.
-async fn apply_to_payment(
+/// The refusal of a payment's compare-and-set that missed, from the payment as it is now.
+async fn payment_refusal(
     conn: &mut AsyncPgConnection,
     change: &OrderChange,
-) -> Result<(), StoreError> {
+) -> Result<RepositoryError, StoreError> {
     let Some(payment_change) = &change.payment_state else {
-        return Ok(());
+        return Err(StoreError::corrupt(
+            "a payment refusal without a payment change",
+        ));
     };
-    let payment_id = payment_change.payment_id.as_uuid();
-    let target = payments::table
-        .find(payment_id)
-        .filter(payments::state.eq(payment_change.expected.code()));
-    let touched = match change.history.last() {
-        Some(entry) => {
-            diesel::update(target)
-                .set((
-                    payments::state.eq(payment_change.next.code()),
-                    payments::updated_at.eq(entry.at),
-                ))
-                .execute(conn)
-                .await?
-        }
-        None => {
-            diesel::update(target)
-                .set(payments::state.eq(payment_change.next.code()))
-                .execute(conn)
-                .await?
-        }
-    };
-    if touched > 0 {
-        if payment_change.expected == PaymentState::Pending
-            && payment_change.next != PaymentState::Pending
-        {
-            // Nothing left to ask the provider: its queued polls end here, not in a claim.
-            end_queued(conn, NothingLeft::PollsOf(payment_id)).await?;
-        }
-        return Ok(());
-    }
     let current: Option<String> = payments::table
-        .find(payment_id)
+        .find(payment_change.payment_id.as_uuid())
         .select(payments::state)
         .first(conn)
         .await
         .optional()?;
-    match current {
-        None => {
-            Err(RepositoryError::NotFound(format!("payment {}", payment_change.payment_id)).into())
-        }
-        Some(current) => Err(RepositoryError::Conflict(format!(
+    Ok(match current {
+        None => RepositoryError::NotFound(format!("payment {}", payment_change.payment_id)),
+        Some(current) => RepositoryError::Conflict(format!(
             "payment {} is {}, expected {}",
             payment_change.payment_id,
             PaymentState::decode(&current)?,
             payment_change.expected
-        ))
-        .into()),
+        )),
+    })
+}
+
+/// Every statement of `change`, in the order they run, each with what its row count must be.
+/// The same order of checks as the in-memory store, so both report the same error when
+/// several preconditions fail.
+fn change_steps<'c>(
+    conn: &'c AsyncPgConnection,
+    change: &'c OrderChange,
+    history: &'c [HistoryRow],
+    jobs_rows: &'c [NewJobRow],
+    instance: &'c str,
+) -> Vec<(Expect, Step<'c>)> {
+    let order_id = change.order_id.as_uuid();
+    let mut steps = vec![(Expect::OrderTouched, order_step(conn, change))];
+    if change
+        .status
+        .as_ref()
+        .is_some_and(|s| s.expected == OrderStatus::MakePending && s.next != s.expected)
+    {
+        // The machine's word (or the operator's) came: nothing left for a deadline to decide.
+        steps.push((
+            Expect::Ran,
+            end_queued(conn, NothingLeft::DeadlinesOf(order_id)),
+        ));
     }
+    if let Some(payment) = &change.new_payment {
+        // A new payment must be the order's only live one (earlier attempts were canceled)
+        // and reuse no provider id.
+        steps.push((
+            Expect::NoLivePayment,
+            exists_step!(
+                conn,
+                payments::table
+                    .filter(payments::order_id.eq(payment.order_id.as_uuid()))
+                    .filter(payments::state.ne(PaymentState::Canceled.code())),
+            ),
+        ));
+        steps.push((
+            Expect::ProviderIdFree,
+            exists_step!(
+                conn,
+                payments::table
+                    .filter(payments::provider.eq(payment.provider.code()))
+                    .filter(payments::provider_payment_id.eq(&payment.provider_payment_id)),
+            ),
+        ));
+    }
+    if let Some(payment_change) = &change.payment_state {
+        let payment_id = payment_change.payment_id.as_uuid();
+        let target = payments::table
+            .find(payment_id)
+            .filter(payments::state.eq(payment_change.expected.code()));
+        let cas = match change.history.last() {
+            Some(entry) => step(
+                conn,
+                diesel::update(target).set((
+                    payments::state.eq(payment_change.next.code()),
+                    payments::updated_at.eq(entry.at),
+                )),
+            ),
+            None => step(
+                conn,
+                diesel::update(target).set(payments::state.eq(payment_change.next.code())),
+            ),
+        };
+        steps.push((Expect::PaymentTouched, cas));
+        if payment_change.expected == PaymentState::Pending
+            && payment_change.next != PaymentState::Pending
+        {
+            // Nothing left to ask the provider: its queued polls end here, not in a claim.
+            steps.push((
+                Expect::Ran,
+                end_queued(conn, NothingLeft::PollsOf(payment_id)),
+            ));
+        }
+    }
+    if let Some(payment) = &change.new_payment {
+        // A racing insert still ends here as a unique violation: `Duplicate`.
+        steps.push((
+            Expect::Ran,
+            step(
+                conn,
+                diesel::insert_into(payments::table).values(PaymentRow::from_domain(payment)),
+            ),
+        ));
+    }
+    if let Some(refund) = &change.refund_id {
+        steps.push((
+            Expect::Ran,
+            step(
+                conn,
+                diesel::update(payments::table.find(refund.payment_id.as_uuid()))
+                    .set(payments::refund_id.eq(&refund.refund_id)),
+            ),
+        ));
+    }
+    if let Some(event) = &change.provider_event {
+        // A second delivery of an applied message is a unique violation: `Duplicate`.
+        steps.push((
+            Expect::Ran,
+            step(
+                conn,
+                diesel::insert_into(provider_events::table).values((
+                    provider_events::provider.eq(event.provider.code()),
+                    provider_events::event_key.eq(&event.event_key),
+                    provider_events::order_id.eq(order_id),
+                )),
+            ),
+        ));
+    }
+    if !history.is_empty() {
+        steps.push((
+            Expect::Ran,
+            step(
+                conn,
+                diesel::insert_into(order_history::table).values(history),
+            ),
+        ));
+    }
+    if !jobs_rows.is_empty() {
+        steps.push((
+            Expect::Ran,
+            step(conn, diesel::insert_into(jobs::table).values(jobs_rows)),
+        ));
+        // Other processes' idle workers hear of it when (and only if) it commits.
+        steps.push((
+            Expect::Ran,
+            step(
+                conn,
+                diesel::sql_query("SELECT pg_notify($1, $2)")
+                    .bind::<Text, _>(super::listen::CHANNEL)
+                    .bind::<Text, _>(instance),
+            ),
+        ));
+    }
+    if let Some(claimed) = &change.completes {
+        // Only while this claim holds it; a job taken over is its new holder's to end, and
+        // the change stands either way.
+        steps.push((
+            Expect::Ran,
+            step(
+                conn,
+                diesel::update(
+                    jobs::table.find(claimed.id.as_uuid()).filter(
+                        jobs::state
+                            .eq(JobState::Running.code())
+                            .and(jobs::claim_token.eq(claimed.claim)),
+                    ),
+                )
+                .set((
+                    jobs::state.eq(JobState::Done.code()),
+                    jobs::lease_until.eq(None::<DateTime<Utc>>),
+                    jobs::claim_token.eq(None::<uuid::Uuid>),
+                    jobs::updated_at.eq(diesel::dsl::now),
+                )),
+            ),
+        ));
+    }
+    steps
+}
+
+/// Runs a change's steps in one flight and reads their results in order: the first that
+/// failed, or whose row count refuses the change, decides; the caller then rolls back.
+async fn run_steps(steps: Vec<(Expect, Step<'_>)>, change: &OrderChange) -> Result<(), Refusal> {
+    let (expects, statements): (Vec<Expect>, Vec<Step<'_>>) = steps.into_iter().unzip();
+    // `join_all` first polls its futures in the order given, so they are sent in that order.
+    let results = join_all(statements).await;
+    for (expect, result) in expects.into_iter().zip(results) {
+        let rows = result?;
+        match expect {
+            Expect::OrderTouched if rows == 0 => return Err(Refusal::OrderMissed),
+            Expect::PaymentTouched if rows == 0 => return Err(Refusal::PaymentMissed),
+            Expect::NoLivePayment if rows > 0 => {
+                return Err(StoreError::from(RepositoryError::Duplicate(format!(
+                    "order {} already has a live payment",
+                    change.order_id
+                )))
+                .into())
+            }
+            Expect::ProviderIdFree if rows > 0 => {
+                let id = change
+                    .new_payment
+                    .as_ref()
+                    .map_or("", |p| p.provider_payment_id.as_str());
+                return Err(StoreError::from(RepositoryError::Duplicate(format!(
+                    "provider payment {id} already stored"
+                )))
+                .into());
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 async fn insert_history(
@@ -249,8 +464,7 @@ async fn insert_history(
         return Ok(());
     }
     let rows: Vec<HistoryRow> = entries.iter().map(HistoryRow::from_domain).collect();
-    diesel::insert_into(order_history::table)
-        .values(&rows)
+    Prepared(diesel::insert_into(order_history::table).values(&rows))
         .execute(conn)
         .await?;
     Ok(())
@@ -266,23 +480,56 @@ impl OrderRepository for PgStore {
         let history = &history;
         self.run(async |conn| {
             let row = OrderRow::from_domain(&order);
-            // One commit for the order and its first lines (one WAL flush, not two).
-            let inserted = conn
-                .transaction::<_, StoreError, _>(async |conn| {
-                    let inserted = diesel::insert_into(orders::table)
-                        .values(&row)
-                        .on_conflict((orders::device_uuid, orders::machine_order_id))
-                        .do_nothing()
-                        .returning(OrderRow::as_returning())
-                        .get_result(conn)
-                        .await
-                        .optional()?;
-                    if inserted.is_some() {
-                        insert_history(conn, history).await?;
-                    }
-                    Ok(inserted)
-                })
-                .await?;
+            // One statement, so one round trip and one commit (one WAL flush) for the order
+            // and its first lines; a QR scanned again inserts neither.
+            let inserted: Option<OrderRow> = Prepared(
+                diesel::sql_query(INSERT_ORDER_WITH_HISTORY)
+                    .bind::<SqlUuid, _>(row.id)
+                    .bind::<Text, _>(&row.machine_order_id)
+                    .bind::<Text, _>(&row.device_uuid)
+                    .bind::<Text, _>(&row.merchant_key)
+                    .bind::<Text, _>(&row.drink_no)
+                    .bind::<Text, _>(&row.drink_name)
+                    .bind::<Text, _>(&row.size)
+                    .bind::<BigInt, _>(row.price_kopecks)
+                    .bind::<Text, _>(&row.currency)
+                    .bind::<Text, _>(&row.status)
+                    .bind::<Timestamptz, _>(row.expires_at)
+                    .bind::<Nullable<Text>, _>(&row.failure_reason)
+                    .bind::<Nullable<Text>, _>(&row.receipt_contact_kind)
+                    .bind::<Nullable<Text>, _>(&row.receipt_contact_value)
+                    .bind::<Bool, _>(row.dispense_assumed)
+                    .bind::<Timestamptz, _>(row.created_at)
+                    .bind::<Timestamptz, _>(row.updated_at)
+                    .bind::<Bool, _>(row.make_outcome_unknown)
+                    .bind::<Bool, _>(row.make_resent)
+                    .bind::<Nullable<Text>, _>(&row.attention)
+                    .bind::<Array<Timestamptz>, _>(history.iter().map(|h| h.at).collect::<Vec<_>>())
+                    .bind::<Array<Text>, _>(
+                        history.iter().map(|h| h.source.code()).collect::<Vec<_>>(),
+                    )
+                    .bind::<Array<Nullable<Text>>, _>(
+                        history
+                            .iter()
+                            .map(|h| h.from.map(|s| s.code()))
+                            .collect::<Vec<_>>(),
+                    )
+                    .bind::<Array<Nullable<Text>>, _>(
+                        history
+                            .iter()
+                            .map(|h| h.to.map(|s| s.code()))
+                            .collect::<Vec<_>>(),
+                    )
+                    .bind::<Array<Text>, _>(
+                        history
+                            .iter()
+                            .map(|h| h.message.as_str())
+                            .collect::<Vec<_>>(),
+                    ),
+            )
+            .get_result(conn)
+            .await
+            .optional()?;
             if let Some(inserted) = inserted {
                 return Ok((inserted.into_domain()?, true));
             }
@@ -375,88 +622,35 @@ impl OrderRepository for PgStore {
 
     async fn apply(&self, change: OrderChange) -> Result<(), RepositoryError> {
         let change = &change;
+        let history: Vec<HistoryRow> = change.history.iter().map(HistoryRow::from_domain).collect();
+        let jobs_rows = change
+            .jobs
+            .iter()
+            .map(NewJobRow::from_domain)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(StoreError::into_repository)?;
+        let (history, jobs_rows) = (&history, &jobs_rows);
+        let instance = self.listen.instance.as_str();
         let applied = self
             .run(async |conn| {
-                conn.transaction::<_, StoreError, _>(async |conn| {
-                    // The same order of checks as the in-memory store, so both report the same
-                    // error when several preconditions fail; any error rolls everything back.
-                    apply_to_order(conn, change).await?;
-                    if change.status.as_ref().is_some_and(|s| {
-                        s.expected == OrderStatus::MakePending && s.next != s.expected
-                    }) {
-                        // The machine's word (or the operator's) came: nothing left for a
-                        // deadline to decide.
-                        end_queued(conn, NothingLeft::DeadlinesOf(change.order_id.as_uuid()))
-                            .await?;
-                    }
-                    if let Some(payment) = &change.new_payment {
-                        check_new_payment(conn, payment).await?;
-                    }
-                    apply_to_payment(conn, change).await?;
-                    if let Some(payment) = &change.new_payment {
-                        // A racing insert still ends here as a unique violation: `Duplicate`.
-                        diesel::insert_into(payments::table)
-                            .values(PaymentRow::from_domain(payment))
-                            .execute(conn)
-                            .await?;
-                    }
-                    if let Some(refund) = &change.refund_id {
-                        diesel::update(payments::table.find(refund.payment_id.as_uuid()))
-                            .set(payments::refund_id.eq(&refund.refund_id))
-                            .execute(conn)
-                            .await?;
-                    }
-                    if let Some(event) = &change.provider_event {
-                        // A second delivery of an applied message is a unique violation: `Duplicate`.
-                        diesel::insert_into(provider_events::table)
-                            .values((
-                                provider_events::provider.eq(event.provider.code()),
-                                provider_events::event_key.eq(&event.event_key),
-                                provider_events::order_id.eq(change.order_id.as_uuid()),
-                            ))
-                            .execute(conn)
-                            .await?;
-                    }
-                    insert_history(conn, &change.history).await?;
-                    if !change.jobs.is_empty() {
-                        let rows = change
-                            .jobs
-                            .iter()
-                            .map(NewJobRow::from_domain)
-                            .collect::<Result<Vec<_>, _>>()?;
-                        diesel::insert_into(jobs::table)
-                            .values(&rows)
-                            .execute(conn)
-                            .await?;
-                        // Other processes' idle workers hear of it when (and only if) it commits.
-                        diesel::sql_query("SELECT pg_notify($1, $2)")
-                            .bind::<Text, _>(super::listen::CHANNEL)
-                            .bind::<Text, _>(&self.listen.instance)
-                            .execute(conn)
-                            .await?;
-                    }
-                    if let Some(claimed) = &change.completes {
-                        // Only while this claim holds it; a job taken over is its new
-                        // holder's to end, and the change stands either way.
-                        diesel::update(
-                            jobs::table.find(claimed.id.as_uuid()).filter(
-                                jobs::state
-                                    .eq(JobState::Running.code())
-                                    .and(jobs::claim_token.eq(claimed.claim)),
-                            ),
+                // BEGIN, then every statement of the change in one flight, then COMMIT: three
+                // round trips whatever the change holds. A refusal rolls it all back.
+                let outcome = conn
+                    .transaction::<_, Refusal, _>(async |conn| {
+                        let conn: &AsyncPgConnection = conn;
+                        run_steps(
+                            change_steps(conn, change, history, jobs_rows, instance),
+                            change,
                         )
-                        .set((
-                            jobs::state.eq(JobState::Done.code()),
-                            jobs::lease_until.eq(None::<DateTime<Utc>>),
-                            jobs::claim_token.eq(None::<uuid::Uuid>),
-                            jobs::updated_at.eq(diesel::dsl::now),
-                        ))
-                        .execute(conn)
-                        .await?;
-                    }
-                    Ok(())
-                })
-                .await
+                        .await
+                    })
+                    .await;
+                match outcome {
+                    Ok(()) => Ok(()),
+                    Err(Refusal::Store(error)) => Err(error),
+                    Err(Refusal::OrderMissed) => Err(order_refusal(conn, change).await?.into()),
+                    Err(Refusal::PaymentMissed) => Err(payment_refusal(conn, change).await?.into()),
+                }
             })
             .await;
         if applied.is_ok() {

@@ -5,6 +5,7 @@ use super::PgStore;
 use crate::codes::Code;
 use crate::error::StoreError;
 use crate::models::PaymentRow;
+use crate::prepared::Prepared;
 use crate::schema::payments;
 use async_trait::async_trait;
 use coffee_domain::ports::{PaymentRepository, RepositoryError};
@@ -43,14 +44,16 @@ impl PaymentRepository for PgStore {
             // `payments.device_uuid` is the order's, copied by the insert trigger. The state
             // is written into the SQL so that even a generic plan uses the partial index
             // `payments_pending_on_device`.
-            let count: i64 = payments::table
-                .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
-                    "payments.state = 'pending'",
-                ))
-                .filter(payments::device_uuid.eq(device.as_str()))
-                .count()
-                .get_result(conn)
-                .await?;
+            let count: i64 = Prepared(
+                payments::table
+                    .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                        "payments.state = 'pending'",
+                    ))
+                    .filter(payments::device_uuid.eq(device.as_str()))
+                    .count(),
+            )
+            .get_result(conn)
+            .await?;
             usize::try_from(count).map_err(|_| StoreError::corrupt("negative count"))
         })
         .await

@@ -51,15 +51,23 @@ impl Checkout {
         if !merchant.is_active_on(self.ctx.business_day()) || merchant.disabled || device.disabled {
             return Err(ScanError::MerchantExpired);
         }
-        if let Some(existing) = ports
-            .orders
-            .find_by_machine_order_id(&device.device_uuid, &scan.machine_order_id)
-            .await?
-        {
-            return Ok(self.outcome(&device, &merchant, existing));
-        }
-        self.check_online(&device).await?;
-        let (drink_name, price) = self.price(&device, &scan).await?;
+        // A new scan is the common case, so it costs one statement: the insert finds an order
+        // scanned before. Only a refusal looks first whether this QR's order exists, which
+        // the customer then sees even though the machine has gone offline since, or the
+        // drink has been switched off.
+        let (drink_name, price) = match self.check_and_price(&device, &scan).await {
+            Ok(priced) => priced,
+            Err(refusal) => {
+                return match ports
+                    .orders
+                    .find_by_machine_order_id(&device.device_uuid, &scan.machine_order_id)
+                    .await?
+                {
+                    Some(existing) => Ok(self.outcome(&device, &merchant, existing)),
+                    None => Err(refusal),
+                }
+            }
+        };
         let request = OrderRequest {
             id: OrderId::from_uuid(ports.ids.new_uuid()),
             scan,
@@ -86,6 +94,15 @@ impl Checkout {
             },
             _ => ScanOutcome::Order(order),
         }
+    }
+
+    async fn check_and_price(
+        &self,
+        device: &Device,
+        scan: &Scan,
+    ) -> Result<(String, Money), ScanError> {
+        self.check_online(device).await?;
+        self.price(device, scan).await
     }
 
     async fn check_online(&self, device: &Device) -> Result<(), ScanError> {
