@@ -1,7 +1,7 @@
 //! The job queue port: claims under a lease with `FOR UPDATE SKIP LOCKED`, each with its own
 //! token, so only the current claim may complete, retry or bury a job.
 
-use super::{limit_of, PgStore};
+use super::PgStore;
 use crate::codes::Code;
 use crate::error::StoreError;
 use crate::models::{ClaimedJobRow, JobSummaryRow};
@@ -15,7 +15,7 @@ use coffee_domain::ports::{
 use coffee_domain::{Job, JobId, JobKind, JobState, OrderId};
 use diesel::dsl::{exists, now as db_now, select, sql};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{Integer, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -37,9 +37,11 @@ fn held(job: &Job) -> HeldJob {
     )
 }
 
-/// Claims up to `$2` jobs due at `$1` — queued ones whose time has come and running ones
-/// whose lease ran out — under the lease `$3` and the claim token `$4`, in one statement (one
-/// round trip, one commit).
+/// Claims up to `{limit}` jobs due at `$1` — queued ones whose time has come and running ones
+/// whose lease ran out — under the lease `$2` and the claim token `$3`, in one statement (one
+/// round trip, one commit). The limit is written into the SQL: bound as a parameter, it
+/// would make Postgres cost a generic plan so far above a custom one that it planned every
+/// claim afresh (workers claim one job at a time, so there is one such text).
 ///
 /// Rows another claimer holds are skipped, not waited for: no job is handed to two workers,
 /// and claimers never queue up behind each other. The two kinds of due jobs are read apart,
@@ -53,19 +55,19 @@ const CLAIM_DUE: &str = "\
 WITH queued AS (
     SELECT id, priority, run_at, seq FROM jobs
         WHERE state = 'queued' AND run_at <= $1
-        ORDER BY priority, run_at, seq LIMIT $2
+        ORDER BY priority, run_at, seq LIMIT {limit}
         FOR UPDATE SKIP LOCKED
 ), taken_over AS (
     SELECT id, priority, run_at, seq FROM jobs
         WHERE state = 'running' AND lease_until <= $1
-        ORDER BY lease_until LIMIT $2
+        ORDER BY lease_until LIMIT {limit}
         FOR UPDATE SKIP LOCKED
 ), chosen AS (
     SELECT id FROM (SELECT * FROM queued UNION ALL SELECT * FROM taken_over) AS due
-        ORDER BY priority, run_at, seq LIMIT $2
+        ORDER BY priority, run_at, seq LIMIT {limit}
 )
-UPDATE jobs SET state = 'running', attempts = jobs.attempts + 1, lease_until = $3,
-    claim_token = $4, updated_at = now()
+UPDATE jobs SET state = 'running', attempts = jobs.attempts + 1, lease_until = $2,
+    claim_token = $3, updated_at = now()
 FROM chosen
 WHERE jobs.id = chosen.id
 RETURNING jobs.*";
@@ -105,9 +107,8 @@ impl JobQueue for PgStore {
         let claim = Uuid::new_v4();
         self.run(async |conn| {
             let mut claimed: Vec<ClaimedJobRow> = Prepared(
-                diesel::sql_query(CLAIM_DUE)
+                diesel::sql_query(CLAIM_DUE.replace("{limit}", &limit.to_string()))
                     .bind::<Timestamptz, _>(now)
-                    .bind::<BigInt, _>(limit_of(limit))
                     .bind::<Timestamptz, _>(lease_until)
                     .bind::<SqlUuid, _>(claim),
             )

@@ -580,6 +580,10 @@ impl OrderRepository for PgStore {
                     .first(conn)
                     .await
                     .optional()?,
+                // Every attempt, newest first, and no `LIMIT`: diesel binds a limit as a
+                // parameter, and a generic plan, not knowing it, is costed so far above a
+                // custom one that Postgres would plan this read afresh on every run. An order
+                // has one attempt, rarely a few.
                 None => joined
                     .left_join(payments::table.on(payments::order_id.eq(orders::id)))
                     .order((
@@ -587,9 +591,10 @@ impl OrderRepository for PgStore {
                         payments::id.desc().nulls_last(),
                     ))
                     .select((OrderRow::as_select(), Option::<PaymentRow>::as_select()))
-                    .first(conn)
-                    .await
-                    .optional()?,
+                    .load::<(OrderRow, Option<PaymentRow>)>(conn)
+                    .await?
+                    .into_iter()
+                    .next(),
             };
             rows.map(|(order, payment)| {
                 Ok((
