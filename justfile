@@ -8,10 +8,12 @@ run *ARGS:
 test:
     cargo test --workspace
 
-# The throughput table (docs/performance.md): pgbench's ceiling, scans, verified webhooks and
-# lifecycles over HTTP through the release server on Postgres, written to target/bench/; then
-# the console's order list on 1 000 000 orders
+# The throughput table (docs/performance.md): pgbench's ceiling, scans (from wrk), verified
+# webhooks and lifecycles over HTTP through the release server on Postgres, with the CPU each
+# costs, written to target/bench/; then the console's order list on 1 000 000 orders. Installs
+# wrk and pgbench (Debian) when they are missing.
 bench:
+    command -v wrk >/dev/null && command -v pgbench >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk postgresql-client)
     cargo build --release -p coffee-server --bin coffee-pay --example bench --example console_bench
     target/release/examples/bench
     target/release/examples/console_bench

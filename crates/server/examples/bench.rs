@@ -479,6 +479,12 @@ fn env(database_url: &str, port: u16, yookassa: &FakeYookassa) -> Vec<(String, S
         ("RUST_LOG", "info".to_owned()),
     ]
     .into_iter()
+    // The pool's size and the allocator's settings pass through, to compare runs.
+    .chain(
+        ["DATABASE_POOL_SIZE", "MALLOC_ARENA_MAX", "GLIBC_TUNABLES"]
+            .into_iter()
+            .filter_map(|name| std::env::var(name).ok().map(|value| (name, value))),
+    )
     .map(|(k, v)| (k.to_owned(), v))
     .collect()
 }
@@ -801,6 +807,8 @@ async fn main() {
     );
     let (server_process, ready_after) = start(&binary, &env, port, &out).await;
     let rss_at_ready = server_process.rss_mib();
+    // The server's peak RSS as each group of phases ends: where the memory goes.
+    let mut peaks: Vec<(&str, f64)> = Vec::new();
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(512)
@@ -865,6 +873,7 @@ async fn main() {
         ));
         scans.push((connections, phase));
     }
+    peaks.push(("scans", server_process.peak_rss_mib()));
 
     // Verified webhooks: real pending payments, first deliveries, then duplicates.
     eprintln!("bench: webhooks …");
@@ -940,6 +949,8 @@ async fn main() {
         CpuPerOp::between(before, cpu_sample(server_pid), duplicates.done),
     ));
 
+    peaks.push(("webhooks", server_process.peak_rss_mib()));
+
     // Lifecycles.
     eprintln!("bench: lifecycles …");
     let mut lifecycles = Vec::new();
@@ -973,6 +984,14 @@ async fn main() {
             status_reads: reads as f64 / lifecycles_done,
         };
         lifecycles.push((concurrency, phase, per));
+        peaks.push((
+            match concurrency {
+                8 => "lifecycles at 8",
+                64 => "lifecycles at 64",
+                _ => "lifecycles at 256",
+            },
+            server_process.peak_rss_mib(),
+        ));
     }
     let peak_rss = server_process.peak_rss_mib();
     drop(server_process);
@@ -1060,7 +1079,12 @@ async fn main() {
         "| Idle database commits | {idle_per_second:.1} /s | | | | | workers' claims and the expiry sweep; {per_status_read:.2} commits per status read |\n"
     ));
     md.push_str(&format!(
-        "| Server peak RSS | {peak_rss:.1} MiB | | | | | {rss_at_ready:.1} MiB when ready |\n| Start to ready | {:.1} ms | | | | | migrations already applied |\n",
+        "| Server peak RSS | {peak_rss:.1} MiB | | | | | {rss_at_ready:.1} MiB when ready; peak after {} |\n| Start to ready | {:.1} ms | | | | | migrations already applied |\n",
+        peaks
+            .iter()
+            .map(|(after, mib)| format!("{after} {mib:.1} MiB"))
+            .collect::<Vec<_>>()
+            .join(", "),
         ready_after.as_secs_f64() * 1000.0
     ));
     md.push_str(
@@ -1096,7 +1120,8 @@ async fn main() {
         "lifecycles": json_lifecycles,
         "database": {"idle_commits_per_second": round(idle_per_second), "commits_per_status_read": round(per_status_read)},
         "cpu": json_cpu,
-        "server": {"peak_rss_mib": peak_rss, "rss_at_ready_mib": rss_at_ready, "ready_ms": round(ready_after.as_secs_f64() * 1000.0)},
+        "server": {"peak_rss_mib": peak_rss, "rss_at_ready_mib": rss_at_ready,
+            "peak_rss_mib_after": peaks.iter().map(|(after, mib)| json!({"after": after, "mib": mib})).collect::<Vec<_>>(), "ready_ms": round(ready_after.as_secs_f64() * 1000.0)},
     });
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     let pretty = serde_json::to_string_pretty(&report).unwrap();
