@@ -101,6 +101,16 @@ pub struct RefundRecord {
 }
 
 impl OrderChange {
+    /// How many of its jobs are due when the change is decided (at its last history line; all
+    /// of them when it has none). Only these wake an idle worker: one due later would only
+    /// cost an empty claim now, and the workers' tick finds it when its time comes.
+    pub fn jobs_due_at_once(&self) -> usize {
+        match self.history.last() {
+            Some(line) => self.jobs.iter().filter(|job| job.run_at <= line.at).count(),
+            None => self.jobs.len(),
+        }
+    }
+
     pub fn new(order_id: OrderId) -> Self {
         Self {
             order_id,

@@ -2,12 +2,12 @@
 //! their current claim.
 
 use super::support::{
-    assert_conflict, assert_not_found, assert_nothing_due, at, claim, job, job_by_kind,
-    order_with_jobs, seed, t0, unknown_order,
+    assert_conflict, assert_not_found, assert_nothing_due, at, claim, entry, job, job_by_kind,
+    new_job, new_order, order_with_jobs, seed, t0, unknown_order,
 };
 use super::Stores;
 use chrono::{DateTime, Duration, Utc};
-use coffee_domain::ports::{Claim, RepositoryError, RunAgain};
+use coffee_domain::ports::{Claim, OrderChange, RepositoryError, RunAgain};
 use coffee_domain::{Job, JobId, JobKind, JobState, OrderId};
 use std::collections::HashSet;
 use uuid::Uuid;
@@ -484,6 +484,24 @@ pub async fn committing_a_job_wakes_an_idle_worker(stores: &Stores) {
     tokio::time::timeout(std::time::Duration::from_secs(2), signal)
         .await
         .expect("the commit woke the worker");
+}
+
+/// A job due later wakes no idle worker: it would only find nothing to claim now (the
+/// workers' tick finds it when its time comes).
+pub async fn a_job_due_later_wakes_no_idle_worker(stores: &Stores) {
+    seed(stores).await;
+    let order = new_order(stores, "moid-1").await;
+    let signal = stores.jobs.jobs_committed();
+    let mut change = OrderChange::new(order.id);
+    change.history = vec![entry(order.id, 0, None, None, "polls from now on")];
+    change.jobs = vec![new_job(JobKind::PollPayment, order.id, at(5))];
+    stores.orders.apply(change).await.unwrap();
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(100), signal)
+            .await
+            .is_err(),
+        "a job due in 5 s woke a worker now"
+    );
 }
 
 /// The base fleet and one order `machine_order_id` with a make job due now: a commit that

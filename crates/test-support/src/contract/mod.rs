@@ -43,7 +43,8 @@ pub use console::{
 };
 pub use jobs::{
     a_change_ends_the_job_whose_work_it_records_only_for_the_current_claim,
-    a_dead_job_is_revived_once_by_an_operator, a_poll_storm_does_not_delay_a_make_command,
+    a_dead_job_is_revived_once_by_an_operator, a_job_due_later_wakes_no_idle_worker,
+    a_poll_storm_does_not_delay_a_make_command,
     a_sent_mark_survives_a_takeover_and_a_retry_clears_it,
     a_stale_claim_cannot_end_a_job_taken_over, an_expired_lease_makes_a_job_claimable_again,
     bury_and_complete_end_a_job, claim_due_respects_run_at_order_and_limit,
@@ -155,6 +156,7 @@ macro_rules! contract_tests {
             a_sent_mark_survives_a_takeover_and_a_retry_clears_it,
             the_backlog_counts_jobs_by_kind_and_state_and_ages_the_oldest_due_one,
             committing_a_job_wakes_an_idle_worker,
+            a_job_due_later_wakes_no_idle_worker,
             a_new_attempt_follows_a_canceled_payment,
             a_settled_payment_ends_its_queued_polls,
             refund_ids_and_operator_flags_are_kept,

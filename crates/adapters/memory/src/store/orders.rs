@@ -94,6 +94,7 @@ impl OrderRepository for MemoryStore {
     }
 
     async fn apply(&self, change: OrderChange) -> Result<(), RepositoryError> {
+        let due_at_once = change.jobs_due_at_once();
         let mut state = self.lock()?;
         let state = &mut *state;
         // Check every precondition before writing anything: all or nothing.
@@ -247,7 +248,7 @@ impl OrderRepository for MemoryStore {
                 row.end_if_held_by(claimed.claim);
             }
         }
-        self.jobs_committed.ring(change.jobs.len());
+        self.jobs_committed.ring(due_at_once);
         Ok(())
     }
 

@@ -385,6 +385,8 @@ fn change_steps<'c>(
             Expect::Ran,
             step(conn, diesel::insert_into(jobs::table).values(jobs_rows)),
         ));
+    }
+    if change.jobs_due_at_once() > 0 {
         // Other processes' idle workers hear of it when (and only if) it commits.
         steps.push((
             Expect::Ran,
@@ -659,7 +661,7 @@ impl OrderRepository for PgStore {
             })
             .await;
         if applied.is_ok() {
-            self.jobs_committed.ring(change.jobs.len());
+            self.jobs_committed.ring(change.jobs_due_at_once());
         }
         applied
     }
