@@ -192,7 +192,55 @@ impl PgStore {
     }
 }
 
+/// A pooled connection lent to work that opens a transaction by hand. Unless the work marks
+/// it settled (its transaction committed or rolled back), dropping it discards the
+/// connection instead of returning it to the pool — also when the caller gave up mid-way —
+/// so no one is ever handed a connection inside someone else's transaction. (Diesel's own
+/// `transaction` needs no such guard: the pool's check sees its depth.)
+struct Unsettled {
+    conn: Option<Object<AsyncPgConnection>>,
+    settled: bool,
+}
+
+impl Drop for Unsettled {
+    fn drop(&mut self) {
+        if !self.settled {
+            if let Some(conn) = self.conn.take() {
+                drop(Object::take(conn));
+            }
+        }
+    }
+}
+
 impl PgStore {
+    /// Like `run`, for work that sends `BEGIN` itself (to send it in the same flight as the
+    /// transaction's statements): the work sets the flag once its `COMMIT` or `ROLLBACK`
+    /// went through; otherwise the connection is discarded, never reused.
+    async fn run_by_hand<T, F>(&self, work: F) -> Result<T, RepositoryError>
+    where
+        F: AsyncFnOnce(&mut AsyncPgConnection, &mut bool) -> Result<T, StoreError>,
+    {
+        let deadline = tokio::time::Instant::now() + self.operation_timeout;
+        let timed_out = || RepositoryError::Unavailable(Box::new(TimedOut(self.operation_timeout)));
+        let conn = tokio::time::timeout_at(deadline, self.pool.get())
+            .await
+            .map_err(|_| timed_out())?
+            .map_err(|e| StoreError::Pool(e).into_repository())?;
+        let mut lent = Unsettled {
+            conn: Some(conn),
+            settled: false,
+        };
+        let Unsettled { conn, settled } = &mut lent;
+        let Some(conn) = conn.as_mut() else {
+            return Err(StoreError::corrupt("a lent connection went missing").into_repository());
+        };
+        match tokio::time::timeout_at(deadline, work(conn, settled)).await {
+            Ok(result) => result.map_err(StoreError::into_repository),
+            // `lent` is dropped unsettled: the connection goes.
+            Err(_) => Err(timed_out()),
+        }
+    }
+
     /// Whether this store's connections are encrypted, as Postgres sees one of them
     /// (`pg_stat_ssl`): for the start-up log and for tests of `sslmode`.
     pub async fn connection_is_encrypted(&self) -> Result<bool, RepositoryError> {
@@ -214,4 +262,88 @@ impl PgStore {
 
 fn limit_of(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: failing loudly is the point
+
+    use super::*;
+    use coffee_test_support::test_db::TestDb;
+    use diesel_async::SimpleAsyncConnection;
+
+    #[derive(diesel::QueryableByName)]
+    struct Backend {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        pid: i32,
+    }
+
+    async fn backend_pid(store: &PgStore) -> i32 {
+        store
+            .run(async |conn| {
+                let row: Backend = diesel::sql_query("SELECT pg_backend_pid() AS pid")
+                    .get_result(conn)
+                    .await?;
+                Ok(row.pid)
+            })
+            .await
+            .unwrap()
+    }
+
+    /// Work that opened a transaction by hand and did not end it — it failed, or its caller
+    /// gave up — never hands its connection to the next caller; work that ended it does.
+    #[tokio::test]
+    async fn a_connection_left_inside_a_hand_made_transaction_is_never_reused() {
+        let Some(db) = TestDb::empty().await else {
+            return;
+        };
+        let store = PgStore::connect(db.url(), 1).await.unwrap();
+        let first = backend_pid(&store).await;
+
+        let settled = store
+            .run_by_hand(async |conn, settled| {
+                conn.batch_execute("BEGIN").await?;
+                conn.batch_execute("COMMIT").await?;
+                *settled = true;
+                Ok(())
+            })
+            .await;
+        assert!(settled.is_ok());
+        assert_eq!(
+            backend_pid(&store).await,
+            first,
+            "a settled connection is kept"
+        );
+
+        let failed: Result<(), _> = store
+            .run_by_hand(async |conn, _settled| {
+                conn.batch_execute("BEGIN").await?;
+                Err(StoreError::corrupt("gave up inside the transaction"))
+            })
+            .await;
+        assert!(failed.is_err());
+        let second = backend_pid(&store).await;
+        assert_ne!(
+            second, first,
+            "a connection inside a transaction was reused"
+        );
+
+        // A caller that stops waiting mid-way (a dropped request) leaves it unsettled too.
+        let begun = tokio::sync::Notify::new();
+        let abandoned = store.run_by_hand(async |conn, _settled| {
+            conn.batch_execute("BEGIN").await?;
+            begun.notify_one();
+            std::future::pending::<()>().await;
+            Ok(())
+        });
+        tokio::select! {
+            _ = abandoned => unreachable!("the work never ends"),
+            () = begun.notified() => {}
+        }
+        assert_ne!(
+            backend_pid(&store).await,
+            second,
+            "an abandoned connection was reused"
+        );
+    }
 }

@@ -23,7 +23,7 @@ use diesel::result::QueryResult;
 use diesel::sql_types::{
     Array, BigInt, Bool, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid,
 };
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use futures_util::future::{join_all, BoxFuture};
 
 /// A new order with its first history lines, unless the device already has an order with
@@ -639,19 +639,29 @@ impl OrderRepository for PgStore {
         let (history, jobs_rows) = (&history, &jobs_rows);
         let instance = self.listen.instance.as_str();
         let applied = self
-            .run(async |conn| {
-                // BEGIN, then every statement of the change in one flight, then COMMIT: three
-                // round trips whatever the change holds. A refusal rolls it all back.
-                let outcome = conn
-                    .transaction::<_, Refusal, _>(async |conn| {
-                        let conn: &AsyncPgConnection = conn;
-                        run_steps(
-                            change_steps(conn, change, history, jobs_rows, instance),
-                            change,
-                        )
-                        .await
-                    })
-                    .await;
+            .run_by_hand(async |conn, settled| {
+                // `BEGIN` and every statement of the change in one flight, then `COMMIT` (or
+                // `ROLLBACK`) once their results say whether the change stands: two round
+                // trips whatever the change holds. `BEGIN` goes by the simple protocol, which
+                // nothing can fail on its own, so no statement of the flight ever runs
+                // outside the transaction; and nothing is committed before every result is in.
+                let outcome = {
+                    let shared: &AsyncPgConnection = conn;
+                    let begin: Step<'_> = Box::pin(async move {
+                        let mut shared = shared;
+                        shared.batch_execute("BEGIN").await.map(|()| 0)
+                    });
+                    let mut steps = vec![(Expect::Ran, begin)];
+                    steps.extend(change_steps(shared, change, history, jobs_rows, instance));
+                    run_steps(steps, change).await
+                };
+                let end = if outcome.is_ok() {
+                    "COMMIT"
+                } else {
+                    "ROLLBACK"
+                };
+                conn.batch_execute(end).await?;
+                *settled = true;
                 match outcome {
                     Ok(()) => Ok(()),
                     Err(Refusal::Store(error)) => Err(error),
