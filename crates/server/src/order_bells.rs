@@ -6,7 +6,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use coffee_domain::ports::{OrderChange, OrderRepository, RepositoryError};
-use coffee_domain::{DeviceUuid, HistoryEntry, MachineOrderId, Order, OrderId, Payment, PaymentId};
+use coffee_domain::{
+    DeviceUuid, HistoryEntry, MachineOrderId, Order, OrderId, Payment, PaymentId, ProviderKind,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use tokio::sync::Notify;
@@ -96,6 +98,26 @@ impl OrderRepository for RingingOrders {
     ) -> Result<Option<Order>, RepositoryError> {
         self.inner
             .find_by_machine_order_id(device, machine_order_id)
+            .await
+    }
+
+    async fn with_payment_by_machine_order_id(
+        &self,
+        device: &DeviceUuid,
+        machine_order_id: &MachineOrderId,
+    ) -> Result<Option<(Order, Option<Payment>)>, RepositoryError> {
+        self.inner
+            .with_payment_by_machine_order_id(device, machine_order_id)
+            .await
+    }
+
+    async fn with_payment_by_provider_id(
+        &self,
+        provider: ProviderKind,
+        provider_payment_id: &str,
+    ) -> Result<Option<(Order, Payment)>, RepositoryError> {
+        self.inner
+            .with_payment_by_provider_id(provider, provider_payment_id)
             .await
     }
 

@@ -68,6 +68,22 @@ pub trait OrderRepository: Send + Sync {
         device: &DeviceUuid,
         machine_order_id: &MachineOrderId,
     ) -> Result<Option<Order>, RepositoryError>;
+    /// The device's order with this machine order id and its latest payment attempt, read
+    /// together (one round trip): what a machine's report is decided on. `Ok(None)` when
+    /// unknown. Errors: `Unavailable`.
+    async fn with_payment_by_machine_order_id(
+        &self,
+        device: &DeviceUuid,
+        machine_order_id: &MachineOrderId,
+    ) -> Result<Option<(Order, Option<Payment>)>, RepositoryError>;
+    /// The payment the provider knows by this id with its order, read together (one round
+    /// trip): what a provider's notification is decided on. `Ok(None)` when unknown.
+    /// Errors: `Unavailable`.
+    async fn with_payment_by_provider_id(
+        &self,
+        provider: ProviderKind,
+        provider_payment_id: &str,
+    ) -> Result<Option<(Order, Payment)>, RepositoryError>;
     /// Ids of the orders with this machine order id on any device, oldest first, at most
     /// `limit` (the original system's order page named an order by it alone).
     /// Errors: `Unavailable`.

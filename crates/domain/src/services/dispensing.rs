@@ -2,6 +2,7 @@
 
 use super::{Committed, Context};
 use crate::decisions::machines::{machine_event, MachineNews};
+use crate::decisions::Snapshot;
 use crate::ports::RepositoryError;
 use crate::{DeviceUuid, MachineOrderId, OrderStatus};
 use chrono::{DateTime, Utc};
@@ -78,11 +79,12 @@ impl Dispensing {
         &self,
         report: DispenseReport,
     ) -> Result<ReportOutcome, DispenseError> {
-        let order = self
+        // The order with its latest attempt, read once: the decision starts from it.
+        let (order, payment) = self
             .ctx
             .ports
             .orders
-            .find_by_machine_order_id(&report.device, &report.machine_order_id)
+            .with_payment_by_machine_order_id(&report.device, &report.machine_order_id)
             .await?
             .ok_or(DispenseError::UnknownOrder)?;
         tracing::Span::current().record("order.id", tracing::field::display(order.id));
@@ -108,9 +110,10 @@ impl Dispensing {
             MachineNews::Progress { .. } => self.ctx.ports.catalog.device(&order.device).await?,
             _ => None,
         };
+        let loaded = Snapshot { order, payment };
         let committed = self
             .ctx
-            .commit_retrying(order.id, |snapshot, now| {
+            .commit_retrying_from(loaded, None, |snapshot, now| {
                 machine_event(snapshot, &news, device.as_ref(), now)
             })
             .await?;

@@ -6,7 +6,7 @@
 //! the stored payment.
 
 use super::{Committed, Context};
-use crate::decisions::{payments, refunds, Ignore};
+use crate::decisions::{payments, refunds, Ignore, Snapshot};
 use crate::ports::{
     InboundNotification, NotificationClaim, NotificationError, PaymentGatewayError,
     ProviderPayment, RefundStatus, RepositoryError,
@@ -127,11 +127,13 @@ impl Settlement {
                 return Ok(NotificationOutcome::Ignored(reason))
             }
         };
-        let Some(payment) = self
+        // Read once: the payment the notification is about, with its order — the
+        // merchant's credentials for the fetch, and the state the decision starts from.
+        let Some((order, payment)) = self
             .ctx
             .ports
-            .payments
-            .by_provider_id(provider, &provider_payment_id)
+            .orders
+            .with_payment_by_provider_id(provider, &provider_payment_id)
             .await?
         else {
             return Ok(NotificationOutcome::Ignored(format!(
@@ -154,12 +156,10 @@ impl Settlement {
         {
             return Ok(NotificationOutcome::Duplicate);
         }
-        // Read once: the merchant's credentials for the fetch, and the state the decision
-        // starts from.
-        let loaded = self
-            .ctx
-            .snapshot(payment.order_id, Some(payment.id))
-            .await?;
+        let loaded = Snapshot {
+            order,
+            payment: Some(payment.clone()),
+        };
         let merchant = self.merchant(&loaded.order.merchant).await?;
         let unconfirmed = || {
             NotificationOutcome::Ignored(format!(

@@ -438,6 +438,27 @@ impl OrderRepository for FlakyLookups {
     ) -> Result<Option<(Order, Option<coffee_domain::Payment>)>, RepositoryError> {
         self.inner.with_payment(id, payment).await
     }
+    async fn with_payment_by_machine_order_id(
+        &self,
+        device: &DeviceUuid,
+        machine_order_id: &MachineOrderId,
+    ) -> Result<Option<(Order, Option<coffee_domain::Payment>)>, RepositoryError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(RepositoryError::Unavailable("database went away".into()));
+        }
+        self.inner
+            .with_payment_by_machine_order_id(device, machine_order_id)
+            .await
+    }
+    async fn with_payment_by_provider_id(
+        &self,
+        provider: coffee_domain::ProviderKind,
+        provider_payment_id: &str,
+    ) -> Result<Option<(Order, coffee_domain::Payment)>, RepositoryError> {
+        self.inner
+            .with_payment_by_provider_id(provider, provider_payment_id)
+            .await
+    }
     async fn ids_by_machine_order_id(
         &self,
         machine_order_id: &MachineOrderId,

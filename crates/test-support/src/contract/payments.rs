@@ -157,6 +157,7 @@ pub async fn a_new_attempt_follows_a_canceled_payment(stores: &Stores) {
         Some((first.id, PaymentState::Canceled))
     );
     let stranger = new_order(stores, "moid-2").await;
+    let stranger_id = stranger.id;
     assert_eq!(
         stores.orders.with_payment(stranger.id, None).await.unwrap(),
         Some((stranger.clone(), None))
@@ -180,6 +181,47 @@ pub async fn a_new_attempt_follows_a_canceled_payment(stores: &Stores) {
             .unwrap(),
         None
     );
+    // By the machine's order id: the order with its latest attempt, in one read.
+    let by_machine = |device: &str, moid: &str| {
+        let (device, moid) = (
+            coffee_domain::DeviceUuid::parse(device).unwrap(),
+            coffee_domain::MachineOrderId::parse(moid).unwrap(),
+        );
+        async move {
+            stores
+                .orders
+                .with_payment_by_machine_order_id(&device, &moid)
+                .await
+                .unwrap()
+        }
+    };
+    let (read, latest) = by_machine("dev-a", "moid-1").await.unwrap();
+    assert_eq!(read.id, order.id);
+    assert_eq!(latest.map(|p| p.id), Some(second.id));
+    assert_eq!(
+        by_machine("dev-a", "moid-2").await.map(|(o, p)| (o.id, p)),
+        Some((stranger_id, None))
+    );
+    assert_eq!(by_machine("dev-a", "moid-404").await, None);
+    assert_eq!(by_machine("dev-b", "moid-1").await, None);
+    // By the provider's payment id: that attempt (even an old one) with its order.
+    let by_provider = |id: &'static str| async move {
+        stores
+            .orders
+            .with_payment_by_provider_id(ProviderKind::Sandbox, id)
+            .await
+            .unwrap()
+            .map(|(order, payment)| (order.id, payment.id, payment.state))
+    };
+    assert_eq!(
+        by_provider("pp-1").await,
+        Some((order.id, first.id, PaymentState::Canceled))
+    );
+    assert_eq!(
+        by_provider("pp-2").await,
+        Some((order.id, second.id, PaymentState::Pending))
+    );
+    assert_eq!(by_provider("pp-404").await, None);
     let attempts: Vec<_> = stores
         .payments
         .attempts_of(order.id)

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use coffee_domain::ports::{OrderChange, OrderRepository, RepositoryError};
 use coffee_domain::{
     DeviceUuid, HistoryEntry, JobId, MachineOrderId, Order, OrderId, OrderStatus, Payment,
-    PaymentId, PaymentState,
+    PaymentId, PaymentState, ProviderKind,
 };
 use uuid::Uuid;
 
@@ -49,6 +49,45 @@ impl OrderRepository for MemoryStore {
             .get(&(device.clone(), machine_order_id.clone()))
             .and_then(|id| state.orders.get(id))
             .cloned())
+    }
+
+    async fn with_payment_by_machine_order_id(
+        &self,
+        device: &DeviceUuid,
+        machine_order_id: &MachineOrderId,
+    ) -> Result<Option<(Order, Option<Payment>)>, RepositoryError> {
+        let id = {
+            let state = self.lock()?;
+            state
+                .order_by_machine_id
+                .get(&(device.clone(), machine_order_id.clone()))
+                .copied()
+        };
+        match id {
+            Some(id) => self.with_payment(id, None).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn with_payment_by_provider_id(
+        &self,
+        provider: ProviderKind,
+        provider_payment_id: &str,
+    ) -> Result<Option<(Order, Payment)>, RepositoryError> {
+        let state = self.lock()?;
+        let Some(payment) = state
+            .payment_by_provider_id
+            .get(&(provider, provider_payment_id.to_owned()))
+            .and_then(|id| state.payments.get(id))
+        else {
+            return Ok(None);
+        };
+        let order = state.orders.get(&payment.order_id).ok_or_else(|| {
+            RepositoryError::Unavailable(
+                format!("payment {} has no order {}", payment.id, payment.order_id).into(),
+            )
+        })?;
+        Ok(Some((order.clone(), payment.clone())))
     }
 
     async fn with_payment(

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use coffee_domain::ports::{OrderChange, OrderRepository, RepositoryError};
 use coffee_domain::{
     DeviceUuid, HistoryEntry, JobState, MachineOrderId, Order, OrderId, OrderStatus, Payment,
-    PaymentId, PaymentState,
+    PaymentId, PaymentState, ProviderKind,
 };
 use diesel::dsl::sql;
 use diesel::dsl::{exists, select};
@@ -605,6 +605,57 @@ impl OrderRepository for PgStore {
                 ))
             })
             .transpose()
+        })
+        .await
+    }
+
+    async fn with_payment_by_machine_order_id(
+        &self,
+        device: &DeviceUuid,
+        machine_order_id: &MachineOrderId,
+    ) -> Result<Option<(Order, Option<Payment>)>, RepositoryError> {
+        self.run(async |conn| {
+            // Every attempt, newest first, and no `LIMIT` (see `with_payment`).
+            let rows: Vec<(OrderRow, Option<PaymentRow>)> = orders::table
+                .filter(orders::device_uuid.eq(device.as_str()))
+                .filter(orders::machine_order_id.eq(machine_order_id.as_str()))
+                .left_join(payments::table.on(payments::order_id.eq(orders::id)))
+                .order((
+                    payments::created_at.desc().nulls_last(),
+                    payments::id.desc().nulls_last(),
+                ))
+                .select((OrderRow::as_select(), Option::<PaymentRow>::as_select()))
+                .load(conn)
+                .await?;
+            rows.into_iter()
+                .next()
+                .map(|(order, payment)| {
+                    Ok((
+                        order.into_domain()?,
+                        payment.map(PaymentRow::into_domain).transpose()?,
+                    ))
+                })
+                .transpose()
+        })
+        .await
+    }
+
+    async fn with_payment_by_provider_id(
+        &self,
+        provider: ProviderKind,
+        provider_payment_id: &str,
+    ) -> Result<Option<(Order, Payment)>, RepositoryError> {
+        self.run(async |conn| {
+            let row: Option<(OrderRow, PaymentRow)> = payments::table
+                .inner_join(orders::table)
+                .filter(payments::provider.eq(provider.code()))
+                .filter(payments::provider_payment_id.eq(provider_payment_id))
+                .select((OrderRow::as_select(), PaymentRow::as_select()))
+                .first(conn)
+                .await
+                .optional()?;
+            row.map(|(order, payment)| Ok((order.into_domain()?, payment.into_domain()?)))
+                .transpose()
         })
         .await
     }
