@@ -134,3 +134,58 @@ fn migrations_run_from_plain_synchronous_code() {
     assert!(run_migrations(db.url()).expect("up again").is_empty());
     drop(db);
 }
+
+/// The generic plan of `sql` (a prepared statement planned without its parameters' values).
+async fn generic_plan(client: &tokio_postgres::Client, sql: &str) -> String {
+    client
+        .batch_execute("SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off")
+        .await
+        .unwrap();
+    let rows = client
+        .query(&format!("EXPLAIN {sql}"), &[])
+        .await
+        .unwrap_or_else(|e| panic!("EXPLAIN {sql}: {e}"));
+    rows.iter()
+        .map(|row| row.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// With nothing queued when the table was last analysed (a quiet night, or a fresh
+/// database), ending one payment's polls or one order's deadlines still looks them up by the
+/// payment or the order — not through the claim's index of every queued job, which a
+/// backlog would make a walk over all of them — and a claim still walks the claim index.
+#[tokio::test]
+async fn job_lookups_and_claims_each_use_their_own_index_on_an_empty_queue() {
+    let Some(db) = TestDb::empty().await else {
+        return;
+    };
+    let url = db.url().to_owned();
+    blocking(move || run_migrations(&url).map(|_| ()))
+        .await
+        .unwrap();
+    let (client, connection) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    client.batch_execute("ANALYZE jobs").await.unwrap();
+    client
+        .batch_execute(
+            "PREPARE end_polls(uuid) AS UPDATE jobs SET state = 'done' WHERE payment_id = $1 \
+             AND jobs.kind = 'poll_payment' AND jobs.state = 'queued'; \
+             PREPARE end_deadlines(uuid) AS UPDATE jobs SET state = 'done' WHERE order_id = $1 \
+             AND jobs.kind = 'dispense_deadline' AND jobs.state = 'queued'; \
+             PREPARE claim(timestamptz) AS SELECT id FROM jobs WHERE state = 'queued' \
+             AND run_at <= $1 ORDER BY priority, run_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED",
+        )
+        .await
+        .unwrap();
+    let any = "'00000000-0000-0000-0000-000000000000'";
+    let polls = generic_plan(&client, &format!("EXECUTE end_polls({any})")).await;
+    assert!(polls.contains("jobs_queued_polls"), "{polls}");
+    let deadlines = generic_plan(&client, &format!("EXECUTE end_deadlines({any})")).await;
+    assert!(deadlines.contains("jobs_order"), "{deadlines}");
+    assert!(!deadlines.contains("jobs_claim_queued"), "{deadlines}");
+    let claim = generic_plan(&client, "EXECUTE claim(now())").await;
+    assert!(claim.contains("jobs_claim_queued"), "{claim}");
+}

@@ -1,0 +1,2 @@
+DROP INDEX jobs_claim_queued;
+CREATE INDEX jobs_claim_queued ON jobs (priority, run_at, seq) WHERE state = 'queued';
