@@ -343,20 +343,30 @@ INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, :bid, :aid,
 END;
 ";
 
-/// `pgbench ARGS URL`; its output.
-fn pgbench_run(url: &str, args: &[&str]) -> String {
-    let output = Command::new("pgbench")
+/// Runs a load tool (`pgbench`, `wrk`) to its end; its standard output. A tool that is
+/// missing or fails stops the benchmark with what it said.
+fn run_tool(program: &str, args: &[String], install_hint: &str) -> String {
+    let output = Command::new(program)
         .args(args)
-        .arg(url)
         .output()
-        .expect("pgbench (Debian: postgresql-contrib / postgresql-client)");
+        .unwrap_or_else(|e| panic!("{program}: {e} ({install_hint})"));
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
-        "pgbench {args:?} failed: {text}{}",
+        "{program} {args:?} failed: {text}{}",
         String::from_utf8_lossy(&output.stderr)
     );
     text
+}
+
+/// `pgbench ARGS URL`; its output.
+fn pgbench_run(url: &str, args: &[&str]) -> String {
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| (*a).to_owned())
+        .chain([url.to_owned()])
+        .collect();
+    run_tool("pgbench", &args, "Debian: postgresql-client")
 }
 
 /// A `pgbench` run's transactions per second.
@@ -625,20 +635,11 @@ async fn wrk_scans(
         tag.to_owned(),
         DEVICES.to_string(),
     ];
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("wrk")
-            .args(&args)
-            .output()
-            .expect("wrk (Debian: wrk; `just bench` installs it)")
+    let text = tokio::task::spawn_blocking(move || {
+        run_tool("wrk", &args, "Debian: wrk; `just bench` installs it")
     })
     .await
     .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "wrk failed: {text}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
     let figures: Value = text
         .lines()
         .find_map(|line| line.strip_prefix("wrk-json "))

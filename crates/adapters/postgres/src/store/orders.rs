@@ -49,6 +49,16 @@ WITH inserted AS (
 )
 SELECT * FROM inserted";
 
+/// An order row and one of its payment rows (a left join's), as domain values.
+fn order_with_payment(
+    (order, payment): (OrderRow, Option<PaymentRow>),
+) -> Result<(Order, Option<Payment>), StoreError> {
+    Ok((
+        order.into_domain()?,
+        payment.map(PaymentRow::into_domain).transpose()?,
+    ))
+}
+
 /// One statement of a change. A change's statements go to Postgres in one flight (diesel-async
 /// pipelines futures polled together on one connection) and run there in the order sent.
 type Step<'c> = BoxFuture<'c, QueryResult<usize>>;
@@ -598,13 +608,7 @@ impl OrderRepository for PgStore {
                     .into_iter()
                     .next(),
             };
-            rows.map(|(order, payment)| {
-                Ok((
-                    order.into_domain()?,
-                    payment.map(PaymentRow::into_domain).transpose()?,
-                ))
-            })
-            .transpose()
+            rows.map(order_with_payment).transpose()
         })
         .await
     }
@@ -627,15 +631,7 @@ impl OrderRepository for PgStore {
                 .select((OrderRow::as_select(), Option::<PaymentRow>::as_select()))
                 .load(conn)
                 .await?;
-            rows.into_iter()
-                .next()
-                .map(|(order, payment)| {
-                    Ok((
-                        order.into_domain()?,
-                        payment.map(PaymentRow::into_domain).transpose()?,
-                    ))
-                })
-                .transpose()
+            rows.into_iter().next().map(order_with_payment).transpose()
         })
         .await
     }
