@@ -489,11 +489,20 @@ fn env(database_url: &str, port: u16, yookassa: &FakeYookassa) -> Vec<(String, S
         ("RUST_LOG", "info".to_owned()),
     ]
     .into_iter()
-    // The pool's size and the allocator's settings pass through, to compare runs.
+    // The pool's size, the log level and the allocator's settings pass through (the last
+    // value of a name wins), to compare runs.
     .chain(
-        ["DATABASE_POOL_SIZE", "MALLOC_ARENA_MAX", "GLIBC_TUNABLES"]
+        [
+            "DATABASE_POOL_SIZE",
+            "BENCH_RUST_LOG",
+            "MALLOC_ARENA_MAX",
+            "GLIBC_TUNABLES",
+        ]
             .into_iter()
-            .filter_map(|name| std::env::var(name).ok().map(|value| (name, value))),
+            .filter_map(|name| {
+                let value = std::env::var(name).ok()?;
+                Some((name.strip_prefix("BENCH_").unwrap_or(name), value))
+            }),
     )
     .map(|(k, v)| (k.to_owned(), v))
     .collect()
