@@ -498,11 +498,11 @@ fn env(database_url: &str, port: u16, yookassa: &FakeYookassa) -> Vec<(String, S
             "MALLOC_ARENA_MAX",
             "GLIBC_TUNABLES",
         ]
-            .into_iter()
-            .filter_map(|name| {
-                let value = std::env::var(name).ok()?;
-                Some((name.strip_prefix("BENCH_").unwrap_or(name), value))
-            }),
+        .into_iter()
+        .filter_map(|name| {
+            let value = std::env::var(name).ok()?;
+            Some((name.strip_prefix("BENCH_").unwrap_or(name), value))
+        }),
     )
     .map(|(k, v)| (k.to_owned(), v))
     .collect()
