@@ -5,7 +5,8 @@
 //! * [`PgStore`] — PostgreSQL implementations of the domain's `CatalogRepository`,
 //!   `OrderRepository`, `PaymentRepository` and `JobQueue` ports, with exactly the semantics of
 //!   the in-memory reference store: every order change is one transaction of compare-and-set
-//!   updates plus the history lines and jobs it causes; uniqueness rules (one order per device
+//!   updates plus the history lines and jobs it causes, sent as one pipelined flight (`BEGIN`
+//!   and its statements) and ended once every result is in; uniqueness rules (one order per device
 //!   and machine order id, one payment per order, one provider payment id) are database
 //!   constraints; jobs are claimed with `SELECT … FOR UPDATE SKIP LOCKED` under a lease, so
 //!   several replicas share one queue safely;
@@ -23,7 +24,8 @@
 //!
 //! Layout: `store/` holds [`PgStore`] with one module per port, `models/` the rows with the
 //! same split, `error.rs` that one mapping, `connection.rs` how a connection is opened,
-//! `tls.rs` what `sslmode` means, `migrations.rs` the embedded migrations.
+//! `tls.rs` what `sslmode` means, `migrations.rs` the embedded migrations, `prepared.rs` the
+//! wrapper that keeps hot statements prepared where diesel would not.
 
 mod codes;
 mod connection;
