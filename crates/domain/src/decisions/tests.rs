@@ -917,16 +917,9 @@ fn a_resent_commands_result_restarts_the_deadline_only_when_accepted() {
 fn only_a_claim_we_already_know_is_spared_the_re_fetch() {
     use super::payments::notification_tells_nothing_new as known;
     use PaymentState::{Authorized, Canceled, Pending, RefundPending, Refunded, Succeeded};
-    let ours = [
-        Pending,
-        Authorized,
-        Succeeded,
-        Canceled,
-        RefundPending,
-        Refunded,
-    ];
     let spared = |claimed| {
-        ours.into_iter()
+        PaymentState::ALL
+            .into_iter()
             .filter(|state| known(*state, claimed))
             .collect::<Vec<_>>()
     };
