@@ -356,8 +356,8 @@ async fn the_sample_network_is_imported_row_by_row() {
         .unwrap();
     assert_eq!(pending.price.kopecks(), 18_000);
     assert_eq!(pending.failure_reason, Some(FailureReason::Expired));
-    let payment = store
-        .by_provider_id(ProviderKind::Yookassa, PENDING_PAYMENT)
+    let (_, payment) = store
+        .with_payment_by_provider_id(ProviderKind::Yookassa, PENDING_PAYMENT)
         .await
         .unwrap()
         .unwrap();

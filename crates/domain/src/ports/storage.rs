@@ -131,12 +131,6 @@ pub trait PaymentRepository: Send + Sync {
     /// How many payments of the device's orders are still `pending` at their provider.
     /// Errors: `Unavailable`.
     async fn pending_on_device(&self, device: &DeviceUuid) -> Result<usize, RepositoryError>;
-    /// `Ok(None)` when unknown. Errors: `Unavailable`.
-    async fn by_provider_id(
-        &self,
-        provider: ProviderKind,
-        provider_payment_id: &str,
-    ) -> Result<Option<Payment>, RepositoryError>;
 }
 
 /// The durable job queue. Jobs are enqueued through [`OrderRepository::apply`] together with

@@ -140,11 +140,16 @@ impl Settlement {
                 "unknown payment {provider_payment_id}"
             )));
         };
-        tracing::Span::current().record("order.id", tracing::field::display(payment.order_id));
-        if let Some(claimed) = claimed_amount.filter(|claimed| *claimed != payment.amount) {
+        tracing::Span::current().record("order.id", tracing::field::display(order.id));
+        let (payment_id, amount, state) = (payment.id, payment.amount, payment.state);
+        let loaded = Snapshot {
+            order,
+            payment: Some(payment),
+        };
+        if let Some(claimed) = claimed_amount.filter(|claimed| *claimed != amount) {
             let committed = self
                 .ctx
-                .commit_retrying_on(payment.order_id, Some(payment.id), |snapshot, now| {
+                .commit_retrying_from(loaded, Some(payment_id), |snapshot, now| {
                     payments::claimed_amount_mismatch(snapshot, claimed, now)
                 })
                 .await?;
@@ -152,14 +157,10 @@ impl Settlement {
         }
         // A redelivery of what we already applied: no re-fetch, nothing written.
         if claimed_state
-            .is_some_and(|claimed| payments::notification_tells_nothing_new(payment.state, claimed))
+            .is_some_and(|claimed| payments::notification_tells_nothing_new(state, claimed))
         {
             return Ok(NotificationOutcome::Duplicate);
         }
-        let loaded = Snapshot {
-            order,
-            payment: Some(payment.clone()),
-        };
         let merchant = self.merchant(&loaded.order.merchant).await?;
         let unconfirmed = || {
             NotificationOutcome::Ignored(format!(
@@ -174,7 +175,7 @@ impl Settlement {
                     Err(error) => return Err(SettlementError::Unavailable(error.to_string())),
                 };
                 self.ctx
-                    .commit_retrying_from(loaded, Some(payment.id), |snapshot, now| {
+                    .commit_retrying_from(loaded, Some(payment_id), |snapshot, now| {
                         refunds::refund_notice(snapshot, &refund, now)
                     })
                     .await?
@@ -186,7 +187,7 @@ impl Settlement {
                     Err(error) => return Err(SettlementError::Unavailable(error.to_string())),
                 };
                 self.ctx
-                    .commit_retrying_from(loaded, Some(payment.id), |snapshot, now| {
+                    .commit_retrying_from(loaded, Some(payment_id), |snapshot, now| {
                         payments::provider_payment(snapshot, &fetched, now)
                     })
                     .await?

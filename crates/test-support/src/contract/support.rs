@@ -241,10 +241,11 @@ pub(super) async fn by_provider_id(
     provider_payment_id: &str,
 ) -> Option<Payment> {
     stores
-        .payments
-        .by_provider_id(provider, provider_payment_id)
+        .orders
+        .with_payment_by_provider_id(provider, provider_payment_id)
         .await
         .unwrap()
+        .map(|(_, payment)| payment)
 }
 
 /// Everything one order's change may touch, to show that a refused change touched nothing.

@@ -1,10 +1,10 @@
-//! The payment port: an order's payment attempts, a payment by its id or provider id, the
+//! The payment port: an order's payment attempts, a payment by its id, the
 //! device's payments still waiting to be paid.
 
 use super::{MemoryStore, State};
 use async_trait::async_trait;
 use coffee_domain::ports::{PaymentRepository, RepositoryError};
-use coffee_domain::{DeviceUuid, OrderId, Payment, PaymentId, PaymentState, ProviderKind};
+use coffee_domain::{DeviceUuid, OrderId, Payment, PaymentId, PaymentState};
 
 fn attempts<'a>(state: &'a State, order: &OrderId) -> impl Iterator<Item = &'a Payment> {
     state
@@ -44,18 +44,5 @@ impl PaymentRepository for MemoryStore {
                     .is_some_and(|o| &o.device == device)
             })
             .count())
-    }
-
-    async fn by_provider_id(
-        &self,
-        provider: ProviderKind,
-        provider_payment_id: &str,
-    ) -> Result<Option<Payment>, RepositoryError> {
-        let state = self.lock()?;
-        Ok(state
-            .payment_by_provider_id
-            .get(&(provider, provider_payment_id.to_owned()))
-            .and_then(|id| state.payments.get(id))
-            .cloned())
     }
 }

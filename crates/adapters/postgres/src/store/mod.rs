@@ -177,18 +177,29 @@ impl PgStore {
         F: AsyncFnOnce(&mut AsyncPgConnection) -> Result<T, StoreError>,
     {
         let deadline = tokio::time::Instant::now() + self.operation_timeout;
-        let timed_out = || RepositoryError::Unavailable(Box::new(TimedOut(self.operation_timeout)));
-        let mut conn = tokio::time::timeout_at(deadline, self.pool.get())
-            .await
-            .map_err(|_| timed_out())?
-            .map_err(|e| StoreError::Pool(e).into_repository())?;
+        let mut conn = self.checkout(deadline).await?;
         match tokio::time::timeout_at(deadline, work(&mut conn)).await {
             Ok(result) => result.map_err(StoreError::into_repository),
             Err(_) => {
                 drop(Object::take(conn));
-                Err(timed_out())
+                Err(self.timed_out())
             }
         }
+    }
+
+    /// A pooled connection, waited for until `deadline`.
+    async fn checkout(
+        &self,
+        deadline: tokio::time::Instant,
+    ) -> Result<Object<AsyncPgConnection>, RepositoryError> {
+        tokio::time::timeout_at(deadline, self.pool.get())
+            .await
+            .map_err(|_| self.timed_out())?
+            .map_err(|e| StoreError::Pool(e).into_repository())
+    }
+
+    fn timed_out(&self) -> RepositoryError {
+        RepositoryError::Unavailable(Box::new(TimedOut(self.operation_timeout)))
     }
 }
 
@@ -221,13 +232,8 @@ impl PgStore {
         F: AsyncFnOnce(&mut AsyncPgConnection, &mut bool) -> Result<T, StoreError>,
     {
         let deadline = tokio::time::Instant::now() + self.operation_timeout;
-        let timed_out = || RepositoryError::Unavailable(Box::new(TimedOut(self.operation_timeout)));
-        let conn = tokio::time::timeout_at(deadline, self.pool.get())
-            .await
-            .map_err(|_| timed_out())?
-            .map_err(|e| StoreError::Pool(e).into_repository())?;
         let mut lent = Unsettled {
-            conn: Some(conn),
+            conn: Some(self.checkout(deadline).await?),
             settled: false,
         };
         let Unsettled { conn, settled } = &mut lent;
@@ -237,7 +243,7 @@ impl PgStore {
         match tokio::time::timeout_at(deadline, work(conn, settled)).await {
             Ok(result) => result.map_err(StoreError::into_repository),
             // `lent` is dropped unsettled: the connection goes.
-            Err(_) => Err(timed_out()),
+            Err(_) => Err(self.timed_out()),
         }
     }
 

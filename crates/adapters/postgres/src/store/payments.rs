@@ -1,15 +1,14 @@
-//! The payment port: an order's payment attempts, a payment by its id or provider id, the
+//! The payment port: an order's payment attempts, a payment by its id, the
 //! device's payments still waiting to be paid.
 
 use super::PgStore;
-use crate::codes::Code;
 use crate::error::StoreError;
 use crate::models::PaymentRow;
 use crate::prepared::Prepared;
 use crate::schema::payments;
 use async_trait::async_trait;
 use coffee_domain::ports::{PaymentRepository, RepositoryError};
-use coffee_domain::{DeviceUuid, OrderId, Payment, PaymentId, ProviderKind};
+use coffee_domain::{DeviceUuid, OrderId, Payment, PaymentId};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -57,19 +56,5 @@ impl PaymentRepository for PgStore {
             usize::try_from(count).map_err(|_| StoreError::corrupt("negative count"))
         })
         .await
-    }
-
-    async fn by_provider_id(
-        &self,
-        provider: ProviderKind,
-        provider_payment_id: &str,
-    ) -> Result<Option<Payment>, RepositoryError> {
-        find_one!(
-            self,
-            payments::table
-                .filter(payments::provider.eq(provider.code()))
-                .filter(payments::provider_payment_id.eq(provider_payment_id)),
-            PaymentRow
-        )
     }
 }
