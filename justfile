@@ -14,7 +14,10 @@ test:
 # wrk and pgbench (Debian) when they are missing.
 bench:
     command -v wrk >/dev/null && command -v pgbench >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk postgresql-client)
-    cargo build --release -p coffee-server --bin coffee-pay --example bench --example console_bench
+    # The server exactly as deploy/Dockerfile builds it: built with the examples in one
+    # invocation it would take the features their dev-dependencies switch on (HTTP/2 and more).
+    cargo build --release --locked -p coffee-server --bin coffee-pay
+    cargo build --release -p coffee-server --example bench --example console_bench
     target/release/examples/bench
     target/release/examples/console_bench
 

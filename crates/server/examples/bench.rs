@@ -494,6 +494,7 @@ fn env(database_url: &str, port: u16, yookassa: &FakeYookassa) -> Vec<(String, S
     .chain(
         [
             "DATABASE_POOL_SIZE",
+            "JOB_WORKERS",
             "BENCH_RUST_LOG",
             "MALLOC_ARENA_MAX",
             "GLIBC_TUNABLES",

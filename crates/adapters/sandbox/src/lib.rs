@@ -15,4 +15,4 @@ mod payment_provider;
 mod simulated_machine;
 
 pub use payment_provider::{SandboxAction, SandboxPayment, SandboxProvider};
-pub use simulated_machine::{MachineFailure, SimulatedMachine};
+pub use simulated_machine::{MachineFailure, SimulatedMachine, REMEMBERED_COMMANDS};

@@ -25,9 +25,15 @@ pub enum MachineFailure {
     LostAfterSending,
 }
 
+/// How many distinct make commands a simulated machine remembers: enough to recognise any
+/// repeat the worker sends (a repeat comes within the dispense deadline), while a sandbox or
+/// a benchmark that runs for days holds a bounded amount of memory.
+pub const REMEMBERED_COMMANDS: usize = 1024;
+
 #[derive(Debug, Default)]
 struct State {
-    accepted: Vec<MakeCommand>,
+    /// The last `REMEMBERED_COMMANDS` distinct commands, oldest first.
+    accepted: VecDeque<MakeCommand>,
     seen: HashSet<(DeviceUuid, MachineOrderId)>,
     make_calls: usize,
     failures: VecDeque<MachineFailure>,
@@ -77,9 +83,9 @@ impl SimulatedMachine {
     }
 
     /// Distinct make commands accepted (a repeat with the same machine order id is not a
-    /// second drink).
+    /// second drink), the last [`REMEMBERED_COMMANDS`] of them, oldest first.
     pub fn accepted(&self) -> Vec<MakeCommand> {
-        self.lock().accepted.clone()
+        self.lock().accepted.iter().cloned().collect()
     }
 
     /// Every make call, including failed and repeated ones.
@@ -124,7 +130,14 @@ impl MachineGateway for SimulatedMachine {
             if !state.seen.insert(key) {
                 return Ok(()); // the same order again: acknowledged, not brewed twice
             }
-            state.accepted.push(command.clone());
+            if state.accepted.len() == REMEMBERED_COMMANDS {
+                if let Some(oldest) = state.accepted.pop_front() {
+                    state
+                        .seen
+                        .remove(&(oldest.device.device_uuid, oldest.machine_order_id));
+                }
+            }
+            state.accepted.push_back(command.clone());
         }
         let answered = if failure == Some(MachineFailure::AnswerLost) {
             Err(MachineError::OutcomeUnknown(

@@ -295,6 +295,9 @@ pub async fn initiate_payment(
     } else {
         serde_json::from_slice(&body).ok()
     };
+    // Parsed: the extractor's buffer (8 KiB, whatever the body's size) is not kept through
+    // the provider's call.
+    drop(body);
     let Some(parsed) = parsed else {
         return respond(&state, is_form, None, error::INVALID_REQUEST).await;
     };

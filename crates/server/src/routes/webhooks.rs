@@ -29,6 +29,9 @@ pub async fn yookassa(
         untrusted: || HttpResponse::Ok().finish(),
     };
     let notification = inbound(&request, sender, &body);
+    // The notification holds its own copy; the extractor's buffer (8 KiB, whatever the body's
+    // size) is not kept through the provider's re-fetch and the commit.
+    drop(body);
     let result = state
         .settlement
         .handle_notification(ProviderKind::Yookassa, &notification)
@@ -59,6 +62,7 @@ pub async fn tbank(
         untrusted: || HttpResponse::Forbidden().finish(),
     };
     let notification = inbound(&request, sender, &body);
+    drop(body); // as in `yookassa`
     let result = state
         .settlement
         .handle_signed_notification(ProviderKind::Tbank, &notification)
