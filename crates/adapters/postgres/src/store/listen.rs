@@ -1,10 +1,11 @@
 //! Jobs committed by other processes on the same database wake this one's idle workers: a
-//! commit that queues jobs sends `NOTIFY coffee_jobs, '<instance>'` (delivered only if it
-//! commits), and one connection per process `LISTEN`s and rings the store's bell for notices
+//! commit that queues jobs is followed, in the same flight, by `pg_notify('coffee_jobs',
+//! '<instance>')` (after the commit, so the notify lock is not held through its WAL flush),
+//! and one connection per process `LISTEN`s and rings the store's bell for notices
 //! of other instances — its own commits ring the bell directly. While the listening
 //! connection is down, workers fall back to their tick; nothing is lost, only later.
 
-use super::{Bell, PgStore};
+use super::{Bell, Listen, PgStore};
 use crate::connection::error_chain;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -12,6 +13,14 @@ use tokio_postgres::{AsyncMessage, Client, Connection};
 
 /// The notification channel of committed jobs.
 pub(super) const CHANNEL: &str = "coffee_jobs";
+
+impl Listen {
+    /// The statement that tells other processes this one committed jobs. The instance is a
+    /// UUID of our own making, so it goes into the SQL as it is.
+    pub(super) fn notify_jobs(&self) -> String {
+        format!("SELECT pg_notify('{CHANNEL}', '{}')", self.instance)
+    }
+}
 
 impl PgStore {
     /// Starts listening for jobs other processes commit (a task that reconnects with

@@ -281,7 +281,6 @@ fn change_steps<'c>(
     change: &'c OrderChange,
     history: &'c [HistoryRow],
     jobs_rows: &'c [NewJobRow],
-    instance: &'c str,
 ) -> Vec<(Expect, Step<'c>)> {
     let order_id = change.order_id.as_uuid();
     let mut steps = vec![(Expect::OrderTouched, order_step(conn, change))];
@@ -394,18 +393,6 @@ fn change_steps<'c>(
         steps.push((
             Expect::Ran,
             step(conn, diesel::insert_into(jobs::table).values(jobs_rows)),
-        ));
-    }
-    if change.jobs_due_at_once() > 0 {
-        // Other processes' idle workers hear of it when (and only if) it commits.
-        steps.push((
-            Expect::Ran,
-            step(
-                conn,
-                diesel::sql_query("SELECT pg_notify($1, $2)")
-                    .bind::<Text, _>(super::listen::CHANNEL)
-                    .bind::<Text, _>(instance),
-            ),
         ));
     }
     if let Some(claimed) = &change.completes {
@@ -684,7 +671,8 @@ impl OrderRepository for PgStore {
             .collect::<Result<Vec<_>, _>>()
             .map_err(StoreError::into_repository)?;
         let (history, jobs_rows) = (&history, &jobs_rows);
-        let instance = self.listen.instance.as_str();
+        let notify = (change.jobs_due_at_once() > 0).then(|| self.listen.notify_jobs());
+        let notify = notify.as_deref();
         let applied = self
             .run_by_hand(async |conn, settled| {
                 // `BEGIN` and every statement of the change in one flight, then `COMMIT` (or
@@ -699,15 +687,39 @@ impl OrderRepository for PgStore {
                         shared.batch_execute("BEGIN").await.map(|()| 0)
                     });
                     let mut steps = vec![(Expect::Ran, begin)];
-                    steps.extend(change_steps(shared, change, history, jobs_rows, instance));
+                    steps.extend(change_steps(shared, change, history, jobs_rows));
                     run_steps(steps, change).await
                 };
-                let end = if outcome.is_ok() {
-                    "COMMIT"
-                } else {
-                    "ROLLBACK"
-                };
-                conn.batch_execute(end).await?;
+                match (&outcome, notify) {
+                    (Ok(()), Some(notify)) => {
+                        // Other processes' idle workers hear of the jobs once they are
+                        // committed: the notice goes in the same flight as `COMMIT`, as a
+                        // statement of its own. Inside the transaction it would take
+                        // Postgres' one notify lock at commit and hold it through the WAL
+                        // flush, so every commit that queues a job would wait for the one
+                        // before it; a notice without writes has nothing to flush. Lost only
+                        // if the connection drops between the two (or the commit fails and
+                        // the ring is spurious): listeners then find the job on their tick.
+                        let shared: &AsyncPgConnection = conn;
+                        let (committed, notified) = futures_util::future::join(
+                            async {
+                                let mut shared = shared;
+                                shared.batch_execute("COMMIT").await
+                            },
+                            async {
+                                let mut shared = shared;
+                                shared.batch_execute(notify).await
+                            },
+                        )
+                        .await;
+                        committed?;
+                        if let Err(error) = notified {
+                            tracing::warn!(order.id = %change.order_id, %error, "other processes not told of jobs just committed; they find them on their tick");
+                        }
+                    }
+                    (Ok(()), None) => conn.batch_execute("COMMIT").await?,
+                    (Err(_), _) => conn.batch_execute("ROLLBACK").await?,
+                }
                 *settled = true;
                 match outcome {
                     Ok(()) => Ok(()),
