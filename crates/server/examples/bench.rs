@@ -313,13 +313,19 @@ async fn recreate(admin: &tokio_postgres::Client, name: &str) {
 /// What autovacuum does for a database in service — fresh statistics and partial indexes
 /// cleared of ended jobs — done by hand before each timed phase: a Postgres run with
 /// autovacuum off (as on the test machines) would otherwise plan on a table it last saw
-/// empty. Outside every timed window and commit count.
+/// empty. Then a checkpoint, so the phase does not pay for writing out the pages the last
+/// phase and the vacuum dirtied (a checkpoint falling inside a phase stalled it for up to a
+/// second). Outside every timed window and commit count.
 async fn maintain(database_url: &str) {
-    sql(database_url)
-        .await
-        .batch_execute("VACUUM ANALYZE")
-        .await
-        .expect("VACUUM ANALYZE the benchmark database");
+    let client = sql(database_url).await;
+    // Two messages: VACUUM cannot run inside the transaction of a multi-statement one.
+    for statement in ["VACUUM ANALYZE", "CHECKPOINT"] {
+        client
+            .batch_execute(statement)
+            .await
+            .unwrap_or_else(|e| panic!("{statement} on the benchmark database: {e}"));
+    }
+    drop(client);
     // Its backend exits after the client goes: let it, before a phase samples Postgres' CPU.
     tokio::time::sleep(Duration::from_millis(200)).await;
 }
