@@ -330,6 +330,28 @@ async fn maintain(database_url: &str) {
     tokio::time::sleep(Duration::from_millis(200)).await;
 }
 
+/// Stops the benchmark when anything but its own server was connected to its database: a
+/// server left running by an earlier run (say, under a profiler) reconnects to the new
+/// database and takes jobs from it, and every figure is then wrong. Called once the
+/// benchmark's server has exited, when no connection should be left.
+async fn refuse_if_shared(admin: &tokio_postgres::Client, name: &str) {
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let others: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1",
+            &[&name],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        others == 0,
+        "{others} connection(s) to {name} remain after the benchmark's server stopped: another \
+         process (a `coffee-pay serve` left from an earlier run?) shared the database, so these \
+         figures are not the server's own. Stop it and run again."
+    );
+}
+
 async fn commits(admin: &tokio_postgres::Client, name: &str) -> i64 {
     admin
         .query_one(
@@ -1013,6 +1035,7 @@ async fn main() {
     }
     let peak_rss = server_process.peak_rss_mib();
     drop(server_process);
+    refuse_if_shared(&admin, name).await;
     // `BENCH_KEEP_DATABASE=1` keeps it for a look (pg_stat_statements, the tables).
     if std::env::var("BENCH_KEEP_DATABASE").is_ok_and(|v| v == "1") {
         eprintln!("bench: kept database {name}");
