@@ -164,9 +164,10 @@ pub trait JobQueue: Send + Sync {
     async fn jobs_of(&self, order: OrderId) -> Result<Vec<JobSummary>, RepositoryError>;
     /// A signal that resolves once jobs due at once are committed after this call — through
     /// this store, or by another process where the store hears of it — so an idle worker
-    /// wakes at once instead of at its next tick (see `OrderChange::jobs_due_at_once`). Take it *before* claiming: a job committed while the
-    /// claim runs is not missed. Only a hint (claiming may then find nothing); a store that
-    /// cannot tell returns a signal that never resolves, and workers keep their timer.
+    /// wakes at once instead of at its next tick (see `OrderChange::jobs_due_at_once`). Take
+    /// it *before* claiming: a job committed while the claim runs is not missed. Only a hint
+    /// (claiming may then find nothing); a store that cannot tell returns a signal that never
+    /// resolves, and workers keep their timer.
     fn jobs_committed(&self) -> JobsCommitted;
     /// How many jobs there are of each kind in each state, and how long the oldest queued job
     /// due at `now` has waited. Errors: `Unavailable`.

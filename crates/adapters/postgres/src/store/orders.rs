@@ -59,6 +59,27 @@ fn order_with_payment(
     ))
 }
 
+/// The order `$order` selects (one at most) with its latest payment attempt, as rows. Every
+/// attempt is read, newest first, with no `LIMIT`: diesel binds a limit as a parameter, and a
+/// generic plan, not knowing it, is costed so far above a custom one that Postgres would plan
+/// the read afresh on every run. An order has one attempt, rarely a few. (A macro: diesel's
+/// bounds for a generic filtered query do not name.)
+macro_rules! with_latest_attempt {
+    ($conn:expr, $order:expr) => {
+        $order
+            .left_join(payments::table.on(payments::order_id.eq(orders::id)))
+            .order((
+                payments::created_at.desc().nulls_last(),
+                payments::id.desc().nulls_last(),
+            ))
+            .select((OrderRow::as_select(), Option::<PaymentRow>::as_select()))
+            .load::<(OrderRow, Option<PaymentRow>)>($conn)
+            .await?
+            .into_iter()
+            .next()
+    };
+}
+
 /// One statement of a change. A change's statements go to Postgres in one flight (diesel-async
 /// pipelines futures polled together on one connection) and run there in the order sent.
 type Step<'c> = BoxFuture<'c, QueryResult<usize>>;
@@ -579,21 +600,7 @@ impl OrderRepository for PgStore {
                     .first(conn)
                     .await
                     .optional()?,
-                // Every attempt, newest first, and no `LIMIT`: diesel binds a limit as a
-                // parameter, and a generic plan, not knowing it, is costed so far above a
-                // custom one that Postgres would plan this read afresh on every run. An order
-                // has one attempt, rarely a few.
-                None => joined
-                    .left_join(payments::table.on(payments::order_id.eq(orders::id)))
-                    .order((
-                        payments::created_at.desc().nulls_last(),
-                        payments::id.desc().nulls_last(),
-                    ))
-                    .select((OrderRow::as_select(), Option::<PaymentRow>::as_select()))
-                    .load::<(OrderRow, Option<PaymentRow>)>(conn)
-                    .await?
-                    .into_iter()
-                    .next(),
+                None => with_latest_attempt!(conn, joined),
             };
             rows.map(order_with_payment).transpose()
         })
@@ -606,19 +613,12 @@ impl OrderRepository for PgStore {
         machine_order_id: &MachineOrderId,
     ) -> Result<Option<(Order, Option<Payment>)>, RepositoryError> {
         self.run(async |conn| {
-            // Every attempt, newest first, and no `LIMIT` (see `with_payment`).
-            let rows: Vec<(OrderRow, Option<PaymentRow>)> = orders::table
+            let order = orders::table
                 .filter(orders::device_uuid.eq(device.as_str()))
-                .filter(orders::machine_order_id.eq(machine_order_id.as_str()))
-                .left_join(payments::table.on(payments::order_id.eq(orders::id)))
-                .order((
-                    payments::created_at.desc().nulls_last(),
-                    payments::id.desc().nulls_last(),
-                ))
-                .select((OrderRow::as_select(), Option::<PaymentRow>::as_select()))
-                .load(conn)
-                .await?;
-            rows.into_iter().next().map(order_with_payment).transpose()
+                .filter(orders::machine_order_id.eq(machine_order_id.as_str()));
+            with_latest_attempt!(conn, order)
+                .map(order_with_payment)
+                .transpose()
         })
         .await
     }
