@@ -41,6 +41,7 @@ mod jobs;
 mod listen;
 mod orders;
 mod payments;
+mod scans;
 
 use crate::connection::{config, error_chain, establish, tls_of, PgOptions};
 use crate::error::{StoreError, TimedOut};
@@ -65,6 +66,8 @@ pub struct PgStore {
     operation_timeout: std::time::Duration,
     jobs_committed: Bell,
     listen: Arc<Listen>,
+    /// New orders waiting to be written together (`scans`).
+    new_orders: Arc<scans::NewOrders>,
 }
 
 /// What hearing of other processes' jobs needs: how to open a connection of our own, and
@@ -166,6 +169,7 @@ impl PgStore {
             operation_timeout: options.operation_timeout,
             jobs_committed: Bell::default(),
             listen,
+            new_orders: Arc::default(),
         })
     }
 

@@ -20,34 +20,9 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{QueryFragment, QueryId};
 use diesel::result::QueryResult;
-use diesel::sql_types::{
-    Array, BigInt, Bool, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid,
-};
+use diesel::sql_types::{Bool, Integer};
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use futures_util::future::{join_all, BoxFuture};
-
-/// A new order with its first history lines, unless the device already has an order with
-/// this machine order id: then nothing is written and no row comes back. The lines keep
-/// their order (`seq`).
-const INSERT_ORDER_WITH_HISTORY: &str = "\
-WITH inserted AS (
-    INSERT INTO orders (id, machine_order_id, device_uuid, merchant_key, drink_no, drink_name,
-        size, price_kopecks, currency, status, expires_at, failure_reason, receipt_contact_kind,
-        receipt_contact_value, dispense_assumed, created_at, updated_at, make_outcome_unknown,
-        make_resent, attention)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-        $19, $20)
-    ON CONFLICT (device_uuid, machine_order_id) DO NOTHING
-    RETURNING *
-), lines AS (
-    INSERT INTO order_history (order_id, at, source, from_status, to_status, message)
-    SELECT inserted.id, line.at, line.source, line.from_status, line.to_status, line.message
-    FROM inserted,
-        unnest($21::timestamptz[], $22::text[], $23::text[], $24::text[], $25::text[])
-            WITH ORDINALITY AS line (at, source, from_status, to_status, message, n)
-    ORDER BY line.n
-)
-SELECT * FROM inserted";
 
 /// An order row and one of its payment rows (a left join's), as domain values.
 fn order_with_payment(
@@ -497,62 +472,16 @@ impl OrderRepository for PgStore {
         order: Order,
         history: Vec<HistoryEntry>,
     ) -> Result<(Order, bool), RepositoryError> {
-        let history = &history;
+        let row = OrderRow::from_domain(&order);
+        // Written with whatever other new orders are waiting (`scans`): one statement and
+        // one commit for them all; a QR scanned again inserts nothing.
+        if let Some(inserted) = self.insert_new_order(row, history).await? {
+            return inserted
+                .into_domain()
+                .map(|order| (order, true))
+                .map_err(StoreError::into_repository);
+        }
         self.run(async |conn| {
-            let row = OrderRow::from_domain(&order);
-            // One statement, so one round trip and one commit (one WAL flush) for the order
-            // and its first lines; a QR scanned again inserts neither.
-            let inserted: Option<OrderRow> = Prepared(
-                diesel::sql_query(INSERT_ORDER_WITH_HISTORY)
-                    .bind::<SqlUuid, _>(row.id)
-                    .bind::<Text, _>(&row.machine_order_id)
-                    .bind::<Text, _>(&row.device_uuid)
-                    .bind::<Text, _>(&row.merchant_key)
-                    .bind::<Text, _>(&row.drink_no)
-                    .bind::<Text, _>(&row.drink_name)
-                    .bind::<Text, _>(&row.size)
-                    .bind::<BigInt, _>(row.price_kopecks)
-                    .bind::<Text, _>(&row.currency)
-                    .bind::<Text, _>(&row.status)
-                    .bind::<Timestamptz, _>(row.expires_at)
-                    .bind::<Nullable<Text>, _>(&row.failure_reason)
-                    .bind::<Nullable<Text>, _>(&row.receipt_contact_kind)
-                    .bind::<Nullable<Text>, _>(&row.receipt_contact_value)
-                    .bind::<Bool, _>(row.dispense_assumed)
-                    .bind::<Timestamptz, _>(row.created_at)
-                    .bind::<Timestamptz, _>(row.updated_at)
-                    .bind::<Bool, _>(row.make_outcome_unknown)
-                    .bind::<Bool, _>(row.make_resent)
-                    .bind::<Nullable<Text>, _>(&row.attention)
-                    .bind::<Array<Timestamptz>, _>(history.iter().map(|h| h.at).collect::<Vec<_>>())
-                    .bind::<Array<Text>, _>(
-                        history.iter().map(|h| h.source.code()).collect::<Vec<_>>(),
-                    )
-                    .bind::<Array<Nullable<Text>>, _>(
-                        history
-                            .iter()
-                            .map(|h| h.from.map(|s| s.code()))
-                            .collect::<Vec<_>>(),
-                    )
-                    .bind::<Array<Nullable<Text>>, _>(
-                        history
-                            .iter()
-                            .map(|h| h.to.map(|s| s.code()))
-                            .collect::<Vec<_>>(),
-                    )
-                    .bind::<Array<Text>, _>(
-                        history
-                            .iter()
-                            .map(|h| h.message.as_str())
-                            .collect::<Vec<_>>(),
-                    ),
-            )
-            .get_result(conn)
-            .await
-            .optional()?;
-            if let Some(inserted) = inserted {
-                return Ok((inserted.into_domain()?, true));
-            }
             let existing = orders::table
                 .filter(orders::device_uuid.eq(order.device.as_str()))
                 .filter(orders::machine_order_id.eq(order.machine_order_id.as_str()))
