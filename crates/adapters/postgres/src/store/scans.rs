@@ -31,15 +31,15 @@ use uuid::Uuid;
 /// writers of at most 8 orders gave 1.6–2.7 times the scans per second of one statement per
 /// scan at 64 connections and the same at 16; 2 or 4 writers of bigger batches gave less
 /// than one statement per scan (each batch waits for its commit's WAL flush alone).
-pub(super) const WRITERS: usize = 12;
+const WRITERS: usize = 12;
 
 /// New orders in one statement at most.
-pub(super) const BATCH: usize = 8;
+const BATCH: usize = 8;
 
 /// A new order with its first history lines unless the device already has an order with
 /// this machine order id: then nothing is written and no row comes back. The lines keep
 /// their order (`seq`).
-pub(super) const INSERT_ORDER_WITH_HISTORY: &str = "\
+const INSERT_ORDER_WITH_HISTORY: &str = "\
 WITH inserted AS (
     INSERT INTO orders (id, machine_order_id, device_uuid, merchant_key, drink_no, drink_name,
         size, price_kopecks, currency, status, expires_at, failure_reason, receipt_contact_kind,
@@ -204,10 +204,7 @@ async fn write_waiting(mut slot: Slot) {
 async fn write(store: &PgStore, mut batch: Vec<Pending>) {
     if batch.len() == 1 {
         if let Some(one) = batch.pop() {
-            let outcome = store
-                .run(async |conn| insert_one(conn, &one.row, &one.history).await)
-                .await;
-            let _ = one.reply.send(outcome);
+            write_alone(store, one).await;
         }
         return;
     }
@@ -237,10 +234,7 @@ async fn write(store: &PgStore, mut batch: Vec<Pending>) {
         }
         Ok(None) => {
             for one in batch {
-                let outcome = store
-                    .run(async |conn| insert_one(conn, &one.row, &one.history).await)
-                    .await;
-                let _ = one.reply.send(outcome);
+                write_alone(store, one).await;
             }
         }
         Err(error) => {
@@ -257,6 +251,14 @@ async fn write(store: &PgStore, mut batch: Vec<Pending>) {
             }
         }
     }
+}
+
+/// Writes one order in a statement of its own and answers it.
+async fn write_alone(store: &PgStore, one: Pending) {
+    let outcome = store
+        .run(async |conn| insert_one(conn, &one.row, &one.history).await)
+        .await;
+    let _ = one.reply.send(outcome);
 }
 
 /// One new order with its lines: one statement, one round trip, one commit.
