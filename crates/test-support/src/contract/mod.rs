@@ -66,6 +66,7 @@ pub use orders::{
 };
 pub use payments::{
     a_new_attempt_follows_a_canceled_payment, a_provider_event_is_applied_once,
+    a_redelivery_is_refused_by_the_first_check_that_fails,
     a_reused_provider_payment_id_is_duplicate, a_second_payment_for_an_order_is_duplicate,
     a_settled_payment_ends_its_queued_polls, payment_state_is_compare_and_set,
     refund_ids_and_operator_flags_are_kept,
@@ -139,6 +140,7 @@ macro_rules! contract_tests {
             a_second_payment_for_an_order_is_duplicate,
             a_reused_provider_payment_id_is_duplicate,
             a_provider_event_is_applied_once,
+            a_redelivery_is_refused_by_the_first_check_that_fails,
             payment_state_is_compare_and_set,
             history_is_oldest_first_and_record_changes_nothing_else,
             due_for_expiry_filters_orders_and_limits,

@@ -2,8 +2,9 @@
 //! provider ids and provider messages stored once, payment states moved by compare-and-set.
 
 use super::support::{
-    assert_conflict, assert_refused_untouched, at, by_provider_id, entry, is_duplicate, new_job,
-    new_order, payment, payment_move, pending_order_with_payment, seed, status_move, stored_order,
+    assert_conflict, assert_refused_untouched, at, by_provider_id, entry, is_conflict,
+    is_duplicate, new_job, new_order, payment, payment_move, pending_order_with_payment, seed,
+    status_move, stored_order,
 };
 use super::Stores;
 use coffee_domain::ports::{OrderChange, ProviderEventRecord, RefundRecord};
@@ -53,6 +54,55 @@ pub async fn a_provider_event_is_applied_once(stores: &Stores) {
     let mut other_provider = OrderChange::new(order.id);
     other_provider.provider_event = Some(event(ProviderKind::Yookassa));
     stores.orders.apply(other_provider).await.unwrap();
+}
+
+/// A message delivered again is refused by the first check that fails, in this order: the
+/// order's status, then the message already applied, then the payment's state — whatever
+/// else the change would write, and nothing is written.
+pub async fn a_redelivery_is_refused_by_the_first_check_that_fails(stores: &Stores) {
+    seed(stores).await;
+    let (order, payment) = pending_order_with_payment(stores, "moid-1", "pp-1").await;
+    let delivery = |event_key: &str, line: i64| {
+        let mut change = status_move(order.id, OrderStatus::Pending, OrderStatus::Paid);
+        change.payment_state =
+            payment_move(payment.id, PaymentState::Pending, PaymentState::Succeeded);
+        change.provider_event = Some(ProviderEventRecord {
+            provider: ProviderKind::Sandbox,
+            event_key: event_key.into(),
+        });
+        change.history = vec![entry(order.id, line, None, None, "delivery")];
+        change.jobs = vec![new_job(JobKind::SendMakeCommand, order.id, at(line))];
+        change
+    };
+    stores
+        .orders
+        .apply(delivery("pp-1:succeeded", 70))
+        .await
+        .unwrap();
+
+    // The order moved on: its conflict, not the message's duplicate.
+    assert_refused_untouched(
+        stores,
+        order.id,
+        delivery("pp-1:succeeded", 71),
+        is_conflict,
+    )
+    .await;
+
+    // The order is back where a delivery expects it, the payment is not.
+    let mut back = status_move(order.id, OrderStatus::Paid, OrderStatus::Pending);
+    back.history = vec![entry(order.id, 72, None, None, "back to pending")];
+    stores.orders.apply(back).await.unwrap();
+    assert_refused_untouched(
+        stores,
+        order.id,
+        delivery("pp-1:succeeded", 73),
+        is_duplicate,
+    )
+    .await;
+    assert_refused_untouched(stores, order.id, delivery("pp-1:other", 74), is_conflict).await;
+    let stored = stores.payments.for_order(order.id).await.unwrap().unwrap();
+    assert_eq!(stored.state, PaymentState::Succeeded);
 }
 
 /// A provider payment id is stored once per provider: reusing it is `Duplicate`; another

@@ -35,6 +35,7 @@ macro_rules! find_all {
 }
 
 mod catalog;
+mod change_statement;
 mod console;
 mod imports;
 mod jobs;
