@@ -310,6 +310,66 @@ async fn recreate(admin: &tokio_postgres::Client, name: &str) {
         .unwrap();
 }
 
+/// How many finished orders the benchmark's database holds before its phases: a network
+/// that has sold for a while (about 17 days of one drink every 30 s), as a database in
+/// service does. On a table Postgres planned for empty, the plans it keeps for every
+/// foreign-key check (and the payments' trigger) read the whole table, on and on as it
+/// grows, until it is analysed again: an artefact of a new database that took a third of
+/// the first scans' rate and most of their p99.
+const PAST_ORDERS: u64 = 50_000;
+
+/// [`PAST_ORDERS`] successful orders across the benchmark's devices, each with what a
+/// lifecycle leaves: its paid payment, five history lines, the applied notification and
+/// three ended jobs. Before the server starts, so its connections plan on them.
+async fn seed_past_orders(database_url: &str) {
+    let statement = format!(
+        "INSERT INTO orders (id, machine_order_id, device_uuid, merchant_key, drink_no, drink_name,
+                             size, price_kopecks, currency, status, expires_at, created_at, updated_at)
+         SELECT md5('past-order-' || g)::uuid, 'past-' || g, 'bench-' || (1 + g % {DEVICES}),
+                'bench', '1', 'Капучино', 'medium', 15000, 'RUB', 'successful',
+                now() - make_interval(secs => g * 30.0) + interval '15 minutes',
+                now() - make_interval(secs => g * 30.0),
+                now() - make_interval(secs => g * 30.0) + interval '40 seconds'
+         FROM generate_series(1, {PAST_ORDERS}) g;
+         ANALYZE orders;
+         INSERT INTO payments (id, order_id, provider, provider_payment_id, amount_kopecks, currency,
+                               capture, state, confirmation_url, idempotency_key, created_at, updated_at)
+         SELECT md5('past-payment-' || o.id)::uuid, o.id, 'yookassa', o.machine_order_id, 15000, 'RUB',
+                'immediate', 'succeeded', 'https://yoomoney.ru/checkout', 'past-' || o.id,
+                o.created_at + interval '5 seconds', o.updated_at
+         FROM orders o WHERE o.machine_order_id LIKE 'past-%' ORDER BY o.created_at;
+         INSERT INTO order_history (order_id, at, source, from_status, to_status, message)
+         SELECT o.id, o.created_at + make_interval(secs => line.n * 10), line.source,
+                line.from_status, line.to_status, line.message
+         FROM orders o CROSS JOIN (VALUES
+                (0, 'customer', NULL::text, 'created', 'QR отсканирован'),
+                (1, 'customer', 'created', 'pending', 'оплата начата'),
+                (2, 'provider', 'pending', 'paid', 'оплата подтверждена'),
+                (3, 'worker', 'paid', 'make_pending', 'команда отправлена'),
+                (4, 'machine', 'make_pending', 'successful', 'напиток готов'))
+              AS line (n, source, from_status, to_status, message)
+         WHERE o.machine_order_id LIKE 'past-%' ORDER BY o.created_at, line.n;
+         INSERT INTO provider_events (provider, event_key, order_id, received_at)
+         SELECT 'yookassa', o.machine_order_id || ':succeeded', o.id, o.created_at + interval '20 seconds'
+         FROM orders o WHERE o.machine_order_id LIKE 'past-%' ORDER BY o.created_at;
+         INSERT INTO jobs (id, kind, order_id, state, attempts, max_attempts, run_at, created_at,
+                           updated_at, payment_id, priority, sent_at)
+         SELECT md5('past-job-' || o.id || job.kind)::uuid, job.kind, o.id, 'done', 1, 5,
+                o.created_at + make_interval(secs => job.after), o.created_at + make_interval(secs => job.after),
+                o.updated_at, CASE WHEN job.kind = 'poll_payment' THEN md5('past-payment-' || o.id)::uuid END,
+                job.priority, CASE WHEN job.kind = 'send_make_command' THEN o.created_at + interval '21 seconds' END
+         FROM orders o CROSS JOIN (VALUES ('poll_payment', 1, 10), ('send_make_command', 0, 20),
+                                          ('dispense_deadline', 0, 140))
+              AS job (kind, priority, after)
+         WHERE o.machine_order_id LIKE 'past-%' ORDER BY o.created_at, job.after;"
+    );
+    sql(database_url)
+        .await
+        .batch_execute(&statement)
+        .await
+        .unwrap_or_else(|e| panic!("seeding past orders: {e}"));
+}
+
 /// What autovacuum does for a database in service — fresh statistics and partial indexes
 /// cleared of ended jobs — done by hand before each timed phase: a Postgres run with
 /// autovacuum off (as on the test machines) would otherwise plan on a table it last saw
@@ -845,6 +905,9 @@ async fn main() {
         &["fleet", "apply", &fleet_file.to_string_lossy()],
         &out,
     );
+    eprintln!("bench: {PAST_ORDERS} past orders …");
+    seed_past_orders(&database_url).await;
+    maintain(&database_url).await;
     let (server_process, ready_after) = start(&binary, &env, port, &out).await;
     let rss_at_ready = server_process.rss_mib();
     // The server's peak RSS as each group of phases ends: where the memory goes.
