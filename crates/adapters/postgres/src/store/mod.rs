@@ -35,7 +35,6 @@ macro_rules! find_all {
 }
 
 mod catalog;
-mod change_statement;
 mod console;
 mod imports;
 mod jobs;

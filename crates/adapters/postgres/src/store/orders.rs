@@ -1,9 +1,6 @@
 //! The order port: orders and their compare-and-set changes, each one transaction with the
 //! payment, provider event, history lines and jobs it carries; the expiry sweep's query.
 
-use super::change_statement::{
-    outcome, Fragment, HistoryLines, NewJobs, OneStatementChange, TouchedWithLines,
-};
 use super::{limit_of, PgStore};
 use crate::codes::Code;
 use crate::error::StoreError;
@@ -21,9 +18,9 @@ use diesel::dsl::sql;
 use diesel::dsl::{exists, select};
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::query_builder::QueryFragment;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::result::QueryResult;
-use diesel::sql_types::{Bool, Integer};
+use diesel::sql_types::{Array, Bool, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use futures_util::future::{join_all, BoxFuture};
 
@@ -64,7 +61,7 @@ type Step<'c> = BoxFuture<'c, QueryResult<usize>>;
 
 fn step<'c, Q>(conn: &'c AsyncPgConnection, query: Q) -> Step<'c>
 where
-    Q: QueryFragment<Pg> + Send + 'c,
+    Q: QueryFragment<Pg> + QueryId + Send + 'c,
 {
     Box::pin(async move {
         let mut conn = conn;
@@ -101,8 +98,6 @@ enum Expect {
     PaymentTouched,
     /// Anything: the statement only must not fail.
     Ran,
-    /// A [`OneStatementChange`]'s [`outcome`] code.
-    Outcome,
 }
 
 /// Why a change was refused before its commit; the refusal's message needs a read made after
@@ -125,15 +120,80 @@ impl From<StoreError> for Refusal {
     }
 }
 
+/// The order's compare-and-set (or, with nothing to set, its lock) and the change's history
+/// lines, in one statement: the lines are written only when the order was touched, so the
+/// statement's row count is the number of lines written, 0 when the compare-and-set missed.
+/// One statement fewer in every change that has lines to write (all but the bare
+/// compare-and-sets), where each statement is most of what a change costs Postgres.
+struct TouchedWithLines<'c, Q> {
+    /// The order's `UPDATE … RETURNING id` or `SELECT id … FOR UPDATE`.
+    order: Q,
+    order_ids: Vec<uuid::Uuid>,
+    ats: Vec<DateTime<Utc>>,
+    sources: Vec<&'c str>,
+    from_statuses: Vec<Option<&'c str>>,
+    to_statuses: Vec<Option<&'c str>>,
+    messages: Vec<&'c str>,
+}
+
+impl<'c, Q> TouchedWithLines<'c, Q> {
+    fn new(order: Q, history: &'c [HistoryRow]) -> Self {
+        Self {
+            order,
+            order_ids: history.iter().map(|h| h.order_id).collect(),
+            ats: history.iter().map(|h| h.at).collect(),
+            sources: history.iter().map(|h| h.source.as_str()).collect(),
+            from_statuses: history.iter().map(|h| h.from_status.as_deref()).collect(),
+            to_statuses: history.iter().map(|h| h.to_status.as_deref()).collect(),
+            messages: history.iter().map(|h| h.message.as_str()).collect(),
+        }
+    }
+}
+
+impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for TouchedWithLines<'_, Q> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("WITH touched AS (");
+        self.order.walk_ast(out.reborrow())?;
+        out.push_sql(
+            ") INSERT INTO order_history (order_id, at, source, from_status, to_status, message) \
+             SELECT line.order_id, line.at, line.source, line.from_status, line.to_status, \
+             line.message FROM touched, unnest(",
+        );
+        out.push_bind_param::<Array<SqlUuid>, _>(&self.order_ids)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Timestamptz>, _>(&self.ats)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.sources)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.from_statuses)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.to_statuses)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.messages)?;
+        // Lines keep their order: `seq` is drawn as they are inserted.
+        out.push_sql(
+            ") WITH ORDINALITY AS line (order_id, at, source, from_status, to_status, message, n) \
+             ORDER BY line.n",
+        );
+        Ok(())
+    }
+}
+
+/// No static id: kept prepared by its SQL text, as [`Prepared`] keeps every step.
+impl<Q> QueryId for TouchedWithLines<'_, Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
 /// The order's step, with the change's lines when it has any (see [`TouchedWithLines`]).
-fn touched_step<'c>(
-    conn: &'c AsyncPgConnection,
-    order: Fragment<'c>,
-    history: &'c [HistoryRow],
-) -> Step<'c> {
-    match HistoryLines::of(history) {
-        None => step(conn, order),
-        Some(lines) => step(conn, TouchedWithLines { order, lines }),
+fn touched_step<'c, Q>(conn: &'c AsyncPgConnection, order: Q, history: &'c [HistoryRow]) -> Step<'c>
+where
+    Q: QueryFragment<Pg> + QueryId + Send + 'c,
+{
+    if history.is_empty() {
+        step(conn, order)
+    } else {
+        step(conn, TouchedWithLines::new(order, history))
     }
 }
 
@@ -144,12 +204,6 @@ fn order_step<'c>(
     change: &'c OrderChange,
     history: &'c [HistoryRow],
 ) -> Step<'c> {
-    touched_step(conn, order_fragment(change), history)
-}
-
-/// The order's compare-and-set, `UPDATE orders … RETURNING id`, or with nothing to set its
-/// lock, `SELECT id … FOR UPDATE`: one row when it touched the order.
-fn order_fragment(change: &OrderChange) -> Fragment<'_> {
     let order_id = change.order_id.as_uuid();
     let contact = change.receipt_contact.as_ref().map(contact_columns);
     let status = change.status.as_ref();
@@ -169,13 +223,18 @@ fn order_fragment(change: &OrderChange) -> Fragment<'_> {
         updated_at: change.history.last().map(|h| h.at),
     };
     if patch.is_empty() {
-        Box::new(orders::table.find(order_id).select(orders::id).for_update())
+        touched_step(
+            conn,
+            orders::table.find(order_id).select(orders::id).for_update(),
+            history,
+        )
     } else if let Some(status) = status {
         // The resend mark is a compare-and-set too: it is set once.
         let not_resent_unless_resending = orders::make_resent
             .eq(false)
             .or((!change.make_resent).into_sql::<diesel::sql_types::Bool>());
-        Box::new(
+        touched_step(
+            conn,
             diesel::update(
                 orders::table
                     .find(order_id)
@@ -184,12 +243,15 @@ fn order_fragment(change: &OrderChange) -> Fragment<'_> {
             )
             .set(patch)
             .returning(orders::id),
+            history,
         )
     } else {
-        Box::new(
+        touched_step(
+            conn,
             diesel::update(orders::table.find(order_id))
                 .set(patch)
                 .returning(orders::id),
+            history,
         )
     }
 }
@@ -295,10 +357,9 @@ async fn payment_refusal(
     })
 }
 
-/// Every statement of a `change` that does not go as one statement (a new payment, a refund
-/// id), in the order they run, each with what its row count must be. The same order of
-/// checks as the in-memory store, so both report the same error when several preconditions
-/// fail.
+/// Every statement of `change`, in the order they run, each with what its row count must be.
+/// The same order of checks as the in-memory store, so both report the same error when
+/// several preconditions fail.
 fn change_steps<'c>(
     conn: &'c AsyncPgConnection,
     change: &'c OrderChange,
@@ -436,67 +497,6 @@ fn change_steps<'c>(
     steps
 }
 
-/// Whether `change` can go as one [`OneStatementChange`]: all but a new payment (its
-/// checks and insert stay statements of their own) and a refund id (it writes the payment
-/// row a payment compare-and-set may write too, which one statement must not do twice).
-fn goes_as_one_statement(change: &OrderChange) -> bool {
-    change.new_payment.is_none() && change.refund_id.is_none()
-}
-
-/// `change` (see [`goes_as_one_statement`]) as one statement, answering an [`outcome`] code.
-fn one_statement_step<'c>(
-    conn: &'c AsyncPgConnection,
-    change: &'c OrderChange,
-    history: &'c [HistoryRow],
-    jobs_rows: &'c [NewJobRow],
-) -> Step<'c> {
-    let order_id = change.order_id.as_uuid();
-    let leaves_make_pending = change
-        .status
-        .as_ref()
-        .is_some_and(|s| s.expected == OrderStatus::MakePending && s.next != s.expected);
-    let payment_state = change.payment_state.as_ref();
-    let payment = payment_state.map(|payment_change| -> Fragment<'c> {
-        let target = payments::table
-            .find(payment_change.payment_id.as_uuid())
-            .filter(payments::state.eq(payment_change.expected.code()))
-            .filter(sql::<Bool>("EXISTS (SELECT 1 FROM touched)"));
-        let next = payments::state.eq(payment_change.next.code());
-        match change.history.last() {
-            Some(entry) => Box::new(
-                diesel::update(target)
-                    .set((next, payments::updated_at.eq(entry.at)))
-                    .returning(payments::id),
-            ),
-            None => Box::new(diesel::update(target).set(next).returning(payments::id)),
-        }
-    });
-    let statement = OneStatementChange {
-        order: order_fragment(change),
-        lines: HistoryLines::of(history),
-        deadlines_of: leaves_make_pending.then_some(order_id),
-        payment,
-        polls_of: payment_state
-            .filter(|p| p.expected == PaymentState::Pending && p.next != PaymentState::Pending)
-            .map(|p| p.payment_id.as_uuid()),
-        event: change
-            .provider_event
-            .as_ref()
-            .map(|event| (event.provider.code(), event.event_key.as_str())),
-        jobs: NewJobs::of(jobs_rows),
-        completes: change
-            .completes
-            .as_ref()
-            .map(|claimed| (claimed.id.as_uuid(), claimed.claim)),
-    };
-    Box::pin(async move {
-        let mut conn = conn;
-        let code: i32 = Prepared(statement).get_result(&mut conn).await?;
-        // A code out of range reads as no known outcome (refused as corrupt).
-        Ok(usize::try_from(code).unwrap_or(usize::MAX))
-    })
-}
-
 /// Runs a change's steps in one flight and reads their results in order: the first that
 /// failed, or whose row count refuses the change, decides; the caller then rolls back.
 async fn run_steps(steps: Vec<(Expect, Step<'_>)>, change: &OrderChange) -> Result<(), Refusal> {
@@ -507,17 +507,6 @@ async fn run_steps(steps: Vec<(Expect, Step<'_>)>, change: &OrderChange) -> Resu
         let rows = result?;
         match expect {
             Expect::OrderTouched if rows == 0 => return Err(Refusal::OrderMissed),
-            Expect::Outcome if rows == outcome::ORDER_MISSED => return Err(Refusal::OrderMissed),
-            Expect::Outcome if rows == outcome::PAYMENT_MISSED => {
-                return Err(Refusal::PaymentMissed)
-            }
-            Expect::Outcome if rows != outcome::STANDS => {
-                return Err(StoreError::corrupt(format!(
-                    "order {}: a change's statement answered {rows}",
-                    change.order_id
-                ))
-                .into())
-            }
             Expect::PaymentTouched if rows == 0 => return Err(Refusal::PaymentMissed),
             Expect::NoLivePayment if rows > 0 => {
                 return Err(StoreError::from(RepositoryError::Duplicate(format!(
@@ -707,14 +696,7 @@ impl OrderRepository for PgStore {
                         shared.batch_execute("BEGIN").await.map(|()| 0)
                     });
                     let mut steps = vec![(Expect::Ran, begin)];
-                    if goes_as_one_statement(change) {
-                        steps.push((
-                            Expect::Outcome,
-                            one_statement_step(shared, change, history, jobs_rows),
-                        ));
-                    } else {
-                        steps.extend(change_steps(shared, change, history, jobs_rows));
-                    }
+                    steps.extend(change_steps(shared, change, history, jobs_rows));
                     run_steps(steps, change).await
                 };
                 match (&outcome, notify) {
