@@ -16,7 +16,7 @@ fn migrate(url: &str) -> Result<(), String> {
 
 async fn store() -> Option<(Arc<PgStore>, TestDb)> {
     let db = TestDb::migrated(migrate).await?;
-    let store = PgStore::connect(db.url(), 16).await.unwrap();
+    let store = PgStore::connect(db.url(), POOL).await.unwrap();
     store.apply_fleet(&base_fleet(), t0()).await.unwrap();
     Some((Arc::new(store), db))
 }
@@ -47,8 +47,9 @@ fn scan(device: &str, qr: &str) -> (Order, Vec<HistoryEntry>) {
 
 type Outcome = Result<(Order, bool), RepositoryError>;
 
-/// Writers at once and orders per batch (the store's limits): the first scans take the
-/// writers.
+/// The test store's pool, its writers at once (three quarters of the pool) and orders per
+/// batch (the store's limits): the first scans take the writers.
+const POOL: usize = 16;
 const WRITERS: usize = 12;
 const BATCH: usize = 8;
 

@@ -254,7 +254,7 @@ pub(super) fn database(vars: &Vars<'_>) -> Result<Database, ConfigError> {
         url,
         secret_key,
         migrate_on_start: vars.flag("MIGRATE_ON_START", true)?,
-        pool_size: vars.number("DATABASE_POOL_SIZE", 16, 1..=512, "")?,
+        pool_size: vars.number("DATABASE_POOL_SIZE", 8, 1..=512, "")?,
         catalog_cache_seconds: vars.number("CATALOG_CACHE_SECONDS", 5, 0..=3600, "")?,
     })
 }

@@ -169,7 +169,7 @@ impl PgStore {
             operation_timeout: options.operation_timeout,
             jobs_committed: Bell::default(),
             listen,
-            new_orders: Arc::default(),
+            new_orders: Arc::new(scans::NewOrders::for_pool(options.pool_size.max(1))),
         })
     }
 

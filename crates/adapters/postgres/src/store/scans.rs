@@ -3,7 +3,7 @@
 //!
 //! Why: a scan is one `INSERT`, and under load most of what Postgres spends on it is per
 //! statement and per commit (executor start, snapshot, commit record, WAL flush), not per
-//! row. So at most [`WRITERS`] writes of new orders run at once; a scan that finds one free
+//! row. So at most three quarters of the pool's connections write new orders at once; a scan that finds one free
 //! is written at once and alone — the same statement as ever, no wait added — and scans
 //! that come while all are busy queue and go with the next free writer, up to [`BATCH`] in
 //! one statement. Every scan still waits for its own commit before it is answered.
@@ -26,12 +26,15 @@ use std::sync::Mutex;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-/// Writes of new orders at once. Fewer than the default pool of 16, so scans never hold
-/// every connection, and enough that batches form only under load: on the benchmark, 12
-/// writers of at most 8 orders gave 1.6–2.7 times the scans per second of one statement per
-/// scan at 64 connections and the same at 16; 2 or 4 writers of bigger batches gave less
-/// than one statement per scan (each batch waits for its commit's WAL flush alone).
-const WRITERS: usize = 12;
+/// Writes of new orders at once, for a pool of `pool_size` connections: three quarters of
+/// it, so scans never hold every connection, and enough that batches form only under load.
+/// On the benchmark with the pool of 16, 12 writers of at most 8 orders gave 1.6–2.7 times
+/// the scans per second of one statement per scan at 64 connections and the same at 16; 2
+/// or 4 writers of bigger batches gave less than one statement per scan (each batch waits
+/// for its commit's WAL flush alone).
+fn writers_for(pool_size: usize) -> usize {
+    (pool_size * 3 / 4).max(1)
+}
 
 /// New orders in one statement at most.
 const BATCH: usize = 8;
@@ -105,9 +108,10 @@ struct Pending {
 }
 
 /// The queue of new orders and how many writers are draining it.
-#[derive(Default)]
 pub(super) struct NewOrders {
     state: Mutex<Queue>,
+    /// Writers at most (see [`writers_for`]).
+    most_writers: usize,
 }
 
 #[derive(Default)]
@@ -117,6 +121,13 @@ struct Queue {
 }
 
 impl NewOrders {
+    pub(super) fn for_pool(pool_size: usize) -> Self {
+        Self {
+            state: Mutex::default(),
+            most_writers: writers_for(pool_size),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
         // A writer never panics holding the lock; a poisoned queue is still a sound queue.
         self.state
@@ -158,7 +169,7 @@ impl PgStore {
                 history,
                 reply,
             });
-            let free = queue.writers < WRITERS;
+            let free = queue.writers < self.new_orders.most_writers;
             if free {
                 queue.writers += 1;
             }
