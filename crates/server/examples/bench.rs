@@ -18,6 +18,9 @@
 //!    benchmark's database, read before it is dropped).
 //! 5. The server's peak RSS and its start-to-ready time.
 //!
+//! The server's phases run on a database that already holds [`PAST_ORDERS`] finished orders,
+//! as one in service does.
+//!
 //! Prints a Markdown table and writes it with the JSON figures to `target/bench/` (latest and
 //! timestamped), so two runs can be compared. `TEST_DATABASE_URL` names the Postgres server
 //! (default `postgres://postgres@127.0.0.1:5432/postgres`); `BENCH_SECONDS` sets each timed
