@@ -3,10 +3,11 @@
 //!
 //! Why: a scan is one `INSERT`, and under load most of what Postgres spends on it is per
 //! statement and per commit (executor start, snapshot, commit record, WAL flush), not per
-//! row. So at most three quarters of the pool's connections write new orders at once; a scan that finds one free
-//! is written at once and alone — the same statement as ever, no wait added — and scans
-//! that come while all are busy queue and go with the next free writer, up to [`BATCH`] in
-//! one statement. Every scan still waits for its own commit before it is answered.
+//! row. So at most three quarters of the pool's connections write new orders at once; a
+//! scan that finds one free is written at once and alone — the same statement as ever, no
+//! wait added — and scans that come while all are busy queue and go with the next free
+//! writer, up to [`BATCH`] in one statement. Every scan still waits for its own commit
+//! before it is answered.
 //!
 //! A writer is a spawned task, so a caller that gives up (its HTTP request dropped) never
 //! cancels a statement that carries other callers' orders.
